@@ -1,0 +1,42 @@
+# Two entry points for a fresh machine: `make demo` and `make test`. Both set everything up first.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+EXTRAS := dev,local,piper,audio
+# Debian packages: espeak-ng is the local TTS fallback and the test caller's voice;
+# libportaudio2 lets sounddevice import (listen-in); sox is used by the benches.
+APT_PACKAGES := espeak-ng libportaudio2
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup system demo test serve lint bench clean
+
+setup: system $(STAMP)
+
+system:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/voiceconsole demo
+
+test: setup
+	$(PY) -m pytest -q
+
+serve: setup
+	$(VENV)/bin/voiceconsole serve
+
+lint: setup
+	$(VENV)/bin/ruff check console tests bench
+	$(VENV)/bin/lint-imports
+
+clean:
+	rm -rf $(VENV)

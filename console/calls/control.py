@@ -1,0 +1,44 @@
+"""CallControl: the one way an operator (console, CLI, admin endpoint) acts on a live call.
+
+Every action is recorded as an `OperatorActed` event with its actor.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class CallControl(Protocol):
+    def live_calls(self) -> list[str]:
+        """Call SIDs of calls in progress."""
+        ...
+
+    async def take_over(self, call_sid: str, actor: str) -> None:
+        """The agent falls silent; operator audio or typed text reaches the caller."""
+        ...
+
+    async def hand_back(self, call_sid: str, actor: str) -> None: ...
+
+    async def mute_agent(self, call_sid: str, muted: bool, actor: str) -> None: ...
+
+    async def pause_listening(self, call_sid: str, paused: bool, actor: str) -> None:
+        """Stop (or resume) feeding the caller's words to the agent."""
+        ...
+
+    async def say(self, call_sid: str, text: str, actor: str) -> None:
+        """Speak `text` to the caller with the call's TTS voice."""
+        ...
+
+    async def whisper(self, call_sid: str, guidance: str, actor: str) -> None:
+        """Guidance added to the LLM context for the next turn; the caller never hears it."""
+        ...
+
+    async def transfer(self, call_sid: str, number: str, actor: str) -> None: ...
+
+    async def hang_up(self, call_sid: str, actor: str) -> None:
+        """Hang up once queued audio has played."""
+        ...
+
+    async def send_operator_audio(self, call_sid: str, mulaw: bytes) -> None:
+        """Operator microphone frames (8 kHz mu-law) while taken over."""
+        ...

@@ -1,0 +1,88 @@
+"""One typed settings object, read from the environment and `.env`."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from console import locations
+
+log = logging.getLogger(__name__)
+
+
+class Settings(BaseSettings):
+    """Everything voiceconsole reads from its environment. Secrets are `SecretStr` so that they
+    never print in logs, reprs or errors."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    groq_api_key: SecretStr | None = None
+    """Groq key. Without it the LLM tier is the local scripted responder."""
+    deepgram_api_key: SecretStr | None = None
+    """Deepgram key. Without it speech-to-text and text-to-speech run locally."""
+    twilio_account_sid: str | None = None
+    """Twilio account SID (AC...). Needed for REST actions: transfer, hang-up, webhook sync."""
+    twilio_auth_token: SecretStr | None = None
+    """Twilio auth token. When set, every webhook and media upgrade must carry a valid signature."""
+    twilio_phone_number: str | None = None
+    """The Twilio number (E.164) whose voice webhook is pointed at this server."""
+    emergency_fallback_number: str | None = None
+    """Where emergency calls are transferred (E.164)."""
+    emergency_second_number: str | None = None
+    """Dialled when the first emergency number does not answer or is busy."""
+    public_url: str | None = None
+    """The public https base that Twilio reaches, e.g. https://abc.ngrok.app."""
+    host: str = "127.0.0.1"
+    """Interface the media server binds."""
+    port: int = 8765
+    """Port the media server binds (0 picks a free one)."""
+    voiceconsole_db: Path = Field(default_factory=locations.default_db_path)
+    """SQLite file for calls, turns, events and metrics."""
+    deepgram_base_url: str | None = None
+    """Deepgram base (on-prem or tests), e.g. http://127.0.0.1:9000. The WebSocket base is derived."""
+    groq_base_url: str | None = None
+    """OpenAI-compatible origin for the LLM (Groq, Ollama, llama.cpp server). No /openai/v1 suffix."""
+    twilio_api_base_url: str | None = None
+    """Twilio REST base (tests), e.g. http://127.0.0.1:9001."""
+    twilio_signature_validation: bool = True
+    """Turning this off while a token is set is logged loudly; meant for local experiments only."""
+    profile: str = "scheduling"
+    """The agent profile used when a number has none of its own."""
+    llm_model: str = "llama-3.3-70b-versatile"
+    """Primary LLM model."""
+    llm_fallback_model: str = "llama-3.1-8b-instant"
+    """Used when the primary model keeps failing after the SDK's own retries."""
+    ngrok_authtoken: SecretStr | None = None
+    """When set (or with --tunnel), an ngrok tunnel provides the public URL."""
+    admin_token: SecretStr | None = None
+    """Token for the local admin endpoint used by `voiceconsole control`. Generated when unset."""
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @property
+    def validates_signatures(self) -> bool:
+        return self.twilio_auth_token is not None and self.twilio_signature_validation
+
+    def public_host(self) -> str | None:
+        return urlsplit(self.public_url).netloc if self.public_url else None
+
+    def stream_url(self, local_host: str | None = None) -> str:
+        """The wss:// URL Twilio opens for media; signatures are computed over exactly this."""
+        host = self.public_host() or local_host or f"{self.host}:{self.port}"
+        return f"wss://{host}/media"
+
+    def warn_about_risky_choices(self) -> None:
+        if self.twilio_auth_token is not None and not self.twilio_signature_validation:
+            log.warning("Twilio signature validation is OFF although a token is set")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """The one factory used by the CLI and the tests."""
+    return Settings(**overrides)

@@ -1,0 +1,175 @@
+"""Facts about calls, published on one bus. Storage, the console and headless printers subscribe.
+
+Events are frozen dataclasses named as past-tense facts. Every event carries the call it belongs to
+and the wall-clock time it happened (`at`, epoch seconds), so a subscriber never has to ask.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> float:
+    return time.time()
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    call_sid: str
+    at: float = field(default_factory=_now, kw_only=True)
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+    def payload(self) -> dict[str, Any]:
+        """Everything but the call id and time, for the audit log."""
+        data = dataclasses.asdict(self)
+        data.pop("call_sid")
+        data.pop("at")
+        return data
+
+
+@dataclass(frozen=True)
+class CallStarted(CallEvent):
+    stream_sid: str
+    from_number: str = ""
+    to_number: str = ""
+    profile: str = ""
+
+
+@dataclass(frozen=True)
+class CallEnded(CallEvent):
+    reason: str
+
+
+@dataclass(frozen=True)
+class CallerTranscribed(CallEvent):
+    """Interim (final=False) or final text of what the caller is saying."""
+
+    text: str
+    final: bool
+
+
+@dataclass(frozen=True)
+class TurnCompleted(CallEvent):
+    """A finished turn. For the agent, `text` is what the caller actually heard."""
+
+    role: str  # "caller" | "agent" | "operator"
+    text: str
+    started: float
+    ended: float
+    interrupted: bool = False
+
+
+@dataclass(frozen=True)
+class AgentSpoke(CallEvent):
+    """One sentence of agent speech was queued to the caller."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class AgentInterrupted(CallEvent):
+    heard: str
+    cause: str  # "speech-started" | "interim-words" | "operator" | "emergency"
+
+
+@dataclass(frozen=True)
+class StateChanged(CallEvent):
+    state: str  # greeting | listening | thinking | speaking | operator | transferring | ended
+
+
+@dataclass(frozen=True)
+class TurnMeasured(CallEvent):
+    """Per-turn latency stages in milliseconds (see DESIGN.md's latency vocabulary)."""
+
+    turn: int
+    stages: dict[str, float]
+
+
+@dataclass(frozen=True)
+class DtmfPressed(CallEvent):
+    digit: str
+
+
+@dataclass(frozen=True)
+class ProtocolErrorCounted(CallEvent):
+    """Bad input on a media stream: counted, logged, never fatal."""
+
+    reason: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ProviderDegraded(CallEvent):
+    """A dependency failed and something weaker took over (fallback model, REST TTS, apology)."""
+
+    provider: str
+    problem: str
+    fallback: str
+
+
+@dataclass(frozen=True)
+class UsageRecorded(CallEvent):
+    llm_tokens: int = 0
+    tts_characters: int = 0
+    stt_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class EmergencyDetected(CallEvent):
+    source: str  # "agent" | "caller"
+    phrase: str
+    text: str
+
+
+@dataclass(frozen=True)
+class TransferAttempted(CallEvent):
+    target: str
+    attempt: int
+    ok: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class TransferFinished(CallEvent):
+    target: str
+    outcome: str  # completed | no-answer | busy | failed | ...
+
+
+@dataclass(frozen=True)
+class OperatorActed(CallEvent):
+    action: str
+    actor: str
+    detail: str = ""
+
+
+Subscriber = Callable[[CallEvent], None]
+
+
+class EventBus:
+    """Synchronous fan-out. Subscribers must not block: they hand the event on (a queue, a Textual
+    message) and return. A subscriber that raises is logged and kept, so one bad face cannot stop
+    a call."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        self._subscribers.append(subscriber)
+        return lambda: self._subscribers.remove(subscriber)
+
+    def publish(self, event: CallEvent) -> None:
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber(event)
+            except Exception:
+                log.exception("event subscriber failed on %s", event.kind)

@@ -1,0 +1,80 @@
+"""The three streaming contracts every speech and language provider implements.
+
+Cloud and local providers, and the test fakes behind them, all pass one shared contract suite.
+Nothing here imports a vendor SDK.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+TranscriptKind = Literal["interim", "final", "speech-started", "utterance-end"]
+
+
+@dataclass(frozen=True)
+class TranscriptEvent:
+    """One thing the recognizer noticed.
+
+    `final` segments never change. `speech_final` marks the end of an utterance (endpointing);
+    `utterance-end` is the silence-based backstop when no speech_final arrived.
+    """
+
+    kind: TranscriptKind
+    text: str = ""
+    speech_final: bool = False
+    at: float = 0.0  # monotonic seconds when the provider received it
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class ProviderError(Exception):
+    """A provider failed in a way the caller of the contract should handle (fallback, apology)."""
+
+
+class SpeechToText(Protocol):
+    tier: str  # "cloud" | "local"
+
+    def stream(self, audio: AsyncIterator[bytes]) -> AsyncIterator[TranscriptEvent]:
+        """Consume 8 kHz mu-law audio, yield transcript events until the audio ends.
+        Raises ProviderError when it cannot recover."""
+        ...
+
+
+class LanguageModel(Protocol):
+    tier: str  # "cloud" | "local" | "scripted"
+
+    def reply(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
+        """Yield reply tokens. Cancelling the consumer stops generation.
+        Raises ProviderError when every model it may use failed."""
+        ...
+
+
+class TextToSpeech(Protocol):
+    tier: str
+
+    def synthesize(self, text: str) -> AsyncIterator[bytes]:
+        """Yield 8 kHz mu-law audio (any chunk size) for `text`. Cancellable.
+        Raises ProviderError when no audio can be made."""
+        ...
+
+
+@runtime_checkable
+class Closeable(Protocol):
+    async def aclose(self) -> None: ...
+
+
+class ProviderObserver(Protocol):
+    """How a provider tells its call what it cost and when it fell back. Optional everywhere:
+    providers accept `observer=None` and then stay quiet."""
+
+    def degraded(self, provider: str, problem: str, fallback: str) -> None: ...
+
+    def usage(
+        self, *, llm_tokens: int = 0, tts_characters: int = 0, stt_seconds: float = 0.0
+    ) -> None: ...
