@@ -1,0 +1,122 @@
+"""One agent utterance in flight: tokens -> sentences -> speech -> paced frames.
+
+The LLM and the TTS run concurrently: while sentence one is being spoken the LLM is already writing
+sentence two. Cancelling the task that runs `play` stops both, mid-token or mid-frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+
+from console.calls.metrics import TurnClock
+from console.calls.pacing import Pacer
+from console.calls.playback import Segment, SpokenLog
+from console.calls.sentences import SentenceChunker
+from console.providers.base import ProviderError, TextToSpeech
+
+log = logging.getLogger(__name__)
+
+_mark_ids = itertools.count(1)
+
+# Returns False to stop the reply at once (the triage monitor found a trigger in the tokens).
+TokenGate = Callable[[str], bool]
+
+
+class AgentReply:
+    def __init__(
+        self,
+        *,
+        tts: TextToSpeech,
+        pacer: Pacer,
+        clock: TurnClock,
+        gate: TokenGate | None = None,
+        on_sentence: Callable[[str], None] | None = None,
+        on_tts_error: Callable[[str], None] | None = None,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._tts = tts
+        self._pacer = pacer
+        self.clock = clock
+        self._gate = gate or (lambda _token: True)
+        self._on_sentence = on_sentence or (lambda _s: None)
+        self._on_tts_error = on_tts_error or (lambda _p: None)
+        self._now = now
+        self.spoken = SpokenLog()
+        self.stopped_by_gate = False
+        self.fully_queued = False  # set by the owner once nothing more will be queued
+
+    async def play_tokens(self, tokens: AsyncIterator[str]) -> None:
+        sentences: asyncio.Queue[str | None] = asyncio.Queue()
+        producer = asyncio.create_task(self._produce(tokens, sentences), name="reply-llm")
+        try:
+            while (sentence := await sentences.get()) is not None:
+                await self.speak_sentence(sentence)
+            await producer  # re-raise what the producer hit
+        finally:
+            producer.cancel()
+
+    async def play_text(self, text: str) -> None:
+        for sentence in _split(text):
+            self.clock.stamp("first_sentence", self._now())
+            await self.speak_sentence(sentence)
+
+    def play_audio(self, text: str, mulaw: bytes) -> None:
+        """Audio prepared ahead (the greeting): queued at once, no TTS round trip."""
+        self.clock.stamp("first_sentence", self._now())
+        self.clock.stamp("tts_first_byte", self._now())
+        self._queue_segment(text, [mulaw])
+
+    async def speak_sentence(self, sentence: str) -> None:
+        segment = self.spoken.begin(sentence, self._pacer.frames_enqueued)
+        self._on_sentence(sentence)
+        try:
+            async for chunk in self._tts.synthesize(sentence):
+                self.clock.stamp("tts_first_byte", self._now())
+                self._pacer.enqueue_audio(chunk)
+                segment.end_frame = self._pacer.frames_enqueued
+        except ProviderError as error:
+            log.warning("TTS failed for a sentence: %s", error)
+            self._on_tts_error(str(error))
+        self._finish_segment(segment)
+
+    def _queue_segment(self, text: str, chunks: list[bytes]) -> None:
+        segment = self.spoken.begin(text, self._pacer.frames_enqueued)
+        self._on_sentence(text)
+        for chunk in chunks:
+            self._pacer.enqueue_audio(chunk)
+        self._finish_segment(segment)
+
+    def _finish_segment(self, segment: Segment) -> None:
+        segment.mark = f"seg-{next(_mark_ids)}"
+        self._pacer.end_segment(segment.mark)
+        segment.end_frame = self._pacer.frames_enqueued
+
+    async def _produce(self, tokens: AsyncIterator[str], out: asyncio.Queue[str | None]) -> None:
+        chunker = SentenceChunker()
+        try:
+            async for token in tokens:
+                self.clock.stamp("llm_first_token", self._now())
+                if not self._gate(token):
+                    self.stopped_by_gate = True
+                    return
+                for sentence in chunker.feed(token):
+                    self._emit(sentence, out)
+            if (rest := chunker.flush()) is not None:
+                self._emit(rest, out)
+        finally:
+            out.put_nowait(None)
+
+    def _emit(self, sentence: str, out: asyncio.Queue[str | None]) -> None:
+        self.clock.stamp("first_sentence", self._now())
+        out.put_nowait(sentence)
+
+
+def _split(text: str) -> list[str]:
+    chunker = SentenceChunker()
+    sentences = chunker.feed(text + " ")
+    rest = chunker.flush()
+    return sentences + ([rest] if rest else [])

@@ -1,0 +1,378 @@
+"""One phone call: caller audio in, agent speech out, and every decision in between.
+
+The session is a StreamHandler (console.streams): the server feeds it frames and it answers through
+a MediaSender. Urgent control (barge-in, take-over, emergency, hang-up) cancels in-flight LLM and TTS
+work before anything else happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from console import events as ev
+from console.calls.metrics import TurnClock
+from console.calls.pacing import Pacer
+from console.calls.ports import CallActions, GreetingSource, MemoryGreetings
+from console.calls.reply import AgentReply
+from console.calls.tasks import TaskOwner, cancel_and_wait
+from console.calls.turns import CallerTurn, TurnDetector, counts_as_barge_in
+from console.events import EventBus
+from console.providers.base import (
+    ChatMessage,
+    LanguageModel,
+    ProviderError,
+    SpeechToText,
+    TextToSpeech,
+    TranscriptEvent,
+)
+from console.providers.history import trim_history
+from console.streams import MediaSender, StreamStart
+
+log = logging.getLogger(__name__)
+
+ReplyBody = Callable[[AgentReply], Awaitable[None]]
+
+# Mean mu-law magnitude (0-127) above which an inbound frame counts as the caller's voice. Used only
+# to timestamp "speech end" for latency metrics; turn-taking itself follows the recognizer.
+_LOUD_MAGNITUDE = 32
+
+
+@dataclass
+class SessionOptions:
+    barge_in_min_words: int = 2
+    """Words (not backchannels) an interim needs to interrupt the agent; 0 = any speech."""
+    lead_s: float = 0.100
+    """How far ahead of playout frames are sent."""
+    idle_reprompt_s: float | None = None
+    """Seconds of caller silence after the agent finished before a reprompt (None: profile's)."""
+    idle_hangup_s: float | None = None
+    """Further silence after the reprompt before goodbye and hang-up (None: profile's)."""
+
+
+@dataclass
+class CallDeps:
+    stt: SpeechToText
+    llm: LanguageModel
+    tts: TextToSpeech
+    profile: Any  # console.profiles.Profile
+    bus: EventBus
+    actions: CallActions | None = None
+    greetings: GreetingSource = field(default_factory=MemoryGreetings)
+    options: SessionOptions = field(default_factory=SessionOptions)
+
+
+class CallSession:
+    def __init__(self, start: StreamStart, sender: MediaSender, deps: CallDeps) -> None:
+        self.sid = start.call_sid
+        self.start_info = start
+        self._sender = sender
+        self.deps = deps
+        self.profile = deps.profile
+        self.options = deps.options
+        self.pacer = Pacer(sender, lead_s=deps.options.lead_s)
+        self.pacer.on_frame_sent = self._frame_sent
+        self.tasks = TaskOwner(f"call-{self.sid[-6:]}")
+        self.state = "greeting"
+        self.history: list[ChatMessage] = [ChatMessage("system", self.profile.system_prompt)]
+        self.reply: AgentReply | None = None
+        self._reply_task: asyncio.Task[None] | None = None
+        self._audio: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._turns = TurnDetector()
+        self._turn_no = 0
+        self._reply_started_wall = 0.0
+        self._last_loud = 0.0
+        self._idle_task: asyncio.Task[None] | None = None
+        self._reply_played = asyncio.Event()
+        self.agent_muted = False
+        self.listening_paused = False
+        self.operator_mode = False
+        self.ended = False
+        self._usage = {"llm_tokens": 0, "tts_characters": 0, "stt_seconds": 0.0}
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    async def begin(self) -> None:
+        params = self.start_info.custom_parameters
+        self._publish(ev.CallStarted, stream_sid=self.start_info.stream_sid,
+                      from_number=params.get("caller", ""), to_number=params.get("called", ""),
+                      profile=self.profile.name)
+        self.tasks.spawn("pacer", self.pacer.run())
+        self.tasks.spawn("listen", self._listen())
+        self._start_reply(self._greet, TurnClock(), state="greeting", then_idle=True)
+
+    async def on_stop(self, reason: str) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        self._audio.put_nowait(None)
+        await self.tasks.cancel_all(timeout_s=2.0)
+        if self.reply is not None and self.pacer.is_playing():
+            heard = self.reply.spoken.heard_text(self.pacer.frames_played())
+            self._close_agent_turn(interrupted=True, heard=heard)
+        else:
+            self._close_agent_turn(interrupted=False)
+        self._set_state("ended")
+        self._publish(ev.UsageRecorded, **self._usage)
+        self._publish(ev.CallEnded, reason=reason)
+
+    # --- inbound from the wire (synchronous: only hand data on) ----------------------------------
+    def on_media(self, mulaw: bytes) -> None:
+        if self._is_loud(mulaw):
+            self._last_loud = time.monotonic()
+        self._audio.put_nowait(mulaw)
+
+    def on_dtmf(self, digit: str) -> None:
+        self._publish(ev.DtmfPressed, digit=digit)
+        self._cancel_idle()
+        if not self.operator_mode:
+            self._answer(CallerTurn(f"(the caller pressed {digit})", time.monotonic(),
+                                    time.monotonic()))
+
+    def on_mark(self, name: str) -> None:
+        reply = self.reply
+        if reply is None or reply.spoken.mark_played(name) is None:
+            return  # a mark of a reply that was cleared: never counts as heard
+        reply.clock.stamp("first_mark_played", time.monotonic())
+        if reply.spoken.all_played and reply.fully_queued:
+            self.pacer.played_through()
+            self._reply_played.set()
+
+    @staticmethod
+    def _is_loud(mulaw: bytes) -> bool:
+        magnitude = 127 - (np.frombuffer(mulaw, dtype=np.uint8) & 127)
+        return bool(magnitude.size) and float(magnitude.mean()) >= _LOUD_MAGNITUDE
+
+    # --- listening -------------------------------------------------------------------------------
+    async def _listen(self) -> None:
+        try:
+            async for event in self.deps.stt.stream(self._audio_source()):
+                await self._on_transcript(event)
+        except ProviderError as error:
+            self._degraded("stt", str(error), "operator")
+            await self.speak_line(self.profile.apology)
+
+    async def _audio_source(self) -> AsyncIterator[bytes]:
+        while (chunk := await self._audio.get()) is not None:
+            yield chunk
+
+    async def _on_transcript(self, event: TranscriptEvent) -> None:
+        if event.kind in ("speech-started", "interim", "final"):
+            self._cancel_idle()
+        if event.kind in ("interim", "final") and event.text:
+            self._publish(ev.CallerTranscribed, text=event.text, final=event.kind == "final")
+        if self._agent_audible() and counts_as_barge_in(event, self.options.barge_in_min_words):
+            await self.interrupt("speech-started" if event.kind == "speech-started"
+                                 else "interim-words")
+        turn = self._turns.feed(event)
+        if turn is not None:
+            self._caller_turn_done(turn)
+
+    def _caller_turn_done(self, turn: CallerTurn) -> None:
+        wall = time.time()
+        self._publish(ev.TurnCompleted, role="caller", text=turn.text,
+                      started=wall - (time.monotonic() - turn.started), ended=wall)
+        if self.pacer.is_playing():
+            return  # a short backchannel over the agent ("yes", "mhm"): recorded, not answered
+        if not (self.operator_mode or self.listening_paused):
+            self._answer(turn)
+
+    # --- answering -------------------------------------------------------------------------------
+    def _answer(self, turn: CallerTurn) -> None:
+        """Start the agent's reply. A reply still being prepared (nothing audible yet) is
+        replaced: the caller's extra words join the same user message."""
+        text = turn.text
+        if self._reply_in_flight() and not self.pacer.is_playing():
+            self._cancel_reply_now()
+        if self._last_role() == "user":
+            text = f"{self.history.pop().content} {text}"
+        self.history.append(ChatMessage("user", text))
+        clock = TurnClock()
+        clock.stamp("speech_end", min(self._last_loud or turn.final_at, turn.final_at))
+        clock.stamp("stt_final", turn.final_at)
+        self._start_reply(self._respond, clock, state="thinking", then_idle=True)
+
+    async def _respond(self, reply: AgentReply) -> None:
+        if self.agent_muted:
+            return
+        reply.clock.stamp("llm_request", time.monotonic())
+        try:
+            await reply.play_tokens(self._llm_tokens())
+        except ProviderError as error:
+            self._degraded("llm", str(error), "apology")
+            await reply.play_text(self.profile.apology)
+
+    async def _llm_tokens(self) -> AsyncIterator[str]:
+        messages = trim_history(self.history)
+        async for token in self.deps.llm.reply(messages, observer=self):
+            yield token
+
+    async def _greet(self, reply: AgentReply) -> None:
+        text = self.profile.greeting
+        audio = self.deps.greetings.cached(self.profile.name, text)
+        if audio is not None:
+            reply.play_audio(text, audio)
+        else:
+            await reply.play_text(text)
+
+    def _start_reply(self, body: ReplyBody, clock: TurnClock, *, state: str,
+                     then_idle: bool = False) -> asyncio.Task[None]:
+        self._turn_no += 1
+        self._reply_played.clear()
+        self._reply_started_wall = time.time()
+        reply = AgentReply(tts=self.deps.tts, pacer=self.pacer, clock=clock,
+                           gate=self.agent_gate, on_sentence=self._sentence_queued,
+                           on_tts_error=lambda p: self._degraded("tts", p, "skipped"))
+        self.reply = reply
+        self._set_state(state)
+        self._reply_task = self.tasks.spawn(f"reply-{self._turn_no}",
+                                            self._run_reply(body, reply, then_idle))
+        return self._reply_task
+
+    async def _run_reply(self, body: ReplyBody, reply: AgentReply, then_idle: bool) -> None:
+        await body(reply)
+        reply.fully_queued = True
+        if not reply.spoken.segments:
+            self._set_state("operator" if self.operator_mode else "listening")
+            return
+        if reply.spoken.all_played:
+            self._reply_played.set()
+        await self._wait_until_played()
+        self._close_agent_turn(interrupted=False)
+        if then_idle:
+            self._idle_task = self.tasks.spawn(f"idle-{self._turn_no}", self._idle_ladder())
+
+    async def _wait_until_played(self) -> None:
+        """Marks say when Twilio played the audio; our playout clock is the backstop in case a
+        mark never comes back (1 s grace)."""
+        backstop = max(0.0, self.pacer.playout_end - time.monotonic()) + 1.0
+        while not self._reply_played.is_set():
+            try:
+                await asyncio.wait_for(self._reply_played.wait(), timeout=backstop)
+            except TimeoutError:
+                if not self.pacer.is_playing():
+                    return
+                backstop = max(0.05, self.pacer.playout_end - time.monotonic()) + 1.0
+
+    def agent_gate(self, token: str) -> bool:
+        """Hook for the triage monitor: False stops the reply before the token is spoken."""
+        return True
+
+    # --- interruption ----------------------------------------------------------------------------
+    async def interrupt(self, cause: str) -> None:
+        """Barge-in: clear Twilio's buffer, cancel LLM and TTS, keep only what was heard."""
+        reply = self.reply
+        if reply is None:
+            return
+        heard = reply.spoken.heard_text(self.pacer.frames_played())
+        task = self._reply_task
+        if task is not None:
+            task.cancel()
+        await self.pacer.clear()
+        await cancel_and_wait(task)
+        self._publish(ev.AgentInterrupted, heard=heard, cause=cause)
+        self._close_agent_turn(interrupted=True, heard=heard)
+        self._set_state("listening")
+
+    def _cancel_reply_now(self) -> None:
+        if self._reply_task is not None:
+            self._reply_task.cancel()
+        self.reply = None
+
+    def _close_agent_turn(self, *, interrupted: bool, heard: str | None = None) -> None:
+        reply, self.reply = self.reply, None
+        if reply is None or not reply.spoken.segments:
+            return
+        text = heard if heard is not None else reply.spoken.full_text()
+        if text:
+            self.history.append(ChatMessage("assistant", text))
+        self._publish(ev.TurnCompleted, role="agent", text=text, started=self._reply_started_wall,
+                      ended=time.time(), interrupted=interrupted)
+        self._publish(ev.TurnMeasured, turn=self._turn_no, stages=reply.clock.report())
+        if not interrupted:
+            self._set_state("operator" if self.operator_mode else "listening")
+
+    # --- idle ladder -----------------------------------------------------------------------------
+    async def _idle_ladder(self) -> None:
+        """Caller silence after the agent finished: reprompt, then goodbye and hang up. Any sign
+        of the caller (speech, DTMF) cancels this task."""
+        if self.operator_mode:
+            return
+        await asyncio.sleep(self.options.idle_reprompt_s or self.profile.idle_reprompt_s)
+        await self.speak_line(self.profile.reprompt)
+        await asyncio.sleep(self.options.idle_hangup_s or self.profile.idle_hangup_s)
+        await self.speak_line(self.profile.goodbye)
+        await self.end_call("idle")
+
+    def _cancel_idle(self) -> None:
+        if self._idle_task is not None and self._idle_task is not asyncio.current_task():
+            self._idle_task.cancel()
+            self._idle_task = None
+
+    async def speak_line(self, text: str, *, then_idle: bool = False) -> None:
+        """Say a fixed line (reprompt, apology, goodbye, operator text); return once played."""
+        if self._agent_audible() and self._reply_task is not asyncio.current_task():
+            await self.interrupt("operator")
+
+        async def body(reply: AgentReply) -> None:
+            await reply.play_text(text)
+
+        task = self._start_reply(body, TurnClock(), state="speaking", then_idle=then_idle)
+        await asyncio.wait([task])
+
+    async def end_call(self, reason: str) -> None:
+        """Hang up once queued audio has played: Twilio REST when we have it, else close the
+        media socket (which ends a <Connect><Stream> call too)."""
+        if self.deps.actions is not None:
+            try:
+                await self.deps.actions.hang_up(self.sid)
+            except Exception as error:  # noqa: BLE001 - any REST failure: close the socket instead
+                self._degraded("twilio", f"hang-up failed: {error}", "closed media socket")
+        await self._sender.close(reason)
+        await self.on_stop(reason)
+
+    # --- helpers ---------------------------------------------------------------------------------
+    def _reply_in_flight(self) -> bool:
+        return self._reply_task is not None and not self._reply_task.done()
+
+    def _agent_audible(self) -> bool:
+        return self._reply_in_flight() or self.pacer.is_playing()
+
+    def _last_role(self) -> str:
+        return self.history[-1].role
+
+    def _frame_sent(self, at: float) -> None:
+        if self.reply is not None:
+            if not self.reply.clock.has("first_frame_sent"):
+                self._set_state("speaking")
+            self.reply.clock.stamp("first_frame_sent", at)
+
+    def _sentence_queued(self, text: str) -> None:
+        self._publish(ev.AgentSpoke, text=text)
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self._publish(ev.StateChanged, state=state)
+
+    def _degraded(self, provider: str, problem: str, fallback: str) -> None:
+        log.warning("call %s: %s degraded (%s) -> %s", self.sid, provider, problem, fallback)
+        self._publish(ev.ProviderDegraded, provider=provider, problem=problem, fallback=fallback)
+
+    def _publish(self, kind: Callable[..., ev.CallEvent], **fields: Any) -> None:
+        self.deps.bus.publish(kind(self.sid, **fields))
+
+    # --- ProviderObserver ------------------------------------------------------------------------
+    def degraded(self, provider: str, problem: str, fallback: str) -> None:
+        self._degraded(provider, problem, fallback)
+
+    def usage(self, *, llm_tokens: int = 0, tts_characters: int = 0,
+              stt_seconds: float = 0.0) -> None:
+        self._usage["llm_tokens"] += llm_tokens
+        self._usage["tts_characters"] += tts_characters
+        self._usage["stt_seconds"] += stt_seconds

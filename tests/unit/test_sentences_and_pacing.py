@@ -1,0 +1,119 @@
+"""Sentence chunking, the playout pacer and turn detection: the small parts the pipeline leans on."""
+
+from __future__ import annotations
+
+import asyncio
+
+from console.calls.pacing import FRAME_BYTES, Pacer
+from console.calls.playback import SpokenLog
+from console.calls.sentences import SentenceChunker
+from console.calls.turns import TurnDetector, counts_as_barge_in
+from console.providers.base import TranscriptEvent
+from tests.unit.session_fakes import RecordingSender
+
+
+def chunk(tokens: list[str]) -> list[str]:
+    chunker = SentenceChunker()
+    out = [s for t in tokens for s in chunker.feed(t)]
+    rest = chunker.flush()
+    return out + ([rest] if rest else [])
+
+
+def test_a_sentence_is_released_as_soon_as_its_end_is_certain():
+    chunker = SentenceChunker()
+    assert chunker.feed("Hello there.") == []
+    assert chunker.feed(" How") == ["Hello there."]
+
+
+def test_abbreviations_do_not_end_a_sentence():
+    assert chunk(["Dr. Smith can see you at ", "3 p.m. tomorrow. ", "Okay?"]) == [
+        "Dr. Smith can see you at 3 p.m. tomorrow.",
+        "Okay?",
+    ]
+
+
+def test_a_word_ending_like_an_abbreviation_still_ends_the_sentence():
+    assert chunk(["It is on the first. ", "Then left."]) == ["It is on the first.", "Then left."]
+
+
+def test_a_run_on_sentence_is_cut_at_a_clause_so_speech_can_start():
+    long = "word " * 30 + ", and then " + "more " * 10
+    pieces = chunk([long])
+    assert len(pieces) == 2 and pieces[0].endswith(",")
+
+
+def test_finals_join_until_speech_final():
+    detector = TurnDetector()
+    assert detector.feed(TranscriptEvent("final", "book a", False, 1.0)) is None
+    turn = detector.feed(TranscriptEvent("final", "table", True, 2.0))
+    assert turn is not None and turn.text == "book a table"
+
+
+def test_utterance_end_closes_a_turn_that_missed_speech_final():
+    detector = TurnDetector()
+    detector.feed(TranscriptEvent("final", "hello", False, 1.0))
+    turn = detector.feed(TranscriptEvent("utterance-end", at=2.0))
+    assert turn is not None and turn.text == "hello"
+
+
+def test_backchannels_never_count_as_barge_in():
+    assert not counts_as_barge_in(TranscriptEvent("interim", "mhm yeah"), 2)
+    assert counts_as_barge_in(TranscriptEvent("interim", "wait stop"), 2)
+    assert not counts_as_barge_in(TranscriptEvent("speech-started"), 2)
+    assert counts_as_barge_in(TranscriptEvent("speech-started"), 0)
+
+
+def test_heard_text_cuts_the_sentence_in_progress():
+    log = SpokenLog()
+    first = log.begin("One two three four.", 0)
+    first.end_frame, first.mark = 10, "a"
+    second = log.begin("Five six seven eight.", 10)
+    second.end_frame, second.mark = 20, "b"
+    assert log.heard_text(15) == "One two three four. Five six—"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_pacer_sends_at_most_lead_ahead_of_playout():
+    sender = RecordingSender()
+    clock = FakeClock()
+    pacer = Pacer(sender, lead_s=0.1, clock=clock)
+    pacer.enqueue_audio(b"\x10" * FRAME_BYTES * 20)
+    task = asyncio.create_task(pacer.run())
+    await sender.changed.wait()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    # 100 ms of lead = 5 frames, plus the one that starts playing now.
+    assert sender.kinds().count("media") == 6
+    task.cancel()
+
+
+async def test_clear_drops_queued_frames_and_nothing_follows_it():
+    sender = RecordingSender()
+    pacer = Pacer(sender, lead_s=0.04)
+    pacer.enqueue_audio(b"\x10" * FRAME_BYTES * 50)
+    pacer.end_segment("m1")
+    task = asyncio.create_task(pacer.run())
+    await sender.changed.wait()
+    await pacer.clear()
+    for _ in range(50):  # let the pacer loop run: a surviving frame would show up here
+        await asyncio.sleep(0)
+    kinds = sender.kinds()
+    assert kinds[-1] == "clear" and "mark" not in kinds
+    assert kinds.count("media") < 10
+    task.cancel()
+
+
+def test_partial_frames_join_across_chunks_and_pad_only_at_segment_end():
+    pacer = Pacer(RecordingSender())
+    pacer.enqueue_audio(b"\x10" * 100)
+    pacer.enqueue_audio(b"\x10" * 100)
+    assert pacer.frames_enqueued == 1
+    pacer.end_segment("m")
+    assert pacer.frames_enqueued == 2
