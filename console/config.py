@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     """Turning this off while a token is set is logged loudly; meant for local experiments only."""
     profile: str = "scheduling"
     """The agent profile used when a number has none of its own."""
+    profile_numbers: dict[str, str] = Field(default_factory=dict)
+    """Profile per called number, as JSON: {"+15550001111": "medical_intake"}."""
     llm_model: str = "llama-3.3-70b-versatile"
     """Primary LLM model."""
     llm_fallback_model: str = "llama-3.1-8b-instant"

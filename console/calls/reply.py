@@ -7,10 +7,11 @@ sentence two. Cancelling the task that runs `play` stops both, mid-token or mid-
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 
 from console.calls.metrics import TurnClock
 from console.calls.pacing import Pacer
@@ -49,7 +50,7 @@ class AgentReply:
         self.stopped_by_gate = False
         self.fully_queued = False  # set by the owner once nothing more will be queued
 
-    async def play_tokens(self, tokens: AsyncIterator[str]) -> None:
+    async def play_tokens(self, tokens: AsyncGenerator[str, None]) -> None:
         sentences: asyncio.Queue[str | None] = asyncio.Queue()
         producer = asyncio.create_task(self._produce(tokens, sentences), name="reply-llm")
         try:
@@ -95,16 +96,19 @@ class AgentReply:
         self._pacer.end_segment(segment.mark)
         segment.end_frame = self._pacer.frames_enqueued
 
-    async def _produce(self, tokens: AsyncIterator[str], out: asyncio.Queue[str | None]) -> None:
+    async def _produce(
+        self, tokens: AsyncGenerator[str, None], out: asyncio.Queue[str | None]
+    ) -> None:
         chunker = SentenceChunker()
         try:
-            async for token in tokens:
-                self.clock.stamp("llm_first_token", self._now())
-                if not self._gate(token):
-                    self.stopped_by_gate = True
-                    return
-                for sentence in chunker.feed(token):
-                    self._emit(sentence, out)
+            async with contextlib.aclosing(tokens):  # closes the LLM stream if the gate trips
+                async for token in tokens:
+                    self.clock.stamp("llm_first_token", self._now())
+                    if not self._gate(token):
+                        self.stopped_by_gate = True
+                        return
+                    for sentence in chunker.feed(token):
+                        self._emit(sentence, out)
             if (rest := chunker.flush()) is not None:
                 self._emit(rest, out)
         finally:

@@ -1,8 +1,8 @@
 """One phone call: caller audio in, agent speech out, and every decision in between.
 
-The session is a StreamHandler (console.streams): the server feeds it frames and it answers through
-a MediaSender. Urgent control (barge-in, take-over, emergency, hang-up) cancels in-flight LLM and TTS
-work before anything else happens.
+The session is a StreamHandler (console.streams): the server feeds it frames and it answers
+through a MediaSender. Urgent control (barge-in, take-over, emergency, hang-up) cancels in-flight
+LLM and TTS work before anything else happens.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 
 from console import events as ev
 from console.calls.metrics import TurnClock
+from console.calls.operator import OperatorActions
 from console.calls.pacing import Pacer
 from console.calls.ports import CallActions, GreetingSource, MemoryGreetings
 from console.calls.reply import AgentReply
@@ -68,7 +69,7 @@ class CallDeps:
     options: SessionOptions = field(default_factory=SessionOptions)
 
 
-class CallSession:
+class CallSession(OperatorActions):
     def __init__(self, start: StreamStart, sender: MediaSender, deps: CallDeps) -> None:
         self.sid = start.call_sid
         self.start_info = start

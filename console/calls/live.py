@@ -1,0 +1,93 @@
+"""LiveCalls: the CallControl behind the console, the CLI and the admin endpoint.
+
+It keeps the sessions of calls in progress and turns each operator action into session
+primitives, recording every action as an `OperatorActed` event with its actor.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from console import events as ev
+from console.calls.session import CallSession
+from console.events import EventBus
+
+log = logging.getLogger(__name__)
+
+
+class UnknownCall(LookupError):
+    pass
+
+
+class LiveCalls:
+    def __init__(self, bus: EventBus) -> None:
+        self.bus = bus
+        self._sessions: dict[str, CallSession] = {}
+        bus.subscribe(self._forget_ended)
+
+    def add(self, session: CallSession) -> None:
+        self._sessions[session.sid] = session
+
+    def get(self, call_sid: str) -> CallSession:
+        try:
+            return self._sessions[call_sid]
+        except KeyError:
+            raise UnknownCall(f"no live call {call_sid}") from None
+
+    def sessions(self) -> list[CallSession]:
+        return list(self._sessions.values())
+
+    def _forget_ended(self, event: ev.CallEvent) -> None:
+        if isinstance(event, ev.CallEnded):
+            self._sessions.pop(event.call_sid, None)
+
+    def _record(self, call_sid: str, action: str, actor: str, detail: str = "") -> None:
+        self.bus.publish(ev.OperatorActed(call_sid, action=action, actor=actor, detail=detail))
+
+    # --- CallControl ---------------------------------------------------------------------------
+    def live_calls(self) -> list[str]:
+        return list(self._sessions)
+
+    async def take_over(self, call_sid: str, actor: str) -> None:
+        session = self.get(call_sid)
+        self._record(call_sid, "take-over", actor)
+        await session.take_over()
+
+    async def hand_back(self, call_sid: str, actor: str) -> None:
+        session = self.get(call_sid)
+        self._record(call_sid, "hand-back", actor)
+        session.hand_back()
+
+    async def mute_agent(self, call_sid: str, muted: bool, actor: str) -> None:
+        session = self.get(call_sid)
+        self._record(call_sid, "mute" if muted else "unmute", actor)
+        await session.mute_agent(muted)
+
+    async def pause_listening(self, call_sid: str, paused: bool, actor: str) -> None:
+        session = self.get(call_sid)
+        self._record(call_sid, "pause-listening" if paused else "resume-listening", actor)
+        session.listening_paused = paused
+
+    async def say(self, call_sid: str, text: str, actor: str) -> None:
+        session = self.get(call_sid)
+        self._record(call_sid, "say", actor, text)
+        await session.say_as_operator(text)
+
+    async def whisper(self, call_sid: str, guidance: str, actor: str) -> None:
+        session = self.get(call_sid)
+        self._record(call_sid, "whisper", actor, guidance)
+        session.whisper(guidance)
+
+    async def transfer(self, call_sid: str, number: str, actor: str) -> None:
+        session = self.get(call_sid)
+        target = session.resolve_transfer_target(number)
+        self._record(call_sid, "transfer", actor, target)
+        await session.transfer(target)
+
+    async def hang_up(self, call_sid: str, actor: str) -> None:
+        session = self.get(call_sid)
+        self._record(call_sid, "hang-up", actor)
+        await session.hang_up_after_playout()
+
+    async def send_operator_audio(self, call_sid: str, mulaw: bytes) -> None:
+        self.get(call_sid).play_operator_audio(mulaw)

@@ -1,0 +1,47 @@
+"""`voiceconsole serve`: the media server and call pipeline, headless."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from console.config import load_settings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("serve", help="run the media server headless")
+    parser.add_argument("--host", help="interface to bind (default: HOST or 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to bind (default: PORT or 8765; 0 = any)")
+    parser.add_argument("--profile", help="agent profile for calls (default: PROFILE)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides = {k: v for k in ("host", "port", "profile") if (v := getattr(args, k)) is not None}
+    settings = load_settings(**overrides)
+    return asyncio.run(_serve(settings))
+
+
+async def _serve(settings) -> int:
+    from console.runtime import Runtime
+
+    runtime = Runtime(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await runtime.start(_print_progress)
+    print(f"voiceconsole serving: webhook {runtime.server.url}/voice, "
+          f"media {runtime.server.media_url}", flush=True)
+    try:
+        await stop.wait()
+        print("shutting down: ending calls, flushing storage", flush=True)
+    finally:
+        await runtime.stop()
+    return 0
+
+
+def _print_progress(step: str, status: str) -> None:
+    print(f"  {step:<10} {status}", file=sys.stderr, flush=True)

@@ -1,0 +1,133 @@
+"""Chooses each provider's tier on its own: cloud when its key is set, else local.
+
+One registry per process. Heavy things (the Groq client, Whisper and Piper models) are shared;
+per-call things (a Deepgram speak socket, a recognizer stream) are made per call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from console.config import Settings
+from console.providers.base import (
+    LanguageModel,
+    ProviderError,
+    ProviderObserver,
+    SpeechToText,
+    TextToSpeech,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Tier:
+    kind: str  # cloud | local | scripted | unavailable
+    engine: str
+    why: str  # plain words: why this tier was chosen / what is missing for the cloud
+
+    def label(self) -> str:
+        return f"{self.kind} ({self.engine})"
+
+
+class ProviderRegistry:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._groq: Any = None
+
+    # --- which tier ------------------------------------------------------------------------
+    def tiers(self) -> dict[str, Tier]:
+        return {"stt": self._stt_tier(), "llm": self._llm_tier(), "tts": self._tts_tier()}
+
+    def _stt_tier(self) -> Tier:
+        if self.settings.deepgram_api_key:
+            return Tier("cloud", "Deepgram nova-2", "DEEPGRAM_API_KEY is set")
+        return Tier("local", "faster-whisper tiny.en", "no DEEPGRAM_API_KEY: local recognition")
+
+    def _llm_tier(self) -> Tier:
+        if self.settings.groq_api_key:
+            where = self.settings.groq_base_url or "Groq"
+            return Tier("cloud", f"{self.settings.llm_model} at {where}", "GROQ_API_KEY is set")
+        return Tier("scripted", "profile responder",
+                    "no GROQ_API_KEY: a deterministic scripted responder answers")
+
+    def _tts_tier(self) -> Tier:
+        if self.settings.deepgram_api_key:
+            return Tier("cloud", "Deepgram Aura", "DEEPGRAM_API_KEY is set")
+        return Tier("local", "Piper (espeak-ng fallback)", "no DEEPGRAM_API_KEY: local voice")
+
+    # --- per call --------------------------------------------------------------------------
+    def stt(self, observer: ProviderObserver | None = None) -> SpeechToText:
+        if self.settings.deepgram_api_key:
+            from console.providers.deepgram import DeepgramSTT
+
+            return DeepgramSTT(self.settings.deepgram_api_key.get_secret_value(),
+                               self.settings.deepgram_base_url, observer=observer)
+        from console.providers.local_stt import LocalWhisperSTT
+
+        return LocalWhisperSTT(observer=observer)
+
+    def llm(self, profile: Any) -> LanguageModel:
+        if self.settings.groq_api_key:
+            return self._shared_groq()
+        from console.providers.scripted import ScriptedResponder
+
+        return ScriptedResponder(profile)
+
+    def tts(self, profile: Any, observer: ProviderObserver | None = None) -> TextToSpeech:
+        local = self._local_tts(profile, observer)
+        if not self.settings.deepgram_api_key:
+            if local is None:
+                raise ProviderError("no text-to-speech: set DEEPGRAM_API_KEY or install espeak-ng")
+            return local
+        from console.providers.deepgram import DeepgramTTS
+
+        cloud = DeepgramTTS(self.settings.deepgram_api_key.get_secret_value(),
+                            self.settings.deepgram_base_url, voice=profile.voice,
+                            observer=observer)
+        if local is None:
+            return cloud
+        from console.providers.fallback import FallbackTTS
+
+        return FallbackTTS(cloud, local, observer)
+
+    # --- process-wide ----------------------------------------------------------------------
+    def _shared_groq(self) -> LanguageModel:
+        if self._groq is None:
+            from console.providers.groq_llm import GroqLLM
+
+            assert self.settings.groq_api_key is not None
+            self._groq = GroqLLM(self.settings.groq_api_key.get_secret_value(),
+                                 self.settings.groq_base_url, model=self.settings.llm_model,
+                                 fallback_model=self.settings.llm_fallback_model,
+                                 # A phone caller cannot wait out the SDK's 60 s default: give
+                                 # each model one retry of 3 s, then fall back, then apologize.
+                                 timeout_s=3.0, max_retries=1)
+        return self._groq
+
+    @staticmethod
+    def _local_tts(profile: Any, observer: ProviderObserver | None) -> TextToSpeech | None:
+        from console.providers.local_tts import best_local_tts
+
+        try:
+            return best_local_tts(getattr(profile, "local_voice", None) or None, observer)
+        except ProviderError as error:
+            log.warning("no local voice available: %s", error)
+            return None
+
+    async def warm_up(self) -> None:
+        """Load local models once per process, before the first call, off the event loop."""
+        if not self.settings.deepgram_api_key:
+            from console.providers import local_stt
+
+            await asyncio.to_thread(local_stt.warm_up)
+            engine = self._local_tts(None, None)
+            if engine is not None and hasattr(engine, "warm_up"):
+                await asyncio.to_thread(engine.warm_up)
+
+    async def aclose(self) -> None:
+        if self._groq is not None:
+            await self._groq.aclose()

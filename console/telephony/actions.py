@@ -1,0 +1,25 @@
+"""The calls ring's CallActions port, filled by Twilio REST."""
+
+from __future__ import annotations
+
+from console.config import Settings
+from console.telephony.twilio_rest import TwilioRest, dial_twiml
+
+
+class TwilioCallActions:
+    def __init__(self, settings: Settings) -> None:
+        assert settings.twilio_account_sid and settings.twilio_auth_token
+        self.settings = settings
+        self.rest = TwilioRest(settings.twilio_account_sid,
+                               settings.twilio_auth_token.get_secret_value(),
+                               settings.twilio_api_base_url)
+
+    async def hang_up(self, call_sid: str) -> bool:
+        return await self.rest.hang_up(call_sid)
+
+    async def transfer(self, call_sid: str, number: str, *, announce: str | None = None) -> None:
+        twiml = dial_twiml(number, say=announce, caller_id=self.settings.twilio_phone_number)
+        await self.rest.redirect(call_sid, twiml)
+
+    async def aclose(self) -> None:
+        await self.rest.aclose()

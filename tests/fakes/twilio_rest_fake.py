@@ -1,0 +1,290 @@
+"""A loopback Twilio REST API (the 2010-04-01 Calls and IncomingPhoneNumbers resources).
+
+Point the real `twilio` client at it with `client.api.base_url = fake.base_url`
+(PROTOCOLS.md 1.5 a), or use `TwilioRest(..., base_url=fake.base_url)`:
+
+    async with FakeTwilioRest() as fake:
+        fake.add_call("CA123")
+        ...
+        seen = await fake.wait_for_request(lambda r: r.form.get("Status") == "completed")
+
+Fault knobs: `fail_next(n, status)`, `down = True` (503 always), `hang_s` (answer late).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+DEFAULT_ACCOUNT = "AC" + "0" * 32
+DEFAULT_TOKEN = "test-twilio-token"
+API = "/2010-04-01/Accounts/{account}"
+ERRORS = {  # status -> (Twilio error code, message)
+    401: (20003, "Authenticate"),
+    404: (20404, "The requested resource {path} was not found"),
+    500: (20500, "Internal Server Error"),
+    503: (20503, "Service Unavailable"),
+}
+
+
+@dataclass
+class RestRequest:
+    method: str
+    path: str
+    kind: str  # "call-update" | "number-list" | "number-update"
+    sid: str  # the CA... or PN... in the path ("" for the list)
+    form: dict[str, str]
+    query: dict[str, str]
+    authorized: bool
+    received: float  # time.monotonic()
+    status: int | None = None  # what the fake answered; None while still pending
+
+
+@dataclass
+class FakeCall:
+    sid: str
+    status: str = "in-progress"
+    twiml: str | None = None
+    url: str | None = None
+    history: list[dict[str, str]] = field(default_factory=list)  # every update form
+
+
+class FakeTwilioRest:
+    def __init__(
+        self,
+        account_sid: str = DEFAULT_ACCOUNT,
+        auth_token: str = DEFAULT_TOKEN,
+        *,
+        accept_any_call: bool = False,
+    ) -> None:
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.accept_any_call = accept_any_call
+        self.calls: dict[str, FakeCall] = {}
+        self.numbers: dict[str, dict[str, Any]] = {}
+        self.requests: list[RestRequest] = []
+        self.down = False  # every request answers 503
+        self.hang_s = 0.0  # delay before answering (to trip client timeouts)
+        self._failures: list[int] = []  # statuses for the next requests, in order
+        self._changed = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self._port = 0
+
+    # lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> FakeTwilioRest:
+        app = web.Application()
+        api = API.format(account="{account}")
+        app.router.add_post(api + "/Calls/{sid}.json", self._update_call)
+        app.router.add_get(api + "/IncomingPhoneNumbers.json", self._list_numbers)
+        app.router.add_post(api + "/IncomingPhoneNumbers/{sid}.json", self._update_number)
+        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self._port = self._runner.addresses[0][1]
+        return self
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeTwilioRest:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._port}"
+
+    # test set-up and queries ------------------------------------------------------------------
+
+    def add_call(self, sid: str, status: str = "in-progress") -> FakeCall:
+        self.calls[sid] = FakeCall(sid, status)
+        return self.calls[sid]
+
+    def add_number(
+        self, phone_number: str, sid: str | None = None, voice_url: str = ""
+    ) -> dict[str, Any]:
+        sid = sid or "PN" + f"{len(self.numbers) + 1:032d}"
+        self.numbers[sid] = {
+            "sid": sid,
+            "account_sid": self.account_sid,
+            "phone_number": phone_number,
+            "friendly_name": phone_number,
+            "voice_url": voice_url,
+            "voice_method": "POST",
+            "api_version": "2010-04-01",
+        }
+        return self.numbers[sid]
+
+    def fail_next(self, count: int = 1, status: int = 500) -> None:
+        """The next `count` requests answer `status` with Twilio's error JSON."""
+        self._failures.extend([status] * count)
+
+    async def wait_for_request(
+        self,
+        predicate: Callable[[RestRequest], object] = lambda r: True,
+        timeout: float = 2.0,  # noqa: ASYNC109  (a bounded wait is the point of this helper)
+    ) -> RestRequest:
+        """The first recorded request matching `predicate`, waiting for it if need be."""
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    for recorded in self.requests:
+                        if predicate(recorded):
+                            return recorded
+                    await self._changed.wait()
+        except TimeoutError:
+            raise AssertionError(f"FakeTwilioRest: no matching request in {timeout} s") from None
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    # endpoints ------------------------------------------------------------------------------
+
+    async def _update_call(self, request: web.Request) -> web.Response:
+        recorded = await self._record(request, "call-update")
+        return await self._answer(request, recorded, self._call_update_body)
+
+    async def _list_numbers(self, request: web.Request) -> web.Response:
+        recorded = await self._record(request, "number-list")
+        return await self._answer(request, recorded, self._number_list_body)
+
+    async def _update_number(self, request: web.Request) -> web.Response:
+        recorded = await self._record(request, "number-update")
+        return await self._answer(request, recorded, self._number_update_body)
+
+    async def _record(self, request: web.Request, kind: str) -> RestRequest:
+        form = await request.post()
+        recorded = RestRequest(
+            method=request.method,
+            path=request.path,
+            kind=kind,
+            sid=request.match_info.get("sid", ""),
+            form={key: str(value) for key, value in form.items()},
+            query=dict(request.query),
+            authorized=self._authorized(request),
+            received=time.monotonic(),
+        )
+        self.requests.append(recorded)
+        self._notify()
+        return recorded
+
+    def _authorized(self, request: web.Request) -> bool:
+        expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        return request.headers.get("Authorization") == f"Basic {expected}"
+
+    async def _answer(
+        self,
+        request: web.Request,
+        recorded: RestRequest,
+        body_for: Callable[[RestRequest], tuple[int, dict[str, Any]]],
+    ) -> web.Response:
+        if self.hang_s:
+            await self._sleep_unless_stopping(self.hang_s)
+        status, body = self._refusal(request, recorded) or body_for(recorded)
+        recorded.status = status
+        self._notify()
+        return web.json_response(body, status=status)
+
+    def _refusal(
+        self, request: web.Request, recorded: RestRequest
+    ) -> tuple[int, dict[str, Any]] | None:
+        if self.down:
+            return _error(503, request.path)
+        if self._failures:
+            return _error(self._failures.pop(0), request.path)
+        if not recorded.authorized:
+            return _error(401, request.path)
+        if request.match_info["account"] != self.account_sid:
+            return _error(404, request.path)
+        return None
+
+    async def _sleep_unless_stopping(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    # resource bodies --------------------------------------------------------------------------
+
+    def _call_update_body(self, recorded: RestRequest) -> tuple[int, dict[str, Any]]:
+        call = self.calls.get(recorded.sid)
+        if call is None and self.accept_any_call:
+            call = self.add_call(recorded.sid)
+        if call is None:
+            return _error(404, recorded.path)
+        _apply_call_update(call, recorded.form)
+        return 200, self._call_json(call)
+
+    def _call_json(self, call: FakeCall) -> dict[str, Any]:
+        return {
+            "sid": call.sid,
+            "account_sid": self.account_sid,
+            "status": call.status,
+            "direction": "inbound",
+            "to": "+15550001111",
+            "from": "+15557654321",
+            "api_version": "2010-04-01",
+        }
+
+    def _number_list_body(self, recorded: RestRequest) -> tuple[int, dict[str, Any]]:
+        wanted = recorded.query.get("PhoneNumber")
+        found = [n for n in self.numbers.values() if wanted in (None, n["phone_number"])]
+        page_size = int(recorded.query.get("PageSize", "50"))
+        return 200, _page(recorded.path, found[:page_size], page_size)
+
+    def _number_update_body(self, recorded: RestRequest) -> tuple[int, dict[str, Any]]:
+        number = self.numbers.get(recorded.sid)
+        if number is None:
+            return _error(404, recorded.path)
+        if "VoiceUrl" in recorded.form:
+            number["voice_url"] = recorded.form["VoiceUrl"]
+        if "VoiceMethod" in recorded.form:
+            number["voice_method"] = recorded.form["VoiceMethod"]
+        return 200, number
+
+
+def _apply_call_update(call: FakeCall, form: dict[str, str]) -> None:
+    call.history.append(form)
+    if "Twiml" in form:
+        call.twiml = form["Twiml"]
+    if "Url" in form:
+        call.url = form["Url"]
+    if form.get("Status") in ("completed", "canceled"):
+        call.status = form["Status"]
+
+
+def _page(path: str, records: list[dict[str, Any]], page_size: int) -> dict[str, Any]:
+    return {
+        "incoming_phone_numbers": records,
+        "page": 0,
+        "page_size": page_size,
+        "first_page_uri": f"{path}?PageSize={page_size}&Page=0",
+        "next_page_uri": None,
+        "previous_page_uri": None,
+        "start": 0,
+        "end": max(len(records) - 1, 0),
+        "uri": f"{path}?PageSize={page_size}&Page=0",
+    }
+
+
+def _error(status: int, path: str) -> tuple[int, dict[str, Any]]:
+    code, message = ERRORS.get(status, (status * 100, "Error"))
+    return status, {
+        "code": code,
+        "message": message.format(path=path),
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
