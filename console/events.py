@@ -146,6 +146,14 @@ class TransferFinished(CallEvent):
 
 
 @dataclass(frozen=True)
+class AlertRaised(CallEvent):
+    """Something the operator must act on now (e.g. every emergency transfer attempt failed)."""
+
+    level: str  # "warning" | "critical"
+    message: str
+
+
+@dataclass(frozen=True)
 class OperatorActed(CallEvent):
     action: str
     actor: str

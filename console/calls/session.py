@@ -23,6 +23,7 @@ from console.calls.pacing import Pacer
 from console.calls.ports import CallActions, GreetingSource, MemoryGreetings
 from console.calls.reply import AgentReply
 from console.calls.tasks import TaskOwner, cancel_and_wait
+from console.calls.triage import AgentScanner, Escalation, TriageMatch
 from console.calls.turns import CallerTurn, TurnDetector, counts_as_barge_in
 from console.events import EventBus
 from console.providers.base import (
@@ -55,6 +56,8 @@ class SessionOptions:
     """Seconds of caller silence after the agent finished before a reprompt (None: profile's)."""
     idle_hangup_s: float | None = None
     """Further silence after the reprompt before goodbye and hang-up (None: profile's)."""
+    emergency_numbers: tuple[str, ...] = ()
+    """Where an emergency is transferred, in order (EMERGENCY_FALLBACK_NUMBER, then the second)."""
 
 
 @dataclass
@@ -90,6 +93,8 @@ class CallSession(OperatorActions):
         self._reply_started_wall = 0.0
         self._last_loud = 0.0
         self._idle_task: asyncio.Task[None] | None = None
+        self._scanner = AgentScanner(self.profile.match_agent_trigger)
+        self.escalation: Escalation | None = None
         self._reply_played = asyncio.Event()
         self.agent_muted = False
         self.listening_paused = False
@@ -167,6 +172,7 @@ class CallSession(OperatorActions):
             self._cancel_idle()
         if event.kind in ("interim", "final") and event.text:
             self._publish(ev.CallerTranscribed, text=event.text, final=event.kind == "final")
+            self._check_caller_words(event.text)
         if self._agent_audible() and counts_as_barge_in(event, self.options.barge_in_min_words):
             await self.interrupt("speech-started" if event.kind == "speech-started"
                                  else "interim-words")
@@ -180,7 +186,7 @@ class CallSession(OperatorActions):
                       started=wall - (time.monotonic() - turn.started), ended=wall)
         if self.pacer.is_playing():
             return  # a short backchannel over the agent ("yes", "mhm"): recorded, not answered
-        if not (self.operator_mode or self.listening_paused):
+        if not (self.operator_mode or self.listening_paused or self.escalation):
             self._answer(turn)
 
     # --- answering -------------------------------------------------------------------------------
@@ -230,6 +236,7 @@ class CallSession(OperatorActions):
                            gate=self.agent_gate, on_sentence=self._sentence_queued,
                            on_tts_error=lambda p: self._degraded("tts", p, "skipped"))
         self.reply = reply
+        self._scanner.reset()
         self._set_state(state)
         self._reply_task = self.tasks.spawn(f"reply-{self._turn_no}",
                                             self._run_reply(body, reply, then_idle))
@@ -260,9 +267,32 @@ class CallSession(OperatorActions):
                     return
                 backstop = max(0.05, self.pacer.playout_end - time.monotonic()) + 1.0
 
+    # --- triage --------------------------------------------------------------------------------
     def agent_gate(self, token: str) -> bool:
-        """Hook for the triage monitor: False stops the reply before the token is spoken."""
+        """Every LLM token passes here before it can be spoken. False stops the reply: the
+        sentence holding a trigger is never synthesized."""
+        if self.escalation is not None:
+            return False
+        phrase = self._scanner.feed(token)
+        if phrase is not None:
+            self._trigger(TriageMatch("agent", phrase, token))
+            return False
         return True
+
+    def _check_caller_words(self, text: str) -> None:
+        if self.escalation is None and (phrase := self.profile.match_caller_emergency(text)):
+            self._trigger(TriageMatch("caller", phrase, text))
+
+    def _trigger(self, match: TriageMatch) -> None:
+        self.escalation = Escalation(self, self.options.emergency_numbers)
+        self.tasks.spawn("emergency", self.escalation.run(match))
+
+    def dial_finished(self, outcome: str) -> str | None:
+        """Twilio's <Dial action> outcome for a transfer; returns the next number to try."""
+        if self.escalation is None:
+            self._publish(ev.TransferFinished, target="", outcome=outcome)
+            return None
+        return self.escalation.dial_finished(outcome)
 
     # --- interruption ----------------------------------------------------------------------------
     async def interrupt(self, cause: str) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from console.calls.session import CallDeps, CallSession, SessionOptions
 from console.events import CallEvent, EventBus
+from console.profiles import match_phrases
 from console.providers.base import ChatMessage, ProviderError, TranscriptEvent
 from console.streams import StreamStart
 
@@ -24,6 +25,15 @@ class StubProfile:
     apology: str = "Sorry, I am having trouble. Please hold."
     idle_reprompt_s: float = 30.0
     idle_hangup_s: float = 30.0
+    transfer_targets: dict = field(default_factory=lambda: {"default": "+15550009999"})
+    caller_emergency_phrases: tuple = ("chest pain", "can't breathe")
+    agent_triggers: tuple = ("EMERGENCY_DETECTED",)
+
+    def match_caller_emergency(self, text: str) -> str | None:
+        return match_phrases(text, self.caller_emergency_phrases)
+
+    def match_agent_trigger(self, text: str) -> str | None:
+        return match_phrases(text, self.agent_triggers)
 
 
 class ScriptedSTT:

@@ -1,0 +1,127 @@
+"""Emergency triage: notice trigger words from either side, and get the caller to a person.
+
+Two detectors. The agent's token stream is scanned as it arrives, with a rolling tail so a phrase
+split across tokens still matches, and the reply stops before the sentence holding it is spoken.
+The caller's interim and final transcripts are matched too. On a hit the escalation cuts playback,
+redirects the call to a human with retries, and, if Twilio cannot be reached, raises the operator
+alert to critical and keeps the caller company until someone acts. Never silence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from console import events as ev
+
+if TYPE_CHECKING:
+    from console.calls.session import CallSession
+
+log = logging.getLogger(__name__)
+
+# Three attempts within about 2 s: Twilio REST blips are short, the caller's patience is shorter.
+RETRY_DELAYS_S = (0.2, 0.6)
+# While no transfer works: say the keep-company line, then try Twilio again, about this often.
+KEEP_COMPANY_EVERY_S = 6.0
+KEEP_COMPANY_LINE = "Please stay on the line. I am connecting you to a person right now."
+ANNOUNCE_LINE = "Connecting you to a person now."
+# Dial outcomes after which the next emergency number is tried.
+UNANSWERED = {"no-answer", "busy", "failed", "canceled"}
+
+
+@dataclass(frozen=True)
+class TriageMatch:
+    source: str  # "agent" | "caller"
+    phrase: str
+    text: str
+
+
+class AgentScanner:
+    """Finds a trigger in streamed text even when tokens split it ("EMERG" + "ENCY_DETECTED")."""
+
+    def __init__(self, match: Callable[[str], str | None], tail_chars: int = 160) -> None:
+        self._match = match
+        self._tail_chars = tail_chars
+        self._tail = ""
+
+    def feed(self, token: str) -> str | None:
+        self._tail = (self._tail + token)[-self._tail_chars :]
+        return self._match(self._tail)
+
+    def reset(self) -> None:
+        self._tail = ""
+
+
+class Escalation:
+    def __init__(self, session: CallSession, numbers: tuple[str, ...]) -> None:
+        self.session = session
+        self.numbers = [n for n in numbers if n]
+        self._next = 0
+        self.connected_to: str | None = None
+
+    async def run(self, match: TriageMatch) -> None:
+        session = self.session
+        session._publish(ev.EmergencyDetected, source=match.source, phrase=match.phrase,
+                         text=match.text)
+        if session._agent_audible():
+            await session.interrupt("emergency")
+        session._set_state("transferring")
+        if await self.transfer_to_next():
+            return
+        await self._keep_company()
+
+    async def transfer_to_next(self) -> bool:
+        """Dial the next emergency number, with retries. True once Twilio accepted a redirect."""
+        while self._next < len(self.numbers):
+            number = self.numbers[self._next]
+            self._next += 1
+            if await self._transfer_with_retries(number):
+                self.connected_to = number
+                return True
+        return False
+
+    async def _transfer_with_retries(self, number: str) -> bool:
+        actions = self.session.deps.actions
+        if actions is None:
+            self._attempted(number, 1, False, "no Twilio credentials: cannot redirect the call")
+            return False
+        for attempt, delay in enumerate((0.0, *RETRY_DELAYS_S), start=1):
+            await asyncio.sleep(delay)
+            try:
+                await actions.transfer(self.session.sid, number, announce=ANNOUNCE_LINE)
+            except Exception as error:  # noqa: BLE001 - every failure is recorded and retried
+                self._attempted(number, attempt, False, str(error))
+                continue
+            self._attempted(number, attempt, True)
+            return True
+        return False
+
+    def _attempted(self, number: str, attempt: int, ok: bool, detail: str = "") -> None:
+        self.session._publish(ev.TransferAttempted, target=number, attempt=attempt, ok=ok,
+                              detail=detail)
+
+    async def _keep_company(self) -> None:
+        """Every transfer failed: the operator is alerted at the highest level and the caller
+        hears a person is coming, again and again, until an operator acts or a retry works."""
+        session = self.session
+        session._publish(ev.AlertRaised, level="critical",
+                         message="Emergency transfer failed: take this call now")
+        while not (session.operator_mode or session.ended):
+            await session.speak_line(KEEP_COMPANY_LINE)
+            await asyncio.sleep(KEEP_COMPANY_EVERY_S)
+            self._next = 0
+            if not session.operator_mode and await self.transfer_to_next():
+                return
+
+    def dial_finished(self, outcome: str) -> str | None:
+        """The <Dial action> callback's outcome. Returns the next number to dial, if any."""
+        target = self.connected_to or ""
+        self.session._publish(ev.TransferFinished, target=target, outcome=outcome)
+        if outcome not in UNANSWERED or self._next >= len(self.numbers):
+            return None
+        self.connected_to = self.numbers[self._next]
+        self._next += 1
+        return self.connected_to

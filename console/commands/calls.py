@@ -1,0 +1,182 @@
+"""`voiceconsole calls`: list stored calls, or show one with its turns and events.
+
+    voiceconsole calls [--json] [--limit N] [--search TEXT]
+    voiceconsole calls show SID [--json]
+
+Reads the store named by `settings.voiceconsole_db`; it never creates the file, so a fresh
+install says "no calls yet" instead of leaving an empty database behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from console.storage.repository import CallRepository
+
+T = TypeVar("T")
+
+LIST_COLUMNS = (
+    ("STARTED", "started"),
+    ("CALL SID", "call_sid"),
+    ("FROM", "from_number"),
+    ("TO", "to_number"),
+    ("PROFILE", "profile"),
+    ("STATUS", "status"),
+    ("DURATION", "duration"),
+    ("TURNS", "turn_count"),
+    ("", "emergency"),
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("calls", help="list stored calls, or show one")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--limit", type=_positive_int, default=50, metavar="N", help="at most N calls (50)"
+    )
+    parser.add_argument("--search", metavar="TEXT", help="words said, or part of a SID/number")
+    parser.set_defaults(func=list_command)
+    actions = parser.add_subparsers(dest="calls_action", metavar="ACTION")
+    show = actions.add_parser("show", help="one call with its turns, events and metrics")
+    show.add_argument("sid", metavar="SID", help="the Twilio call SID (CA...)")
+    # SUPPRESS: `calls --json show SID` keeps the --json given before `show`.
+    show.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    show.set_defaults(func=show_command)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def list_command(args: argparse.Namespace) -> int:
+    db_path = _db_path()
+    if not db_path.exists():
+        print("[]" if args.json else f"no calls yet (no database at {db_path})")
+        return 0
+    calls = _repository(db_path, lambda repo: repo.list_calls(limit=args.limit, search=args.search))
+    if args.json:
+        print(json.dumps(calls, indent=2, ensure_ascii=False))
+    elif calls:
+        print(format_table(calls))
+    else:
+        print("no calls match" if args.search else "no calls yet")
+    return 0
+
+
+def show_command(args: argparse.Namespace) -> int:
+    db_path = _db_path()
+    call = _repository(db_path, lambda repo: repo.get_call(args.sid)) if db_path.exists() else None
+    if call is None:
+        print(f"no call {args.sid} in {db_path}", file=sys.stderr)
+        return 1
+    if getattr(args, "json", False):
+        print(json.dumps(call, indent=2, ensure_ascii=False))
+    else:
+        print(format_call(call))
+    return 0
+
+
+def _db_path() -> Path:
+    from console.config import load_settings
+
+    return Path(load_settings().voiceconsole_db)
+
+
+def _repository(db_path: Path, query: Callable[[CallRepository], T]) -> T:
+    # Imported here so that `voiceconsole --help` and other commands never load sqlite-utils.
+    from console.storage.repository import CallRepository
+
+    with CallRepository(db_path) as repo:
+        return query(repo)
+
+
+# ---------------------------------------------------------------------------- text output
+
+
+def format_table(calls: list[dict[str, Any]]) -> str:
+    cells = [[title for title, _ in LIST_COLUMNS]]
+    cells += [[_cell(key, call) for _, key in LIST_COLUMNS] for call in calls]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(LIST_COLUMNS))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in cells
+    ]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _cell(key: str, call: dict[str, Any]) -> str:
+    value = call.get(key)
+    if key == "started":
+        return _when(value)
+    if key == "duration":
+        return _duration(value) if value is not None else call["status"]
+    if key == "emergency":
+        return "EMERGENCY" if value else ""
+    return "" if value is None else str(value)
+
+
+def format_call(call: dict[str, Any]) -> str:
+    lines = [
+        f"call {call['call_sid']}  {call['status']}"
+        + (f" ({call['end_reason']})" if call.get("end_reason") else "")
+        + ("  EMERGENCY" if call["emergency"] else ""),
+        f"  from {call['from_number'] or '?'} to {call['to_number'] or '?'}"
+        f"  profile {call['profile'] or '-'}  stream {call['stream_sid'] or '-'}",
+        f"  started {_when(call['started'])}  ended {_when(call['ended'])}"
+        f"  duration {_duration(call['duration'])}",
+        "turns:",
+        *(_turn_line(turn) for turn in call["turns"]),
+        "events:",
+        *(_event_line(event) for event in call["events"]),
+    ]
+    if call["metrics"]:
+        lines += ["metrics (ms):", *(_metric_line(group) for group in call["metrics"])]
+    return "\n".join(lines)
+
+
+def _turn_line(turn: dict[str, Any]) -> str:
+    mark = "  [interrupted]" if turn["interrupted"] else ""
+    return f"  {turn['idx']:>3} {_clock(turn['started'])} {turn['role']:<8} {turn['text']}{mark}"
+
+
+def _event_line(event: dict[str, Any]) -> str:
+    payload = json.dumps(event["payload"], ensure_ascii=False) if event["payload"] else ""
+    return f"  {_clock(event['at'])} {event['kind']:<20} {payload}".rstrip()
+
+
+def _metric_line(group: dict[str, Any]) -> str:
+    stages = "  ".join(f"{stage}={_ms(ms)}" for stage, ms in group["stages"].items())
+    return f"  turn {group['turn']:>3}  {stages}"
+
+
+def _ms(value: float | None) -> str:
+    return "?" if value is None else f"{value:.0f}"
+
+
+def _when(epoch: float | None) -> str:
+    return "-" if epoch is None else datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _clock(epoch: float | None) -> str:
+    return (
+        "--:--:--.---"
+        if epoch is None
+        else datetime.fromtimestamp(epoch).strftime("%H:%M:%S.%f")[:-3]
+    )
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}:{secs:02d}"

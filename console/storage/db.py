@@ -1,0 +1,263 @@
+"""The SQLite schema for calls, turns, events and metrics, how a connection is opened, and how
+each event becomes rows.
+
+Every connection (the writer's, each reader's) goes through `open_db`, which switches the file to
+WAL (readers never wait for the writer, and the writer never waits for readers) and brings the
+schema up to date. Migrations are numbered; the number reached is kept in `schema_version`, so
+opening an up-to-date database performs no writes at all.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from console.events import (
+    CallEnded,
+    CallEvent,
+    CallStarted,
+    EmergencyDetected,
+    TurnCompleted,
+    TurnMeasured,
+)
+
+log = logging.getLogger(__name__)
+
+# A reader or a second writer waits this long for a lock before SQLite reports "database is
+# locked". The writer thread sets its own, shorter value and retries with backoff instead.
+DEFAULT_BUSY_TIMEOUT_S = 5.0
+
+CALL_STATUSES = ("live", "ended", "interrupted")
+
+
+def open_db(
+    path: Path | str,
+    *,
+    busy_timeout: float = DEFAULT_BUSY_TIMEOUT_S,
+    check_same_thread: bool = True,
+) -> Database:
+    """Open (creating if needed) the call store at `path`, in WAL mode, with the current schema.
+    Blocking: call it from a thread, never from the event loop."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=busy_timeout, check_same_thread=check_same_thread)
+    try:
+        db = Database(conn, execute_plugins=False)
+        _configure(db)
+        ensure_schema(db)
+    except BaseException:
+        conn.close()
+        raise
+    return db
+
+
+def _configure(db: Database) -> None:
+    db.enable_wal()
+    # NORMAL in WAL mode: a commit survives the process being killed (tested with SIGKILL);
+    # only an OS crash or power loss can lose the last batch. The fsync per commit that FULL
+    # adds would only slow the writer thread, never the event loop, but buys little here.
+    db.execute("PRAGMA synchronous=NORMAL")
+
+
+def schema_version(db: Database) -> int:
+    """The number of the last migration applied (0 for an empty file)."""
+    if not db["schema_version"].exists():
+        return 0
+    row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    return int(row[0] or 0)
+
+
+def ensure_schema(db: Database) -> int:
+    """Apply pending migrations, each in its own IMMEDIATE transaction so that two processes
+    opening a new file at once cannot both apply the same step. Returns the schema version."""
+    for version, migrate in enumerate(MIGRATIONS, start=1):
+        if schema_version(db) >= version:
+            continue
+        _apply(db, version, migrate)
+    return schema_version(db)
+
+
+def _apply(db: Database, version: int, migrate: Callable[[Database], None]) -> None:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if schema_version(db) < version:  # another process may have won the race
+            migrate(db)
+            db.execute(
+                "INSERT INTO schema_version (version, applied) VALUES (?, ?)",
+                [version, time.time()],
+            )
+            log.info("call store schema migrated to version %d", version)
+        db.execute("COMMIT")
+    except BaseException:
+        db.rollback()
+        raise
+
+
+def _migration_1(db: Database) -> None:
+    """Calls, turns (with full-text search), the audit log of events, and per-turn metrics."""
+    db["schema_version"].create({"version": int, "applied": float}, pk="version")
+    _create_calls(db)
+    _create_turns(db)
+    db["events"].create(
+        {"id": int, "call_sid": str, "kind": str, "payload": str, "at": float},
+        pk="id",
+        not_null=["call_sid", "kind", "at"],
+    )
+    db["metrics"].create(
+        {"id": int, "call_sid": str, "turn": int, "stage": str, "ms": float},
+        pk="id",
+        not_null=["call_sid", "turn", "stage"],
+    )
+    # (call_sid, idx) also serves "the next idx for this call" on every turn insert.
+    db["turns"].create_index(["call_sid", "idx"], if_not_exists=True)
+    for table in ("events", "metrics"):
+        db[table].create_index(["call_sid"], if_not_exists=True)
+
+
+def _create_calls(db: Database) -> None:
+    db["calls"].create(
+        {
+            "call_sid": str,
+            "stream_sid": str,
+            "from_number": str,
+            "to_number": str,
+            "profile": str,
+            "started": float,
+            "ended": float,
+            "end_reason": str,
+            "status": str,
+            "emergency": int,
+        },
+        pk="call_sid",
+        not_null=["status", "emergency"],
+        defaults={"status": "live", "emergency": 0},
+    )
+    db["calls"].create_index(["started"], if_not_exists=True)
+    db["calls"].create_index(["status"], if_not_exists=True)
+
+
+def _create_turns(db: Database) -> None:
+    db["turns"].create(
+        {
+            "id": int,
+            "call_sid": str,
+            "idx": int,
+            "role": str,
+            "text": str,
+            "started": float,
+            "ended": float,
+            "interrupted": int,
+        },
+        pk="id",
+        not_null=["call_sid", "idx", "role", "text", "interrupted"],
+        defaults={"interrupted": 0},
+    )
+    # Triggers keep turns_fts in step with every insert, update and delete on turns.
+    db["turns"].enable_fts(["text"], create_triggers=True)
+
+
+# Append only: never edit a migration that has shipped, add the next one instead.
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_migration_1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+# ---------------------------------------------------------------------------- events -> rows
+# Run on the writer thread, inside its transaction.
+
+
+def write_event(db: Database, event: CallEvent) -> None:
+    """Map one event to its rows. Runs inside the writer's transaction."""
+    row_writer = _ROW_WRITERS.get(type(event))
+    if row_writer is not None:
+        row_writer(db, event)
+    db.execute(
+        "INSERT INTO events (call_sid, kind, payload, at) VALUES (?, ?, ?, ?)",
+        [event.call_sid, event.kind, _payload_json(event), event.at],
+    )
+
+
+def _payload_json(event: CallEvent) -> str:
+    # default=str: an odd payload value must never make its event unstorable.
+    return json.dumps(event.payload(), default=str, ensure_ascii=False)
+
+
+def _call_started(db: Database, event: CallStarted) -> None:
+    # A second start for the same call (its media stream reconnected) revives the row and keeps
+    # the first start time.
+    db.execute(
+        """INSERT INTO calls (call_sid, stream_sid, from_number, to_number, profile, started,
+                              status, emergency)
+           VALUES (?, ?, ?, ?, ?, ?, 'live', 0)
+           ON CONFLICT(call_sid) DO UPDATE SET stream_sid = excluded.stream_sid,
+               from_number = excluded.from_number, to_number = excluded.to_number,
+               profile = excluded.profile, status = 'live', ended = NULL, end_reason = NULL""",
+        [
+            event.call_sid,
+            event.stream_sid,
+            event.from_number,
+            event.to_number,
+            event.profile,
+            event.at,
+        ],
+    )
+
+
+def _call_ended(db: Database, event: CallEnded) -> None:
+    db.execute(
+        "UPDATE calls SET ended = ?, end_reason = ?, status = 'ended' WHERE call_sid = ?",
+        [event.at, event.reason, event.call_sid],
+    )
+
+
+def _turn_completed(db: Database, event: TurnCompleted) -> None:
+    db.execute(
+        """INSERT INTO turns (call_sid, idx, role, text, started, ended, interrupted)
+           SELECT ?, COALESCE(MAX(idx), -1) + 1, ?, ?, ?, ?, ? FROM turns WHERE call_sid = ?""",
+        [
+            event.call_sid,
+            event.role,
+            event.text,
+            event.started,
+            event.ended,
+            int(event.interrupted),
+            event.call_sid,
+        ],
+    )
+
+
+def _turn_measured(db: Database, event: TurnMeasured) -> None:
+    rows = [(event.call_sid, event.turn, stage, ms) for stage, ms in event.stages.items()]
+    db.conn.executemany("INSERT INTO metrics (call_sid, turn, stage, ms) VALUES (?, ?, ?, ?)", rows)
+
+
+def _emergency_detected(db: Database, event: EmergencyDetected) -> None:
+    db.execute("UPDATE calls SET emergency = 1 WHERE call_sid = ?", [event.call_sid])
+
+
+_ROW_WRITERS: dict[type, Callable[[Database, Any], None]] = {
+    CallStarted: _call_started,
+    CallEnded: _call_ended,
+    TurnCompleted: _turn_completed,
+    TurnMeasured: _turn_measured,
+    EmergencyDetected: _emergency_detected,
+}
+
+
+def mark_abandoned(db: Database, reason: str = "interrupted") -> int:
+    """Calls still `live` belong to a process that died: mark them `interrupted`, ending them at
+    their last recorded event (not now, which may be days later). Returns how many."""
+    cursor = db.execute(
+        """UPDATE calls SET status = 'interrupted', end_reason = ?,
+               ended = COALESCE(
+                   (SELECT MAX(at) FROM events WHERE events.call_sid = calls.call_sid), started)
+           WHERE status = 'live'""",
+        [reason],
+    )
+    return cursor.rowcount
