@@ -79,7 +79,8 @@ class Runtime:
 
     # --- calls ---------------------------------------------------------------------------------
     async def _new_call(self, start: StreamStart, sender: MediaSender) -> CallSession:
-        profile = profiles.load_profile(self._profile_name(start))
+        # Read per call (a small file, off the loop) so an edited profile applies to the next call.
+        profile = await asyncio.to_thread(profiles.load_profile, self._profile_name(start))
         relay = ObserverRelay()
         deps = CallDeps(
             stt=self.registry.stt(relay),

@@ -1,0 +1,322 @@
+"""Agent profiles: who the agent is on a given number, read from small TOML files.
+
+An operator edits `data/profiles/NAME.toml` to change a prompt without touching code; the copies in
+`console/profiles/` ship inside the package and are used when the editable file is missing.
+Loading reads a file: call it at startup or through `asyncio.to_thread`, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, NoReturn
+
+from console import locations
+
+EMERGENCY_SENTINEL = "EMERGENCY_DETECTED"
+"""What the LLM says (alone or inside a sentence) when the caller describes an emergency."""
+
+# E.164: a plus, a non-zero country digit, 7 to 15 digits in all (ITU-T E.164 caps it at 15).
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_PROFILE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+_REGEX_PREFIX = "re:"
+_SLOTS = ("name", "number")
+
+
+class ProfileError(ValueError):
+    """A profile is missing, unreadable or invalid. The message names the file and the field."""
+
+    def __init__(self, path: Path | str, field_name: str, problem: str) -> None:
+        super().__init__(f"{path}: {field_name}: {problem}")
+        self.path = Path(path)
+        self.field = field_name
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class Intent:
+    """One thing a caller may want, recognised by (fuzzy) keywords, answered by a fixed reply."""
+
+    name: str
+    keywords: tuple[str, ...]
+    reply: str
+    urgent: bool = False
+    """An urgent intent wins over every other match (emergencies)."""
+    use_emergency_phrases: bool = False
+    """Also match the profile's `caller_emergency_phrases` (phrases and `re:` patterns)."""
+
+
+@dataclass(frozen=True)
+class ResponderScript:
+    """The `[responder]` section: what the scripted (offline) responder says.
+
+    Replies may use `{name}` and `{number}` (slots captured from the caller's turns; a missing slot
+    drops out with the comma before it) and `{next}` (the question for the first missing slot).
+    """
+
+    intents: tuple[Intent, ...] = ()
+    fallback: str = "Sorry, could you say that again?"
+    name_reply: str = "Thanks, {name}. {next}"
+    number_reply: str = "Got it, {number}. {next}"
+    asks: tuple[tuple[str, str], ...] = ()
+    """(slot, question) in the order the responder asks for them."""
+    done: str = "Is there anything else I can help you with?"
+    """What `{next}` becomes once every slot in `asks` is filled."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    title: str
+    system_prompt: str
+    greeting: str
+    voice: str
+    """Deepgram Aura voice id, e.g. aura-asteria-en."""
+    local_voice: str | None
+    """Piper voice for the local tier (a bundled voice name or an .onnx path); None = default."""
+    caller_emergency_phrases: tuple[str, ...]
+    agent_triggers: tuple[str, ...]
+    transfer_targets: Mapping[str, str]
+    reprompt: str
+    goodbye: str
+    apology: str
+    idle_reprompt_s: float
+    idle_hangup_s: float
+    responder: ResponderScript = field(default_factory=ResponderScript)
+    source: Path | None = None
+
+    @property
+    def default_transfer_number(self) -> str | None:
+        return self.transfer_targets.get("default")
+
+    def match_caller_emergency(self, text: str) -> str | None:
+        """The first emergency phrase the caller's text contains, or None."""
+        return match_phrases(text, self.caller_emergency_phrases)
+
+    def match_agent_trigger(self, text: str) -> str | None:
+        """The first trigger (e.g. EMERGENCY_DETECTED) the agent's text contains, or None."""
+        return match_phrases(text, self.agent_triggers)
+
+
+# ---------------------------------------------------------------------------------------------
+# Phrase matching, shared by triage and the scripted responder
+
+
+def normalize(text: str) -> str:
+    """Lower case, apostrophes dropped ("can't" -> "cant"), other punctuation -> single spaces.
+    Underscores survive so that EMERGENCY_DETECTED stays one word."""
+    text = re.sub(r"['\u2019]", "", text.lower())
+    return " ".join(re.sub(r"[^a-z0-9_]+", " ", text).split())
+
+
+@lru_cache(maxsize=512)
+def _compile(phrase: str) -> re.Pattern[str]:
+    if phrase.startswith(_REGEX_PREFIX):
+        return re.compile(phrase[len(_REGEX_PREFIX) :].strip(), re.IGNORECASE)
+    words = normalize(phrase)
+    return re.compile(rf"(?:^| ){re.escape(words)}(?: |$)")
+
+
+def match_phrases(text: str, phrases: tuple[str, ...] | list[str]) -> str | None:
+    """Whole-word phrase match on normalized text; `re:` entries search the raw text."""
+    plain = normalize(text)
+    for phrase in phrases:
+        is_regex = phrase.startswith(_REGEX_PREFIX)
+        if _compile(phrase).search(text if is_regex else plain):
+            return phrase
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_profile(name: str) -> Profile:
+    """`data/profiles/NAME.toml`, else the packaged copy. Raises ProfileError."""
+    if not _PROFILE_NAME.match(name):
+        raise ProfileError(name, "name", "a profile name is letters, digits, '-' or '_'")
+    for folder in (locations.profiles_dir(), locations.bundled_profiles_dir()):
+        path = folder / f"{name}.toml"
+        if path.is_file():
+            return load_profile_file(path)
+    known = ", ".join(list_profiles()) or "none"
+    raise ProfileError(locations.profiles_dir() / f"{name}.toml", "name", f"not found ({known})")
+
+
+def list_profiles() -> list[str]:
+    """Names of every profile, editable or packaged."""
+    names: set[str] = set()
+    for folder in (locations.profiles_dir(), locations.bundled_profiles_dir()):
+        if folder.is_dir():
+            names.update(path.stem for path in folder.glob("*.toml"))
+    return sorted(names)
+
+
+def load_profile_file(path: Path) -> Profile:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ProfileError(path, "file", error.strerror or str(error)) from error
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ProfileError(path, "toml", str(error)) from error
+    return parse_profile(data, path)
+
+
+_PROFILE_KEYS = {
+    "name", "title", "system_prompt", "greeting", "voice", "local_voice",
+    "caller_emergency_phrases", "agent_triggers", "transfer_targets", "reprompt", "goodbye",
+    "apology", "idle_reprompt_s", "idle_hangup_s", "responder",
+}  # fmt: skip
+
+
+def parse_profile(data: dict[str, Any], path: Path) -> Profile:
+    """Validate a decoded TOML table. The profile's name is its file name."""
+    reader = _Reader(data, path, "")
+    reader.reject_unknown(_PROFILE_KEYS)
+    triggers = reader.phrases("agent_triggers", default=[EMERGENCY_SENTINEL])
+    return Profile(
+        name=path.stem,
+        title=reader.text("title", default=path.stem.replace("_", " ").title()),
+        system_prompt=reader.text("system_prompt"),
+        greeting=reader.text("greeting"),
+        voice=reader.text("voice", default="aura-asteria-en"),
+        local_voice=reader.text("local_voice", default="") or None,
+        caller_emergency_phrases=reader.phrases("caller_emergency_phrases", default=[]),
+        agent_triggers=triggers,
+        transfer_targets=_transfer_targets(reader),
+        reprompt=reader.text("reprompt", default="Are you still there?"),
+        goodbye=reader.text("goodbye", default="Thanks for calling. Goodbye."),
+        apology=reader.text("apology", default=_DEFAULT_APOLOGY),
+        idle_reprompt_s=reader.seconds("idle_reprompt_s", default=8.0),
+        idle_hangup_s=reader.seconds("idle_hangup_s", default=8.0),
+        responder=_responder(reader.table("responder"), path),
+        source=path,
+    )
+
+
+_DEFAULT_APOLOGY = "I'm sorry, I'm having trouble right now. Please hold on a moment."
+
+
+def _transfer_targets(reader: _Reader) -> Mapping[str, str]:
+    table = reader.table("transfer_targets")
+    targets: dict[str, str] = {}
+    for key in table.keys():
+        number = table.text(key)
+        if not _E164.match(number):
+            table.fail(key, f"{number!r} is not an E.164 number like +14155550100")
+        targets[key] = number
+    if targets and "default" not in targets:
+        reader.fail("transfer_targets", "needs a 'default' entry")
+    return MappingProxyType(targets)
+
+
+_RESPONDER_KEYS = {"intents", "fallback", "name_reply", "number_reply", "ask", "done"}
+
+
+def _responder(reader: _Reader, path: Path) -> ResponderScript:
+    reader.reject_unknown(_RESPONDER_KEYS)
+    base = ResponderScript()
+    return ResponderScript(
+        intents=tuple(_intent(item) for item in reader.tables("intents")),
+        fallback=reader.text("fallback", default=base.fallback),
+        name_reply=reader.text("name_reply", default=base.name_reply),
+        number_reply=reader.text("number_reply", default=base.number_reply),
+        asks=_asks(reader.table("ask")),
+        done=reader.text("done", default=base.done),
+    )
+
+
+def _asks(reader: _Reader) -> tuple[tuple[str, str], ...]:
+    reader.reject_unknown(set(_SLOTS))
+    return tuple((slot, reader.text(slot)) for slot in reader.keys())
+
+
+def _intent(reader: _Reader) -> Intent:
+    reader.reject_unknown({"name", "keywords", "reply", "urgent", "use_emergency_phrases"})
+    intent = Intent(
+        name=reader.text("name"),
+        keywords=reader.phrases("keywords", default=[]),
+        reply=reader.text("reply"),
+        urgent=reader.flag("urgent"),
+        use_emergency_phrases=reader.flag("use_emergency_phrases"),
+    )
+    if not intent.keywords and not intent.use_emergency_phrases:
+        reader.fail("keywords", "an intent needs at least one keyword")
+    return intent
+
+
+class _Reader:
+    """Typed access to one TOML table; every failure names the file and the dotted field."""
+
+    def __init__(self, data: dict[str, Any], path: Path, prefix: str) -> None:
+        self.data, self.path, self.prefix = data, path, prefix
+
+    def fail(self, key: str, problem: str) -> NoReturn:
+        raise ProfileError(self.path, f"{self.prefix}{key}", problem)
+
+    def keys(self) -> list[str]:
+        return list(self.data)
+
+    def reject_unknown(self, allowed: set[str]) -> None:
+        for key in self.data:
+            if key not in allowed:
+                self.fail(key, f"unknown field (expected one of {', '.join(sorted(allowed))})")
+
+    def _get(self, key: str, default: Any, kind: type | tuple[type, ...], what: str) -> Any:
+        if key not in self.data:
+            if default is None:
+                self.fail(key, "is required")
+            return default
+        value = self.data[key]
+        if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+            self.fail(key, f"must be {what}, not {type(value).__name__}")
+        return value
+
+    def text(self, key: str, default: str | None = None) -> str:
+        value = self._get(key, default, str, "a string").strip()
+        if value:
+            return value
+        if default is None:
+            self.fail(key, "must not be empty")
+        return default
+
+    def flag(self, key: str) -> bool:
+        return bool(self._get(key, False, bool, "true or false"))
+
+    def seconds(self, key: str, default: float) -> float:
+        value = float(self._get(key, default, (int, float), "a number of seconds"))
+        if not 0 < value <= 600:
+            self.fail(key, f"must be between 0 and 600 seconds, not {value}")
+        return value
+
+    def phrases(self, key: str, default: list[str]) -> tuple[str, ...]:
+        values = self._get(key, default, list, "a list of strings")
+        for index, value in enumerate(values):
+            if not isinstance(value, str) or not value.strip():
+                self.fail(f"{key}[{index}]", "must be a non-empty string")
+            self._check_regex(f"{key}[{index}]", value)
+        return tuple(value.strip() for value in values)
+
+    def _check_regex(self, key: str, value: str) -> None:
+        if value.startswith(_REGEX_PREFIX):
+            try:
+                _compile(value)
+            except re.error as error:
+                self.fail(key, f"bad regular expression: {error}")
+
+    def table(self, key: str) -> _Reader:
+        return _Reader(self._get(key, {}, dict, "a table"), self.path, f"{self.prefix}{key}.")
+
+    def tables(self, key: str) -> list[_Reader]:
+        items = self._get(key, [], list, "an array of tables ([[...]])")
+        readers = []
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                self.fail(f"{key}[{index}]", "must be a table")
+            readers.append(_Reader(item, self.path, f"{self.prefix}{key}[{index}]."))
+        return readers
