@@ -43,9 +43,9 @@ class Settings(BaseSettings):
     voiceconsole_db: Path = Field(default_factory=locations.default_db_path)
     """SQLite file for calls, turns, events and metrics."""
     deepgram_base_url: str | None = None
-    """Deepgram base (on-prem or tests), e.g. http://127.0.0.1:9000. The WebSocket base is derived."""
+    """Deepgram base (on-prem or tests), e.g. http://127.0.0.1:9000; the ws:// base is derived."""
     groq_base_url: str | None = None
-    """OpenAI-compatible origin for the LLM (Groq, Ollama, llama.cpp server). No /openai/v1 suffix."""
+    """OpenAI-compatible origin for the LLM (Groq, llama.cpp server). No /openai/v1 suffix."""
     twilio_api_base_url: str | None = None
     """Twilio REST base (tests), e.g. http://127.0.0.1:9001."""
     twilio_signature_validation: bool = True
