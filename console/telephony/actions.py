@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from console.config import Settings
+from console.telephony.callbacks import dial_action_url
 from console.telephony.twilio_rest import TwilioRest, dial_twiml
 
 
@@ -18,7 +19,11 @@ class TwilioCallActions:
         return await self.rest.hang_up(call_sid)
 
     async def transfer(self, call_sid: str, number: str, *, announce: str | None = None) -> None:
-        twiml = dial_twiml(number, say=announce, caller_id=self.settings.twilio_phone_number)
+        # The action URL makes Twilio report the dial outcome, so an unanswered emergency
+        # transfer can move on to the next number.
+        action = dial_action_url(self.settings, call_sid) if self.settings.public_url else None
+        twiml = dial_twiml(number, say=announce, caller_id=self.settings.twilio_phone_number,
+                           action_url=action)
         await self.rest.redirect(call_sid, twiml)
 
     async def aclose(self) -> None:

@@ -1,0 +1,396 @@
+"""SimulatedCaller: a phone call as Twilio Media Streams would deliver it, to any media server.
+
+Like Twilio it sends `connected` and `start`, then one 160-byte media frame every 20 ms for the
+whole call (silence 0xFF when the caller is not talking), scheduled on absolute deadlines of a
+monotonic clock so the cadence never drifts. It plays what it receives on a simulated speaker
+(playout.py), echoes marks when their audio has played, honours `clear`, speaks a script of
+utterances (waiting for each reply, or barging in), presses DTMF keys, then sends `stop`.
+`run()` returns a JSON-able summary; benches read latencies and pacing from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
+
+from console.simulate.options import CallerOptions, Utterance
+from console.simulate.playout import TURN_GAP_SAMPLES, Playout
+from console.simulate.summary import build_summary
+from console.simulate.wav import write_wav
+from console.telephony import audio
+from console.telephony import twilio_protocol as tp
+
+__all__ = ["CallerOptions", "SimulatedCaller", "Utterance"]
+
+FRAME_S = audio.FRAME_MS / 1000
+MAX_LAG_S = 2.0  # behind schedule by more than this (a stalled machine): skip, do not burst
+WAIT_TICK_S = 0.02  # waits re-check time-based conditions (playout, quiet) at frame rate
+TURN_GAP_S = TURN_GAP_SAMPLES / audio.SAMPLE_RATE  # fast mode: 100 ms without audio = new turn
+
+
+class SimulatedCaller:
+    """One call. Public after `run()`: the summary's raw material (`sent_at`, `received_at`,
+    `turn_starts`, `clears`: seconds since the call started) for benches that want more."""
+
+    def __init__(self, options: CallerOptions) -> None:
+        self.options = options
+        self.playout = Playout(instant=options.fast)
+        self.sent_at: list[float] = []  # seconds since call start of every media frame sent
+        self.received_at: list[float] = []  # ... and of every media frame received
+        self.turn_starts: list[float] = []  # agent audio arriving at an idle speaker
+        self.speech: list[dict[str, Any]] = []  # per utterance: start/end seconds, barge-in
+        self.clears: list[float] = []
+        self.marks_echoed: list[str] = []
+        self.marks_received = 0
+        self.dtmf_sent = ""
+        self.errors: list[str] = []
+        self.protocol_errors = 0
+        self.speech_frames_sent = 0
+        self.connected = False
+        self.ended_by = ""
+        self.close_code: int | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._send_lock = asyncio.Lock()
+        self._changed = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._outbox: deque[bytes] = deque()
+        self._outbox_empty = asyncio.Event()
+        self._speaking: dict[str, Any] = {}
+        self._sequence = 0
+        self._chunk = 0
+        self._t0 = 0.0
+        self._last_arrival = -1.0
+        self.duration = 0.0
+
+    # ---- clock --------------------------------------------------------------------------
+
+    def _clock(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def _elapsed(self) -> float:
+        return self._clock() - self._t0
+
+    def _now_sample(self) -> int:
+        return int(self._elapsed() * audio.SAMPLE_RATE)
+
+    # ---- entry point --------------------------------------------------------------------
+
+    async def run(self) -> dict[str, Any]:
+        """Place the call, play the script, hang up; returns the summary."""
+        try:
+            async with aiohttp.ClientSession() as session:
+                ws = await self._connect(session)
+                if ws is not None:
+                    await self._call(ws)
+        finally:
+            self.duration = self._elapsed() if self._t0 else 0.0
+        await self._save_recording()
+        return build_summary(self)
+
+    def signature_headers(self) -> dict[str, str]:
+        """What Twilio puts on the media upgrade: X-Twilio-Signature over the wss URL."""
+        if not self.options.auth_token:
+            return {}
+        validator = RequestValidator(self.options.auth_token)
+        return {SIGNATURE_HEADER: validator.compute_signature(self.options.signed(), {})}
+
+    async def _connect(self, session: aiohttp.ClientSession) -> Any:
+        try:
+            async with asyncio.timeout(self.options.connect_timeout_s):
+                return await session.ws_connect(
+                    self.options.url, headers=self.signature_headers(), autoping=True
+                )
+        except (aiohttp.ClientError, OSError, TimeoutError) as error:
+            self.errors.append(f"connect: {type(error).__name__}: {error}"[:200])
+            self.ended_by = "connect-failed"
+            return None
+
+    async def _call(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self._ws, self.connected = ws, True
+        await self._send(tp.build_connected())
+        await self._send(self._start_message())
+        self._t0 = self._clock()
+        receiver = asyncio.create_task(self._receive(ws), name=f"caller-{self._tag}-receive")
+        pacer = None if self.options.fast else self._start_pacer()
+        try:
+            await self._play_script()
+        finally:
+            await self._hang_up(ws, pacer, receiver)
+
+    @property
+    def _tag(self) -> str:
+        return self.options.call_sid[-6:]
+
+    def _start_pacer(self) -> asyncio.Task[None]:
+        return asyncio.create_task(self._pace(), name=f"caller-{self._tag}-pacer")
+
+    def _start_message(self) -> str:
+        o = self.options
+        return tp.build_start(
+            o.stream_sid, o.call_sid, o.account_sid, o.parameters(), self._next_sequence()
+        )
+
+    async def _play_script(self) -> None:
+        try:
+            async with asyncio.timeout(self.options.max_call_s):
+                await self._script()
+        except TimeoutError:
+            self.errors.append(f"call exceeded {self.options.max_call_s:.0f} s")
+
+    async def _hang_up(self, ws: Any, pacer: asyncio.Task | None, receiver: asyncio.Task) -> None:
+        if pacer is not None:
+            pacer.cancel()
+            await asyncio.gather(pacer, return_exceptions=True)
+        self.playout.hang_up(self._now_sample())
+        if not self._closed.is_set():
+            self.ended_by = "caller"
+            o = self.options
+            await self._send(
+                tp.build_stop(o.stream_sid, o.account_sid, o.call_sid, self._next_sequence())
+            )
+            with contextlib.suppress(Exception):
+                await ws.close()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2.0):  # the server's close handshake; never hang on it
+                await asyncio.gather(receiver, return_exceptions=True)
+        receiver.cancel()
+        if receiver.done() and not receiver.cancelled() and receiver.exception():
+            self.errors.append(f"receiver failed: {receiver.exception()!r}"[:200])
+
+    # ---- the script ---------------------------------------------------------------------
+
+    async def _script(self) -> None:
+        heard_from = 0.0  # replies count from here: call start, then each speech end
+        first = self.options.utterances[0] if self.options.utterances else None
+        if self.options.wait_for_greeting and (first is None or first.barge_in_after_ms is None):
+            await self._wait_reply(0.0, self.options.greeting_timeout_s, required=False)
+        for index, utterance in enumerate(self.options.utterances):
+            if self._closed.is_set():
+                return
+            if utterance.barge_in_after_ms is not None:
+                await self._wait_turn_then(heard_from, utterance.barge_in_after_ms)
+            heard_from = await self._speak(index, utterance)
+            if utterance.wait_for_reply and not self._next_barges_in(index):
+                await self._wait_reply(heard_from, self.options.reply_timeout_s, required=True)
+        await self._press_keys()
+
+    def _next_barges_in(self, index: int) -> bool:
+        following = self.options.utterances[index + 1 : index + 2]
+        return bool(following) and following[0].barge_in_after_ms is not None
+
+    async def _wait_turn_then(self, since: float, delay_ms: float) -> None:
+        if await self._wait(lambda: self._turn_after(since) is not None, self._reply_wait()):
+            await asyncio.sleep(delay_ms / 1000)  # the caller's reaction time, not test sync
+
+    def _reply_wait(self) -> float:
+        return self.options.reply_timeout_s
+
+    async def _press_keys(self) -> None:
+        if not self.options.dtmf or self._closed.is_set():
+            return
+        pressed_at = self._elapsed()
+        for digit in self.options.dtmf:
+            await self._send(tp.build_dtmf(self.options.stream_sid, digit, self._next_sequence()))
+            self.dtmf_sent += digit
+            if not self.options.fast:
+                await asyncio.sleep(self.options.dtmf_gap_ms / 1000)  # a finger's pace
+        await self._wait_reply(pressed_at, self.options.dtmf_reply_timeout_s, required=False)
+
+    async def _speak(self, index: int, utterance: Utterance) -> float:
+        """Say it; returns the speech end (seconds since call start)."""
+        record: dict[str, Any] = {
+            "index": index,
+            "label": utterance.label,
+            "barge_in": utterance.barge_in_after_ms is not None,
+        }
+        self.speech.append(record)
+        speech = audio.frames(utterance.mulaw)
+        if self.options.fast:
+            await self._speak_fast(speech, record)
+        else:
+            await self._speak_paced(speech, record)
+        return record.get("end", self._elapsed())
+
+    async def _speak_fast(self, speech: list[bytes], record: dict[str, Any]) -> None:
+        record["start"] = self._elapsed()
+        for frame in speech:
+            await self._send_frame(frame, is_speech=True)
+        record["end"] = self._elapsed()
+        for _ in range(int(self.options.fast_tail_ms // audio.FRAME_MS)):
+            await self._send_frame(audio.silence(audio.FRAME_MS), is_speech=False)
+
+    async def _speak_paced(self, speech: list[bytes], record: dict[str, Any]) -> None:
+        self._speaking = record
+        self._outbox_empty.clear()
+        self._outbox.extend(speech)
+        await self._wait(self._outbox_empty.is_set, len(speech) * FRAME_S + MAX_LAG_S + 5)
+
+    # ---- waiting ------------------------------------------------------------------------
+
+    async def _wait(self, condition: Callable[[], bool], timeout_s: float) -> bool:
+        """Until `condition()` holds, the call closes, or the timeout; re-checked on every
+        received message and at least every 20 ms (time-based conditions)."""
+        deadline = self._clock() + timeout_s
+        while not condition():
+            remaining = deadline - self._clock()
+            if remaining <= 0 or self._closed.is_set():
+                return condition()
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(remaining, WAIT_TICK_S)):
+                    await self._changed.wait()
+        return True
+
+    def _turn_after(self, since: float) -> float | None:
+        return next((t for t in self.turn_starts if t > since), None)
+
+    def _reply_finished(self, since: float) -> bool:
+        quiet = self._elapsed() - self._last_arrival >= self.options.reply_quiet_ms / 1000
+        return (
+            self._turn_after(since) is not None and quiet and self.playout.idle(self._now_sample())
+        )
+
+    async def _wait_reply(self, since: float, first_audio_s: float, required: bool) -> None:
+        """Wait for the agent's next turn to start (up to `first_audio_s`) and finish playing."""
+        started = await self._wait(lambda: self._turn_after(since) is not None, first_audio_s)
+        if not started:
+            if required and not self._closed.is_set():
+                self.errors.append(f"no reply within {first_audio_s:.1f} s after {since:.2f} s")
+            return
+        if not await self._wait(lambda: self._reply_finished(since), self._reply_wait()):
+            self.errors.append(f"reply after {since:.2f} s did not finish playing")
+
+    # ---- sending ------------------------------------------------------------------------
+
+    def _next_sequence(self) -> int:
+        self._sequence += 1
+        return self._sequence
+
+    async def _send(self, text: str) -> bool:
+        ws = self._ws
+        if ws is None or ws.closed:
+            return False
+        async with self._send_lock:
+            try:
+                await ws.send_str(text)
+            except (ConnectionError, RuntimeError, aiohttp.ClientError):
+                return False
+        return True
+
+    async def _send_frame(self, frame: bytes, is_speech: bool) -> None:
+        self._chunk += 1
+        timestamp = (self._chunk - 1) * audio.FRAME_MS  # audio time, as Twilio stamps it
+        message = tp.build_inbound_media(
+            self.options.stream_sid, frame, self._next_sequence(), self._chunk, timestamp
+        )
+        if await self._send(message):
+            self.sent_at.append(self._elapsed())
+            self.speech_frames_sent += is_speech
+
+    async def _pace(self) -> None:
+        """One frame per 20 ms on absolute deadlines t0 + n*20 ms: sleep jitter never adds up."""
+        n = 0
+        while not self._closed.is_set():
+            lag = self._clock() - (self._t0 + n * FRAME_S)
+            if lag < 0:
+                await asyncio.sleep(-lag)
+            elif lag > MAX_LAG_S:
+                n += int(lag / FRAME_S)  # the loop stalled for seconds: resume the schedule
+                continue
+            await self._send_paced_frame()
+            await self._echo(self.playout.due_marks(self._now_sample()))
+            self._changed.set()
+            n += 1
+
+    async def _send_paced_frame(self) -> None:
+        if not self._outbox:
+            await self._send_frame(audio.silence(audio.FRAME_MS), is_speech=False)
+            return
+        frame = self._outbox.popleft()
+        record = self._speaking
+        record.setdefault("start", self._elapsed())
+        await self._send_frame(frame, is_speech=True)
+        if not self._outbox:
+            record["end"] = self._elapsed()
+            self._outbox_empty.set()
+
+    async def _echo(self, names: list[str]) -> None:
+        for name in names:
+            await self._send(
+                tp.build_mark_echo(self.options.stream_sid, name, self._next_sequence())
+            )
+            self.marks_echoed.append(name)
+
+    # ---- receiving ----------------------------------------------------------------------
+
+    async def _receive(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        try:
+            async for message in ws:
+                await self._on_message(message)
+                self._changed.set()
+        finally:
+            if not self.ended_by:
+                self.ended_by = "server"
+            self.close_code = ws.close_code
+            self._closed.set()
+            self._changed.set()
+
+    async def _on_message(self, message: aiohttp.WSMessage) -> None:
+        if message.type is not aiohttp.WSMsgType.TEXT:
+            self._protocol_error(f"unexpected {message.type.name} frame")
+            return
+        try:
+            event = tp.parse_outbound(message.data)
+        except tp.ProtocolError as error:
+            self._protocol_error(str(error))
+            return
+        await self._on_event(event)
+
+    async def _on_event(self, event: tp.OutboundEvent) -> None:
+        now = self._now_sample()
+        if isinstance(event, tp.OutboundMedia):
+            self._on_media(event.payload, now)
+        elif isinstance(event, tp.OutboundMark):
+            self.marks_received += 1
+            await self._echo(self.playout.add_mark(event.name, now))
+        else:
+            self.clears.append(self._elapsed())
+            await self._echo(self.playout.clear(now))
+
+    def _on_media(self, payload: bytes, now: int) -> None:
+        arrival = self._elapsed()
+        new_turn = self.playout.add_audio(payload, now) or self._fast_turn(arrival)
+        if new_turn:
+            self.turn_starts.append(arrival)
+        self.received_at.append(arrival)
+        self._last_arrival = arrival
+
+    def _fast_turn(self, arrival: float) -> bool:
+        """Fast mode plays instantly, so a turn starts after 100 ms without audio or a clear."""
+        if not self.options.fast:
+            return False
+        cleared = bool(self.clears) and self.clears[-1] >= self._last_arrival
+        return arrival - self._last_arrival >= TURN_GAP_S or cleared
+
+    def _protocol_error(self, detail: str) -> None:
+        self.protocol_errors += 1
+        if self.protocol_errors <= 20:  # keep the summary readable under a flood
+            self.errors.append(f"protocol: {detail}"[:200])
+
+    # ---- after the call -----------------------------------------------------------------
+
+    async def _save_recording(self) -> None:
+        path = self.options.record_path
+        if path is None:
+            return
+        pcm = audio.mulaw_to_pcm16(bytes(self.playout.heard))
+        try:
+            await asyncio.to_thread(write_wav, path, pcm)
+        except OSError as error:
+            self.errors.append(f"record: {error}")

@@ -1,0 +1,64 @@
+"""What a simulated call does: the options and the utterances of its script."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _sid(prefix: str) -> str:
+    return prefix + secrets.token_hex(16)
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One thing the caller says. `barge_in_after_ms`: start talking this long after the agent's
+    next turn starts, instead of waiting for it to finish."""
+
+    mulaw: bytes
+    barge_in_after_ms: float | None = None
+    wait_for_reply: bool = True
+    label: str = ""
+
+
+@dataclass
+class CallerOptions:
+    """Who calls where, what they say, and how patient they are. `fast` drops real-time pacing
+    (speech frames go out unpaced, playout is instant) for tests and benches of logic, not timing.
+    `record_path` gets a WAV (8 kHz PCM16) of what the caller heard."""
+
+    url: str
+    auth_token: str | None = None
+    signed_url: str | None = None  # the URL the server signs (public wss); default: url as wss
+    call_sid: str = field(default_factory=lambda: _sid("CA"))
+    stream_sid: str = field(default_factory=lambda: _sid("MZ"))
+    account_sid: str = field(default_factory=lambda: _sid("AC"))
+    from_number: str = "+15550001111"
+    to_number: str = "+15550002222"
+    custom_parameters: dict[str, str] | None = None  # default: caller/called as our TwiML sets
+    fast: bool = False
+    utterances: list[Utterance] = field(default_factory=list)
+    dtmf: str = ""
+    record_path: Path | None = None
+    wait_for_greeting: bool = True
+    greeting_timeout_s: float = 3.0  # no agent audio this long after start: nobody greets
+    reply_timeout_s: float = 10.0
+    reply_quiet_ms: float = 600.0  # agent audio played out and this quiet = reply finished
+    dtmf_gap_ms: float = 150.0
+    dtmf_reply_timeout_s: float = 3.0  # DTMF may get no spoken answer: wait this long for one
+    fast_tail_ms: float = 400.0  # silence after each utterance in fast mode, for endpointing
+    connect_timeout_s: float = 5.0
+    max_call_s: float = 300.0
+
+    def signed(self) -> str:
+        """The server validates the wss:// form of the URL Twilio was told to open."""
+        if self.signed_url:
+            return self.signed_url
+        scheme, _, rest = self.url.partition("://")
+        return f"wss://{rest}" if scheme in ("ws", "wss") else self.url
+
+    def parameters(self) -> dict[str, str]:
+        if self.custom_parameters is not None:
+            return dict(self.custom_parameters)
+        return {"caller": self.from_number, "called": self.to_number}

@@ -1,0 +1,407 @@
+"""The Twilio edge: the voice webhook (TwiML), the media WebSocket, and a health check.
+
+Served with aiohttp's AppRunner/TCPSite so it lives inside whatever event loop the runtime runs
+(the TUI's, or `serve`'s). The server knows the wire only; each call is handed to a StreamHandler
+made by the HandlerFactory that runtime.py passes in.
+
+Bad input on a media socket is counted (per call and server-wide), logged with the call id,
+published as `ProtocolErrorCounted`, and skipped: a hostile or broken peer can only hurt itself.
+After MAX_ERRORS_PER_SOCKET bad messages the socket is closed with 1008 (policy violation):
+a real Twilio stream sends ~50 good messages a second and never a bad one, so 1000 errors means
+the peer is not Twilio or is broken beyond use, and reading on would only burn CPU.
+
+Reasons a handler's `on_stop(reason)` receives: "stream-stopped" (Twilio sent `stop`),
+"socket-closed" (the peer went away without one), "socket-error" (e.g. a frame over 1 MiB, which
+aiohttp closes with 1009), "protocol-errors" (the 1008 above), the reason given to
+`MediaSender.close`, or the reason given to `MediaServer.stop` ("server-shutdown").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSCloseCode, WSMsgType, web
+from twilio.request_validator import (
+    SIGNATURE_HEADER,
+    SIGNATURE_SETTINGS_HEADER,
+    RequestValidator,
+    get_signature_algorithm,
+)
+from twilio.twiml.voice_response import VoiceResponse
+
+from console.config import Settings
+from console.events import EventBus, ProtocolErrorCounted
+from console.streams import HandlerFactory, StreamHandler, StreamStart
+from console.telephony import twilio_protocol as tp
+
+log = logging.getLogger(__name__)
+
+MAX_ERRORS_PER_SOCKET = 1000
+LOUD_ERRORS_PER_SOCKET = 10  # log the first 10 at WARNING, then every 100th: a flood stays readable
+# aiohttp closes (1009) frames above this before we see them; between the codec's 64 KiB cap and
+# this, an oversized message is counted and skipped instead.
+WS_MAX_FRAME_BYTES = 1024 * 1024
+CLOSE_TIMEOUT_S = 2.0  # how long ws.close() waits for the peer's close frame
+SEND_TIMEOUT_S = 5.0  # a peer that stops reading for 5 s is treated as gone
+SHUTDOWN_TIMEOUT_S = 5.0
+
+
+@dataclass
+class ServerStats:
+    """Counters for /health, the console and tests. Keys of `errors_by_call` are call SIDs, or
+    `socket-N` for errors before a call started."""
+
+    calls_active: int = 0
+    calls_total: int = 0
+    sockets_active: int = 0
+    protocol_errors: int = 0
+    errors_by_reason: Counter[str] = field(default_factory=Counter)
+    errors_by_call: Counter[str] = field(default_factory=Counter)
+
+
+class _SocketSender:
+    """MediaSender over one call socket. Writes are serialized by a lock so frames never
+    interleave; once the socket is closing every call returns quietly (a caller hanging up
+    mid-playback is normal, not an error for the code that was speaking)."""
+
+    def __init__(self, connection: _CallConnection, stream_sid: str) -> None:
+        self._connection = connection
+        self._stream_sid = stream_sid
+        self._lock = asyncio.Lock()
+        self.sealed = False
+
+    async def send_audio(self, mulaw: bytes) -> None:
+        await self._send(tp.build_media(self._stream_sid, mulaw))
+
+    async def send_mark(self, name: str) -> None:
+        await self._send(tp.build_mark(self._stream_sid, name))
+
+    async def send_clear(self) -> None:
+        await self._send(tp.build_clear(self._stream_sid))
+
+    async def close(self, reason: str) -> None:
+        if not self.sealed:
+            self.sealed = True
+            await self._connection.close(reason, WSCloseCode.OK)
+
+    async def _send(self, text: str) -> None:
+        ws = self._connection.ws
+        if self.sealed or ws.closed:
+            return
+        async with self._lock:
+            try:
+                async with asyncio.timeout(SEND_TIMEOUT_S):
+                    await ws.send_str(text)
+            except (ConnectionError, RuntimeError, TimeoutError) as error:
+                self.sealed = True  # the socket is going away; later writes are no-ops
+                log.debug("call %s: write dropped (%s)", self._connection.call_label, error)
+
+
+class _CallConnection:
+    """One media socket: reads Twilio frames in order and drives one StreamHandler."""
+
+    def __init__(self, server: MediaServer, ws: web.WebSocketResponse, number: int) -> None:
+        self.server = server
+        self.ws = ws
+        self.socket_label = f"socket-{number}"
+        self.call_sid = ""
+        self.stream_sid = ""
+        self.handler: StreamHandler | None = None
+        self.sender: _SocketSender | None = None
+        self.errors = 0
+        self._end_reason = ""
+        self._finished = False
+        self._handler_failures = 0
+        self._forced_code: int | None = None
+
+    @property
+    def call_label(self) -> str:
+        return self.call_sid or self.socket_label
+
+    async def run(self) -> None:
+        try:
+            async for message in self.ws:
+                if not await self._on_message(message):
+                    break
+        except Exception:
+            log.exception("call %s: media socket reader failed", self.call_label)
+            self._end_reason = self._end_reason or "server-error"
+        finally:
+            await self.finish(self._end_reason or "socket-closed")
+            await self._close_socket(WSCloseCode.OK)
+
+    async def _on_message(self, message: Any) -> bool:
+        """Handle one frame; False ends the read loop."""
+        if message.type is WSMsgType.TEXT:
+            return await self._on_text(message.data)
+        if message.type is WSMsgType.BINARY:
+            return self.count("binary-frame", f"{len(message.data)} bytes")
+        if message.type is WSMsgType.ERROR:
+            self.count("socket-error", str(self.ws.exception())[:80])
+            self._end_reason = "socket-error"
+            return False
+        return True
+
+    async def _on_text(self, text: str) -> bool:
+        try:
+            event = tp.parse_inbound(text)
+        except tp.ProtocolError as error:
+            return self.count(error.reason, error.detail)
+        if isinstance(event, tp.Start):
+            return await self._on_start(event)
+        if isinstance(event, tp.Connected):
+            return True if self.handler is None else self.count("late-connected")
+        if self.handler is None:
+            return self.count("before-start", type(event).__name__.lower())
+        if event.stream_sid and event.stream_sid != self.stream_sid:
+            return self.count("stream-mismatch", event.stream_sid[:40])
+        return self._deliver(event)
+
+    def _deliver(self, event: tp.InboundEvent) -> bool:
+        if isinstance(event, tp.Stop):
+            self._end_reason = "stream-stopped"
+            return False
+        try:
+            self._dispatch(event)
+        except Exception:
+            self._handler_failed()
+        return True
+
+    def _dispatch(self, event: tp.InboundEvent) -> None:
+        assert self.handler is not None
+        if isinstance(event, tp.Media):
+            self.handler.on_media(event.payload)
+        elif isinstance(event, tp.Dtmf):
+            self.handler.on_dtmf(event.digit)
+        elif isinstance(event, tp.Mark):
+            self.handler.on_mark(event.name)
+
+    def _handler_failed(self) -> None:
+        self._handler_failures += 1
+        if self._handler_failures == 1 or self._handler_failures % 100 == 0:
+            log.exception(
+                "call %s: handler raised (%d so far)", self.call_label, self._handler_failures
+            )
+
+    async def _on_start(self, start: tp.Start) -> bool:
+        if self.handler is not None or self._finished:
+            return self.count("second-start", start.call_sid[:40])
+        self.call_sid, self.stream_sid = start.call_sid, start.stream_sid
+        self.sender = _SocketSender(self, start.stream_sid)
+        stream = StreamStart(
+            call_sid=start.call_sid,
+            stream_sid=start.stream_sid,
+            account_sid=start.account_sid,
+            custom_parameters=dict(start.custom_parameters),
+        )
+        try:
+            self.handler = await self.server.handler_factory(stream, self.sender)
+        except Exception:
+            log.exception("call %s: handler factory failed; closing the stream", self.call_sid)
+            await self._close_socket(WSCloseCode.INTERNAL_ERROR)
+            return False
+        self.server.call_started()
+        if self._finished:  # shutdown (or a close) won the race while the factory ran
+            self._finished = False
+            await self.finish(self._end_reason or "socket-closed")
+            return False
+        return True
+
+    def count(self, reason: str, detail: str = "") -> bool:
+        """Record one bad message; False (stop reading) once the socket has had too many."""
+        self.errors += 1
+        self.server.protocol_error(self, reason, detail)
+        if self.errors <= LOUD_ERRORS_PER_SOCKET or self.errors % 100 == 0:
+            log.warning(
+                "call %s: protocol error #%d %s %s", self.call_label, self.errors, reason, detail
+            )
+        if self.errors < MAX_ERRORS_PER_SOCKET:
+            return True
+        self._end_reason = "protocol-errors"
+        self._forced_code = WSCloseCode.POLICY_VIOLATION  # run()'s finally closes with 1008
+        return False
+
+    async def finish(self, reason: str) -> None:
+        """Tell the handler the stream ended: exactly once, whoever notices first."""
+        if self._finished:
+            return
+        self._finished = True
+        if self.sender is not None:
+            self.sender.sealed = True
+        if self.handler is None:
+            return
+        self.server.call_ended()
+        try:
+            await self.handler.on_stop(reason)
+        except Exception:
+            log.exception("call %s: handler on_stop failed", self.call_label)
+
+    async def close(self, reason: str, code: int) -> None:
+        """Close on request (handler, shutdown); the reader then calls finish(reason)."""
+        self._end_reason = self._end_reason or reason
+        await self._close_socket(code)
+
+    async def shutdown(self, reason: str) -> None:
+        self._end_reason = self._end_reason or reason
+        await self.finish(reason)
+        await self._close_socket(WSCloseCode.GOING_AWAY)
+
+    async def _close_socket(self, code: int) -> None:
+        code = self._forced_code or code
+        with contextlib.suppress(Exception):
+            await self.ws.close(code=code, message=self._end_reason.encode()[:120])
+
+
+class MediaServer:
+    """The HTTP/WebSocket face Twilio talks to. Add extra routes to `app` before `start()`."""
+
+    def __init__(self, settings: Settings, handler_factory: HandlerFactory, bus: EventBus) -> None:
+        self.settings = settings
+        self.handler_factory = handler_factory
+        self.bus = bus
+        self.stats = ServerStats()
+        self.app = web.Application()
+        self.app.add_routes(
+            [
+                web.post("/voice", self._voice),
+                web.get("/media", self._media),
+                web.get("/health", self._health),
+            ]
+        )
+        self._validator = _validator(settings)
+        self._connections: set[_CallConnection] = set()
+        self._numbers = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._port = 0
+        self._stopping = False
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> int:
+        """Bind and serve; returns the bound port (settings.port 0 picks a free one)."""
+        self._runner = web.AppRunner(
+            self.app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S
+        )
+        await self._runner.setup()
+        self._site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
+        await self._site.start()
+        self._port = self._site.port
+        log.info(
+            "media server listening on %s (signatures %s)",
+            self.url,
+            "checked" if self._validator else "NOT checked",
+        )
+        return self._port
+
+    async def stop(self, reason: str = "server-shutdown") -> None:
+        """Ordered shutdown: stop accepting, end each call (on_stop, then GOING_AWAY 1001),
+        then release the runner."""
+        if self._runner is None:
+            return
+        self._stopping = True
+        if self._site is not None:
+            await self._site.stop()
+        calls = [c.shutdown(reason) for c in list(self._connections)]
+        await asyncio.gather(*calls, return_exceptions=True)
+        await self._runner.cleanup()
+        self._runner = self._site = None
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """Local http base, e.g. http://127.0.0.1:8765."""
+        host = "127.0.0.1" if self.settings.host in ("0.0.0.0", "") else self.settings.host
+        return f"http://{host}:{self._port}"
+
+    @property
+    def media_url(self) -> str:
+        """Local ws:// URL of the media socket (what a simulated caller dials)."""
+        return "ws" + self.url.removeprefix("http") + "/media"
+
+    # ---- bookkeeping called by connections ----------------------------------------------
+
+    def protocol_error(self, connection: _CallConnection, reason: str, detail: str) -> None:
+        self.stats.protocol_errors += 1
+        self.stats.errors_by_reason[reason] += 1
+        self.stats.errors_by_call[connection.call_label] += 1
+        self.bus.publish(ProtocolErrorCounted(connection.call_sid, reason, detail))
+
+    def call_started(self) -> None:
+        self.stats.calls_active += 1
+        self.stats.calls_total += 1
+
+    def call_ended(self) -> None:
+        self.stats.calls_active -= 1
+
+    # ---- routes -------------------------------------------------------------------------
+
+    async def _voice(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        if not self._signed(request, self._voice_url(request), form):
+            log.warning("voice webhook rejected: bad or missing %s", SIGNATURE_HEADER)
+            return web.Response(status=403, text="invalid signature")
+        response = VoiceResponse()
+        stream = response.connect().stream(url=self.settings.stream_url(request.host))
+        stream.parameter(name="caller", value=str(form.get("From", "")))
+        stream.parameter(name="called", value=str(form.get("To", "")))
+        return web.Response(text=str(response), content_type="text/xml")
+
+    async def _media(self, request: web.Request) -> web.StreamResponse:
+        if self._stopping:
+            return web.Response(status=503, text="shutting down")
+        if not self._signed(request, self.settings.stream_url(request.host), {}):
+            log.warning("media upgrade rejected: bad or missing %s", SIGNATURE_HEADER)
+            return web.Response(status=403, text="invalid signature")
+        ws = web.WebSocketResponse(timeout=CLOSE_TIMEOUT_S, max_msg_size=WS_MAX_FRAME_BYTES)
+        await ws.prepare(request)
+        await self._serve_socket(ws)
+        return ws
+
+    async def _serve_socket(self, ws: web.WebSocketResponse) -> None:
+        connection = _CallConnection(self, ws, next(self._numbers))
+        self._connections.add(connection)
+        self.stats.sockets_active += 1
+        try:
+            await connection.run()
+        finally:
+            self._connections.discard(connection)
+            self.stats.sockets_active -= 1
+
+    async def _health(self, request: web.Request) -> web.Response:
+        body = {
+            "status": "ok",
+            "calls": self.stats.calls_active,
+            "protocol_errors": self.stats.protocol_errors,
+        }
+        return web.json_response(body)
+
+    # ---- signatures ---------------------------------------------------------------------
+
+    def _voice_url(self, request: web.Request) -> str:
+        """Twilio signs the public URL it called (the tunnel's), never our local address."""
+        base = self.settings.public_url or f"{request.scheme}://{request.host}"
+        return base + request.path_qs
+
+    def _signed(self, request: web.Request, url: str, params: Any) -> bool:
+        if self._validator is None:
+            return True
+        signature = request.headers.get(SIGNATURE_HEADER, "")
+        algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
+        return bool(signature) and self._validator.validate(url, params, signature, algorithm)
+
+
+def _validator(settings: Settings) -> RequestValidator | None:
+    settings.warn_about_risky_choices()
+    if not settings.validates_signatures or settings.twilio_auth_token is None:
+        return None
+    return RequestValidator(settings.twilio_auth_token.get_secret_value())
