@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -19,14 +20,19 @@ from console.calls.ports import MemoryGreetings
 from console.calls.session import CallDeps, CallSession, SessionOptions
 from console.config import Settings
 from console.events import EventBus
+from console.lifecycle import PublicEdge
 from console.providers.registry import ProviderRegistry
 from console.storage.writer import StoreWriter
 from console.streams import MediaSender, StreamStart
+from console.telephony.admin import AdminServer, admin_file_path
+from console.telephony.callbacks import add_dial_status_route, dial_action_url
 from console.telephony.server import MediaServer
+from console.telephony.twilio_rest import dial_twiml
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, str], None]
+RECENT_CALLS = 100
 
 
 def _log_progress(step: str, status: str) -> None:
@@ -40,6 +46,7 @@ class Runtime:
         *,
         registry: ProviderRegistry | None = None,
         options: SessionOptions | None = None,
+        tunnel: bool = False,
     ) -> None:
         self.settings = settings
         self.bus = EventBus()
@@ -49,7 +56,14 @@ class Runtime:
         self.control = LiveCalls(self.bus)
         self.greetings = MemoryGreetings()
         self.server = MediaServer(settings, self._new_call, self.bus)
+        add_dial_status_route(self.server.app, settings, self._dial_finished)
+        self.edge = PublicEdge(settings, want_tunnel=tunnel)
+        token = settings.admin_token.get_secret_value() if settings.admin_token else None
+        self.admin = AdminServer(self.control, token, admin_file=admin_file_path(settings))
         self.actions: Any = None
+        # Sessions stay reachable briefly after their stream ends: a <Dial> transfer ends the
+        # media stream first and reports its outcome afterwards (Twilio's dial action).
+        self._recent: OrderedDict[str, CallSession] = OrderedDict()
         self._unsubscribe_store: Callable[[], None] | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -67,13 +81,19 @@ class Runtime:
         self.actions = self._call_actions()
         port = await self.server.start()
         progress("server", f"listening on {self.server.url} (media: {self.server.media_url})")
-        log.debug("bound port %d", port)
+        await self.edge.open(port, progress)
+        await self.admin.start()
+        progress("admin", f"voiceconsole control -> {self.admin.url}")
 
     async def stop(self) -> None:
+        """DESIGN.md's order: stop accepting and end calls, flush storage, restore the webhook,
+        close the tunnel."""
+        await self.admin.stop()
         await self.server.stop("server-shutdown")
         await self.store.close()
         if self._unsubscribe_store:
             self._unsubscribe_store()
+        await self.edge.close()
         if self.actions is not None and hasattr(self.actions, "aclose"):
             await self.actions.aclose()
         await self.registry.aclose()
@@ -96,8 +116,23 @@ class Runtime:
         session = CallSession(start, sender, deps)
         relay.target = session
         self.control.add(session)
+        self._remember(session)
         await session.begin()
         return session
+
+    def _remember(self, session: CallSession) -> None:
+        self._recent[session.sid] = session
+        while len(self._recent) > RECENT_CALLS:
+            self._recent.popitem(last=False)
+
+    async def _dial_finished(self, call_sid: str, status: str, form: Any) -> str | None:
+        """Twilio's <Dial action> callback: on no-answer or busy, dial the next number."""
+        session = self._recent.get(call_sid)
+        number = session.dial_finished(status) if session else None
+        if not number:
+            return None
+        return dial_twiml(number, caller_id=self.settings.twilio_phone_number,
+                          action_url=dial_action_url(self.settings, call_sid))
 
     def _profile_name(self, start: StreamStart) -> str:
         """A `profile` stream parameter wins; else the number's profile; else the default."""
@@ -108,8 +143,9 @@ class Runtime:
     async def _prepare_greetings(self) -> None:
         """Synthesize each profile's greeting once, so a caller hears it the moment the stream
         starts instead of after a TTS round trip."""
-        for name in profiles.list_profiles():
-            profile = profiles.load_profile(name)
+        names = {self.settings.profile, *self.settings.profile_numbers.values()}
+        for name in sorted(names):
+            profile = await asyncio.to_thread(profiles.load_profile, name)
             try:
                 tts = self.registry.tts(profile)
                 audio = b"".join([chunk async for chunk in tts.synthesize(profile.greeting)])
@@ -127,6 +163,7 @@ class Runtime:
     def status(self) -> dict[str, Any]:
         return {
             "public_url": self.settings.public_url,
+            **self.edge.state,
             "local_url": self.server.url,
             "tiers": {k: v.label() for k, v in self.registry.tiers().items()},
             "calls": len(self.control.live_calls()),

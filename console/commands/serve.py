@@ -15,26 +15,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--host", help="interface to bind (default: HOST or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to bind (default: PORT or 8765; 0 = any)")
     parser.add_argument("--profile", help="agent profile for calls (default: PROFILE)")
+    parser.add_argument("--tunnel", action="store_true",
+                        help="open an ngrok tunnel for the public URL (needs NGROK_AUTHTOKEN)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     overrides = {k: v for k in ("host", "port", "profile") if (v := getattr(args, k)) is not None}
     settings = load_settings(**overrides)
-    return asyncio.run(_serve(settings))
+    return asyncio.run(_serve(settings, args.tunnel))
 
 
-async def _serve(settings) -> int:
+async def _serve(settings, tunnel: bool) -> int:
     from console.runtime import Runtime
 
-    runtime = Runtime(settings)
+    runtime = Runtime(settings, tunnel=tunnel)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     await runtime.start(_print_progress)
-    print(f"voiceconsole serving: webhook {runtime.server.url}/voice, "
-          f"media {runtime.server.media_url}", flush=True)
+    public = settings.public_url or runtime.server.url
+    print(f"voiceconsole serving: webhook {public}/voice, media {runtime.server.media_url}, "
+          f"health {runtime.server.url}/health", flush=True)
     try:
         await stop.wait()
         print("shutting down: ending calls, flushing storage", flush=True)

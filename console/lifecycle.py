@@ -1,0 +1,77 @@
+"""How Twilio reaches this process: an optional ngrok tunnel and the number's voice webhook.
+
+Both are set up after the server listens and undone at shutdown, in reverse order; a failure is
+reported in plain words and never stops the server (calls placed directly still work).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from console.config import Settings
+from console.telephony.tunnel import Tunnel, TunnelError, open_tunnel, tunnel_wanted
+from console.telephony.twilio_rest import TwilioRest
+from console.telephony.webhook_sync import WebhookSync, WebhookSyncError
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, str], None]
+
+
+class PublicEdge:
+    def __init__(self, settings: Settings, *, want_tunnel: bool = False) -> None:
+        self.settings = settings
+        self.want_tunnel = want_tunnel
+        self.tunnel: Tunnel | None = None
+        self.webhook: WebhookSync | None = None
+        self._rest: TwilioRest | None = None
+        self.state = {"tunnel": "off", "webhook": "off"}
+
+    async def open(self, port: int, progress: Progress) -> None:
+        await self._open_tunnel(port, progress)
+        await self._sync_webhook(progress)
+
+    async def _open_tunnel(self, port: int, progress: Progress) -> None:
+        secret = self.settings.ngrok_authtoken
+        token = secret.get_secret_value() if secret else None
+        if not tunnel_wanted(self.want_tunnel, token):
+            return
+        host = "127.0.0.1" if self.settings.host in ("0.0.0.0", "") else self.settings.host
+        try:
+            self.tunnel = await open_tunnel(port, token, host=host)
+        except TunnelError as error:
+            fallback = self.settings.public_url or "(none)"
+            self.state["tunnel"] = "failed"
+            progress("tunnel", f"{error}; using PUBLIC_URL={fallback} instead")
+            return
+        # /voice and /media read the public URL per request, so this takes effect at once.
+        self.settings.public_url = self.tunnel.public_url
+        self.state["tunnel"] = self.tunnel.public_url
+        progress("tunnel", self.tunnel.public_url)
+
+    async def _sync_webhook(self, progress: Progress) -> None:
+        s = self.settings
+        if not (s.twilio_account_sid and s.twilio_auth_token and s.twilio_phone_number
+                and s.public_url):
+            return
+        self._rest = TwilioRest(s.twilio_account_sid, s.twilio_auth_token.get_secret_value(),
+                                s.twilio_api_base_url)
+        self.webhook = WebhookSync(self._rest, s.twilio_phone_number)
+        try:
+            previous = await self.webhook.point_at(s.public_url)
+        except WebhookSyncError as error:
+            self.state["webhook"] = "failed"
+            progress("webhook", str(error))
+            return
+        self.state["webhook"] = f"{s.public_url}/voice"
+        progress("webhook", f"{s.twilio_phone_number} -> {s.public_url}/voice "
+                            f"(was {previous or 'unset'}; restored on exit)")
+
+    async def close(self) -> None:
+        if self.webhook is not None and not await self.webhook.restore():
+            log.warning("webhook not restored: %s", self.webhook.last_error)
+        if self._rest is not None:
+            await self._rest.aclose()
+        if self.tunnel is not None:
+            await self.tunnel.close()
