@@ -9,7 +9,7 @@ import logging
 import sys
 
 # Subcommand modules, imported lazily so `voiceconsole calls` never loads the audio stack.
-COMMANDS = ("serve", "simulate", "calls", "demo", "doctor", "control")
+COMMANDS = ("console", "serve", "simulate", "calls", "demo", "doctor", "control")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,14 +37,15 @@ def _load(name: str):
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if not getattr(args, "func", None):
-        # No subcommand: the operator console (falls back to serve until the TUI exists).
-        args = parser.parse_args(["console" if "console" in COMMANDS else "serve", *(argv or [])])
+        # No subcommand: the operator console. Top-level flags (-v) stay in front of it.
+        args = parser.parse_args([*argv, "console"])
     return int(args.func(args) or 0)
 
 

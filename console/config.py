@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     """Primary LLM model."""
     llm_fallback_model: str = "llama-3.1-8b-instant"
     """Used when the primary model keeps failing after the SDK's own retries."""
+    barge_in_min_words: int = 2
+    """Words (not backchannels like "mhm") the caller must say over the agent to interrupt it;
+    0 interrupts on any detected speech (fastest, but a cough or "mhm" cuts the agent off)."""
     ngrok_authtoken: SecretStr | None = None
     """When set (or with --tunnel), an ngrok tunnel provides the public URL."""
     admin_token: SecretStr | None = None

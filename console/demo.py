@@ -113,8 +113,11 @@ async def run_demo(
 
 async def _one_call(runtime: Runtime, profile: str, lines: list[str],
                     utterances: list[Utterance], fast: bool) -> dict[str, Any]:
+    # The stream parameters our own TwiML sends (caller, called), plus the profile to speak to.
+    numbers = {"caller": "+15550001111", "called": "+15550002222"}
     options = CallerOptions(url=runtime.server.media_url, fast=fast, utterances=utterances,
-                            custom_parameters={"profile": profile})
+                            from_number=numbers["caller"], to_number=numbers["called"],
+                            custom_parameters={**numbers, "profile": profile})
     record = DemoCall(options.call_sid, lines)
     unsubscribe = runtime.bus.subscribe(record.observe)
     try:
@@ -144,3 +147,35 @@ def print_event(event: ev.CallEvent) -> None:
               flush=True)
     elif isinstance(event, ev.ProviderDegraded | ev.EmergencyDetected | ev.AlertRaised):
         print(f"[{sid}] !! {event.kind}: {event.payload()}", flush=True)
+
+
+class DemoBackend:
+    """The console's backend for `make demo`: the real runtime, plus simulated callers placed
+    once it listens. The runtime, not a widget, owns the demo task."""
+
+    def __init__(self, runtime: Runtime, *, calls: int = 1, fast: bool = False) -> None:
+        self.runtime = runtime
+        self.bus, self.control = runtime.bus, runtime.control
+        self.history, self.listen_in = runtime.history, runtime.listen_in
+        self._calls, self._fast = calls, fast
+        self._task: asyncio.Task[Any] | None = None
+
+    async def start(self, progress: Callable[[str, str], None]) -> None:
+        await self.runtime.start(progress)
+        progress("demo", f"placing {self._calls} simulated call(s)")
+        self._task = asyncio.create_task(self._place_calls(), name="demo-calls")
+
+    async def _place_calls(self) -> None:
+        try:
+            await run_demo(self.runtime, calls=self._calls, fast=self._fast)
+        except Exception:
+            log.exception("the demo call failed")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait([self._task], timeout=5)
+        await self.runtime.stop()
+
+    def status(self) -> dict[str, Any]:
+        return self.runtime.status()

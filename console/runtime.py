@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from console import profiles
@@ -22,6 +24,7 @@ from console.config import Settings
 from console.events import EventBus
 from console.lifecycle import PublicEdge
 from console.providers.registry import ProviderRegistry
+from console.storage.repository import CallRepository
 from console.storage.writer import StoreWriter
 from console.streams import MediaSender, StreamStart
 from console.telephony.admin import AdminServer, admin_file_path
@@ -51,7 +54,8 @@ class Runtime:
         self.settings = settings
         self.bus = EventBus()
         self.registry = registry or ProviderRegistry(settings)
-        self.options = _with_emergency_numbers(options or SessionOptions(), settings)
+        default = SessionOptions(barge_in_min_words=settings.barge_in_min_words)
+        self.options = _with_emergency_numbers(options or default, settings)
         self.store = StoreWriter(settings.voiceconsole_db)
         self.control = LiveCalls(self.bus)
         self.greetings = MemoryGreetings()
@@ -60,6 +64,8 @@ class Runtime:
         self.edge = PublicEdge(settings, want_tunnel=tunnel)
         token = settings.admin_token.get_secret_value() if settings.admin_token else None
         self.admin = AdminServer(self.control, token, admin_file=admin_file_path(settings))
+        self.history = LazyHistory(settings.voiceconsole_db)
+        self.listen_in = None  # the console's listen-in tap: a later increment
         self.actions: Any = None
         # Sessions stay reachable briefly after their stream ends: a <Dial> transfer ends the
         # media stream first and reports its outcome afterwards (Twilio's dial action).
@@ -172,11 +178,38 @@ class Runtime:
         }
 
 
+def build_backend(settings: Settings, *, tunnel: bool = False) -> Runtime:
+    """What the console runs: the runtime is its backend (bus, control, history, status)."""
+    return Runtime(settings, tunnel=tunnel)
+
+
 def _with_emergency_numbers(options: SessionOptions, settings: Settings) -> SessionOptions:
     if options.emergency_numbers:
         return options
     numbers = (settings.emergency_fallback_number, settings.emergency_second_number)
     return dataclasses.replace(options, emergency_numbers=tuple(n for n in numbers if n))
+
+
+class LazyHistory:
+    """Past calls for the console. Opened on first use, which happens in the console's thread
+    workers: constructing a runtime touches no file."""
+
+    def __init__(self, db_path: Path) -> None:
+        self._db_path = db_path
+        self._repository: CallRepository | None = None
+        self._lock = threading.Lock()
+
+    def _open(self) -> CallRepository:
+        with self._lock:
+            if self._repository is None:
+                self._repository = CallRepository(self._db_path)
+            return self._repository
+
+    def list_calls(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        return self._open().list_calls(*args, **kwargs)
+
+    def get_call(self, call_sid: str) -> dict[str, Any] | None:
+        return self._open().get_call(call_sid)
 
 
 class ObserverRelay:

@@ -111,6 +111,8 @@ class CallSession(OperatorActions):
         self.tasks.spawn("pacer", self.pacer.run())
         self.tasks.spawn("listen", self._listen())
         self._start_reply(self._greet, TurnClock(), state="greeting", then_idle=True)
+        if prepare := getattr(self.deps.tts, "prepare", None):
+            self.tasks.spawn("prepare-tts", prepare())  # e.g. open the TTS socket early
 
     async def on_stop(self, reason: str) -> None:
         if self.ended:

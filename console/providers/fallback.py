@@ -35,6 +35,11 @@ class FallbackTTS:
         async for chunk in self.secondary.synthesize(text):
             yield chunk
 
+    async def prepare(self) -> None:
+        prepare = getattr(self.primary, "prepare", None)
+        if prepare is not None:
+            await prepare()
+
     async def aclose(self) -> None:
         for engine in (self.primary, self.secondary):
             closer = getattr(engine, "aclose", None)

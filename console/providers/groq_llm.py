@@ -97,6 +97,11 @@ class GroqLLM:
     def __repr__(self) -> str:  # the key stays out of reprs and logs
         return f"GroqLLM(model={self.model!r}, fallback_model={self.fallback_model!r})"
 
+    async def prepare(self) -> None:
+        """Build the SDK client before the first caller needs it (its first use costs ~40 ms of
+        construction and imports, measured on the loopback bench)."""
+        self._sdk()
+
     async def aclose(self) -> None:
         client, self._client = self._client, None
         if client is not None:

@@ -120,6 +120,8 @@ class ProviderRegistry:
 
     async def warm_up(self) -> None:
         """Load local models once per process, before the first call, off the event loop."""
+        if self.settings.groq_api_key:
+            await self._shared_groq().prepare()
         if not self.settings.deepgram_api_key:
             from console.providers import local_stt
 

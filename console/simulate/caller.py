@@ -44,6 +44,7 @@ class SimulatedCaller:
         self.sent_at: list[float] = []  # seconds since call start of every media frame sent
         self.received_at: list[float] = []  # ... and of every media frame received
         self.turn_starts: list[float] = []  # agent audio arriving at an idle speaker
+        self.turn_first_frames: list[bytes] = []  # the first frame of each agent turn (benches)
         self.speech: list[dict[str, Any]] = []  # per utterance: start/end seconds, barge-in
         self.clears: list[float] = []
         self.marks_echoed: list[str] = []
@@ -75,6 +76,12 @@ class SimulatedCaller:
 
     def _elapsed(self) -> float:
         return self._clock() - self._t0
+
+    @property
+    def started_at(self) -> float:
+        """The loop clock (time.monotonic) when the call started: add it to the relative times
+        to compare them with timestamps taken elsewhere in the process."""
+        return self._t0
 
     def _now_sample(self) -> int:
         return int(self._elapsed() * audio.SAMPLE_RATE)
@@ -368,6 +375,7 @@ class SimulatedCaller:
         new_turn = self.playout.add_audio(payload, now) or self._fast_turn(arrival)
         if new_turn:
             self.turn_starts.append(arrival)
+            self.turn_first_frames.append(payload)
         self.received_at.append(arrival)
         self._last_arrival = arrival
 

@@ -21,8 +21,8 @@ def chunk(tokens: list[str]) -> list[str]:
 
 def test_a_sentence_is_released_as_soon_as_its_end_is_certain():
     chunker = SentenceChunker()
-    assert chunker.feed("Hello there.") == []
-    assert chunker.feed(" How") == ["Hello there."]
+    assert chunker.feed("Hello there") == []
+    assert chunker.feed(". How") == ["Hello there."]
 
 
 def test_abbreviations_do_not_end_a_sentence():
@@ -117,3 +117,17 @@ def test_partial_frames_join_across_chunks_and_pad_only_at_segment_end():
     assert pacer.frames_enqueued == 1
     pacer.end_segment("m")
     assert pacer.frames_enqueued == 2
+
+
+def test_a_sentence_ending_a_token_is_released_without_waiting_for_the_next():
+    chunker = SentenceChunker()
+    assert chunker.feed("Okay,") == []
+    assert chunker.feed(" noted.") == ["Okay, noted."]
+
+
+def test_a_number_or_initial_before_the_stop_waits_for_the_next_token():
+    chunker = SentenceChunker()
+    assert chunker.feed("It costs 3.") == []
+    assert chunker.feed("50 dollars. ") == ["It costs 3.50 dollars."]
+    assert chunker.feed("Ask John F.") == []
+    assert chunker.feed(" Kennedy.") == ["Ask John F. Kennedy."]

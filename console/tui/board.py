@@ -1,0 +1,311 @@
+"""The console's picture of the calls: a pure fold of bus events into plain data.
+
+No Textual here, so the rules (who is talking, what replaces an interim, how an interrupted turn
+reads) are unit-testable and the widgets only render. Folding one event is a few dict and list
+operations, cheap enough to run inside the bus callback.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from console.events import (
+    AgentInterrupted,
+    AgentSpoke,
+    CallEnded,
+    CallerTranscribed,
+    CallEvent,
+    CallStarted,
+    EmergencyDetected,
+    OperatorActed,
+    StateChanged,
+    TransferAttempted,
+    TransferFinished,
+    TurnCompleted,
+    TurnMeasured,
+)
+from console.tui.describe import describe
+
+# TurnMeasured.stages key for speech end -> first frame sent (DESIGN.md latency vocabulary); the
+# aliases tolerate the pipeline's spelling until it settles.
+V2V_KEYS = ("voice_to_voice", "voice-to-voice", "v2v")
+TIMELINE_LIMIT = 200  # the timeline is a glance, not the audit log (storage keeps everything)
+TRANSCRIPT_LIMIT = 500  # ~an hour of conversation; older lines live in the database
+
+
+@dataclass
+class TranscriptLine:
+    role: str  # caller | agent | operator
+    text: str
+    heard: str | None = None  # set when the agent was cut off: what the caller actually heard
+    cause: str = ""
+
+    @property
+    def interrupted(self) -> bool:
+        return self.heard is not None
+
+
+@dataclass
+class Alert:
+    phrase: str
+    source: str
+    text: str
+    at: float
+    progress: list[str] = field(default_factory=list)
+    acknowledged: bool = False
+
+
+@dataclass
+class TimelineEntry:
+    at: float
+    kind: str
+    summary: str
+
+
+@dataclass
+class CallState:
+    call_sid: str
+    started_at: float
+    caller: str = "unknown"
+    callee: str = ""
+    profile: str = ""
+    state: str = "greeting"
+    talking: str = ""  # caller | agent | operator | ""
+    ended_at: float | None = None
+    end_reason: str = ""
+    lines: list[TranscriptLine] = field(default_factory=list)
+    caller_finals: list[str] = field(default_factory=list)
+    interim: str = ""
+    agent_live: TranscriptLine | None = None
+    turn: int = 0
+    stages: dict[str, float] = field(default_factory=dict)
+    v2v: list[float] = field(default_factory=list)
+    timeline: deque[TimelineEntry] = field(default_factory=lambda: deque(maxlen=TIMELINE_LIMIT))
+    alert: Alert | None = None
+    transfer: str = ""  # the latest transfer progress, for headers
+    taken_over: bool = False
+    agent_muted: bool = False
+
+    @property
+    def live(self) -> bool:
+        return self.ended_at is None
+
+    def duration(self, now: float) -> float:
+        return max(0.0, (self.ended_at or now) - self.started_at)
+
+    @property
+    def last_v2v(self) -> float | None:
+        return self.v2v[-1] if self.v2v else None
+
+    def v2v_percentile(self, percent: float) -> float | None:
+        return percentile(self.v2v, percent)
+
+    def commit(self, line: TranscriptLine) -> None:
+        self.lines.append(line)
+        del self.lines[:-TRANSCRIPT_LIMIT]
+
+
+def percentile(values: list[float], percent: float) -> float | None:
+    """Nearest-rank percentile: always one of the measured values, never an interpolation."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(percent / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+class CallBoard:
+    """Every call the console has heard of, live or recently ended."""
+
+    def __init__(self) -> None:
+        self._calls: dict[str, CallState] = {}
+
+    def apply(self, event: CallEvent) -> CallState:
+        call = self._call_for(event)
+        handler = _HANDLERS.get(type(event))
+        if handler is not None:
+            handler(call, event)
+        summary = describe(event)
+        if summary is not None:
+            call.timeline.append(TimelineEntry(event.at, event.kind, summary))
+        return call
+
+    def get(self, call_sid: str) -> CallState | None:
+        return self._calls.get(call_sid)
+
+    def calls(self) -> list[CallState]:
+        return list(self._calls.values())
+
+    def pending_alerts(self) -> list[CallState]:
+        return [c for c in self._calls.values() if c.alert and not c.alert.acknowledged]
+
+    def acknowledge(self, call_sid: str) -> None:
+        call = self._calls.get(call_sid)
+        if call is not None and call.alert is not None:
+            call.alert.acknowledged = True
+
+    def prune(self, now: float, keep_ended_for: float) -> list[str]:
+        """Forget calls that ended long enough ago (their record is in storage)."""
+        gone = [
+            sid
+            for sid, call in self._calls.items()
+            if call.ended_at is not None
+            and now - call.ended_at > keep_ended_for
+            and not (call.alert and not call.alert.acknowledged)
+        ]
+        for sid in gone:
+            del self._calls[sid]
+        return gone
+
+    def _call_for(self, event: CallEvent) -> CallState:
+        call = self._calls.get(event.call_sid)
+        if call is None:
+            # Events can precede CallStarted for us (the console attached mid-call).
+            call = self._calls[event.call_sid] = CallState(event.call_sid, started_at=event.at)
+        return call
+
+
+def _started(call: CallState, event: CallStarted) -> None:
+    call.caller = event.from_number or "unknown"
+    call.callee = event.to_number
+    call.profile = event.profile
+    call.started_at = event.at
+
+
+def _ended(call: CallState, event: CallEnded) -> None:
+    call.ended_at = event.at
+    call.end_reason = event.reason
+    call.state = "ended"
+    call.talking = ""
+
+
+def _state(call: CallState, event: StateChanged) -> None:
+    call.state = event.state
+    if event.state == "operator":
+        call.taken_over = True
+    elif event.state in ("greeting", "listening", "thinking", "speaking"):
+        call.taken_over = False
+    call.talking = {"speaking": "agent", "operator": "operator"}.get(event.state, "")
+    if event.state == "listening" and call.interim:
+        call.talking = "caller"
+
+
+def _transcribed(call: CallState, event: CallerTranscribed) -> None:
+    if event.final:
+        if event.text:
+            call.caller_finals.append(event.text)
+        call.interim = ""
+        return
+    call.interim = event.text
+    if event.text:
+        call.talking = "caller"
+
+
+def _turn(call: CallState, event: TurnCompleted) -> None:
+    if event.role == "agent":
+        _agent_turn(call, event)
+        return
+    if event.role == "caller":
+        text = event.text or " ".join(call.caller_finals)
+        call.caller_finals.clear()
+        call.interim = ""
+    else:
+        text = event.text
+    if text:
+        call.commit(TranscriptLine(event.role, text))
+    if call.talking == event.role:
+        call.talking = ""
+
+
+def _agent_turn(call: CallState, event: TurnCompleted) -> None:
+    live = call.agent_live
+    call.agent_live = None
+    if event.interrupted or (live is not None and live.interrupted):
+        said = live.text if live is not None and live.text else event.text
+        cause = live.cause if live is not None else ""
+        call.commit(TranscriptLine("agent", said, heard=event.text, cause=cause))
+    elif event.text or live is not None:
+        call.commit(TranscriptLine("agent", event.text or (live.text if live else "")))
+    if call.talking == "agent":
+        call.talking = ""
+
+
+def _spoke(call: CallState, event: AgentSpoke) -> None:
+    live = call.agent_live
+    if live is not None and live.interrupted:
+        call.commit(live)  # its TurnCompleted never came; do not glue new speech onto it
+        live = None
+    if live is None:
+        live = call.agent_live = TranscriptLine("agent", "")
+    live.text = f"{live.text} {event.text}".strip()
+    call.talking = "agent"
+
+
+def _interrupted(call: CallState, event: AgentInterrupted) -> None:
+    if call.agent_live is not None:
+        call.agent_live.heard = event.heard
+        call.agent_live.cause = event.cause
+    call.talking = {"operator": "operator", "emergency": ""}.get(event.cause, "caller")
+
+
+def _measured(call: CallState, event: TurnMeasured) -> None:
+    call.turn = event.turn
+    call.stages = dict(event.stages)
+    value = next((event.stages[k] for k in V2V_KEYS if k in event.stages), None)
+    if value is not None:
+        call.v2v.append(float(value))
+
+
+def _emergency(call: CallState, event: EmergencyDetected) -> None:
+    previous = call.alert.progress if call.alert else []
+    call.alert = Alert(event.phrase, event.source, event.text, event.at, list(previous))
+
+
+def _transfer_attempted(call: CallState, event: TransferAttempted) -> None:
+    _progress(call, describe(event) or "")
+
+
+def _transfer_finished(call: CallState, event: TransferFinished) -> None:
+    _progress(call, describe(event) or "")
+
+
+# OperatorActed.action words (console.calls.live) that flip what the console shows; any operator
+# (this console, `voiceconsole control`, the admin endpoint) may have acted.
+_OPERATOR_FLAGS = {
+    "take-over": ("taken_over", True),
+    "hand-back": ("taken_over", False),
+    "mute": ("agent_muted", True),
+    "unmute": ("agent_muted", False),
+}
+
+
+def _operator(call: CallState, event: OperatorActed) -> None:
+    flag = _OPERATOR_FLAGS.get(event.action.replace("_", "-"))
+    if flag is not None:
+        setattr(call, *flag)
+
+
+def _progress(call: CallState, line: str) -> None:
+    call.transfer = line
+    if call.alert is not None:
+        call.alert.progress.append(line)
+
+
+_HANDLERS: dict[type[CallEvent], Callable[[CallState, Any], None]] = {
+    CallStarted: _started,
+    CallEnded: _ended,
+    StateChanged: _state,
+    CallerTranscribed: _transcribed,
+    TurnCompleted: _turn,
+    AgentSpoke: _spoke,
+    AgentInterrupted: _interrupted,
+    TurnMeasured: _measured,
+    EmergencyDetected: _emergency,
+    TransferAttempted: _transfer_attempted,
+    TransferFinished: _transfer_finished,
+    OperatorActed: _operator,
+}

@@ -1,0 +1,68 @@
+"""One-line words for events and numbers, shared by the timeline, the alert and the tables."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from console.events import (
+    AgentInterrupted,
+    CallEnded,
+    CallEvent,
+    CallStarted,
+    DtmfPressed,
+    EmergencyDetected,
+    OperatorActed,
+    ProtocolErrorCounted,
+    ProviderDegraded,
+    StateChanged,
+    TransferAttempted,
+    TransferFinished,
+)
+
+
+def describe(event: CallEvent) -> str | None:
+    """A timeline line for `event`, or None for high-rate kinds the transcript already shows."""
+    words = _WORDS.get(type(event))
+    return words(event) if words is not None else None
+
+
+def duration(seconds: float) -> str:
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def millis(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f} ms"
+
+
+def _started(e: CallStarted) -> str:
+    return f"call from {e.from_number or 'unknown'} (profile {e.profile or 'default'})"
+
+
+def _transfer_attempted(e: TransferAttempted) -> str:
+    result = "dialling" if e.ok else "failed"
+    detail = f" ({e.detail})" if e.detail else ""
+    return f"transfer attempt {e.attempt} to {e.target}: {result}{detail}"
+
+
+def _operator(e: OperatorActed) -> str:
+    detail = f": {e.detail}" if e.detail else ""
+    return f"{e.actor} {e.action.replace('_', ' ').replace('-', ' ')}{detail}"
+
+
+_WORDS: dict[type[CallEvent], Callable[[Any], str]] = {
+    CallStarted: _started,
+    CallEnded: lambda e: f"call ended: {e.reason}",
+    StateChanged: lambda e: f"state → {e.state}",
+    AgentInterrupted: lambda e: f"agent interrupted ({e.cause})",
+    EmergencyDetected: lambda e: f"EMERGENCY “{e.phrase}” heard from {e.source}",
+    TransferAttempted: _transfer_attempted,
+    TransferFinished: lambda e: f"transfer to {e.target}: {e.outcome}",
+    OperatorActed: _operator,
+    ProviderDegraded: lambda e: f"{e.provider} degraded: {e.problem} → {e.fallback}",
+    ProtocolErrorCounted: lambda e: f"protocol error: {e.reason}",
+    DtmfPressed: lambda e: f"caller pressed {e.digit}",
+}

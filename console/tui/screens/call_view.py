@@ -1,0 +1,89 @@
+"""One call up close: the live transcript, latency of this turn and of the call, the timeline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from console.tui.backend import BackendStatus
+from console.tui.board import CallBoard, CallState
+from console.tui.describe import duration
+from console.tui.screens.base import BoardView
+from console.tui.widgets.latency import LatencyPanel
+from console.tui.widgets.status_bar import StatusBar
+from console.tui.widgets.timeline import Timeline
+from console.tui.widgets.transcript import TranscriptView
+
+
+class CallViewScreen(BoardView, Screen):
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+
+    def __init__(self, call_sid: str, board: CallBoard, clock: Callable[[], float]) -> None:
+        super().__init__()
+        self.call_sid = call_sid
+        self._board = board
+        self._clock = clock
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="call-header")
+        yield Static(id="call-banner")
+        with Horizontal(id="call-body"):
+            yield TranscriptView(id="transcript")
+            with Vertical(id="call-side"):
+                yield LatencyPanel(id="latency")
+                yield Timeline(id="timeline")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_board(frozenset())
+
+    def selected_call(self) -> str | None:
+        call = self._board.get(self.call_sid)
+        return self.call_sid if call is not None and call.live else None
+
+    def refresh_board(self, changed: frozenset[str]) -> None:
+        call = self._board.get(self.call_sid)
+        if call is None:
+            self.query_one("#call-header", Static).update("This call ended and was forgotten.")
+            return
+        self.sub_title = f"call from {call.caller}"
+        self.query_one("#call-header", Static).update(render_header(call, self._clock()))
+        self._show_banner(call)
+        if changed and self.call_sid not in changed:
+            return  # another call changed; only the clock-driven header needed a repaint
+        self.query_one(TranscriptView).show(call)
+        self.query_one(LatencyPanel).show(call)
+        self.query_one(Timeline).show(call)
+
+    def refresh_status(self, status: BackendStatus) -> None:
+        self.query_one(StatusBar).show(status)
+
+    def _show_banner(self, call: CallState) -> None:
+        banner = self.query_one("#call-banner", Static)
+        banner.display = call.alert is not None
+        if call.alert is not None:
+            progress = f"  ·  {call.transfer}" if call.transfer else ""
+            banner.update(f"⚠ EMERGENCY “{call.alert.phrase}”{progress}")
+
+
+def render_header(call: CallState, now: float) -> Text:
+    text = Text()
+    text.append(call.caller, style="bold")
+    text.append(f" → {call.callee or '—'}  profile {call.profile or '—'}  ")
+    text.append(call.state, style="bold magenta" if call.taken_over else "bold")
+    text.append(f"  {duration(call.duration(now))}  talking: {call.talking or '—'}")
+    if call.taken_over:
+        text.append("  OPERATOR HAS THE CALL", style="bold magenta")
+    if call.agent_muted:
+        text.append("  agent muted", style="bold yellow")
+    if not call.live:
+        text.append(f"  ended: {call.end_reason}", style="dim")
+    return text

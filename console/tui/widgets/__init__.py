@@ -1,0 +1,1 @@
+"""Widgets render what the board says; they decide nothing."""

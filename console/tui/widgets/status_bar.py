@@ -1,0 +1,46 @@
+"""One line: where Twilio reaches us, the tunnel and webhook, the provider tiers, error counts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import Static
+
+from console.tui.backend import BackendStatus
+
+ERROR_SUFFIXES = ("_errors", "_failures")  # flat counters, e.g. protocol_errors, store_failures
+
+
+class StatusBar(Static):
+    DEFAULT_CSS = """
+    StatusBar { height: 1; background: $panel; color: $text-muted; padding: 0 1; }
+    """
+
+    def show(self, status: BackendStatus) -> None:
+        self.update(render_status(status))
+
+
+def render_status(status: Mapping[str, Any]) -> Text:
+    text = Text()
+    where = status.get("public_url") or status.get("local_url") or "no public URL"
+    text.append(where, style="bold")
+    text.append(f"  tunnel {status.get('tunnel') or '—'}")
+    text.append(f"  webhook {status.get('webhook') or '—'}")
+    tiers = status.get("tiers") or {}
+    text.append("  " + " ".join(f"{k} {tiers.get(k, '—')}" for k in ("stt", "llm", "tts")))
+    errors = {k: v for k, v in error_counts(status).items() if v}
+    summary = ", ".join(f"{k} {v}" for k, v in errors.items()) or "none"
+    text.append(f"  errors {summary}", style="bold red" if errors else "")
+    return text
+
+
+def error_counts(status: Mapping[str, Any]) -> dict[str, int]:
+    """`errors` as a dict, plus any flat `*_errors` / `*_failures` counters beside it."""
+    counts = dict(status.get("errors") or {})
+    for key, value in status.items():
+        for suffix in ERROR_SUFFIXES:
+            if key.endswith(suffix) and isinstance(value, int):
+                counts[key.removesuffix(suffix)] = value
+    return counts

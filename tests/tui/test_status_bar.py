@@ -1,0 +1,21 @@
+"""The one-line runtime status under every screen."""
+
+from console.tui.widgets.status_bar import render_status
+
+
+def test_the_status_bar_counts_errors_given_as_a_dict_or_as_flat_counters() -> None:
+    line = render_status(
+        {
+            "public_url": None,
+            "local_url": "http://127.0.0.1:8765",
+            "tunnel": "off",
+            "webhook": "failed",
+            "tiers": {"stt": "local (whisper)", "llm": "scripted", "tts": "local (piper)"},
+            "protocol_errors": 3,
+            "store_failures": 0,
+            "errors": {"provider": 1},
+        }
+    ).plain
+    assert line.startswith("http://127.0.0.1:8765  tunnel off  webhook failed")
+    assert "stt local (whisper) llm scripted tts local (piper)" in line
+    assert line.endswith("errors provider 1, protocol 3")
