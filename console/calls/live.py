@@ -7,6 +7,7 @@ primitives, recording every action as an `OperatorActed` event with its actor.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from console import events as ev
 from console.calls.session import CallSession
@@ -43,6 +44,10 @@ class LiveCalls:
 
     def _record(self, call_sid: str, action: str, actor: str, detail: str = "") -> None:
         self.bus.publish(ev.OperatorActed(call_sid, action=action, actor=actor, detail=detail))
+
+    def tap(self, call_sid: str, sink: Callable[[str, bytes], None]) -> Callable[[], None]:
+        """Listen-in source: `sink(leg, mulaw)` for both legs of one call; returns untap."""
+        return self.get(call_sid).add_tap(sink)
 
     # --- CallControl ---------------------------------------------------------------------------
     def live_calls(self) -> list[str]:

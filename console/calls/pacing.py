@@ -53,7 +53,7 @@ class Pacer:
         self.playout_end = 0.0  # when the far side finishes what we have sent so far
         self.frames_sent = 0
         self.frames_enqueued = 0
-        self.on_frame_sent: Callable[[float], None] | None = None
+        self.on_frame_sent: Callable[[float, bytes], None] | None = None
         self.on_mark_sent: Callable[[str, float], None] | None = None
 
     # --- queueing (called by the reply pipeline) -------------------------------------------
@@ -134,12 +134,12 @@ class Pacer:
                     self.on_mark_sent(item.name, self.playout_end)
                 return
             await self._sender.send_audio(item.audio)
-            self._advance_playout()
+            self._advance_playout(item.audio)
 
-    def _advance_playout(self) -> None:
+    def _advance_playout(self, audio: bytes) -> None:
         now = self._clock()
         # After a gap the far side starts playing at once, so the clock restarts from now.
         self.playout_end = max(self.playout_end, now) + FRAME_S
         self.frames_sent += 1
         if self.on_frame_sent:
-            self.on_frame_sent(now)
+            self.on_frame_sent(now, audio)

@@ -40,6 +40,7 @@ from console.streams import MediaSender, StreamStart
 log = logging.getLogger(__name__)
 
 ReplyBody = Callable[[AgentReply], Awaitable[None]]
+AudioTap = Callable[[str, bytes], None]  # (leg: "caller" | "agent", 20 ms of mu-law)
 
 # Mean mu-law magnitude (0-127) above which an inbound frame counts as the caller's voice. Used only
 # to timestamp "speech end" for latency metrics; turn-taking itself follows the recognizer.
@@ -93,6 +94,7 @@ class CallSession(OperatorActions):
         self._reply_started_wall = 0.0
         self._last_loud = 0.0
         self._idle_task: asyncio.Task[None] | None = None
+        self._taps: list[AudioTap] = []
         self._scanner = AgentScanner(self.profile.match_agent_trigger)
         self.escalation: Escalation | None = None
         self._reply_played = asyncio.Event()
@@ -131,6 +133,7 @@ class CallSession(OperatorActions):
 
     # --- inbound from the wire (synchronous: only hand data on) ----------------------------------
     def on_media(self, mulaw: bytes) -> None:
+        self._tap("caller", mulaw)
         if self._is_loud(mulaw):
             self._last_loud = time.monotonic()
         self._audio.put_nowait(mulaw)
@@ -379,11 +382,21 @@ class CallSession(OperatorActions):
     def _last_role(self) -> str:
         return self.history[-1].role
 
-    def _frame_sent(self, at: float) -> None:
+    def _frame_sent(self, at: float, audio: bytes) -> None:
+        self._tap("agent", audio)
         if self.reply is not None:
             if not self.reply.clock.has("first_frame_sent"):
                 self._set_state("speaking")
             self.reply.clock.stamp("first_frame_sent", at)
+
+    def add_tap(self, tap: AudioTap) -> Callable[[], None]:
+        """Listen in: `tap(leg, mulaw)` gets every caller frame and every agent frame sent."""
+        self._taps.append(tap)
+        return lambda: self._taps.remove(tap) if tap in self._taps else None
+
+    def _tap(self, leg: str, mulaw: bytes) -> None:
+        for tap in self._taps:
+            tap(leg, mulaw)
 
     def _sentence_queued(self, text: str) -> None:
         self._publish(ev.AgentSpoke, text=text)
