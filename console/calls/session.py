@@ -23,7 +23,7 @@ from console.calls.pacing import Pacer
 from console.calls.ports import CallActions, GreetingSource, MemoryGreetings
 from console.calls.reply import AgentReply
 from console.calls.tasks import TaskOwner, cancel_and_wait
-from console.calls.triage import AgentScanner, Escalation, TriageMatch
+from console.calls.triage import AgentScanner, Escalation, TriageHooks
 from console.calls.turns import CallerTurn, TurnDetector, counts_as_barge_in
 from console.events import EventBus
 from console.providers.base import (
@@ -73,7 +73,7 @@ class CallDeps:
     options: SessionOptions = field(default_factory=SessionOptions)
 
 
-class CallSession(OperatorActions):
+class CallSession(OperatorActions, TriageHooks):
     def __init__(self, start: StreamStart, sender: MediaSender, deps: CallDeps) -> None:
         self.sid = start.call_sid
         self.start_info = start
@@ -271,33 +271,6 @@ class CallSession(OperatorActions):
                 if not self.pacer.is_playing():
                     return
                 backstop = max(0.05, self.pacer.playout_end - time.monotonic()) + 1.0
-
-    # --- triage --------------------------------------------------------------------------------
-    def agent_gate(self, token: str) -> bool:
-        """Every LLM token passes here before it can be spoken. False stops the reply: the
-        sentence holding a trigger is never synthesized."""
-        if self.escalation is not None:
-            return False
-        phrase = self._scanner.feed(token)
-        if phrase is not None:
-            self._trigger(TriageMatch("agent", phrase, token))
-            return False
-        return True
-
-    def _check_caller_words(self, text: str) -> None:
-        if self.escalation is None and (phrase := self.profile.match_caller_emergency(text)):
-            self._trigger(TriageMatch("caller", phrase, text))
-
-    def _trigger(self, match: TriageMatch) -> None:
-        self.escalation = Escalation(self, self.options.emergency_numbers)
-        self.tasks.spawn("emergency", self.escalation.run(match))
-
-    def dial_finished(self, outcome: str) -> str | None:
-        """Twilio's <Dial action> outcome for a transfer; returns the next number to try."""
-        if self.escalation is None:
-            self._publish(ev.TransferFinished, target="", outcome=outcome)
-            return None
-        return self.escalation.dial_finished(outcome)
 
     # --- interruption ----------------------------------------------------------------------------
     async def interrupt(self, cause: str) -> None:

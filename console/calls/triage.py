@@ -125,3 +125,33 @@ class Escalation:
         self.connected_to = self.numbers[self._next]
         self._next += 1
         return self.connected_to
+
+
+class TriageHooks:
+    """Mixed into CallSession: where the two detectors meet the conversation."""
+
+    def agent_gate(self: CallSession, token: str) -> bool:
+        """Every LLM token passes here before it can be spoken. False stops the reply: the
+        sentence holding a trigger is never synthesized."""
+        if self.escalation is not None:
+            return False
+        phrase = self._scanner.feed(token)
+        if phrase is not None:
+            self._trigger(TriageMatch("agent", phrase, token))
+            return False
+        return True
+
+    def _check_caller_words(self: CallSession, text: str) -> None:
+        if self.escalation is None and (phrase := self.profile.match_caller_emergency(text)):
+            self._trigger(TriageMatch("caller", phrase, text))
+
+    def _trigger(self: CallSession, match: TriageMatch) -> None:
+        self.escalation = Escalation(self, self.options.emergency_numbers)
+        self.tasks.spawn("emergency", self.escalation.run(match))
+
+    def dial_finished(self: CallSession, outcome: str) -> str | None:
+        """Twilio's <Dial action> outcome for a transfer; returns the next number to try."""
+        if self.escalation is None:
+            self._publish(ev.TransferFinished, target="", outcome=outcome)
+            return None
+        return self.escalation.dial_finished(outcome)
