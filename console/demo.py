@@ -130,7 +130,10 @@ async def _one_call(runtime: Runtime, profile: str, lines: list[str],
 
 def _caller_brief(summary: dict[str, Any]) -> dict[str, Any]:
     keys = ("frames_sent", "frames_received", "marks_received", "clears_received", "duration_ms")
-    return {key: summary.get(key) for key in keys}
+    brief = {key: summary.get(key) for key in keys}
+    # As the caller hears it: their speech end -> the agent's first frame arriving.
+    brief["reply_latency_ms"] = [u["reply_latency_ms"] for u in summary.get("utterances", [])]
+    return brief
 
 
 def print_event(event: ev.CallEvent) -> None:
