@@ -125,6 +125,15 @@ class UsageRecorded(CallEvent):
 
 
 @dataclass(frozen=True)
+class PlayoutMeasured(CallEvent):
+    """How well agent audio kept to the real-time clock over the whole call."""
+
+    frames_sent: int
+    late_frames: int  # sent > 40 ms after the caller's line ran dry although they were ready
+    worst_lateness_ms: float
+
+
+@dataclass(frozen=True)
 class EmergencyDetected(CallEvent):
     source: str  # "agent" | "caller"
     phrase: str

@@ -20,12 +20,16 @@ from console.streams import MediaSender
 FRAME_BYTES = 160  # 20 ms of 8 kHz mu-law
 FRAME_S = 0.020
 SILENCE = b"\xff"
+# A frame that was ready but went out this long after the far side needed it left a gap the
+# caller could hear.
+LATE_S = 0.040
 
 
 @dataclass(frozen=True)
 class _Frame:
     audio: bytes
     generation: int
+    queued_at: float
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,8 @@ class Pacer:
         self.playout_end = 0.0  # when the far side finishes what we have sent so far
         self.frames_sent = 0
         self.frames_enqueued = 0
+        self.late_frames = 0
+        self.worst_lateness_s = 0.0
         self.on_frame_sent: Callable[[float, bytes], None] | None = None
         self.on_mark_sent: Callable[[str, float], None] | None = None
 
@@ -63,7 +69,8 @@ class Pacer:
         data = self._partial + mulaw
         whole = len(data) - len(data) % FRAME_BYTES
         for start in range(0, whole, FRAME_BYTES):
-            self._queue.append(_Frame(data[start : start + FRAME_BYTES], self.generation))
+            frame = data[start : start + FRAME_BYTES]
+            self._queue.append(_Frame(frame, self.generation, self._clock()))
             self.frames_enqueued += 1
         self._partial = data[whole:]
         self._wakeup.set()
@@ -134,12 +141,22 @@ class Pacer:
                     self.on_mark_sent(item.name, self.playout_end)
                 return
             await self._sender.send_audio(item.audio)
-            self._advance_playout(item.audio)
+            self._advance_playout(item)
 
-    def _advance_playout(self, audio: bytes) -> None:
+    def _advance_playout(self, frame: _Frame) -> None:
         now = self._clock()
+        self._note_lateness(frame, now)
         # After a gap the far side starts playing at once, so the clock restarts from now.
         self.playout_end = max(self.playout_end, now) + FRAME_S
         self.frames_sent += 1
         if self.on_frame_sent:
-            self.on_frame_sent(now, audio)
+            self.on_frame_sent(now, frame.audio)
+
+    def _note_lateness(self, frame: _Frame, now: float) -> None:
+        """Late = ready before the far side ran dry, yet sent after it did (loop lag)."""
+        if frame.queued_at >= self.playout_end:
+            return  # it arrived after a gap: nothing was waiting to play
+        lateness = now - self.playout_end
+        self.worst_lateness_s = max(self.worst_lateness_s, lateness)
+        if lateness > LATE_S:
+            self.late_frames += 1

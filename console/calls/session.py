@@ -129,6 +129,9 @@ class CallSession(OperatorActions, TriageHooks):
             self._close_agent_turn(interrupted=False)
         self._set_state("ended")
         self._publish(ev.UsageRecorded, **self._usage)
+        self._publish(ev.PlayoutMeasured, frames_sent=self.pacer.frames_sent,
+                      late_frames=self.pacer.late_frames,
+                      worst_lateness_ms=round(max(0.0, self.pacer.worst_lateness_s) * 1000, 1))
         self._publish(ev.CallEnded, reason=reason)
 
     # --- inbound from the wire (synchronous: only hand data on) ----------------------------------

@@ -131,3 +131,38 @@ def test_a_number_or_initial_before_the_stop_waits_for_the_next_token():
     assert chunker.feed("50 dollars. ") == ["It costs 3.50 dollars."]
     assert chunker.feed("Ask John F.") == []
     assert chunker.feed(" Kennedy.") == ["Ask John F. Kennedy."]
+
+
+async def test_frames_held_up_past_the_playout_clock_count_as_late():
+    sender = RecordingSender()
+    clock = FakeClock()
+    pacer = Pacer(sender, lead_s=0.1, clock=clock)
+    pacer.enqueue_audio(b"\x10" * FRAME_BYTES * 20)
+    task = asyncio.create_task(pacer.run())
+    await sender.changed.wait()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert pacer.frames_sent == 6 and pacer.late_frames == 0
+    clock.now += 0.5  # the loop stalled half a second while 14 frames were ready
+    async with asyncio.timeout(2):
+        while pacer.frames_sent < 20:
+            sender.changed.clear()
+            await sender.changed.wait()
+    # One audible gap: the first frame after the stall was late; the rest follow it on time.
+    assert pacer.late_frames == 1
+    assert pacer.worst_lateness_s > 0.4
+    task.cancel()
+
+
+async def test_audio_that_arrives_after_a_gap_is_not_late():
+    sender = RecordingSender()
+    clock = FakeClock()
+    pacer = Pacer(sender, lead_s=0.1, clock=clock)
+    task = asyncio.create_task(pacer.run())
+    clock.now += 5.0  # a long pause between replies
+    pacer.enqueue_audio(b"\x10" * FRAME_BYTES * 3)
+    await sender.changed.wait()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert pacer.frames_sent == 3 and pacer.late_frames == 0
+    task.cancel()
