@@ -150,7 +150,7 @@ async def test_frames_held_up_past_the_playout_clock_count_as_late():
             await sender.changed.wait()
     # One audible gap: the first frame after the stall was late; the rest follow it on time.
     assert pacer.late_frames == 1
-    assert pacer.worst_lateness_s > 0.4
+    assert pacer.worst_lateness_s > 0.3  # 0.5 s stall minus the 120 ms already sent ahead
     task.cancel()
 
 
