@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import re
+import sqlite3
 import tempfile
 import time
 from pathlib import Path
@@ -60,6 +61,7 @@ async def run(calls: int, barge_in_words: int) -> dict[str, Any]:
                 mem = server.memory_mb()
             finally:
                 await server.stop()
+            playout = _server_playout(Path(workdir) / "bench.db")
         return {
             "calls": calls,
             "barge_in_min_words": barge_in_words,
@@ -68,6 +70,7 @@ async def run(calls: int, barge_in_words: int) -> dict[str, Any]:
             "own_overhead_ms": spread(_overheads(callers, deepgram, groq)),
             **_barge_ins(callers),
             "pacing_jitter_ms_p99": _jitter_p99(callers),
+            "server_playout": playout,
             "cpu_s_per_call": round(cpu / calls, 3),
             "rss_mb": {"before": mem_before["rss"], "after": mem["rss"], "peak": mem["peak"],
                        "growth_per_call": round((mem["peak"] - mem_before["rss"]) / calls, 2)},
@@ -140,6 +143,19 @@ def _barge_ins(callers: list[SimulatedCaller]) -> dict[str, Any]:
         latencies.append((clear - barge["start"]) * 1000)
         leaked += sum(1 for t in caller.received_at if clear < t < barge["end"])
     return {"barge_in_ms": spread(latencies), "frames_after_clear": leaked}
+
+
+def _server_playout(db_path: Path) -> dict[str, Any]:
+    """The server's own account (PlayoutMeasured): frames it sent late, as opposed to jitter
+    added by this bench process receiving 50 calls' audio."""
+    with sqlite3.connect(db_path) as db:
+        rows = db.execute("select payload from events where kind = 'PlayoutMeasured'").fetchall()
+    payloads = [json.loads(row[0]) for row in rows]
+    return {
+        "frames_sent": sum(p["frames_sent"] for p in payloads),
+        "late_frames": sum(p["late_frames"] for p in payloads),
+        "worst_lateness_ms": max((p["worst_lateness_ms"] for p in payloads), default=None),
+    }
 
 
 def _jitter_p99(callers: list[SimulatedCaller]) -> float | None:

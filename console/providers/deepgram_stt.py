@@ -59,6 +59,7 @@ class DeepgramSTT:
         backoff_s: float = 0.1,
         backoff_cap_s: float = 2.0,
         close_timeout_s: float = 3.0,
+        client: AsyncDeepgramClient | None = None,
     ) -> None:
         """`keepalive_s`: idle time before a KeepAlive (Deepgram closes after 10 s without audio).
         Reconnect delays are backoff_s, 2x, 4x ... capped at backoff_cap_s (0.1 .. 1.6 s: 3.1 s
@@ -75,7 +76,9 @@ class DeepgramSTT:
         self.backoff_s = backoff_s
         self.backoff_cap_s = backoff_cap_s
         self.close_timeout_s = close_timeout_s
-        self._client: AsyncDeepgramClient | None = None
+        # One client per process is best (the registry passes it): building one costs ~15 ms of
+        # blocking work (an SSL context), too much to pay on the event loop for every call.
+        self._client: AsyncDeepgramClient | None = client
 
     def stream(self, audio: AsyncIterator[bytes]) -> AsyncIterator[TranscriptEvent]:
         """Yield transcript events for `audio` until it ends and the last results are drained.

@@ -64,6 +64,7 @@ class DeepgramTTS:
         stall_timeout_s: float = 5.0,
         ws_retry_after_s: float = 30.0,
         rest_timeout_s: float = 10.0,
+        client: AsyncDeepgramClient | None = None,
     ) -> None:
         """`clear_timeout_s`: how long the next sentence waits for `Cleared` before replacing the
         socket. `stall_timeout_s`: silence mid-sentence that counts as a failed socket.
@@ -77,7 +78,8 @@ class DeepgramTTS:
         self.stall_timeout_s = stall_timeout_s
         self.ws_retry_after_s = ws_retry_after_s
         self.rest_timeout_s = rest_timeout_s
-        self._client: AsyncDeepgramClient | None = None
+        # Shared per process when the registry passes one (see DeepgramSTT); else made lazily.
+        self._client: AsyncDeepgramClient | None = client
         self._http: httpx.AsyncClient | None = None
         self._socket: _SpeakSocket | None = None
         self._ws_retry_at = 0.0

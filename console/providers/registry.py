@@ -37,6 +37,8 @@ class ProviderRegistry:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._groq: Any = None
+        self._deepgram: Any = None
+        self._deepgram_http: Any = None
 
     # --- which tier ------------------------------------------------------------------------
     def tiers(self) -> dict[str, Tier]:
@@ -65,7 +67,8 @@ class ProviderRegistry:
             from console.providers.deepgram import DeepgramSTT
 
             return DeepgramSTT(self.settings.deepgram_api_key.get_secret_value(),
-                               self.settings.deepgram_base_url, observer=observer)
+                               self.settings.deepgram_base_url, observer=observer,
+                               client=self._shared_deepgram())
         from console.providers.local_stt import LocalWhisperSTT
 
         return LocalWhisperSTT(observer=observer)
@@ -87,7 +90,7 @@ class ProviderRegistry:
 
         cloud = DeepgramTTS(self.settings.deepgram_api_key.get_secret_value(),
                             self.settings.deepgram_base_url, voice=profile.voice,
-                            observer=observer)
+                            observer=observer, client=self._shared_deepgram())
         if local is None:
             return cloud
         from console.providers.fallback import FallbackTTS
@@ -95,6 +98,21 @@ class ProviderRegistry:
         return FallbackTTS(cloud, local, observer)
 
     # --- process-wide ----------------------------------------------------------------------
+    def _shared_deepgram(self) -> Any:
+        """One Deepgram client for every call: each costs ~15 ms of blocking set-up (an SSL
+        context), which 50 calls starting together would pay on the event loop."""
+        if self._deepgram is None:
+            import httpx
+
+            from console.providers.deepgram import make_client
+
+            assert self.settings.deepgram_api_key is not None
+            self._deepgram_http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
+            self._deepgram = make_client(self.settings.deepgram_api_key.get_secret_value(),
+                                         self.settings.deepgram_base_url,
+                                         httpx_client=self._deepgram_http)
+        return self._deepgram
+
     def _shared_groq(self) -> LanguageModel:
         if self._groq is None:
             from console.providers.groq_llm import GroqLLM
@@ -122,6 +140,8 @@ class ProviderRegistry:
         """Load local models once per process, before the first call, off the event loop."""
         if self.settings.groq_api_key:
             await self._shared_groq().prepare()
+        if self.settings.deepgram_api_key:
+            self._shared_deepgram()
         if not self.settings.deepgram_api_key:
             from console.providers import local_stt
 
@@ -133,3 +153,5 @@ class ProviderRegistry:
     async def aclose(self) -> None:
         if self._groq is not None:
             await self._groq.aclose()
+        if self._deepgram_http is not None:
+            await self._deepgram_http.aclose()
