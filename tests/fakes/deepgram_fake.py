@@ -29,7 +29,6 @@ import json
 import time
 import uuid
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +44,7 @@ from tests.fakes.deepgram_recognizer import (
     silence,
     tone,
 )
+from tests.fakes.loopback import LoopbackServer
 
 DEFAULT_KEY = "test-deepgram-key"
 FALLBACK_TRANSCRIPT = "hello"
@@ -124,10 +124,14 @@ class TtsRequest:
 # --- the server ---------------------------------------------------------------------------------
 
 
-class FakeDeepgram:
+class FakeDeepgram(LoopbackServer):
+    name = "FakeDeepgram"
+    handler_cancellation = False  # WebSocket handlers close their sockets themselves
+
     def __init__(
         self, api_key: str = DEFAULT_KEY, *, script: list[str] | None = None, **options: Any
     ) -> None:
+        super().__init__()
         self.api_key = api_key
         self.script: list[str] = list(script or [])
         """Transcripts handed out in order, one per utterance; "hello" once it runs out."""
@@ -149,38 +153,16 @@ class FakeDeepgram:
         self.rest_queries: list[dict[str, str]] = []
         self.tts_requests: list[TtsRequest] = []
         self._sockets: set[web.WebSocketResponse] = set()
-        self._changed = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self._port = 0
 
     # lifecycle -----------------------------------------------------------------------------
 
-    async def start(self) -> FakeDeepgram:
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/v1/listen", self._listen)
         app.router.add_get("/v1/speak", self._speak_ws)
         app.router.add_post("/v1/speak", self._speak_rest)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self._port = self._runner.addresses[0][1]
-        return self
 
-    async def stop(self) -> None:
+    async def before_stop(self) -> None:
         await self.kill_sockets(code=1001)
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeDeepgram:
-        return await self.start()
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
 
     # queries and test helpers -----------------------------------------------------------------
 
@@ -206,23 +188,6 @@ class FakeDeepgram:
         """Close every open WebSocket from the server side (a network blip, or shutdown)."""
         for ws in list(self._sockets):
             await ws.close(code=code, message=b"NET-0000")
-
-    async def wait_for(
-        self,
-        predicate: Callable[[], object],
-        timeout: float = 2.0,  # noqa: ASYNC109 -- the same helper signature as FakeGroq's
-    ) -> None:
-        """Wait until `predicate()` is true; re-checked on every recorded change, no polling."""
-        try:
-            async with asyncio.timeout(timeout):
-                while not predicate():
-                    await self._changed.wait()
-        except TimeoutError:
-            raise AssertionError(f"FakeDeepgram: condition not met within {timeout} s") from None
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
 
     def next_transcript(self) -> str:
         return self.script[0] if self.script else FALLBACK_TRANSCRIPT

@@ -15,7 +15,6 @@ recorded with `time.monotonic()`, so a bench can compute "end of first sentence 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import re
@@ -25,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.loopback import LoopbackServer
 
 MODES = ("ok", "429", "500", "slow", "midstream-error", "401")
 DEFAULT_REPLY = "Sure, I can help with that. What day works best for you?"
@@ -76,7 +77,9 @@ def split_tokens(text: str) -> list[str]:
     return re.findall(r"\s*\S+", text)
 
 
-class FakeGroq:
+class FakeGroq(LoopbackServer):
+    name = "FakeGroq"
+
     def __init__(
         self,
         api_key: str = DEFAULT_KEY,
@@ -94,6 +97,7 @@ class FakeGroq:
         chunk bare and then a `choices: []` chunk with top-level `usage` (OpenAI-style servers).
         `retry_after_ms` adds `retry-after-ms` to 429/500 so the SDK retries without its 0.5 s
         back-off (tests stay fast); None sends only Groq's `retry-after: 0`."""
+        super().__init__()
         self.api_key = api_key
         self.reply = reply
         self.first_token_ms = first_token_ms
@@ -106,40 +110,11 @@ class FakeGroq:
         self.responses: list[GroqResponse] = []
         self._default_mode = _checked(mode)
         self._modes: dict[str, str] = {}
-        self._changed = asyncio.Event()
-        self._stopping = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self._port = 0
 
     # lifecycle -----------------------------------------------------------------------------
 
-    async def start(self) -> FakeGroq:
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/openai/v1/chat/completions", self._handle)
-        # handler_cancellation: a client that hangs up cancels our handler, which is how
-        # `disconnected` gets recorded even while we are between tokens.
-        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = self._runner.addresses[0][1]
-        return self
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeGroq:
-        return await self.start()
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
 
     # knobs and queries ------------------------------------------------------------------------
 
@@ -155,23 +130,6 @@ class FakeGroq:
 
     def requests_for(self, model: str) -> list[GroqRequest]:
         return [r for r in self.requests if r.model == model]
-
-    async def wait_for(
-        self,
-        predicate: Callable[[], object],
-        timeout: float = 2.0,  # noqa: ASYNC109  (a bounded wait is the point of this helper)
-    ) -> None:
-        """Wait until `predicate()` is true; re-checked on every recorded change, no polling."""
-        try:
-            async with asyncio.timeout(timeout):
-                while not predicate():
-                    await self._changed.wait()
-        except TimeoutError:
-            raise AssertionError(f"FakeGroq: condition not met within {timeout} s") from None
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
 
     # the endpoint ----------------------------------------------------------------------------
 
@@ -221,10 +179,6 @@ class FakeGroq:
             message = "Rate limit reached for model. Please try again in 0s."
             return _error(429, message, "tokens", "rate_limit_exceeded", headers)
         return _error(500, "Internal Server Error", "internal_server_error", None, headers)
-
-    async def _sleep_unless_stopping(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
 
     # SSE ---------------------------------------------------------------------------------------
 

@@ -13,15 +13,15 @@ Fault knobs: `fail_next(n, status)`, `down = True` (503 always), `hang_s` (answe
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.loopback import LoopbackServer
 
 DEFAULT_ACCOUNT = "AC" + "0" * 32
 DEFAULT_TOKEN = "test-twilio-token"
@@ -56,7 +56,9 @@ class FakeCall:
     history: list[dict[str, str]] = field(default_factory=list)  # every update form
 
 
-class FakeTwilioRest:
+class FakeTwilioRest(LoopbackServer):
+    name = "FakeTwilioRest"
+
     def __init__(
         self,
         account_sid: str = DEFAULT_ACCOUNT,
@@ -64,6 +66,7 @@ class FakeTwilioRest:
         *,
         accept_any_call: bool = False,
     ) -> None:
+        super().__init__()
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.accept_any_call = accept_any_call
@@ -73,40 +76,14 @@ class FakeTwilioRest:
         self.down = False  # every request answers 503
         self.hang_s = 0.0  # delay before answering (to trip client timeouts)
         self._failures: list[int] = []  # statuses for the next requests, in order
-        self._changed = asyncio.Event()
-        self._stopping = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self._port = 0
 
     # lifecycle -----------------------------------------------------------------------------
 
-    async def start(self) -> FakeTwilioRest:
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         api = API.format(account="{account}")
         app.router.add_post(api + "/Calls/{sid}.json", self._update_call)
         app.router.add_get(api + "/IncomingPhoneNumbers.json", self._list_numbers)
         app.router.add_post(api + "/IncomingPhoneNumbers/{sid}.json", self._update_number)
-        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self._port = self._runner.addresses[0][1]
-        return self
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeTwilioRest:
-        return await self.start()
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
 
     # test set-up and queries ------------------------------------------------------------------
 
@@ -139,19 +116,14 @@ class FakeTwilioRest:
         timeout: float = 2.0,  # noqa: ASYNC109  (a bounded wait is the point of this helper)
     ) -> RestRequest:
         """The first recorded request matching `predicate`, waiting for it if need be."""
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    for recorded in self.requests:
-                        if predicate(recorded):
-                            return recorded
-                    await self._changed.wait()
-        except TimeoutError:
-            raise AssertionError(f"FakeTwilioRest: no matching request in {timeout} s") from None
 
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
+        def first_match() -> RestRequest | None:
+            return next((r for r in self.requests if predicate(r)), None)
+
+        await self.wait_for(lambda: first_match() is not None, timeout)
+        found = first_match()
+        assert found is not None
+        return found
 
     # endpoints ------------------------------------------------------------------------------
 
@@ -212,10 +184,6 @@ class FakeTwilioRest:
         if request.match_info["account"] != self.account_sid:
             return _error(404, request.path)
         return None
-
-    async def _sleep_unless_stopping(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
 
     # resource bodies --------------------------------------------------------------------------
 
