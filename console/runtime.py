@@ -65,7 +65,7 @@ class Runtime:
         token = settings.admin_token.get_secret_value() if settings.admin_token else None
         self.admin = AdminServer(self.control, token, admin_file=admin_file_path(settings))
         self.history = LazyHistory(settings.voiceconsole_db)
-        self.listen_in = None  # the console's listen-in tap: a later increment
+        self.listen_in = self.control  # listen-in: LiveCalls.tap(call_sid, sink(leg, mulaw))
         self.actions: Any = None
         # Sessions stay reachable briefly after their stream ends: a <Dial> transfer ends the
         # media stream first and reports its outcome afterwards (Twilio's dial action).
@@ -196,6 +196,7 @@ class LazyHistory:
 
     def __init__(self, db_path: Path) -> None:
         self._db_path = db_path
+        self.exports_dir = db_path.parent / "exports"
         self._repository: CallRepository | None = None
         self._lock = threading.Lock()
 
@@ -210,6 +211,12 @@ class LazyHistory:
 
     def get_call(self, call_sid: str) -> dict[str, Any] | None:
         return self._open().get_call(call_sid)
+
+    def export_calls_json(self, path: Path, call_sids: list[str] | None = None) -> int:
+        return self._open().export_calls_json(path, call_sids)
+
+    def export_calls_csv(self, path: Path, call_sids: list[str] | None = None) -> int:
+        return self._open().export_calls_csv(path, call_sids)
 
 
 class ObserverRelay:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import signal
 import sys
 
@@ -35,6 +36,10 @@ async def _serve(settings, tunnel: bool) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     await runtime.start(_print_progress)
+    # Freeze what start-up built (modules, SDK clients) so full collections skip it: measured on
+    # the console, a full collection otherwise took 85-134 ms, longer than the 100 ms the pacer
+    # sends ahead of playout.
+    gc.freeze()
     public = settings.public_url or runtime.server.url
     print(f"voiceconsole serving: webhook {public}/voice, media {runtime.server.media_url}, "
           f"health {runtime.server.url}/health", flush=True)

@@ -6,7 +6,8 @@ use `tests/tui/fakes.FakeBackend`. The console never reaches past this seam: no 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, Protocol, TypedDict
 
 from console.calls.control import CallControl
@@ -29,23 +30,44 @@ class BackendStatus(TypedDict, total=False):
 
 
 class HistorySource(Protocol):
-    """Past calls from storage. These are BLOCKING database reads: call them from thread workers
+    """Past calls from storage (`console.storage.repository.CallRepository` has this shape).
+    These are BLOCKING database reads and file writes: call them from thread workers
     (`run_worker(..., thread=True)`), never on the event loop."""
 
     def list_calls(
-        self, limit: int = 50, offset: int = 0, search: str | None = None
-    ) -> list[dict[str, Any]]: ...
+        self,
+        limit: int | None = 50,
+        offset: int = 0,
+        search: str | None = None,
+        *,
+        profile: str | None = None,
+        emergency: bool | None = None,
+        since: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """Newest first; `search` is words said in the call, or part of a number or SID."""
+        ...
 
     def get_call(self, call_sid: str) -> dict[str, Any] | None:
         """The call with its turns, events and metrics, or None."""
         ...
 
 
-class ListenInSource(Protocol):
-    """TODO(listen-in, later increment): the call's mixed audio for the operator's speakers."""
+class HistoryExports(Protocol):
+    """Optional on a HistorySource: exports, written under `exports_dir` (data/exports)."""
 
-    def tap(self, call_sid: str, sink: Callable[[bytes], None]) -> Callable[[], None]:
-        """Feed 8 kHz mu-law frames (both directions mixed) to `sink`; returns an untap function."""
+    exports_dir: Path
+
+    def export_calls_json(self, path: Path, call_sids: Iterable[str] | None = None) -> int: ...
+
+    def export_calls_csv(self, path: Path, call_sids: Iterable[str] | None = None) -> int: ...
+
+
+class ListenInSource(Protocol):
+    """A live call's audio, both legs, for the operator's speaker (`LiveCalls.tap`)."""
+
+    def tap(self, call_sid: str, sink: Callable[[str, bytes], None]) -> Callable[[], None]:
+        """`sink(leg, mulaw)` gets every 20 ms frame of the "caller" and "agent" legs, on the
+        event loop; returns the untap function. Raises LookupError for a call that is not live."""
         ...
 
 
@@ -53,7 +75,7 @@ class ConsoleBackend(Protocol):
     bus: EventBus
     control: CallControl
     history: HistorySource
-    listen_in: ListenInSource | None  # None until the runtime can tap call audio
+    listen_in: ListenInSource | None  # None: this backend cannot tap call audio
 
     async def start(self, progress: Progress) -> None:
         """Settings, tunnel, webhook sync, server listening, provider tiers, in that order, each

@@ -97,7 +97,7 @@ class RecordingControl:
 
 class EmptyHistory:
     def list_calls(
-        self, limit: int = 50, offset: int = 0, search: str | None = None
+        self, limit: int | None = 50, offset: int = 0, search: str | None = None, **_: Any
     ) -> list[dict[str, Any]]:
         return []
 

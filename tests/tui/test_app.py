@@ -8,13 +8,14 @@ import sys
 import pytest
 from rich.text import Text
 from textual.command import CommandList
-from textual.widgets import Input, Static
+from textual.widgets import Input, OptionList, Static
 
 from console.events import CallerTranscribed, CallStarted, StateChanged, TurnMeasured
 from console.tui.app import VoiceConsoleApp
 from console.tui.screens.alert import AlertScreen
 from console.tui.screens.call_view import CallViewScreen
 from console.tui.screens.dialogs import ConfirmScreen, PromptScreen
+from console.tui.screens.transfer import TransferScreen
 from console.tui.widgets.calls_table import CallsTable
 
 from .conftest import frozen_clock, wait_until
@@ -209,17 +210,41 @@ async def test_escape_closes_the_say_box_without_speaking(backend) -> None:
         assert backend.control.calls == []
 
 
-async def test_transfer_asks_first_then_transfers_to_the_default_target(backend) -> None:
+async def test_transfer_offers_the_profile_targets_and_transfers_to_the_chosen_one(backend) -> None:
+    app = make_app(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        backend.play(call_script("CA1"))  # a "scheduling" call: default, front desk, billing
+        await wait_until(pilot, lambda: table_has(app, "CA1"))
+        await pilot.press("x")
+        await wait_until(pilot, lambda: isinstance(app.screen, TransferScreen))
+        targets = app.screen.query_one(OptionList)
+        offered = [str(targets.get_option_at_index(i).prompt) for i in range(targets.option_count)]
+        assert [line.split()[0] for line in offered] == ["default", "front", "billing"]
+        assert "+12025550102" in offered[2] and backend.control.calls == []
+        await pilot.press("down", "down", "enter")
+        await wait_until(pilot, lambda: recorded(backend, "transfer"))
+        assert recorded(backend, "transfer") == [("transfer", "CA1", "billing", "console")]
+
+
+async def test_transfer_to_a_typed_number_and_escape_transfers_nothing(backend) -> None:
     app = make_app(backend)
     async with app.run_test(size=SIZE) as pilot:
         backend.play(call_script("CA1"))
         await wait_until(pilot, lambda: table_has(app, "CA1"))
         await pilot.press("x")
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        assert backend.control.calls == []
-        await pilot.press("y")
+        await wait_until(pilot, lambda: isinstance(app.screen, TransferScreen))
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is app.dashboard)
+        await pilot.press("x")
+        await wait_until(pilot, lambda: isinstance(app.screen, TransferScreen))
+        app.screen.query_one(Input).focus()
+        await pilot.press(*"555", "enter")  # not a number Twilio can dial: the picker stays
+        await pilot.pause()
+        assert isinstance(app.screen, TransferScreen) and backend.control.calls == []
+        app.screen.query_one(Input).value = ""
+        await pilot.press(*"+1 555 123 4567", "enter")
         await wait_until(pilot, lambda: recorded(backend, "transfer"))
-        assert recorded(backend, "transfer") == [("transfer", "CA1", "default", "console")]
+        assert recorded(backend, "transfer") == [("transfer", "CA1", "+15551234567", "console")]
 
 
 async def test_hang_up_from_the_call_view_acts_on_that_call_once_confirmed(backend) -> None:
@@ -335,7 +360,7 @@ async def test_the_command_palette_offers_the_operator_actions_for_the_call(back
         backend.play(call_script("CA1"))
         await wait_until(pilot, lambda: table_has(app, "CA1"))
         titles = [command.title for command in app.get_system_commands(app.screen)]
-        assert {"Take over", "Say…", "Whisper…", "Transfer", "Hang up", "Listen in"} <= set(titles)
+        assert {"Take over", "Say…", "Whisper…", "Transfer…", "Hang up", "Listen in"} <= set(titles)
         assert "Hand back" not in titles
 
 
@@ -349,3 +374,17 @@ async def test_take_over_from_the_command_palette_acts_on_the_highlighted_call(b
         await pilot.press("enter")
         await wait_until(pilot, lambda: recorded(backend, "take_over"))
         assert recorded(backend, "take_over") == [("take_over", "CA1", "console")]
+
+
+async def test_transfer_on_a_call_without_a_profile_offers_the_default_target(backend) -> None:
+    app = make_app(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        backend.play([CallStarted("CA9", stream_sid="MZ9", from_number="+15551239999", at=T0)])
+        await wait_until(pilot, lambda: table_has(app, "CA9"))
+        await pilot.press("x")
+        await wait_until(pilot, lambda: isinstance(app.screen, TransferScreen))
+        hints = [str(label.content) for label in app.screen.query(".dialog-hint")]
+        assert "this call has no profile: its default target is used" in hints
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: recorded(backend, "transfer"))
+        assert recorded(backend, "transfer") == [("transfer", "CA9", "default", "console")]

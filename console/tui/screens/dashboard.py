@@ -28,7 +28,7 @@ class CallChosen(Message):
 
 class DashboardScreen(BoardView, Screen):
     # priority: the focused table would otherwise swallow enter with a hidden binding of its own
-    BINDINGS = [Binding("enter", "open_call", "Open call", priority=True)]
+    BINDINGS = [Binding("enter", "open_call", "Open", priority=True)]
 
     def __init__(self, board: CallBoard, clock: Callable[[], float], steps: dict[str, str]) -> None:
         super().__init__()

@@ -8,14 +8,17 @@ from textual.widgets import DataTable
 from console.tui.board import CallState
 from console.tui.describe import duration, millis
 
+# (key, label, width). Fixed widths: a cell updated in place never widens its column (that
+# would re-measure the whole table on every update), so each fits its longest value, e.g.
+# "transferring · muted", "+4915112345678", "medical_intake", "10:00:00", "operator", "9999 ms".
 COLUMNS = (
-    ("caller", "Caller"),
-    ("profile", "Profile"),
-    ("state", "State"),
-    ("duration", "Duration"),
-    ("talking", "Talking"),
-    ("latency", "Last V2V"),
-    ("alert", "Alert"),
+    ("caller", "Caller", 16),
+    ("profile", "Profile", 14),
+    ("state", "State", 20),
+    ("duration", "Duration", 8),
+    ("talking", "Talking", 8),
+    ("latency", "Last V2V", 8),
+    ("alert", "Alert", None),
 )
 _TALKING_STYLE = {"caller": "bold cyan", "agent": "bold green", "operator": "bold magenta"}
 
@@ -24,8 +27,8 @@ class CallsTable(DataTable):
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
-        for key, label in COLUMNS:
-            self.add_column(label, key=key)
+        for key, label, width in COLUMNS:
+            self.add_column(label, key=key, width=width)
 
     def sync(self, calls: list[CallState], now: float) -> None:
         """Make the rows match `calls`: add new ones, update changed cells, drop forgotten ones."""

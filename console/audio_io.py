@@ -1,0 +1,296 @@
+"""The operator's own sound card: listen-in on the speaker, the microphone during a take-over.
+
+Face ring: no Textual, no telephony, no call code. `sounddevice` is optional (the `audio` extra)
+and importing it loads and initialises PortAudio (PROTOCOLS.md section 6), so it is imported only
+inside the functions that open or probe a device, which callers run in threads.
+
+Threads: sounddevice calls our stream callbacks on PortAudio's own thread. Listen-in frames arrive
+on the event loop (the call's audio tap) and cross to that thread through `JitterBuffer`s (a lock
+held for one small bytearray operation); microphone frames cross back with
+`loop.call_soon_threadsafe`. Nothing here ever blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Protocol
+
+import numpy as np
+
+SAMPLE_RATE = 8000  # Twilio Media Streams: 8 kHz mono mu-law
+FRAME_SAMPLES = 160  # 20 ms
+MULAW_SILENCE = 0xFF
+LEGS = ("caller", "agent")
+PRIME_MS = 60  # a leg starts (and restarts after running dry) once 60 ms are queued: smooths
+# the agent's bursts (the pacer sends up to 100 ms ahead) and WebSocket delivery jitter
+MAX_BUFFER_MS = 300  # beyond this the oldest audio is dropped: listen-in stays live, not late
+MIC_QUEUE_FRAMES = 10  # 200 ms of operator speech waiting for the loop, then the oldest goes
+
+OutputCallback = Callable[[Any, int, Any, Any], None]  # (outdata, frames, time, status)
+InputCallback = Callable[[Any, int, Any, Any], None]  # (indata, frames, time, status)
+
+
+class Stream(Protocol):
+    """What we use of a sounddevice stream (tests pass fakes)."""
+
+    def stop(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+# --- G.711 mu-law ---------------------------------------------------------------------------
+
+
+@cache
+def _mulaw_to_linear() -> np.ndarray:
+    """mu-law byte -> int16 sample (ITU-T G.711), 256 entries, built on first use."""
+    inverted = np.bitwise_not(np.arange(256, dtype=np.int32)) & 0xFF
+    exponent = (inverted >> 4) & 0x07
+    step = (((inverted & 0x0F) << 3) + 0x84) << exponent
+    return np.where(inverted & 0x80, 0x84 - step, step - 0x84).astype(np.int16)
+
+
+@cache
+def _linear_to_mulaw() -> np.ndarray:
+    """int16 sample (indexed as uint16) -> mu-law byte, 65536 entries, built on first use."""
+    value = np.arange(65536, dtype=np.uint16).view(np.int16).astype(np.int32) >> 2  # 14 bits
+    negative = value < 0
+    magnitude = np.minimum(np.where(negative, -value, value), 8159) + 33  # clip, then bias
+    _, bits = np.frexp(magnitude)  # bit length: 33..63 -> 6 (segment 0) ... 4096.. -> 13 (7)
+    segment = np.clip(bits - 6, 0, 7)
+    code = (segment << 4) | ((magnitude >> (segment + 1)) & 0x0F)
+    code = np.where(bits > 13, 0x7F, code)  # 8159 + 33 = 8192 is past the top segment: loudest
+    return (code ^ np.where(negative, 0x7F, 0xFF)).astype(np.uint8)
+
+
+def mulaw_decode(mulaw: bytes) -> np.ndarray:
+    return _mulaw_to_linear()[np.frombuffer(mulaw, dtype=np.uint8)]
+
+
+def mulaw_encode(samples: np.ndarray) -> bytes:
+    return _linear_to_mulaw()[samples.astype(np.int16).view(np.uint16)].tobytes()
+
+
+# --- listen-in: both legs mixed to the speaker ----------------------------------------------
+
+
+class JitterBuffer:
+    """One leg's mu-law on its way from the event loop to the audio thread."""
+
+    def __init__(self, prime_ms: int = PRIME_MS, max_ms: int = MAX_BUFFER_MS) -> None:
+        self._prime = SAMPLE_RATE * prime_ms // 1000
+        self._max = SAMPLE_RATE * max_ms // 1000
+        self._audio = bytearray()
+        self._priming = True
+        self._lock = threading.Lock()
+        self.dropped = 0  # bytes thrown away because the speaker fell behind
+
+    def push(self, mulaw: bytes) -> None:
+        with self._lock:
+            self._audio += mulaw
+            excess = len(self._audio) - self._max
+            if excess > 0:
+                del self._audio[:excess]
+                self.dropped += excess
+
+    def take(self, count: int) -> bytes:
+        """`count` mu-law bytes, padded with silence when the leg is priming or runs dry."""
+        with self._lock:
+            if self._priming and len(self._audio) < self._prime:
+                return bytes([MULAW_SILENCE]) * count
+            self._priming = False
+            chunk = bytes(self._audio[:count])
+            del self._audio[:count]
+            if len(chunk) < count:
+                self._priming = True  # ran dry: wait for a cushion again rather than crackle
+        return chunk.ljust(count, bytes([MULAW_SILENCE]))
+
+
+class CallMix:
+    """The caller and the agent, summed into one PCM16 signal for the operator's speaker."""
+
+    def __init__(self) -> None:
+        self.legs = {leg: JitterBuffer() for leg in LEGS}
+        self.muted: set[str] = set()
+
+    def feed(self, leg: str, mulaw: bytes) -> None:
+        """The call's audio tap: runs on the event loop for every 20 ms frame of either leg."""
+        buffer = self.legs.get(leg)
+        if buffer is not None and leg not in self.muted:
+            buffer.push(mulaw)
+
+    def pull(self, samples: int) -> bytes:
+        """Little-endian PCM16 for the audio thread: both legs, summed and clipped."""
+        total = np.zeros(samples, dtype=np.int32)
+        for buffer in self.legs.values():
+            total += mulaw_decode(buffer.take(samples))
+        return np.clip(total, -32768, 32767).astype("<i2").tobytes()
+
+
+class ListenInPlayer:
+    """A CallMix played on an output stream. `start`/`close` block (PortAudio): use a thread."""
+
+    def __init__(self, open_output: Callable[[OutputCallback], Stream]) -> None:
+        self.mix = CallMix()
+        self._open_output = open_output
+        self._device = _Device()
+
+    def start(self) -> None:
+        self._device.keep(self._open_output(self._fill))
+
+    def _fill(self, outdata: Any, frames: int, _time: Any, _status: Any) -> None:
+        outdata[:] = self.mix.pull(frames)
+
+    def close(self) -> None:
+        self._device.close()
+
+
+# --- the operator's microphone --------------------------------------------------------------
+
+
+class MicFramer:
+    """PCM16 at the device's rate -> 20 ms frames of 8 kHz mu-law (soxr when rates differ)."""
+
+    def __init__(self, rate: int) -> None:
+        self._resampler: Any = None
+        if rate != SAMPLE_RATE:
+            import soxr  # a core dependency, loaded only when a microphone is opened
+
+            # "LQ" holds back ~34 ms at 48 kHz (measured); the default "HQ" holds back 128 ms,
+            # too much on top of the call's own latency, and telephone speech needs no better.
+            self._resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="int16", quality="LQ")
+        self._pending = np.zeros(0, dtype=np.int16)
+
+    def push(self, pcm: bytes) -> list[bytes]:
+        samples = np.frombuffer(pcm, dtype="<i2")
+        if self._resampler is not None:
+            samples = self._resampler.resample_chunk(samples)
+        self._pending = np.concatenate([self._pending, samples])
+        whole = len(self._pending) // FRAME_SAMPLES * FRAME_SAMPLES
+        ready, self._pending = self._pending[:whole], self._pending[whole:]
+        return [mulaw_encode(f) for f in np.split(ready, whole // FRAME_SAMPLES)] if whole else []
+
+
+class OperatorMic:
+    """The microphone as an async stream of 20 ms mu-law frames. `open`/`close` block."""
+
+    def __init__(self, open_input: Callable[[InputCallback], tuple[Stream, int]]) -> None:
+        self._open_input = open_input
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue(MIC_QUEUE_FRAMES)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._framer: MicFramer | None = None
+        self._device = _Device()
+        self.dropped = 0  # frames lost because the loop fell behind
+
+    def open(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        stream, rate = self._open_input(self._captured)
+        self._framer = MicFramer(rate)
+        self._device.keep(stream)
+
+    def _captured(self, indata: Any, _frames: int, _time: Any, _status: Any) -> None:
+        framer, loop = self._framer, self._loop
+        if framer is None or loop is None:
+            return  # the first callback can beat `open` returning
+        for frame in framer.push(bytes(indata)):
+            loop.call_soon_threadsafe(self._deliver, frame)
+
+    def _deliver(self, frame: bytes) -> None:
+        if self._queue.full():
+            self._queue.get_nowait()
+            self.dropped += 1
+        self._queue.put_nowait(frame)
+
+    async def frames(self) -> AsyncIterator[bytes]:
+        while True:
+            yield await self._queue.get()
+
+    def close(self) -> None:
+        self._device.close()
+
+
+class _Device:
+    """One open stream, closed exactly once, even when `close` runs (shutdown, a cancelled
+    worker) while another thread is still opening it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stream: Stream | None = None
+        self._closed = False
+
+    def keep(self, stream: Stream) -> None:
+        with self._lock:
+            if not self._closed:
+                self._stream = stream
+                return
+        _shut(stream)  # closed while it was opening
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            stream, self._stream = self._stream, None
+        if stream is not None:
+            _shut(stream)
+
+
+def _shut(stream: Stream) -> None:
+    stream.stop()
+    stream.close()
+
+
+# --- sounddevice ------------------------------------------------------------------------------
+
+
+def why_no_device(kind: str) -> str | None:
+    """None when an `kind` ("output"/"input") device exists, else why not, in words to act on.
+    Blocking: the first call imports sounddevice, which initialises PortAudio."""
+    try:
+        import sounddevice as sd
+    except ImportError:
+        return "sounddevice is not installed (pip install 'voiceconsole[audio]')"
+    except OSError as error:  # the PortAudio shared library itself is missing
+        return f"{error} (install libportaudio2)"
+    try:
+        sd.query_devices(kind=kind)
+    except (sd.PortAudioError, ValueError) as error:  # ValueError: no device of that kind
+        return f"no audio {kind} device ({error})"
+    return None
+
+
+def open_speaker(callback: OutputCallback) -> Stream:
+    import sounddevice as sd
+
+    stream = sd.RawOutputStream(
+        samplerate=SAMPLE_RATE,
+        channels=1,
+        dtype="int16",
+        blocksize=FRAME_SAMPLES,
+        callback=callback,
+    )
+    stream.start()
+    return stream
+
+
+def open_microphone(callback: InputCallback) -> tuple[Stream, int]:
+    """The default input at its own rate (many devices refuse 8 kHz); MicFramer resamples."""
+    import sounddevice as sd
+
+    rate = int(sd.query_devices(kind="input")["default_samplerate"])
+    stream = sd.RawInputStream(
+        samplerate=rate, channels=1, dtype="int16", blocksize=rate // 50, callback=callback
+    )  # 20 ms blocks
+    stream.start()
+    return stream, rate
+
+
+@dataclass(frozen=True)
+class AudioDevices:
+    """How the console reaches the sound card; tests inject fakes for the streams."""
+
+    open_output: Callable[[OutputCallback], Stream] = open_speaker
+    open_input: Callable[[InputCallback], tuple[Stream, int]] = open_microphone
+    why_unavailable: Callable[[str], str | None] = why_no_device

@@ -1,0 +1,106 @@
+"""Stored calls (CallRepository rows) in words: table cells, a call's header, transcript, events;
+and exports. Pure functions, except `export_calls`, which writes a file (run it in a thread)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+
+from console import events as ev
+from console.tui.backend import HistorySource
+from console.tui.describe import describe, duration
+from console.tui.widgets.transcript import LABELS
+
+
+class ExportUnavailable(RuntimeError):
+    """The history source has no export (see console.tui.backend.HistoryExports)."""
+
+
+def when(epoch: float | None) -> str:
+    return datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M") if epoch else "—"
+
+
+def row_cells(call: dict[str, Any]) -> tuple[Text, ...]:
+    """One history table row: when, caller, profile, duration, turns, how it ended, emergency."""
+    seconds = call.get("duration")
+    flag = Text("⚠ emergency", style="bold red") if call.get("emergency") else Text("")
+    return (
+        Text(when(call.get("started"))),
+        Text(call.get("from_number") or "unknown"),
+        Text(call.get("profile") or "—"),
+        Text(duration(seconds) if seconds is not None else "live"),
+        Text(str(call.get("turn_count", 0))),
+        Text(call.get("end_reason") or call.get("status") or ""),
+        flag,
+    )
+
+
+def render_record_header(call: dict[str, Any]) -> Text:
+    text = Text()
+    text.append(call.get("from_number") or "unknown", style="bold")
+    text.append(f" → {call.get('to_number') or '—'}  profile {call.get('profile') or '—'}  ")
+    text.append(f"{when(call.get('started'))}  ")
+    seconds = call.get("duration")
+    text.append(duration(seconds) if seconds is not None else "still live")
+    text.append(f"  {call.get('end_reason') or call.get('status') or ''}", style="dim")
+    if call.get("emergency"):
+        text.append("  ⚠ EMERGENCY", style="bold white on red")
+    return text
+
+
+def render_record_transcript(call: dict[str, Any]) -> Text:
+    text = Text()
+    for turn in call.get("turns", []):
+        if text:
+            text.append("\n")
+        label, style = LABELS.get(turn["role"], (turn["role"][:8].ljust(8), "bold"))
+        text.append(f"{label} ", style=style)
+        text.append(turn.get("text") or "")
+        if turn.get("interrupted"):
+            text.append(" ⟂ cut", style="bold yellow")
+    return text or Text("nobody said anything on this call", style="dim")
+
+
+def render_record_events(call: dict[str, Any]) -> Text:
+    """The audit log in the live timeline's words, timed from the start of the call."""
+    text = Text()
+    started = call.get("started") or 0.0
+    for row in call.get("events", []):
+        line = _describe_row(call["call_sid"], row)
+        if line is None:
+            continue
+        if text:
+            text.append("\n")
+        text.append(f"+{duration(max(0.0, row['at'] - started)):>6} ", style="dim")
+        text.append(line)
+    return text or Text("no events were recorded", style="dim")
+
+
+def _describe_row(call_sid: str, row: dict[str, Any]) -> str | None:
+    kind = getattr(ev, row["kind"], None)
+    if isinstance(kind, type) and issubclass(kind, ev.CallEvent):
+        try:
+            return describe(kind(call_sid, at=row["at"], **row["payload"]))
+        except TypeError:  # stored by an older version with other fields
+            pass
+    return f"{row['kind']} {row['payload']}"
+
+
+def export_path(folder: Path, kind: str, stem: str = "calls") -> Path:
+    return folder / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.{kind}"
+
+
+def export_calls(history: HistorySource, kind: str, call_sids: list[str], stem: str) -> str:
+    """Write the calls as JSON or CSV under the history's exports folder; returns what to tell
+    the operator. Blocking (database reads, a file write): a thread worker runs it."""
+    exporter = getattr(history, f"export_calls_{kind}", None)
+    folder = getattr(history, "exports_dir", None)
+    if exporter is None or folder is None:
+        raise ExportUnavailable("this runtime's call history cannot export")
+    path = export_path(Path(folder), kind, stem)
+    count = exporter(path, call_sids)
+    return f"Exported {count} call{'s' if count != 1 else ''} to {path}"

@@ -1,0 +1,90 @@
+"""One stored call in full: header, transcript, latency chart and the audit log of events."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from console.tui.backend import HistorySource
+from console.tui.records import (
+    export_calls,
+    render_record_events,
+    render_record_header,
+    render_record_transcript,
+)
+from console.tui.widgets.latency_chart import render_latency_chart
+
+
+class CallRecordScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("j", "export('json')", "Export JSON"),
+        Binding("c", "export('csv')", "Export CSV"),
+    ]
+
+    def __init__(self, history: HistorySource, call_sid: str) -> None:
+        super().__init__()
+        self._history = history
+        self.call_sid = call_sid
+        self.record: dict[str, Any] | None = None  # set once the read has answered
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("loading…", id="record-header")
+        with Horizontal(id="record-body"):
+            with VerticalScroll(id="record-transcript-box"):
+                yield Static(id="record-transcript")
+            with Vertical(id="record-side"):
+                yield Static(id="record-latency")
+                with VerticalScroll(id="record-events-box"):
+                    yield Static(id="record-events")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"call {self.call_sid}"
+        self._read()
+
+    @work(thread=True, exclusive=True, group="record-read", name="call record read")
+    def _read(self) -> None:
+        try:
+            record, problem = self._history.get_call(self.call_sid), None
+        except Exception as error:  # a locked or damaged database: say so, keep the screen
+            record, problem = None, f"could not read this call: {error}"
+        self.app.call_from_thread(self._show, record, problem)
+
+    def _show(self, record: dict[str, Any] | None, problem: str | None) -> None:
+        if not self.is_mounted:
+            return  # closed while the read ran
+        header = self.query_one("#record-header", Static)
+        if record is None:
+            header.update(problem or f"No call {self.call_sid} in the history.")
+            return
+        self.record = record
+        header.update(render_record_header(record))
+        self.query_one("#record-transcript", Static).update(render_record_transcript(record))
+        self.query_one("#record-latency", Static).update(
+            render_latency_chart(record.get("metrics", []))
+        )
+        self.query_one("#record-events", Static).update(render_record_events(record))
+
+    def action_export(self, kind: str) -> None:
+        export = partial(run_export, self, self._history, kind, [self.call_sid], self.call_sid)
+        self.run_worker(export, thread=True, name=f"export {kind}", group="export")
+
+
+def run_export(
+    screen: Screen, history: HistorySource, kind: str, call_sids: list[str], stem: str
+) -> None:
+    """Thread worker body for both history screens: export, then tell the operator where."""
+    try:
+        message, severity = export_calls(history, kind, call_sids, stem), "information"
+    except Exception as error:  # no export in this runtime, a full disk, a read-only folder
+        message, severity = f"Export failed: {error}", "error"
+    screen.app.call_from_thread(screen.notify, message, severity=severity, timeout=15)
