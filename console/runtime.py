@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from console import profiles
+from console.calls.deadair import FILLERS
 from console.calls.live import LiveCalls
 from console.calls.ports import MemoryGreetings
-from console.calls.session import CallDeps, CallSession, SessionOptions
+from console.calls.session import CallDeps, CallSession, SessionOptions, close_quietly
 from console.config import Settings
 from console.events import EventBus
 from console.lifecycle import PublicEdge
@@ -147,17 +148,23 @@ class Runtime:
         return params.get("profile") or by_number or self.settings.profile
 
     async def _prepare_greetings(self) -> None:
-        """Synthesize each profile's greeting once, so a caller hears it the moment the stream
-        starts instead of after a TTS round trip."""
-        names = {self.settings.profile, *self.settings.profile_numbers.values()}
-        for name in sorted(names):
+        """Synthesize each profile's greeting and holding phrases once, so a caller hears the
+        agent the moment the stream starts, and a holding phrase never waits on a slow TTS."""
+        names = await asyncio.to_thread(profiles.list_profiles)
+        await asyncio.gather(*(self._prepare_profile(name) for name in names))
+
+    async def _prepare_profile(self, name: str) -> None:
+        try:
             profile = await asyncio.to_thread(profiles.load_profile, name)
+            tts = self.registry.tts(profile)
             try:
-                tts = self.registry.tts(profile)
-                audio = b"".join([chunk async for chunk in tts.synthesize(profile.greeting)])
-                self.greetings.remember(profile.name, profile.greeting, audio)
-            except Exception as error:  # noqa: BLE001 - a greeting can still be made per call
-                log.warning("could not prepare the %s greeting: %s", name, error)
+                for line in (profile.greeting, *FILLERS):
+                    audio = b"".join([chunk async for chunk in tts.synthesize(line)])
+                    self.greetings.remember(profile.name, line, audio)
+            finally:
+                await close_quietly(tts)
+        except Exception as error:  # noqa: BLE001 - a greeting can still be made per call
+            log.warning("could not prepare the %s greeting: %s", name, error)
 
     def _call_actions(self) -> Any:
         if not (self.settings.twilio_account_sid and self.settings.twilio_auth_token):
@@ -175,6 +182,9 @@ class Runtime:
             "calls": len(self.control.live_calls()),
             "protocol_errors": self.server.stats.protocol_errors,
             "store_failures": self.store.failures,
+            # A locked database delays writes (nothing is lost, events wait in memory), but the
+            # operator should know: it shows among the errors until the backlog is written.
+            "store_backlog_errors": self.store.pending if self.store.lock_waits else 0,
         }
 
 

@@ -59,9 +59,13 @@ class OperatorActions:
             await self.interrupt("operator")
         try:
             await self.deps.actions.transfer(self.sid, number, announce=announce)
-        except Exception:
+        except Exception as error:
+            # The agent keeps the call; the audit log must not read as if it had moved.
+            self._publish(ev.TransferAttempted, target=number, attempt=1, ok=False,
+                          detail=str(error))
             self._set_state(previous)
             raise
+        self._publish(ev.TransferAttempted, target=number, attempt=1, ok=True)
 
     async def hang_up_after_playout(self: CallSession) -> None:
         self._cancel_idle()

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from console import events as ev
+from console.calls.deadair import DeadAirWatchdog, SpeechTracker
 from console.calls.metrics import TurnClock
 from console.calls.operator import OperatorActions
 from console.calls.pacing import Pacer
@@ -45,6 +46,7 @@ AudioTap = Callable[[str, bytes], None]  # (leg: "caller" | "agent", 20 ms of mu
 # Mean mu-law magnitude (0-127) above which an inbound frame counts as the caller's voice. Used only
 # to timestamp "speech end" for latency metrics; turn-taking itself follows the recognizer.
 _LOUD_MAGNITUDE = 32
+HANG_UP_REST_S = 1.0
 
 
 @dataclass
@@ -73,6 +75,18 @@ class CallDeps:
     options: SessionOptions = field(default_factory=SessionOptions)
 
 
+async def close_quietly(provider: object) -> None:
+    """Close a per-call provider (a TTS socket, say); a failure to close is logged, not raised:
+    the call is over either way."""
+    closer = getattr(provider, "aclose", None)
+    if closer is None:
+        return
+    try:
+        await closer()
+    except Exception:  # noqa: BLE001 - nothing left to save; keep shutting down
+        log.warning("closing %s failed", type(provider).__name__, exc_info=True)
+
+
 class CallSession(OperatorActions, TriageHooks):
     def __init__(self, start: StreamStart, sender: MediaSender, deps: CallDeps) -> None:
         self.sid = start.call_sid
@@ -95,6 +109,8 @@ class CallSession(OperatorActions, TriageHooks):
         self._last_loud = 0.0
         self._idle_task: asyncio.Task[None] | None = None
         self._taps: list[AudioTap] = []
+        self.speech = SpeechTracker()
+        self._filler_frames = range(0)
         self._scanner = AgentScanner(self.profile.match_agent_trigger)
         self.escalation: Escalation | None = None
         self._reply_played = asyncio.Event()
@@ -112,6 +128,7 @@ class CallSession(OperatorActions, TriageHooks):
                       profile=self.profile.name)
         self.tasks.spawn("pacer", self.pacer.run())
         self.tasks.spawn("listen", self._listen())
+        self.tasks.spawn("dead-air", DeadAirWatchdog(self).run())
         self._start_reply(self._greet, TurnClock(), state="greeting", then_idle=True)
         if prepare := getattr(self.deps.tts, "prepare", None):
             self.tasks.spawn("prepare-tts", prepare())  # e.g. open the TTS socket early
@@ -128,6 +145,7 @@ class CallSession(OperatorActions, TriageHooks):
         else:
             self._close_agent_turn(interrupted=False)
         self._set_state("ended")
+        await close_quietly(self.deps.tts)  # its speak socket and HTTP client belong to the call
         self._publish(ev.UsageRecorded, **self._usage)
         self._publish(ev.PlayoutMeasured, frames_sent=self.pacer.frames_sent,
                       late_frames=self.pacer.late_frames,
@@ -137,8 +155,10 @@ class CallSession(OperatorActions, TriageHooks):
     # --- inbound from the wire (synchronous: only hand data on) ----------------------------------
     def on_media(self, mulaw: bytes) -> None:
         self._tap("caller", mulaw)
-        if self._is_loud(mulaw):
-            self._last_loud = time.monotonic()
+        loud, now = self._is_loud(mulaw), time.monotonic()
+        if loud:
+            self._last_loud = now
+        self.speech.frame(loud, now)
         self._audio.put_nowait(mulaw)
 
     def on_dtmf(self, digit: str) -> None:
@@ -192,7 +212,7 @@ class CallSession(OperatorActions, TriageHooks):
         wall = time.time()
         self._publish(ev.TurnCompleted, role="caller", text=turn.text,
                       started=wall - (time.monotonic() - turn.started), ended=wall)
-        if self.pacer.is_playing():
+        if self._speaking_reply():
             return  # a short backchannel over the agent ("yes", "mhm"): recorded, not answered
         if not (self.operator_mode or self.listening_paused or self.escalation):
             self._answer(turn)
@@ -202,7 +222,7 @@ class CallSession(OperatorActions, TriageHooks):
         """Start the agent's reply. A reply still being prepared (nothing audible yet) is
         replaced: the caller's extra words join the same user message."""
         text = turn.text
-        if self._reply_in_flight() and not self.pacer.is_playing():
+        if self._reply_in_flight() and not self._speaking_reply():
             self._cancel_reply_now()
         if self._last_role() == "user":
             text = f"{self.history.pop().content} {text}"
@@ -254,7 +274,7 @@ class CallSession(OperatorActions, TriageHooks):
         await body(reply)
         reply.fully_queued = True
         if not reply.spoken.segments:
-            self._set_state("operator" if self.operator_mode else "listening")
+            self._set_state(self._resting_state())
             return
         if reply.spoken.all_played:
             self._reply_played.set()
@@ -289,7 +309,7 @@ class CallSession(OperatorActions, TriageHooks):
         await cancel_and_wait(task)
         self._publish(ev.AgentInterrupted, heard=heard, cause=cause)
         self._close_agent_turn(interrupted=True, heard=heard)
-        self._set_state("listening")
+        self._set_state(self._resting_state())
 
     def _cancel_reply_now(self) -> None:
         if self._reply_task is not None:
@@ -307,7 +327,7 @@ class CallSession(OperatorActions, TriageHooks):
                       ended=time.time(), interrupted=interrupted)
         self._publish(ev.TurnMeasured, turn=self._turn_no, stages=reply.clock.report())
         if not interrupted:
-            self._set_state("operator" if self.operator_mode else "listening")
+            self._set_state(self._resting_state())
 
     # --- idle ladder -----------------------------------------------------------------------------
     async def _idle_ladder(self) -> None:
@@ -326,7 +346,8 @@ class CallSession(OperatorActions, TriageHooks):
             self._idle_task.cancel()
             self._idle_task = None
 
-    async def speak_line(self, text: str, *, then_idle: bool = False) -> None:
+    async def speak_line(self, text: str, *, then_idle: bool = False,
+                         state: str = "speaking") -> bool:
         """Say a fixed line (reprompt, apology, goodbye, operator text); return once played."""
         if self._agent_audible() and self._reply_task is not asyncio.current_task():
             await self.interrupt("operator")
@@ -334,17 +355,20 @@ class CallSession(OperatorActions, TriageHooks):
         async def body(reply: AgentReply) -> None:
             await reply.play_text(text)
 
-        task = self._start_reply(body, TurnClock(), state="speaking", then_idle=then_idle)
+        task = self._start_reply(body, TurnClock(), state=state, then_idle=then_idle)
         await asyncio.wait([task])
+        return not task.cancelled()  # False: the caller (or an operator) cut it off
 
     async def end_call(self, reason: str) -> None:
         """Hang up once queued audio has played: Twilio REST when we have it, else close the
         media socket (which ends a <Connect><Stream> call too)."""
         if self.deps.actions is not None:
             try:
-                await self.deps.actions.hang_up(self.sid)
+                # Bounded: closing the media socket ends a <Connect><Stream> call anyway, so a
+                # hung Twilio may hold the (already silent) line open 1 s at most.
+                await asyncio.wait_for(self.deps.actions.hang_up(self.sid), HANG_UP_REST_S)
             except Exception as error:  # noqa: BLE001 - any REST failure: close the socket instead
-                self._degraded("twilio", f"hang-up failed: {error}", "closed media socket")
+                self._degraded("twilio", f"hang-up failed: {error!r}", "closed media socket")
         await self._sender.close(reason)
         await self.on_stop(reason)
 
@@ -355,13 +379,42 @@ class CallSession(OperatorActions, TriageHooks):
     def _agent_audible(self) -> bool:
         return self._reply_in_flight() or self.pacer.is_playing()
 
+    def _resting_state(self) -> str:
+        """What the call is doing when the agent is not speaking."""
+        if self.operator_mode:
+            return "operator"
+        return "transferring" if self.escalation is not None else "listening"
+
+    def _speaking_reply(self) -> bool:
+        """The agent is saying its reply (not just a holding phrase) right now."""
+        reply = self.reply
+        return reply is not None and bool(reply.spoken.segments) and self.pacer.is_playing()
+
+    def reply_being_prepared(self) -> bool:
+        """A reply is on its way but has produced no audio yet (the LLM or TTS is slow)."""
+        return self._reply_in_flight() and self.reply is not None and not self.reply.spoken.segments
+
+    def play_filler(self, text: str) -> None:
+        """A holding phrase from audio prepared at start-up: never waits on a slow provider."""
+        audio = self.deps.greetings.cached(self.profile.name, text)
+        if audio is None:
+            return
+        first = self.pacer.frames_enqueued
+        self.pacer.enqueue_audio(audio)
+        self.pacer.end_segment()
+        self._filler_frames = range(first, self.pacer.frames_enqueued)
+        self._publish(ev.AgentSpoke, text=text)
+        self._degraded("pipeline", "the caller waited in silence", f"holding phrase: {text}")
+
     def _last_role(self) -> str:
         return self.history[-1].role
 
     def _frame_sent(self, at: float, audio: bytes) -> None:
         self._tap("agent", audio)
+        if self.pacer.frames_sent - 1 in self._filler_frames:
+            return  # a holding phrase is not the reply: it must not count as its first frame
         if self.reply is not None:
-            if not self.reply.clock.has("first_frame_sent"):
+            if not self.reply.clock.has("first_frame_sent") and self.state != "transferring":
                 self._set_state("speaking")
             self.reply.clock.stamp("first_frame_sent", at)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -24,8 +25,12 @@ log = logging.getLogger(__name__)
 
 # Three attempts within about 2 s: Twilio REST blips are short, the caller's patience is shorter.
 RETRY_DELAYS_S = (0.2, 0.6)
+# Twilio answers a redirect in well under a second; one that hangs longer is abandoned (it may
+# still land: a second redirect to the same <Dial> is harmless) so the retries stay prompt.
+ATTEMPT_TIMEOUT_S = 1.5
 # While no transfer works: say the keep-company line, then try Twilio again, about this often.
 KEEP_COMPANY_EVERY_S = 6.0
+CALLER_PAUSE_CHECK_S = 0.1  # how often to look whether the caller has stopped talking
 KEEP_COMPANY_LINE = "Please stay on the line. I am connecting you to a person right now."
 ANNOUNCE_LINE = "Connecting you to a person now."
 # Dial outcomes after which the next emergency number is tried.
@@ -60,6 +65,7 @@ class Escalation:
         self.session = session
         self.numbers = [n for n in numbers if n]
         self._next = 0
+        self._alerted = False
         self.connected_to: str | None = None
 
     async def run(self, match: TriageMatch) -> None:
@@ -69,9 +75,13 @@ class Escalation:
         if session._agent_audible():
             await session.interrupt("emergency")
         session._set_state("transferring")
-        if await self.transfer_to_next():
-            return
-        await self._keep_company()
+        # The caller hears at once that a person is coming, while Twilio is asked to dial.
+        session.tasks.spawn("emergency-company", self._keep_company())
+        while not (session.operator_mode or session.ended):
+            if await self.transfer_to_next():
+                return
+            await asyncio.sleep(KEEP_COMPANY_EVERY_S)
+            self._next = 0  # every number failed: start over, the operator is already alerted
 
     async def transfer_to_next(self) -> bool:
         """Dial the next emergency number, with retries. True once Twilio accepted a redirect."""
@@ -81,6 +91,9 @@ class Escalation:
             if await self._transfer_with_retries(number):
                 self.connected_to = number
                 return True
+            self._raise_critical()
+        if not self.numbers:
+            self._raise_critical()
         return False
 
     async def _transfer_with_retries(self, number: str) -> bool:
@@ -91,9 +104,11 @@ class Escalation:
         for attempt, delay in enumerate((0.0, *RETRY_DELAYS_S), start=1):
             await asyncio.sleep(delay)
             try:
-                await actions.transfer(self.session.sid, number, announce=ANNOUNCE_LINE)
+                await asyncio.wait_for(
+                    actions.transfer(self.session.sid, number, announce=ANNOUNCE_LINE),
+                    ATTEMPT_TIMEOUT_S)
             except Exception as error:  # noqa: BLE001 - every failure is recorded and retried
-                self._attempted(number, attempt, False, str(error))
+                self._attempted(number, attempt, False, str(error) or type(error).__name__)
                 continue
             self._attempted(number, attempt, True)
             return True
@@ -103,18 +118,29 @@ class Escalation:
         self.session._publish(ev.TransferAttempted, target=number, attempt=attempt, ok=ok,
                               detail=detail)
 
+    def _raise_critical(self) -> None:
+        """Once every attempt at a number failed, the operator must act: highest alert, once."""
+        if self._alerted:
+            return
+        self._alerted = True
+        self.session._publish(ev.AlertRaised, level="critical",
+                              message="Emergency transfer failed: take this call now")
+
     async def _keep_company(self) -> None:
-        """Every transfer failed: the operator is alerted at the highest level and the caller
-        hears a person is coming, again and again, until an operator acts or a retry works."""
+        """Until the transfer lands or an operator acts, the caller hears a person is coming:
+        as soon as they stop talking, and again every few seconds (sooner if they cut it off)."""
         session = self.session
-        session._publish(ev.AlertRaised, level="critical",
-                         message="Emergency transfer failed: take this call now")
-        while not (session.operator_mode or session.ended):
-            await session.speak_line(KEEP_COMPANY_LINE)
-            await asyncio.sleep(KEEP_COMPANY_EVERY_S)
-            self._next = 0
-            if not session.operator_mode and await self.transfer_to_next():
+        while not self._company_done():
+            while session.speech.talking(time.monotonic()) and not self._company_done():
+                await asyncio.sleep(CALLER_PAUSE_CHECK_S)
+            if self._company_done():
                 return
+            heard = await session.speak_line(KEEP_COMPANY_LINE, state="transferring")
+            await asyncio.sleep(KEEP_COMPANY_EVERY_S if heard else CALLER_PAUSE_CHECK_S)
+
+    def _company_done(self) -> bool:
+        session = self.session
+        return bool(self.connected_to or session.operator_mode or session.ended)
 
     def dial_finished(self, outcome: str) -> str | None:
         """The <Dial action> callback's outcome. Returns the next number to dial, if any."""

@@ -1,11 +1,19 @@
-"""Speech that degrades instead of going silent: when the primary TTS cannot speak a sentence,
-the secondary (local) engine speaks it, and the call is told."""
+"""Providers that degrade instead of going silent: when the cloud engine fails, the local one
+carries on, and the call is told (an operator-visible event)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
-from console.providers.base import ProviderError, ProviderObserver, TextToSpeech
+from console.providers.base import (
+    ProviderError,
+    ProviderObserver,
+    SpeechToText,
+    TextToSpeech,
+    TranscriptEvent,
+)
 
 
 class FallbackTTS:
@@ -45,3 +53,51 @@ class FallbackTTS:
             closer = getattr(engine, "aclose", None)
             if closer is not None:
                 await closer()
+
+
+class FallbackSTT:
+    """Cloud recognition, and local recognition of the rest of the call if the cloud gives up
+    (a revoked key, reconnects exhausted). The audio goes through a queue of our own, so the
+    second recognizer picks up exactly where the first stopped reading."""
+
+    def __init__(
+        self,
+        primary: SpeechToText,
+        secondary: SpeechToText,
+        observer: ProviderObserver | None = None,
+    ) -> None:
+        self.primary = primary
+        self.secondary = secondary
+        self.observer = observer
+        self.tier = primary.tier
+
+    async def stream(self, audio: AsyncIterator[bytes]) -> AsyncIterator[TranscriptEvent]:
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        pump = asyncio.create_task(_pump(audio, queue), name="stt-fallback-pump")
+        try:
+            try:
+                async for event in self.primary.stream(_drain(queue)):
+                    yield event
+                return
+            except ProviderError as error:
+                if self.observer is not None:
+                    self.observer.degraded("stt", str(error), f"{self.secondary.tier} recognizer")
+            async for event in self.secondary.stream(_drain(queue)):
+                yield event
+        finally:
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+
+
+async def _pump(audio: AsyncIterator[bytes], queue: asyncio.Queue[bytes | None]) -> None:
+    try:
+        async for chunk in audio:
+            queue.put_nowait(chunk)
+    finally:
+        queue.put_nowait(None)
+
+
+async def _drain(queue: asyncio.Queue[bytes | None]) -> AsyncIterator[bytes]:
+    while (chunk := await queue.get()) is not None:
+        yield chunk

@@ -63,15 +63,22 @@ class ProviderRegistry:
 
     # --- per call --------------------------------------------------------------------------
     def stt(self, observer: ProviderObserver | None = None) -> SpeechToText:
-        if self.settings.deepgram_api_key:
-            from console.providers.deepgram import DeepgramSTT
+        local = self._local_stt(observer)
+        if not self.settings.deepgram_api_key:
+            if local is None:
+                raise ProviderError("no speech-to-text: set DEEPGRAM_API_KEY or install "
+                                    "the local extra (pip install -e '.[local]')")
+            return local
+        from console.providers.deepgram import DeepgramSTT
 
-            return DeepgramSTT(self.settings.deepgram_api_key.get_secret_value(),
-                               self.settings.deepgram_base_url, observer=observer,
-                               client=self._shared_deepgram())
-        from console.providers.local_stt import LocalWhisperSTT
+        cloud = DeepgramSTT(self.settings.deepgram_api_key.get_secret_value(),
+                            self.settings.deepgram_base_url, observer=observer,
+                            client=self._shared_deepgram())
+        if local is None:
+            return cloud
+        from console.providers.fallback import FallbackSTT
 
-        return LocalWhisperSTT(observer=observer)
+        return FallbackSTT(cloud, local, observer)
 
     def llm(self, profile: Any) -> LanguageModel:
         if self.settings.groq_api_key:
@@ -121,10 +128,22 @@ class ProviderRegistry:
             self._groq = GroqLLM(self.settings.groq_api_key.get_secret_value(),
                                  self.settings.groq_base_url, model=self.settings.llm_model,
                                  fallback_model=self.settings.llm_fallback_model,
-                                 # A phone caller cannot wait out the SDK's 60 s default: give
-                                 # each model one retry of 3 s, then fall back, then apologize.
-                                 timeout_s=3.0, max_retries=1)
+                                 # A phone caller cannot wait out the SDK's 60 s default: a
+                                 # model with no first token in 2 s is abandoned for the
+                                 # fallback, then the apology plays (the dead-air watchdog
+                                 # fills the wait): about 4 s at worst, not minutes.
+                                 timeout_s=2.0, max_retries=0)
         return self._groq
+
+    @staticmethod
+    def _local_stt(observer: ProviderObserver | None) -> SpeechToText | None:
+        try:
+            from console.providers.local_stt import LocalWhisperSTT
+
+            return LocalWhisperSTT(observer=observer)
+        except (ImportError, ProviderError) as error:
+            log.warning("no local recognizer available: %s", error)
+            return None
 
     @staticmethod
     def _local_tts(profile: Any, observer: ProviderObserver | None) -> TextToSpeech | None:
