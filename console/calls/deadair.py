@@ -21,6 +21,7 @@ NEXT_FILLER_S = 2.0  # further quiet, while a reply is still being prepared
 MAX_FILLERS = 3  # per caller turn; after that the apology or the operator takes over
 MIN_SPEECH_S = 0.4  # a loud run shorter than this (a cough, a click) is not a turn
 CHECK_EVERY_S = 0.2
+PAUSE_S = 0.3  # quiet this long and the caller has paused (or stopped)
 FILLERS = ("One moment.", "Just a moment, please.", "Thanks for waiting.")
 
 
@@ -34,14 +35,22 @@ class SpeechTracker:
 
     def frame(self, loud: bool, now: float) -> None:
         if loud:
-            if self.run_started is None or now - self.last_loud > 0.3:
+            if self.run_started is None or now - self.last_loud > PAUSE_S:
                 self.run_started = now
             self.last_loud = now
             if now - self.run_started >= MIN_SPEECH_S:
                 self.speech_ended = now
 
     def talking(self, now: float) -> bool:
-        return now - self.last_loud < 0.3
+        return now - self.last_loud < PAUSE_S
+
+    async def until_quiet(self) -> None:
+        """Return once the caller has paused (no loud frame for PAUSE_S)."""
+        while True:
+            remaining = PAUSE_S - (time.monotonic() - self.last_loud)
+            if remaining <= 0:
+                return
+            await asyncio.sleep(remaining)  # a timer to the expected pause; new speech re-arms it
 
 
 class DeadAirWatchdog:

@@ -14,10 +14,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from console import events as ev
 from console.calls.deadair import DeadAirWatchdog, SpeechTracker
+from console.calls.listening import Listening
 from console.calls.metrics import TurnClock
 from console.calls.operator import OperatorActions
 from console.calls.pacing import Pacer
@@ -25,7 +24,7 @@ from console.calls.ports import CallActions, GreetingSource, MemoryGreetings
 from console.calls.reply import AgentReply
 from console.calls.tasks import TaskOwner, cancel_and_wait
 from console.calls.triage import AgentScanner, Escalation, TriageHooks
-from console.calls.turns import CallerTurn, TurnDetector, counts_as_barge_in
+from console.calls.turns import CallerTurn, TurnDetector
 from console.events import EventBus
 from console.providers.base import (
     ChatMessage,
@@ -33,7 +32,6 @@ from console.providers.base import (
     ProviderError,
     SpeechToText,
     TextToSpeech,
-    TranscriptEvent,
 )
 from console.providers.history import trim_history
 from console.streams import MediaSender, StreamStart
@@ -43,9 +41,6 @@ log = logging.getLogger(__name__)
 ReplyBody = Callable[[AgentReply], Awaitable[None]]
 AudioTap = Callable[[str, bytes], None]  # (leg: "caller" | "agent", 20 ms of mu-law)
 
-# Mean mu-law magnitude (0-127) above which an inbound frame counts as the caller's voice. Used only
-# to timestamp "speech end" for latency metrics; turn-taking itself follows the recognizer.
-_LOUD_MAGNITUDE = 32
 HANG_UP_REST_S = 1.0
 
 
@@ -87,7 +82,7 @@ async def close_quietly(provider: object) -> None:
         log.warning("closing %s failed", type(provider).__name__, exc_info=True)
 
 
-class CallSession(OperatorActions, TriageHooks):
+class CallSession(Listening, OperatorActions, TriageHooks):
     def __init__(self, start: StreamStart, sender: MediaSender, deps: CallDeps) -> None:
         self.sid = start.call_sid
         self.start_info = start
@@ -153,14 +148,6 @@ class CallSession(OperatorActions, TriageHooks):
         self._publish(ev.CallEnded, reason=reason)
 
     # --- inbound from the wire (synchronous: only hand data on) ----------------------------------
-    def on_media(self, mulaw: bytes) -> None:
-        self._tap("caller", mulaw)
-        loud, now = self._is_loud(mulaw), time.monotonic()
-        if loud:
-            self._last_loud = now
-        self.speech.frame(loud, now)
-        self._audio.put_nowait(mulaw)
-
     def on_dtmf(self, digit: str) -> None:
         self._publish(ev.DtmfPressed, digit=digit)
         self._cancel_idle()
@@ -176,46 +163,6 @@ class CallSession(OperatorActions, TriageHooks):
         if reply.spoken.all_played and reply.fully_queued:
             self.pacer.played_through()
             self._reply_played.set()
-
-    @staticmethod
-    def _is_loud(mulaw: bytes) -> bool:
-        magnitude = 127 - (np.frombuffer(mulaw, dtype=np.uint8) & 127)
-        return bool(magnitude.size) and float(magnitude.mean()) >= _LOUD_MAGNITUDE
-
-    # --- listening -------------------------------------------------------------------------------
-    async def _listen(self) -> None:
-        try:
-            async for event in self.deps.stt.stream(self._audio_source()):
-                await self._on_transcript(event)
-        except ProviderError as error:
-            self._degraded("stt", str(error), "operator")
-            await self.speak_line(self.profile.apology)
-
-    async def _audio_source(self) -> AsyncIterator[bytes]:
-        while (chunk := await self._audio.get()) is not None:
-            yield chunk
-
-    async def _on_transcript(self, event: TranscriptEvent) -> None:
-        if event.kind in ("speech-started", "interim", "final"):
-            self._cancel_idle()
-        if event.kind in ("interim", "final") and event.text:
-            self._publish(ev.CallerTranscribed, text=event.text, final=event.kind == "final")
-            self._check_caller_words(event.text)
-        if self._agent_audible() and counts_as_barge_in(event, self.options.barge_in_min_words):
-            await self.interrupt("speech-started" if event.kind == "speech-started"
-                                 else "interim-words")
-        turn = self._turns.feed(event)
-        if turn is not None:
-            self._caller_turn_done(turn)
-
-    def _caller_turn_done(self, turn: CallerTurn) -> None:
-        wall = time.time()
-        self._publish(ev.TurnCompleted, role="caller", text=turn.text,
-                      started=wall - (time.monotonic() - turn.started), ended=wall)
-        if self._speaking_reply():
-            return  # a short backchannel over the agent ("yes", "mhm"): recorded, not answered
-        if not (self.operator_mode or self.listening_paused or self.escalation):
-            self._answer(turn)
 
     # --- answering -------------------------------------------------------------------------------
     def _answer(self, turn: CallerTurn) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -30,7 +29,6 @@ RETRY_DELAYS_S = (0.2, 0.6)
 ATTEMPT_TIMEOUT_S = 1.5
 # While no transfer works: say the keep-company line, then try Twilio again, about this often.
 KEEP_COMPANY_EVERY_S = 6.0
-CALLER_PAUSE_CHECK_S = 0.1  # how often to look whether the caller has stopped talking
 KEEP_COMPANY_LINE = "Please stay on the line. I am connecting you to a person right now."
 ANNOUNCE_LINE = "Connecting you to a person now."
 # Dial outcomes after which the next emergency number is tried.
@@ -131,12 +129,11 @@ class Escalation:
         as soon as they stop talking, and again every few seconds (sooner if they cut it off)."""
         session = self.session
         while not self._company_done():
-            while session.speech.talking(time.monotonic()) and not self._company_done():
-                await asyncio.sleep(CALLER_PAUSE_CHECK_S)
+            await session.speech.until_quiet()  # never talk over someone in distress
             if self._company_done():
                 return
             heard = await session.speak_line(KEEP_COMPANY_LINE, state="transferring")
-            await asyncio.sleep(KEEP_COMPANY_EVERY_S if heard else CALLER_PAUSE_CHECK_S)
+            await asyncio.sleep(KEEP_COMPANY_EVERY_S if heard else 0.0)
 
     def _company_done(self) -> bool:
         session = self.session

@@ -1,0 +1,70 @@
+"""Listening: caller audio in, transcripts to turns, barge-in. Mixed into CallSession."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from console import events as ev
+from console.calls.turns import CallerTurn, counts_as_barge_in
+from console.providers.base import ProviderError, TranscriptEvent
+
+if TYPE_CHECKING:
+    from console.calls.session import CallSession
+
+# Mean mu-law magnitude (0-127) above which an inbound frame counts as the caller's voice. Used
+# for "speech end" in latency metrics and by the dead-air watchdog; turn-taking itself follows
+# the recognizer.
+LOUD_MAGNITUDE = 32
+
+
+class Listening:
+    def on_media(self: CallSession, mulaw: bytes) -> None:
+        self._tap("caller", mulaw)
+        loud, now = self._is_loud(mulaw), time.monotonic()
+        if loud:
+            self._last_loud = now
+        self.speech.frame(loud, now)
+        self._audio.put_nowait(mulaw)
+
+    @staticmethod
+    def _is_loud(mulaw: bytes) -> bool:
+        magnitude = 127 - (np.frombuffer(mulaw, dtype=np.uint8) & 127)
+        return bool(magnitude.size) and float(magnitude.mean()) >= LOUD_MAGNITUDE
+
+    async def _listen(self: CallSession) -> None:
+        try:
+            async for event in self.deps.stt.stream(self._audio_source()):
+                await self._on_transcript(event)
+        except ProviderError as error:
+            self._degraded("stt", str(error), "operator")
+            await self.speak_line(self.profile.apology)
+
+    async def _audio_source(self: CallSession) -> AsyncIterator[bytes]:
+        while (chunk := await self._audio.get()) is not None:
+            yield chunk
+
+    async def _on_transcript(self: CallSession, event: TranscriptEvent) -> None:
+        if event.kind in ("speech-started", "interim", "final"):
+            self._cancel_idle()
+        if event.kind in ("interim", "final") and event.text:
+            self._publish(ev.CallerTranscribed, text=event.text, final=event.kind == "final")
+            self._check_caller_words(event.text)
+        if self._agent_audible() and counts_as_barge_in(event, self.options.barge_in_min_words):
+            await self.interrupt("speech-started" if event.kind == "speech-started"
+                                 else "interim-words")
+        turn = self._turns.feed(event)
+        if turn is not None:
+            self._caller_turn_done(turn)
+
+    def _caller_turn_done(self: CallSession, turn: CallerTurn) -> None:
+        wall = time.time()
+        self._publish(ev.TurnCompleted, role="caller", text=turn.text,
+                      started=wall - (time.monotonic() - turn.started), ended=wall)
+        if self._speaking_reply():
+            return  # a short backchannel over the agent ("yes", "mhm"): recorded, not answered
+        if not (self.operator_mode or self.listening_paused or self.escalation):
+            self._answer(turn)
