@@ -53,7 +53,8 @@ class Listening:
         if event.kind in ("interim", "final") and event.text:
             self._publish(ev.CallerTranscribed, text=event.text, final=event.kind == "final")
             self._check_caller_words(event.text)
-        if self._agent_audible() and counts_as_barge_in(event, self.options.barge_in_min_words):
+        if (self._agent_audible() and self._spoke_over_agent()
+                and counts_as_barge_in(event, self.options.barge_in_min_words)):
             await self.interrupt("speech-started" if event.kind == "speech-started"
                                  else "interim-words")
         turn = self._turns.feed(event)
@@ -68,3 +69,9 @@ class Listening:
             return  # a short backchannel over the agent ("yes", "mhm"): recorded, not answered
         if not (self.operator_mode or self.listening_paused or self.escalation):
             self._answer(turn)
+
+    def _spoke_over_agent(self: CallSession) -> bool:
+        """Only speech heard after the agent started talking can interrupt it: a late final of
+        words said before (a slow recognizer, a local decode) is an answer, not a barge-in."""
+        reply = self.reply
+        return reply is None or self.speech.last_loud >= reply.started_at

@@ -49,6 +49,7 @@ class AgentReply:
         self.spoken = SpokenLog()
         self.stopped_by_gate = False
         self.fully_queued = False  # set by the owner once nothing more will be queued
+        self.started_at = now()
 
     async def play_tokens(self, tokens: AsyncGenerator[str, None]) -> None:
         sentences: asyncio.Queue[str | None] = asyncio.Queue()

@@ -56,6 +56,7 @@ async def test_barge_in_clears_and_no_frame_of_the_cancelled_reply_follows():
     await greet_and_play(h)
     h.stt.say("final", "tell me everything", speech_final=True)
     await h.until(lambda: h.sender.kinds().count("media") > 60)
+    h.session.on_media(b"\x10" * 160)  # the caller's voice, over the agent
     h.stt.say("interim", "wait stop please")
     await h.until(lambda: "clear" in h.sender.kinds())
     await h.until(lambda: h.of_kind("AgentInterrupted"))
@@ -146,3 +147,15 @@ async def test_idle_caller_is_reprompted_then_the_call_ends():
     assert h.tts.texts[1:] == ["Are you still there?", "Goodbye."]
     assert h.of_kind("CallEnded")[0].reason == "idle"
     assert h.sender.closed == "idle"
+
+
+async def test_a_late_transcript_of_words_said_before_the_agent_spoke_does_not_interrupt():
+    h = await started(llm=ScriptedLLM(["This is a long reply that keeps going. " * 4]))
+    await greet_and_play(h)
+    h.session.on_media(b"\x10" * 160)  # the caller spoke...
+    h.stt.say("final", "tell me everything", speech_final=True)
+    await h.until(lambda: h.sender.kinds().count("media") > 20)  # ...then the agent answered
+    h.stt.say("interim", "tell me everything please")  # a slow recognizer's late words
+    await h.until(lambda: sum(e.kind == "CallerTranscribed" for e in h.events) >= 2)
+    assert "clear" not in h.sender.kinds()
+    await h.session.on_stop("test")
