@@ -28,8 +28,9 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(VENV)/bin/voiceconsole demo
 
+# Two workers: most tests wait on real-time audio, so two run side by side in about half the time.
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 serve: setup
 	$(VENV)/bin/voiceconsole serve

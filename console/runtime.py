@@ -181,6 +181,7 @@ class Runtime:
             "tiers": {k: v.label() for k, v in self.registry.tiers().items()},
             "calls": len(self.control.live_calls()),
             "protocol_errors": self.server.stats.protocol_errors,
+            "rejected_request_errors": self.server.stats.rejected_requests,
             "store_failures": self.store.failures,
             # A locked database delays writes (nothing is lost, events wait in memory), but the
             # operator should know: it shows among the errors until the backlog is written.

@@ -61,6 +61,7 @@ class ServerStats:
     calls_total: int = 0
     sockets_active: int = 0
     protocol_errors: int = 0
+    rejected_requests: int = 0  # webhooks and upgrades refused for a bad or missing signature
     errors_by_reason: Counter[str] = field(default_factory=Counter)
     errors_by_call: Counter[str] = field(default_factory=Counter)
 
@@ -348,8 +349,7 @@ class MediaServer:
     async def _voice(self, request: web.Request) -> web.Response:
         form = await request.post()
         if not self._signed(request, self._voice_url(request), form):
-            log.warning("voice webhook rejected: bad or missing %s", SIGNATURE_HEADER)
-            return web.Response(status=403, text="invalid signature")
+            return self._reject("voice webhook")
         response = VoiceResponse()
         stream = response.connect().stream(url=self.settings.stream_url(request.host))
         stream.parameter(name="caller", value=str(form.get("From", "")))
@@ -360,12 +360,18 @@ class MediaServer:
         if self._stopping:
             return web.Response(status=503, text="shutting down")
         if not self._signed(request, self.settings.stream_url(request.host), {}):
-            log.warning("media upgrade rejected: bad or missing %s", SIGNATURE_HEADER)
-            return web.Response(status=403, text="invalid signature")
+            return self._reject("media upgrade")
         ws = web.WebSocketResponse(timeout=CLOSE_TIMEOUT_S, max_msg_size=WS_MAX_FRAME_BYTES)
         await ws.prepare(request)
         await self._serve_socket(ws)
         return ws
+
+    def _reject(self, what: str) -> web.Response:
+        """A request without a valid Twilio signature: refused, logged and counted (a forged
+        or misconfigured webhook is something the operator should see)."""
+        self.stats.rejected_requests += 1
+        log.warning("%s rejected: bad or missing %s", what, SIGNATURE_HEADER)
+        return web.Response(status=403, text="invalid signature")
 
     async def _serve_socket(self, ws: web.WebSocketResponse) -> None:
         connection = _CallConnection(self, ws, next(self._numbers))
@@ -382,6 +388,7 @@ class MediaServer:
             "status": "ok",
             "calls": self.stats.calls_active,
             "protocol_errors": self.stats.protocol_errors,
+            "rejected_requests": self.stats.rejected_requests,
         }
         return web.json_response(body)
 

@@ -110,7 +110,7 @@ async def test_health_reports_live_calls_and_protocol_errors(telephony):
         async with aiohttp.ClientSession() as session:
             async with session.get(harness.server.url + "/health") as response:
                 body = await response.json()
-    assert body == {"status": "ok", "calls": 1, "protocol_errors": 1}
+    assert body == {"status": "ok", "calls": 1, "protocol_errors": 1, "rejected_requests": 0}
 
 
 async def test_port_zero_binds_a_free_port_and_urls_use_it(telephony):
@@ -226,4 +226,5 @@ async def test_health_is_json_with_zero_counts_on_an_idle_server(telephony):
                 "status": "ok",
                 "calls": 0,
                 "protocol_errors": 0,
+                "rejected_requests": 0,
             }

@@ -141,7 +141,7 @@ class Harness:
     def of_kind(self, kind: str) -> list[CallEvent]:
         return [e for e in self.events if e.kind == kind]
 
-    async def until(self, predicate, timeout: float = 5.0) -> None:
+    async def until(self, predicate, timeout: float = 5.0) -> None:  # noqa: ASYNC109
         """Wait until predicate() holds, re-checking whenever the wire or the bus changes."""
         async with asyncio.timeout(timeout):
             while not predicate():

@@ -1,4 +1,4 @@
-"""Sentence chunking, the playout pacer and turn detection: the small parts the pipeline leans on."""
+"""Sentence chunking, the playout pacer and turn detection: small parts the pipeline leans on."""
 
 from __future__ import annotations
 
