@@ -20,19 +20,24 @@ import asyncio
 import json
 import re
 import sqlite3
+import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from common import ServerProcess, spread  # noqa: I001 - sets sys.path for tests.fakes
+from probe_server import LagProbe
 
 from console.simulate.caller import CallerOptions, SimulatedCaller, Utterance
 from tests.fakes.deepgram_fake import FakeDeepgram, silence, tone
 from tests.fakes.groq_fake import FakeGroq
 
 TURNS = 3
-REPLY = ("Okay, noted {uid}. We are open on weekdays from eight in the morning until six, "
+# The first sentence ends on a word, as most do: after a number ("noted 12.") the chunker rightly
+# waits one more token in case a decimal follows, which would add the LLM's 5 ms token interval.
+REPLY = ("Okay, line {uid} noted. We are open on weekdays from eight in the morning until six, "
          "and on Saturdays from nine until noon. Is there anything else?")
 
 
@@ -53,9 +58,11 @@ async def run(calls: int, barge_in_words: int) -> dict[str, Any]:
                                          Path(workdir)).start()
             try:
                 cpu_before, mem_before = server.cpu_seconds(), server.memory_mb()
-                callers = [_caller(server.media_url) for _ in range(calls)]
                 started = time.monotonic()
-                await asyncio.gather(*(c.run() for c in callers))
+                probe = LagProbe()  # the fakes' own loop: its lag inflates their timestamps
+                probing = asyncio.create_task(probe.run(), name="fakes-lag-probe")
+                callers = await _run_callers(server.media_url, calls)
+                probing.cancel()
                 wall = time.monotonic() - started
                 cpu = server.cpu_seconds() - cpu_before
                 mem = server.memory_mb()
@@ -68,6 +75,8 @@ async def run(calls: int, barge_in_words: int) -> dict[str, Any]:
             "wall_s": round(wall, 1),
             **_latencies(callers),
             "own_overhead_ms": spread(_overheads(callers, deepgram, groq)),
+            "own_overhead_by_handoff_ms": _gap_breakdown(callers, deepgram, groq),
+            "fakes_loop_lag_ms": probe.summary(),
             **_barge_ins(callers),
             "pacing_jitter_ms_p99": _jitter_p99(callers),
             "server_playout": playout,
@@ -85,6 +94,21 @@ def _server_env(deepgram: FakeDeepgram, groq: FakeGroq, workdir: str,
         "VOICECONSOLE_DB": f"{workdir}/bench.db",
         "BARGE_IN_MIN_WORDS": str(barge_in_words),
     }
+
+
+async def _run_callers(url: str, calls: int) -> list[Any]:
+    """The callers run in their own process (bench/caller_worker.py): 50 callers pacing and
+    receiving audio would otherwise delay the fakes' own timestamps in this loop."""
+    worker = Path(__file__).with_name("caller_worker.py")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(worker), url, str(calls), stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate()
+    return [_heard(record) for record in json.loads(out)]
+
+
+def _heard(record: dict[str, Any]) -> SimpleNamespace:
+    frames = [bytes.fromhex(frame) for frame in record.pop("turn_first_frames")]
+    return SimpleNamespace(**record, turn_first_frames=frames)
 
 
 def _caller(url: str) -> SimulatedCaller:
@@ -107,30 +131,62 @@ def _latencies(callers: list[SimulatedCaller]) -> dict[str, Any]:
 
 def _overheads(callers: list[SimulatedCaller], deepgram: FakeDeepgram,
                groq: FakeGroq) -> list[float]:
-    heard = _first_frames_heard(callers)
-    finals = dict(deepgram.finals_sent)
-    tts = {r.text: r for r in deepgram.tts_requests}
+    return [sum(gaps) for gaps in _handoff_gaps(callers, deepgram, groq)]
+
+
+def _gap_breakdown(callers: list[SimulatedCaller], deepgram: FakeDeepgram,
+                   groq: FakeGroq) -> dict[str, Any]:
+    """Which hand-off the overhead sits in: p50/p95 of each of the three gaps."""
+    gaps = _handoff_gaps(callers, deepgram, groq)
+    names = ("final_to_llm_request", "sentence_to_tts_request", "tts_byte_to_caller_frame")
+    return {name: spread([g[i] for g in gaps]) for i, name in enumerate(names)}
+
+
+def _handoff_gaps(callers: list[SimulatedCaller], deepgram: FakeDeepgram,
+                  groq: FakeGroq) -> list[tuple[float, float, float]]:
+    """The three gaps of each reply. The fake recognizer hands out its script in order to
+    whichever call finishes an utterance first, so the same text can occur in two calls at
+    once: each hand-off is paired with the nearest matching event on the right side of it."""
+    heard = _times_by_key((frame, caller.started_at + at) for caller in callers
+                          for frame, at in zip(caller.turn_first_frames, caller.turn_starts,
+                                               strict=False))
+    finals = _times_by_key(deepgram.finals_sent)
+    speaks = _times_by_key((r.text, r) for r in deepgram.tts_requests)
     gaps = []
     for response in groq.responses:
-        request = response.request
-        final_at = finals.get(request.messages[-1]["content"])
-        sentence_end = response.first_sentence_sent_at()
+        request, sentence_end = response.request, response.first_sentence_sent_at()
         sentence = reply_for(request).split(". ")[0] + "."
-        speak = tts.get(sentence)
-        frame_at = heard.get(deepgram.audio_for(sentence)[:160])
-        if None in (final_at, sentence_end, speak, frame_at) or speak.first_byte_at is None:
+        final_at = _last_before(finals.get(request.messages[-1]["content"], []),
+                                request.received)
+        speak = _first_after(speaks.get(sentence, []), sentence_end,
+                             key=lambda r: r.received_at)
+        if None in (final_at, sentence_end, speak) or speak.first_byte_at is None:
             continue
-        gaps.append(((request.received - final_at) + (speak.received_at - sentence_end)
-                     + (frame_at - speak.first_byte_at)) * 1000)
+        frame_at = _first_after(heard.get(deepgram.audio_for(sentence)[:160], []),
+                                speak.first_byte_at)
+        if frame_at is not None:
+            gaps.append(((request.received - final_at) * 1000,
+                         (speak.received_at - sentence_end) * 1000,
+                         (frame_at - speak.first_byte_at) * 1000))
     return gaps
 
 
-def _first_frames_heard(callers: list[SimulatedCaller]) -> dict[bytes, float]:
-    heard = {}
-    for caller in callers:
-        for frame, at in zip(caller.turn_first_frames, caller.turn_starts, strict=False):
-            heard[frame] = caller.started_at + at
-    return heard
+def _times_by_key(pairs: Any) -> dict[Any, list[Any]]:
+    grouped: dict[Any, list[Any]] = {}
+    for key, value in pairs:
+        grouped.setdefault(key, []).append(value)
+    return grouped
+
+
+def _last_before(times: list[float], limit: float) -> float | None:
+    return max((t for t in times if t <= limit), default=None)
+
+
+def _first_after(items: list[Any], limit: float | None, key: Any = lambda t: t) -> Any:
+    if limit is None:
+        return None
+    later = [item for item in items if key(item) >= limit]
+    return min(later, key=key, default=None)
 
 
 def _barge_ins(callers: list[SimulatedCaller]) -> dict[str, Any]:
