@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 from console.providers.base import (
     ProviderError,
@@ -16,17 +17,28 @@ from console.providers.base import (
 )
 
 
-class FallbackTTS:
+class _Fallback:
+    """A cloud engine and the local one that takes over when it fails; reports the cloud tier."""
+
     def __init__(
-        self,
-        primary: TextToSpeech,
-        secondary: TextToSpeech,
-        observer: ProviderObserver | None = None,
+        self, primary: Any, secondary: Any, observer: ProviderObserver | None = None
     ) -> None:
         self.primary = primary
         self.secondary = secondary
         self.observer = observer
         self.tier = primary.tier
+
+    def _tell(self, kind: str, error: ProviderError) -> None:
+        if self.observer is not None:
+            self.observer.degraded(kind, str(error), self._fallback_name(kind))
+
+    def _fallback_name(self, kind: str) -> str:
+        return f"{self.secondary.tier} {'voice' if kind == 'tts' else 'recognizer'}"
+
+
+class FallbackTTS(_Fallback):
+    primary: TextToSpeech
+    secondary: TextToSpeech
 
     async def synthesize(self, text: str) -> AsyncIterator[bytes]:
         produced = False
@@ -38,8 +50,7 @@ class FallbackTTS:
         except ProviderError as error:
             if produced:
                 raise  # part of the sentence was already heard; repeating it would be worse
-            if self.observer is not None:
-                self.observer.degraded("tts", str(error), f"{self.secondary.tier} voice")
+            self._tell("tts", error)
         async for chunk in self.secondary.synthesize(text):
             yield chunk
 
@@ -55,21 +66,13 @@ class FallbackTTS:
                 await closer()
 
 
-class FallbackSTT:
+class FallbackSTT(_Fallback):
     """Cloud recognition, and local recognition of the rest of the call if the cloud gives up
     (a revoked key, reconnects exhausted). The audio goes through a queue of our own, so the
     second recognizer picks up exactly where the first stopped reading."""
 
-    def __init__(
-        self,
-        primary: SpeechToText,
-        secondary: SpeechToText,
-        observer: ProviderObserver | None = None,
-    ) -> None:
-        self.primary = primary
-        self.secondary = secondary
-        self.observer = observer
-        self.tier = primary.tier
+    primary: SpeechToText
+    secondary: SpeechToText
 
     async def stream(self, audio: AsyncIterator[bytes]) -> AsyncIterator[TranscriptEvent]:
         queue: asyncio.Queue[bytes | None] = asyncio.Queue()
@@ -80,8 +83,7 @@ class FallbackSTT:
                     yield event
                 return
             except ProviderError as error:
-                if self.observer is not None:
-                    self.observer.degraded("stt", str(error), f"{self.secondary.tier} recognizer")
+                self._tell("stt", error)
             async for event in self.secondary.stream(_drain(queue)):
                 yield event
         finally:
