@@ -10,7 +10,7 @@ import numpy as np
 
 from console import events as ev
 from console.calls.turns import CallerTurn, counts_as_barge_in
-from console.providers.base import ProviderError, TranscriptEvent
+from console.providers.base import AudioQueueReader, ProviderError, TranscriptEvent
 
 if TYPE_CHECKING:
     from console.calls.session import CallSession
@@ -43,9 +43,8 @@ class Listening:
             self._degraded("stt", str(error), "operator")
             await self.speak_line(self.profile.apology)
 
-    async def _audio_source(self: CallSession) -> AsyncIterator[bytes]:
-        while (chunk := await self._audio.get()) is not None:
-            yield chunk
+    def _audio_source(self: CallSession) -> AsyncIterator[bytes]:
+        return AudioQueueReader(self._audio)
 
     async def _on_transcript(self: CallSession, event: TranscriptEvent) -> None:
         if event.kind in ("speech-started", "interim", "final"):

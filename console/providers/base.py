@@ -6,6 +6,7 @@ Nothing here imports a vendor SDK.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
@@ -78,3 +79,25 @@ class ProviderObserver(Protocol):
     def usage(
         self, *, llm_tokens: int = 0, tts_characters: int = 0, stt_seconds: float = 0.0
     ) -> None: ...
+
+
+class AudioQueueReader:
+    """An async iterator over a queue of audio chunks, ending at None. Unlike an async
+    generator, a read cancelled half-way loses nothing and leaves it usable, so a second
+    consumer can take over where the first stopped (and no relay task is needed per frame)."""
+
+    def __init__(self, queue: asyncio.Queue[bytes | None]) -> None:
+        self._queue = queue
+        self._ended = False
+
+    def __aiter__(self) -> AudioQueueReader:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._ended:
+            raise StopAsyncIteration
+        chunk = await self._queue.get()
+        if chunk is None:
+            self._ended = True
+            raise StopAsyncIteration
+        return chunk

@@ -3,8 +3,6 @@ carries on, and the call is told (an operator-visible event)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -68,38 +66,19 @@ class FallbackTTS(_Fallback):
 
 class FallbackSTT(_Fallback):
     """Cloud recognition, and local recognition of the rest of the call if the cloud gives up
-    (a revoked key, reconnects exhausted). The audio goes through a queue of our own, so the
-    second recognizer picks up exactly where the first stopped reading."""
+    (a revoked key, reconnects exhausted). The second recognizer reads on from the same audio
+    iterator, which must survive a cancelled read: the session's `AudioQueueReader` (base.py)
+    does; a plain async generator would be closed by it."""
 
     primary: SpeechToText
     secondary: SpeechToText
 
     async def stream(self, audio: AsyncIterator[bytes]) -> AsyncIterator[TranscriptEvent]:
-        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-        pump = asyncio.create_task(_pump(audio, queue), name="stt-fallback-pump")
         try:
-            try:
-                async for event in self.primary.stream(_drain(queue)):
-                    yield event
-                return
-            except ProviderError as error:
-                self._tell("stt", error)
-            async for event in self.secondary.stream(_drain(queue)):
+            async for event in self.primary.stream(audio):
                 yield event
-        finally:
-            pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pump
-
-
-async def _pump(audio: AsyncIterator[bytes], queue: asyncio.Queue[bytes | None]) -> None:
-    try:
-        async for chunk in audio:
-            queue.put_nowait(chunk)
-    finally:
-        queue.put_nowait(None)
-
-
-async def _drain(queue: asyncio.Queue[bytes | None]) -> AsyncIterator[bytes]:
-    while (chunk := await queue.get()) is not None:
-        yield chunk
+            return
+        except ProviderError as error:
+            self._tell("stt", error)
+        async for event in self.secondary.stream(audio):
+            yield event

@@ -6,7 +6,7 @@ import asyncio
 import time
 
 from console.calls.deadair import FILLERS, DeadAirWatchdog
-from console.providers.base import ProviderError, TranscriptEvent
+from console.providers.base import AudioQueueReader, ProviderError, TranscriptEvent
 from console.providers.fallback import FallbackSTT
 from tests.unit.session_fakes import ScriptedLLM, make_harness
 
@@ -56,12 +56,19 @@ async def test_a_cough_is_not_a_turn_and_gets_no_holding_phrase():
 
 
 class DyingSTT:
+    """Reads audio in a sender task, as the Deepgram client does; dies with that task waiting
+    on the next chunk (the read is cancelled half-way)."""
+
     tier = "cloud"
 
     async def stream(self, audio):
-        async for _chunk in audio:
-            yield TranscriptEvent("speech-started")
-            raise ProviderError("Deepgram refused the API key")
+        first = await anext(audio)
+        assert first == b"a"
+        sender = asyncio.create_task(anext(audio))
+        await asyncio.sleep(0)  # the sender is now waiting inside the read
+        sender.cancel()
+        yield TranscriptEvent("speech-started")
+        raise ProviderError("Deepgram refused the API key")
 
 
 class CountingSTT:
@@ -87,13 +94,14 @@ async def test_local_recognition_takes_over_the_rest_of_the_audio_when_the_cloud
             pass
 
     local = CountingSTT()
-
-    async def audio():
-        for chunk in (b"a", b"b", b"c"):
-            yield chunk
-
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+    queue.put_nowait(b"a")
     stt = FallbackSTT(DyingSTT(), local, Observer())
-    events = [event async for event in stt.stream(audio())]
+    stream = stt.stream(AudioQueueReader(queue))
+    events = [await anext(stream)]
+    for chunk in (b"b", b"c", None):  # audio that arrives after the cloud gave up
+        queue.put_nowait(chunk)
+    events += [event async for event in stream]
     assert [e.kind for e in events] == ["speech-started", "final"]
     assert local.chunks == [b"b", b"c"]
     assert told == [("stt", "Deepgram refused the API key", "local recognizer")]
