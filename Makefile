@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 EXTRAS := dev,local,piper,audio
 # Debian packages: espeak-ng is the local TTS fallback and the test caller's voice;
-# libportaudio2 lets sounddevice import (listen-in); sox is used by the benches.
+# libportaudio2 lets sounddevice import (listen-in and the operator microphone).
 APT_PACKAGES := espeak-ng libportaudio2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
