@@ -24,10 +24,7 @@ LOUD_MAGNITUDE = 32
 class Listening:
     def on_media(self: CallSession, mulaw: bytes) -> None:
         self._tap("caller", mulaw)
-        loud, now = self._is_loud(mulaw), time.monotonic()
-        if loud:
-            self._last_loud = now
-        self.speech.frame(loud, now)
+        self.speech.frame(self._is_loud(mulaw), time.monotonic())
         self._audio.put_nowait(mulaw)
 
     @staticmethod

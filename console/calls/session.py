@@ -101,7 +101,6 @@ class CallSession(Listening, OperatorActions, TriageHooks):
         self._turns = TurnDetector()
         self._turn_no = 0
         self._reply_started_wall = 0.0
-        self._last_loud = 0.0
         self._idle_task: asyncio.Task[None] | None = None
         self._taps: list[AudioTap] = []
         self.speech = SpeechTracker()
@@ -175,7 +174,7 @@ class CallSession(Listening, OperatorActions, TriageHooks):
             text = f"{self.history.pop().content} {text}"
         self.history.append(ChatMessage("user", text))
         clock = TurnClock()
-        clock.stamp("speech_end", min(self._last_loud or turn.final_at, turn.final_at))
+        clock.stamp("speech_end", min(self.speech.last_loud or turn.final_at, turn.final_at))
         clock.stamp("stt_final", turn.final_at)
         self._start_reply(self._respond, clock, state="thinking", then_idle=True)
 
