@@ -29,8 +29,10 @@ demo: setup
 	$(VENV)/bin/voiceconsole demo
 
 # Two workers: most tests wait on real-time audio, so two run side by side in about half the time.
+# Tests that measure real-time gaps run afterwards on their own, with both cores free.
 test: setup
-	$(PY) -m pytest -q -n 2
+	$(PY) -m pytest -q -n 2 -m "not timing"
+	$(PY) -m pytest -q -m timing
 
 serve: setup
 	$(VENV)/bin/voiceconsole serve

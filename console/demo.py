@@ -22,19 +22,19 @@ SCRIPTS: dict[str, list[str]] = {
     "scheduling": [
         "Hi, I would like to book an appointment.",
         "My name is Maria Lopez.",
-        "My number is five five five, one two three four.",
+        "My number is five five five one two three four.",
         "That is all, thank you. Goodbye.",
     ],
     "medical_intake": [
         "Hello, I have had a bad cough for three days.",
         "My name is Tom Baker.",
-        "My date of birth is March third, nineteen eighty.",
+        "My date of birth is March third nineteen eighty.",
         "Thank you, goodbye.",
     ],
     "tech_support": [
         "Hi, my internet is down.",
         "I already restarted the router.",
-        "My account number is four four two, nine one.",
+        "My account number is four four two nine one.",
         "Thanks, goodbye.",
     ],
 }
@@ -75,10 +75,15 @@ class DemoCall:
 
 
 async def render_script(lines: list[str]) -> list[Utterance]:
-    """The caller's lines in a Piper voice (espeak-ng when Piper is missing), 8 kHz mu-law."""
-    from console.providers.local_tts import best_local_tts
+    """The caller's lines in a steady Piper voice (espeak-ng when Piper is missing), 8 kHz
+    mu-law: the same audio every run, so a demo's recognition is reproducible."""
+    from console.providers.base import ProviderError
+    from console.providers.local_tts import PiperTTS, best_local_tts
 
-    voice = best_local_tts()
+    try:
+        voice = PiperTTS(steady=True)
+    except ProviderError:
+        voice = best_local_tts()
     utterances = []
     for line in lines:
         audio = b"".join([chunk async for chunk in voice.synthesize(line)])

@@ -93,11 +93,13 @@ def load_piper_voice(model: Path, config: Path) -> Any:
         return _voices[model]
 
 
-def _piper_sentence(voice: Any, sentence: str) -> list[bytes]:
-    """Blocking: one sentence -> mu-law chunks. Runs in a worker thread."""
+def _piper_sentence(voice: Any, sentence: str, steady: bool = False) -> list[bytes]:
+    """Blocking: one sentence -> mu-law chunks. Runs in a worker thread. `steady` turns off
+    Piper's random generator noise, so the same text gives the same audio every time."""
     from piper import SynthesisConfig
 
-    config = SynthesisConfig(volume=_PIPER_VOLUME)
+    noise = {"noise_scale": 0.0, "noise_w_scale": 0.0} if steady else {}
+    config = SynthesisConfig(volume=_PIPER_VOLUME, **noise)
     pcm = b"".join(chunk.audio_int16_bytes for chunk in voice.synthesize(sentence, config))
     return mulaw_chunks(pcm, voice.config.sample_rate)
 
@@ -108,10 +110,16 @@ class PiperTTS:
 
     tier = "local"
 
-    def __init__(self, voice: str | Path | None = None, observer: object | None = None) -> None:
+    def __init__(
+        self, voice: str | Path | None = None, observer: object | None = None,
+        *, steady: bool = False,
+    ) -> None:
+        """`steady`: the same audio for the same text every time (a reproducible test caller);
+        the agent's own voice keeps Piper's natural variation."""
         _require_piper()
         self.model, self.config = resolve_voice(voice)
         self.observer = observer  # local speech costs nothing, so no usage is reported
+        self.steady = steady
 
     def warm_up(self) -> float:
         """Blocking: load the voice and speak one word; returns seconds. Call before the first
@@ -127,7 +135,8 @@ class PiperTTS:
 
     def _sentence(self, sentence: str) -> list[bytes]:
         try:
-            return _piper_sentence(load_piper_voice(self.model, self.config), sentence)
+            voice = load_piper_voice(self.model, self.config)
+            return _piper_sentence(voice, sentence, self.steady)
         except ProviderError:
             raise
         except Exception as error:

@@ -261,6 +261,7 @@ async def test_listen_in_plays_the_agent_and_the_caller_on_the_operator_speaker(
         await wait_until(pilot, lambda: legs.loud == {"caller", "agent"}, 8)
 
 
+@pytest.mark.timing
 async def test_a_busy_console_adds_no_late_frames_to_an_agent_reply(stack) -> None:
     """20 other calls chatter on the dashboard (interim words, latency samples, ~400 events a
     second) while the agent speaks a 3 s reply; the caller's frames must keep their 20 ms."""

@@ -64,7 +64,9 @@ class CallViewScreen(BoardView, Screen):
         self.query_one(Timeline).show(call)
 
     def refresh_status(self, status: BackendStatus) -> None:
-        self.query_one(StatusBar).show(status)
+        # query, not query_one: a screen can be mounted a moment before its children are.
+        for bar in self.query(StatusBar):
+            bar.show(status)
 
     def _show_banner(self, call: CallState) -> None:
         banner = self.query_one("#call-banner", Static)

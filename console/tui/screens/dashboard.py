@@ -62,7 +62,9 @@ class DashboardScreen(BoardView, Screen):
         self.query_one("#no-calls").display = not calls
 
     def refresh_status(self, status: BackendStatus) -> None:
-        self.query_one(StatusBar).show(status)
+        # query, not query_one: a screen can be mounted a moment before its children are.
+        for bar in self.query(StatusBar):
+            bar.show(status)
 
     def show_startup(self, finished_ok: bool) -> None:
         self._startup_ok = finished_ok
