@@ -266,8 +266,12 @@ _INBOUND_PARSERS = {
 
 def parse_inbound(raw: str | bytes) -> InboundEvent:
     """One Twilio -> server message. Raises ProtocolError on anything we should not accept."""
+    return _dispatch(raw, _INBOUND_PARSERS)
+
+
+def _dispatch(raw: str | bytes, parsers: dict[str, Any]) -> Any:
     message = _load(raw)
-    parser = _INBOUND_PARSERS.get(_event_name(message))
+    parser = parsers.get(_event_name(message))
     if parser is None:
         raise ProtocolError("unknown-event", str(message.get("event"))[:40])
     return parser(message)
@@ -299,11 +303,7 @@ _OUTBOUND_PARSERS = {
 
 def parse_outbound(raw: str | bytes) -> OutboundEvent:
     """One server -> Twilio message. Raises ProtocolError like `parse_inbound`."""
-    message = _load(raw)
-    parser = _OUTBOUND_PARSERS.get(_event_name(message))
-    if parser is None:
-        raise ProtocolError("unknown-event", str(message.get("event"))[:40])
-    return parser(message)
+    return _dispatch(raw, _OUTBOUND_PARSERS)
 
 
 # ---- builders -----------------------------------------------------------------------------
