@@ -243,11 +243,3 @@ class ObserverRelay:
     def usage(self, **amounts: Any) -> None:
         if self.target is not None:
             self.target.usage(**amounts)
-
-
-async def run_until_signalled(runtime: Runtime, stop: asyncio.Event) -> None:
-    await runtime.start()
-    try:
-        await stop.wait()
-    finally:
-        await runtime.stop()

@@ -4,7 +4,6 @@ speech end -> STT final -> LLM first token -> first sentence -> TTS first byte -
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
 
 STAGES = (
@@ -54,20 +53,3 @@ class TurnClock:
 
 def _ms(seconds: float) -> float:
     return round(seconds * 1000.0, 2)
-
-
-def percentile(values: list[float], pct: float) -> float | None:
-    """Nearest-rank percentile; None for no data."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(pct / 100.0 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
-
-
-def summarize(values: list[float]) -> dict[str, float | None]:
-    return {
-        "p50": statistics.median(values) if values else None,
-        "p95": percentile(values, 95),
-        "n": len(values),
-    }

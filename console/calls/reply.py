@@ -47,7 +47,6 @@ class AgentReply:
         self._on_tts_error = on_tts_error or (lambda _p: None)
         self._now = now
         self.spoken = SpokenLog()
-        self.stopped_by_gate = False
         self.fully_queued = False  # set by the owner once nothing more will be queued
         self.started_at = now()
 
@@ -106,7 +105,6 @@ class AgentReply:
                 async for token in tokens:
                     self.clock.stamp("llm_first_token", self._now())
                     if not self._gate(token):
-                        self.stopped_by_gate = True
                         return
                     for sentence in chunker.feed(token):
                         self._emit(sentence, out)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol
 
 TranscriptKind = Literal["interim", "final", "speech-started", "utterance-end"]
 
@@ -65,9 +65,6 @@ class TextToSpeech(Protocol):
         ...
 
 
-@runtime_checkable
-class Closeable(Protocol):
-    async def aclose(self) -> None: ...
 
 
 class ProviderObserver(Protocol):
