@@ -1,8 +1,10 @@
 """Simulated callers in a process of their own, so their audio work does not skew the fakes'
 timestamps. Prints what each caller heard as JSON (times are time.monotonic, shared by every
-process on Linux).
+process on Linux), and this process's own loop lag, which delays its receive timestamps.
 
-    python bench/caller_worker.py ws://127.0.0.1:PORT/media CALLS
+    python bench/caller_worker.py ws://127.0.0.1:PORT/media CALLS [STAGGER_S]
+
+Caller i starts talking i * STAGGER_S / CALLS seconds after its greeting.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 from typing import Any
 
 from pipeline import _caller  # noqa: I001 - pipeline sets sys.path
+from probe_server import LagProbe
 
 
 def record(caller: Any) -> dict[str, Any]:
@@ -23,14 +26,18 @@ def record(caller: Any) -> dict[str, Any]:
         "started_at": caller.started_at,
         "clears": caller.clears,
         "received_at": caller.received_at,
+        "errors": caller.errors,
     }
 
 
-async def main(url: str, calls: int) -> None:
-    callers = [_caller(url) for _ in range(calls)]
+async def main(url: str, calls: int, stagger_s: float) -> None:
+    callers = [_caller(url, i * stagger_s / calls) for i in range(calls)]
+    probe = LagProbe()
+    probing = asyncio.create_task(probe.run(), name="callers-lag-probe")
     await asyncio.gather(*(c.run() for c in callers))
-    print(json.dumps([record(c) for c in callers]))
+    probing.cancel()
+    print(json.dumps({"callers": [record(c) for c in callers], "loop_lag_ms": probe.summary()}))
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]) if sys.argv[3:] else 0.0))

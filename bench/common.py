@@ -1,4 +1,5 @@
-"""Shared pieces of the benches: a server subprocess, its CPU and memory, percentiles."""
+"""Shared pieces of the benches: a server subprocess, its CPU and memory, the core split,
+percentiles."""
 
 from __future__ import annotations
 
@@ -26,20 +27,47 @@ def spread(values: list[float]) -> dict[str, float | int | None]:
     return {"p50": pct(values, 50), "p95": pct(values, 95), "n": len(values)}
 
 
-class ServerProcess:
-    """`voiceconsole serve` in its own process, so its CPU and memory are its own."""
+def split_cores(shared: bool = False) -> dict[str, list[int]] | None:
+    """Give the server one core and move this process (the fakes, and the caller worker it
+    starts later) to the others. In production Twilio, Deepgram and Groq run on other
+    machines; here their stand-ins would otherwise take CPU from the server whenever the
+    scheduler puts them on its core, and the bench would time the scheduler (at 100 calls the
+    server's own-overhead p95 was 75-130 ms sharing both cores, 29 ms on a core of its own).
+    None (no split) on a one-core machine or when `shared`."""
+    cores = sorted(os.sched_getaffinity(0))
+    if shared or len(cores) < 2:
+        return None
+    split = {"server": cores[:1], "load": cores[1:]}
+    os.sched_setaffinity(0, split["load"])
+    return split
 
-    def __init__(self, env: dict[str, str], workdir: Path) -> None:
+
+class ServerProcess:
+    """`voiceconsole serve` in its own process, so its CPU and memory are its own; on `cores`
+    (every thread it starts inherits them) when given."""
+
+    def __init__(self, env: dict[str, str], workdir: Path,
+                 cores: list[int] | None = None) -> None:
         self.env = {**os.environ, **env, "PORT": "0", "HOST": "127.0.0.1"}
         self.workdir = workdir
+        self.cores = cores
         self.proc: asyncio.subprocess.Process | None = None
         self.media_url = ""
 
-    async def start(self) -> ServerProcess:
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "console.cli", "serve"]
+
+    async def spawn(self) -> asyncio.subprocess.Process:
+        cores = self.cores
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "console.cli", "serve", cwd=self.workdir, env=self.env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
-        assert self.proc.stdout is not None
+            *self.argv(), cwd=self.workdir, env=self.env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None)
+        return self.proc
+
+    async def start(self) -> ServerProcess:
+        await self.spawn()
+        assert self.proc is not None and self.proc.stdout is not None
         async with asyncio.timeout(60):
             while not self.media_url:
                 line = (await self.proc.stdout.readline()).decode()

@@ -4,13 +4,19 @@ Fakes (in this process): Deepgram with 300 ms endpointing and TTS first byte 80 
 first token 150 ms at 200 tokens/s. The voiceconsole server runs in its own process, so its CPU
 and memory are measured alone. Each call: greeting, three caller turns, then a barge-in.
 
+Arrivals: every call connects at once and stays up for the whole run, but the callers start
+talking at moments spread evenly over STAGGER_S, as independent callers do (a turn cycle here is
+about 10 s, so turns end about 5-8 times a second at 50 calls). `--aligned` makes all N callers
+speak in lockstep instead, so every hand-off of every call lands in the same millisecond: a
+worst case no real population of callers produces, kept to show the cost of such a burst.
+
 Own overhead = the three hand-off gaps timed at the fakes and the caller (one clock,
 time.monotonic, shared by every process on Linux):
   final transcript sent -> LLM request received
   end of the LLM's first sentence sent -> TTS request received
   TTS first byte sent -> first media frame received by the caller
 
-    python bench/pipeline.py --calls 1 --calls 50 [--barge-in-words 0]
+    python bench/pipeline.py --calls 1 --calls 50 [--barge-in-words 0] [--aligned]
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from common import ServerProcess, spread  # noqa: I001 - sets sys.path for tests.fakes
+from common import ServerProcess, split_cores, spread  # noqa: I001 - sets sys.path for tests.fakes
 from probe_server import LagProbe
 
 from console.simulate.caller import CallerOptions, SimulatedCaller, Utterance
@@ -35,6 +41,7 @@ from tests.fakes.deepgram_fake import FakeDeepgram, silence, tone
 from tests.fakes.groq_fake import FakeGroq
 
 TURNS = 3
+STAGGER_S = 6.0  # under the profiles' 8 s idle reprompt, so the wait never triggers one
 # The first sentence ends on a word, as most do: after a number ("noted 12.") the chunker rightly
 # waits one more token in case a decimal follows, which would add the LLM's 5 ms token interval.
 REPLY = ("Okay, line {uid} noted. We are open on weekdays from eight in the morning until six, "
@@ -49,19 +56,21 @@ def reply_for(request: Any) -> str:
     return REPLY.format(uid=uid.group(1) if uid else "0")
 
 
-async def run(calls: int, barge_in_words: int) -> dict[str, Any]:
+async def run(calls: int, barge_in_words: int, stagger_s: float,
+              cores: dict[str, list[int]] | None) -> dict[str, Any]:
     script = [f"this is caller line number {i} about my booking" for i in range(calls * 10)]
     async with FakeDeepgram(script=script, first_byte_ms=80, ms_per_char=60) as deepgram, \
             FakeGroq(reply=reply_for, first_token_ms=150, tokens_per_s=200) as groq:
         with tempfile.TemporaryDirectory() as workdir:
-            server = await ServerProcess(_server_env(deepgram, groq, workdir, barge_in_words),
-                                         Path(workdir)).start()
+            env = _server_env(deepgram, groq, workdir, barge_in_words)
+            server = await ServerProcess(env, Path(workdir), cores and cores["server"]).start()
             try:
                 cpu_before, mem_before = server.cpu_seconds(), server.memory_mb()
                 started = time.monotonic()
                 probe = LagProbe()  # the fakes' own loop: its lag inflates their timestamps
                 probing = asyncio.create_task(probe.run(), name="fakes-lag-probe")
-                callers = await _run_callers(server.media_url, calls)
+                heard = await _run_callers(server.media_url, calls, stagger_s)
+                callers = heard["callers"]
                 probing.cancel()
                 wall = time.monotonic() - started
                 cpu = server.cpu_seconds() - cpu_before
@@ -72,11 +81,14 @@ async def run(calls: int, barge_in_words: int) -> dict[str, Any]:
         return {
             "calls": calls,
             "barge_in_min_words": barge_in_words,
+            "first_words_spread_s": stagger_s,
+            "cores": cores or "shared",
             "wall_s": round(wall, 1),
             **_latencies(callers),
             "own_overhead_ms": spread(_overheads(callers, deepgram, groq)),
             "own_overhead_by_handoff_ms": _gap_breakdown(callers, deepgram, groq),
             "fakes_loop_lag_ms": probe.summary(),
+            "callers_loop_lag_ms": heard["loop_lag_ms"],
             **_barge_ins(callers),
             "pacing_jitter_ms_p99": _jitter_p99(callers),
             "server_playout": playout,
@@ -96,14 +108,17 @@ def _server_env(deepgram: FakeDeepgram, groq: FakeGroq, workdir: str,
     }
 
 
-async def _run_callers(url: str, calls: int) -> list[Any]:
+async def _run_callers(url: str, calls: int, stagger_s: float) -> dict[str, Any]:
     """The callers run in their own process (bench/caller_worker.py): 50 callers pacing and
     receiving audio would otherwise delay the fakes' own timestamps in this loop."""
     worker = Path(__file__).with_name("caller_worker.py")
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(worker), url, str(calls), stdout=asyncio.subprocess.PIPE)
+        sys.executable, str(worker), url, str(calls), str(stagger_s),
+        stdout=asyncio.subprocess.PIPE)
     out, _ = await proc.communicate()
-    return [_heard(record) for record in json.loads(out)]
+    result = json.loads(out)
+    return {"callers": [_heard(record) for record in result["callers"]],
+            "loop_lag_ms": result["loop_lag_ms"]}
 
 
 def _heard(record: dict[str, Any]) -> SimpleNamespace:
@@ -111,8 +126,11 @@ def _heard(record: dict[str, Any]) -> SimpleNamespace:
     return SimpleNamespace(**record, turn_first_frames=frames)
 
 
-def _caller(url: str) -> SimulatedCaller:
+def _caller(url: str, delay_s: float = 0.0) -> SimulatedCaller:
+    """A caller who, once greeted, waits `delay_s` in silence, then talks: three turns, then
+    one that barges in 700 ms into the agent's reply."""
     speech = [Utterance(mulaw=tone(900) + silence(40)) for _ in range(TURNS)]
+    speech[0] = Utterance(mulaw=silence(round(delay_s * 1000)) + speech[0].mulaw)
     barge = Utterance(mulaw=tone(900) + silence(40), barge_in_after_ms=700)
     return SimulatedCaller(CallerOptions(url=url, utterances=[*speech, barge],
                                          reply_timeout_s=15.0))
@@ -234,8 +252,15 @@ def main() -> None:
     parser.add_argument("--calls", type=int, action="append", help="concurrent calls (repeat)")
     parser.add_argument("--barge-in-words", type=int, default=2,
                         help="BARGE_IN_MIN_WORDS for the server (0 = on any speech)")
+    parser.add_argument("--aligned", action="store_true",
+                        help="all callers talk in lockstep (worst-case bursts)")
+    parser.add_argument("--shared-cores", action="store_true",
+                        help="let the server, fakes and callers share every core")
     args = parser.parse_args()
-    results = [asyncio.run(run(n, args.barge_in_words)) for n in (args.calls or [1])]
+    stagger_s = 0.0 if args.aligned else STAGGER_S
+    cores = split_cores(args.shared_cores)
+    results = [asyncio.run(run(n, args.barge_in_words, stagger_s, cores))
+               for n in (args.calls or [1])]
     print(json.dumps(results, indent=2))
 
 

@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 PROBE_PERIOD_S = 0.010
+SPIKE_MS = 20.0  # oversleeps this long are listed with when they happened
+MAX_SPIKES = 20
 STARTUP_POLL_S = 0.05  # console mode: how often we look whether the runtime has started
 STARTUP_LIMIT_S = 60.0
 
@@ -36,10 +38,11 @@ class LagProbe:
 
     def __init__(self) -> None:
         self.samples: list[float] = []
+        self.spikes: list[tuple[float, float]] = []  # (seconds since start, lag ms)
         self.since = time.monotonic()
 
     def reset(self) -> None:
-        self.samples = []
+        self.samples, self.spikes = [], []
         self.since = time.monotonic()
 
     async def run(self) -> None:
@@ -47,7 +50,11 @@ class LagProbe:
         while True:
             before = loop.time()
             await asyncio.sleep(PROBE_PERIOD_S)
-            self.samples.append((loop.time() - before - PROBE_PERIOD_S) * 1000)
+            lag = (loop.time() - before - PROBE_PERIOD_S) * 1000
+            self.samples.append(lag)
+            if lag >= SPIKE_MS and len(self.spikes) < MAX_SPIKES:
+                # loop.time() is time.monotonic() on asyncio's own loops
+                self.spikes.append((round(before - self.since, 2), round(lag, 1)))
 
     def summary(self) -> dict[str, Any]:
         ordered = sorted(self.samples)
@@ -59,7 +66,8 @@ class LagProbe:
 
         return {"n": len(ordered), "p50": at(50), "p95": at(95), "p99": at(99),
                 "max": round(ordered[-1], 2) if ordered else None,
-                "seconds": round(time.monotonic() - self.since, 1)}
+                "seconds": round(time.monotonic() - self.since, 1),
+                "spikes_at_s_ms": self.spikes}
 
 
 async def _serve_headless(stop: asyncio.Event) -> None:

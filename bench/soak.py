@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import ROOT  # noqa: I001 - sets sys.path for tests.fakes
+from common import ROOT, split_cores  # noqa: I001 - sets sys.path for tests.fakes
 from pipeline import _caller, _server_env, reply_for
 from scaling import ProbedServer
 
@@ -106,14 +106,15 @@ def stored_calls(db_path: Path) -> dict[str, Any]:
     return {"by_status": statuses, "turns": turns, "sids": sids}
 
 
-async def soak(slots: int, minutes: float, console: bool) -> dict[str, Any]:
+async def soak(slots: int, minutes: float, console: bool,
+               cores: dict[str, list[int]] | None) -> dict[str, Any]:
     transcripts = int(slots * (minutes * 60 / CALL_S + 2) * 4)
     script = [f"this is caller line number {i} about my booking" for i in range(transcripts)]
     async with FakeDeepgram(script=script, first_byte_ms=80, ms_per_char=60) as deepgram, \
             FakeGroq(reply=reply_for, first_token_ms=150, tokens_per_s=200) as groq:
         with tempfile.TemporaryDirectory() as workdir:
             server = await ProbedServer(_server_env(deepgram, groq, workdir, 2),
-                                        Path(workdir), console).start()
+                                        Path(workdir), console, cores and cores["server"]).start()
             run = Soak(server, slots, minutes * 60)
             try:
                 server.restart_lag_samples()
@@ -158,8 +159,11 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=100, help="concurrent calls")
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--console", action="store_true", help="with the console running")
+    parser.add_argument("--shared-cores", action="store_true",
+                        help="let the server and the load share every core")
     args = parser.parse_args()
-    result = asyncio.run(soak(args.calls, args.minutes, args.console))
+    cores = split_cores(args.shared_cores)
+    result = asyncio.run(soak(args.calls, args.minutes, args.console, cores))
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"soak-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(result, indent=2))

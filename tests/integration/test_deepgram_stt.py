@@ -7,6 +7,7 @@ Deepgram, times endpointing on the audio timeline.
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -82,6 +83,28 @@ async def test_the_socket_asks_for_twilio_mulaw_with_endpointing_and_vad(fake) -
          "interim_results": "true", "endpointing": "250", "utterance_end_ms": "1000",
          "vad_events": "true", "smart_format": "true", "punctuate": "true", "language": "en-US"}
     ]  # fmt: skip
+
+
+async def test_each_socket_carries_the_key_but_the_sdk_headers_are_built_once(
+    fake, monkeypatch
+) -> None:
+    """The SDK reads its version from package metadata for every socket (~0.5 ms on the event
+    loop, twice per call); a shared client builds the headers once and every socket still
+    authenticates (the fake refuses a socket without the key)."""
+    lookups: list[str] = []
+    real_version = importlib.metadata.version
+
+    def counting_version(name: str) -> str:
+        lookups.append(name)
+        return real_version(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", counting_version)
+    stt = DeepgramSTT(fake.api_key, fake.base_url)
+    for _ in range(3):
+        events = await collect(stt, frames(silence(200)))
+        assert "error" not in kinds(events)
+    assert len(fake.listen_queries) == 3
+    assert lookups.count("deepgram-sdk") == 1
 
 
 async def test_caller_audio_is_forwarded_byte_for_byte(fake) -> None:
