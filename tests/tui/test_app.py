@@ -34,7 +34,7 @@ def cell(app: VoiceConsoleApp, sid: str, column: str) -> str:
 
 
 def table_has(app: VoiceConsoleApp, sid: str) -> bool:
-    return sid in {key.value for key in app.dashboard.query_one(CallsTable).rows}
+    return sid in set(app.dashboard.query_one(CallsTable).sids)
 
 
 def recorded(backend: FakeBackend, action: str) -> list[tuple]:

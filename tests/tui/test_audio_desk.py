@@ -74,7 +74,7 @@ def console_with(
 async def with_call(pilot, backend: FakeBackend, sid: str = "CA1") -> None:
     backend.play(call_script(sid))
     table = pilot.app.dashboard.query_one(CallsTable)
-    await wait_until(pilot, lambda: sid in {key.value for key in table.rows})
+    await wait_until(pilot, lambda: sid in set(table.sids))
 
 
 def frame(value: int) -> bytes:

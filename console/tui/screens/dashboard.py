@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import Footer, Header, Static
 
 from console.tui.backend import BackendStatus
 from console.tui.board import CallBoard
@@ -79,9 +79,8 @@ class DashboardScreen(BoardView, Screen):
         if sid is not None:
             self.post_message(CallChosen(sid))
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value is not None:
-            self.post_message(CallChosen(event.row_key.value))
+    def on_calls_table_picked(self, event: CallsTable.Picked) -> None:
+        self.post_message(CallChosen(event.call_sid))
 
-    def on_data_table_row_highlighted(self) -> None:
+    def on_calls_table_highlighted(self) -> None:
         self.refresh_bindings()  # the operator keys follow the highlighted call

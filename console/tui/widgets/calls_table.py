@@ -1,16 +1,34 @@
-"""The live calls table: one row per call, keyed by call SID, updated cell by cell."""
+"""The live calls table: one line per call, keyed by call SID, repainted line by line.
+
+Not a DataTable: a DataTable re-renders every visible cell whenever any cell changes (its render
+caches are keyed on a table-wide update counter). With 50 live calls the "talking" column changes
+several times a second, and each change cost a 25-40 ms repaint on the loop the calls' audio
+shares (measured with bench/scaling.py: own overhead p95 84 ms at 50 calls with the console, 11
+ms with the table idle). Here each call's line is rendered once per change and only that line
+is repainted; the clock tick that moves every duration repaints the visible lines only.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
-from textual.widgets import DataTable
+from textual.binding import Binding
+from textual.events import Click
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from console.tui.board import CallState
 from console.tui.describe import duration, millis
 
-# (key, label, width). Fixed widths: a cell updated in place never widens its column (that
-# would re-measure the whole table on every update), so each fits its longest value, e.g.
-# "transferring · muted", "+4915112345678", "medical_intake", "10:00:00", "operator", "9999 ms".
+# (key, label, width). Fixed widths, each fitting its longest value, e.g. "transferring ·
+# muted", "+4915112345678", "medical_intake", "10:00:00", "operator", "9999 ms"; the last
+# column takes what is left.
 COLUMNS = (
     ("caller", "Caller", 16),
     ("profile", "Profile", 14),
@@ -20,39 +38,184 @@ COLUMNS = (
     ("latency", "Last V2V", 8),
     ("alert", "Alert", None),
 )
+GAP = 2  # spaces between columns
 _TALKING_STYLE = {"caller": "bold cyan", "agent": "bold green", "operator": "bold magenta"}
+HEADER_LINES = 1
 
 
-class CallsTable(DataTable):
-    def on_mount(self) -> None:
-        self.cursor_type = "row"
-        self.zebra_stripes = True
-        for key, label, width in COLUMNS:
-            self.add_column(label, key=key, width=width)
+@dataclass
+class _Row:
+    cells: dict[str, Text]
+    text: Text  # the whole line, columns padded to their widths
+    look: tuple[tuple[str, str], ...]  # what each cell shows and how: Text's == ignores style
 
-    def sync(self, calls: list[CallState], now: float) -> None:
-        """Make the rows match `calls`: add new ones, update changed cells, drop forgotten ones."""
-        wanted = {call.call_sid for call in calls}
-        for row_key in list(self.rows):
-            if row_key.value not in wanted:
-                self.remove_row(row_key)
-        present = {row_key.value for row_key in self.rows}
-        for call in calls:
-            cells = row_cells(call, now)
-            if call.call_sid in present:
-                self._update_row(call.call_sid, cells)
-            else:
-                self.add_row(*cells.values(), key=call.call_sid)
+
+class CallsTable(ScrollView, can_focus=True):
+    DEFAULT_CSS = """
+    CallsTable {
+        background: $surface;
+        overflow-x: hidden;
+    }
+    CallsTable > .calls-table--header {
+        text-style: bold;
+        background: $panel;
+        color: $foreground;
+    }
+    CallsTable > .calls-table--stripe {
+        background: $surface-lighten-1;
+    }
+    CallsTable > .calls-table--cursor {
+        background: $block-cursor-blurred-background;
+    }
+    CallsTable:focus > .calls-table--cursor {
+        background: $block-cursor-background;
+        color: $block-cursor-foreground;
+        text-style: bold;
+    }
+    """
+    COMPONENT_CLASSES = {
+        "calls-table--header",
+        "calls-table--stripe",
+        "calls-table--cursor",
+    }
+    BINDINGS = [
+        Binding("up", "move(-1)", "Up", show=False),
+        Binding("down", "move(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "move_to(0)", "First", show=False),
+        Binding("end", "move_to(-1)", "Last", show=False),
+    ]
+
+    cursor_row: reactive[int] = reactive(0, repaint=False)
+
+    class Highlighted(Message):
+        """The cursor moved to another call (the operator keys follow it)."""
+
+    class Picked(Message):
+        """The operator clicked a call."""
+
+        def __init__(self, call_sid: str) -> None:
+            super().__init__()
+            self.call_sid = call_sid
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+        super().__init__(id=id)
+        self._sids: list[str] = []
+        self._rows: dict[str, _Row] = {}
+
+    # -- contents ---------------------------------------------------------------------------
+
+    @property
+    def sids(self) -> list[str]:
+        return list(self._sids)
+
+    @property
+    def row_count(self) -> int:
+        return len(self._sids)
+
+    def get_cell(self, sid: str, column: str) -> Text:
+        return self._rows[sid].cells[column]
 
     def selected_sid(self) -> str | None:
-        if self.row_count == 0:
-            return None
-        return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        return self._sids[self.cursor_row] if self._sids else None
 
-    def _update_row(self, sid: str, cells: dict[str, Text]) -> None:
-        for column, value in cells.items():
-            if self.get_cell(sid, column) != value:
-                self.update_cell(sid, column, value)
+    def sync(self, calls: list[CallState], now: float) -> None:
+        """Make the lines match `calls` (in order); repaint only the lines that changed. The
+        cursor stays on the call it was on."""
+        selected = self.selected_sid()
+        order = [call.call_sid for call in calls]
+        changed = [call for call in calls if self._store(call, now)]
+        if order != self._sids:
+            self._sids = order
+            self._rows = {sid: self._rows[sid] for sid in order}
+            self.virtual_size = Size(0, len(order) + HEADER_LINES)
+            self._keep_cursor_on(selected)
+            self.refresh()
+            return
+        for call in changed:
+            self._refresh_row(self._sids.index(call.call_sid))
+
+    def _store(self, call: CallState, now: float) -> bool:
+        cells = row_cells(call, now)
+        look = tuple((cell.plain, str(cell.style)) for cell in cells.values())
+        row = self._rows.get(call.call_sid)
+        if row is not None and row.look == look:
+            return False
+        self._rows[call.call_sid] = _Row(cells, _line(cells), look)
+        return True
+
+    def _keep_cursor_on(self, sid: str | None) -> None:
+        index = self._sids.index(sid) if sid in self._sids else self.cursor_row
+        self.cursor_row = max(0, min(index, len(self._sids) - 1))
+
+    # -- painting ---------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        if y < HEADER_LINES:
+            return self._strip(_header(), "calls-table--header", width)
+        index = self.scroll_offset.y + y - HEADER_LINES
+        if index >= len(self._sids):
+            return Strip.blank(width, self.rich_style)
+        text = self._rows[self._sids[index]].text
+        if index == self.cursor_row:
+            return self._strip(text, "calls-table--cursor", width)
+        return self._strip(text, "calls-table--stripe" if index % 2 else None, width)
+
+    def _strip(self, text: Text, component: str | None, width: int) -> Strip:
+        base = self.rich_style
+        if component is not None:
+            base += self.get_component_rich_style(component)
+        segments = [Segment(" ")] + list(text.render(self.app.console))
+        return Strip(segments).crop_extend(0, width, Style()).apply_style(base)
+
+    def _refresh_row(self, index: int) -> None:
+        y = index - self.scroll_offset.y + HEADER_LINES
+        if HEADER_LINES <= y < self._lines_shown():
+            self.refresh(Region(0, y, self.size.width, 1))
+
+    def _lines_shown(self) -> int:
+        return self.scrollable_content_region.height
+
+    def on_resize(self) -> None:
+        self.virtual_size = Size(0, len(self._sids) + HEADER_LINES)
+
+    # -- cursor -----------------------------------------------------------------------------
+
+    def watch_cursor_row(self, old: int, new: int) -> None:
+        self._refresh_row(old)
+        self._refresh_row(new)
+        # After the next refresh: lines just added are not scrollable to before it.
+        self.call_after_refresh(self._scroll_to_cursor)
+        self.post_message(self.Highlighted())
+
+    def _scroll_to_cursor(self) -> None:
+        visible = max(1, self._lines_shown() - HEADER_LINES)
+        top = self.scroll_offset.y
+        if self.cursor_row < top:
+            self.scroll_to(y=self.cursor_row, animate=False)
+        elif self.cursor_row >= top + visible:
+            self.scroll_to(y=self.cursor_row - visible + 1, animate=False)
+
+    def action_move(self, step: int) -> None:
+        self._move_to(self.cursor_row + step)
+
+    def action_page(self, direction: int) -> None:
+        self._move_to(self.cursor_row + direction * max(1, self._lines_shown() - HEADER_LINES))
+
+    def action_move_to(self, index: int) -> None:
+        self._move_to(index if index >= 0 else len(self._sids) - 1)
+
+    def _move_to(self, index: int) -> None:
+        if self._sids:
+            self.cursor_row = max(0, min(index, len(self._sids) - 1))
+
+    def on_click(self, event: Click) -> None:
+        index = self.scroll_offset.y + event.y - HEADER_LINES
+        if event.y >= HEADER_LINES and 0 <= index < len(self._sids):
+            self.cursor_row = index
+            self.post_message(self.Picked(self._sids[index]))
 
 
 def row_cells(call: CallState, now: float) -> dict[str, Text]:
@@ -73,3 +236,19 @@ def row_cells(call: CallState, now: float) -> dict[str, Text]:
         "latency": Text(millis(call.last_v2v), style=dim),
         "alert": flag,
     }
+
+
+def _header() -> Text:
+    return _line({key: Text(label) for key, label, _ in COLUMNS})
+
+
+def _line(cells: dict[str, Text]) -> Text:
+    """The columns side by side, each cut or padded to its width (the last one as it is)."""
+    line = Text(no_wrap=True, overflow="ellipsis")
+    for key, _, width in COLUMNS:
+        cell = cells[key].copy()
+        if width is not None:
+            cell.truncate(width, overflow="ellipsis", pad=True)
+            cell.append(" " * GAP)
+        line.append_text(cell)
+    return line

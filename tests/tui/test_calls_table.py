@@ -1,0 +1,92 @@
+"""The live calls table on its own: what the operator sees and where the cursor goes."""
+
+from __future__ import annotations
+
+from textual.app import App, ComposeResult
+
+from console.tui.board import Alert, CallState
+from console.tui.widgets.calls_table import CallsTable
+
+from .conftest import wait_until
+
+
+class TableApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield CallsTable(id="calls")
+
+    @property
+    def table(self) -> CallsTable:
+        return self.query_one(CallsTable)
+
+
+def calls(count: int) -> list[CallState]:
+    return [CallState(f"CA{i}", started_at=0.0, caller=f"+1555000{i:04d}") for i in range(count)]
+
+
+def screen_line(table: CallsTable, y: int) -> str:
+    return table.render_line(y).text
+
+
+async def test_each_call_is_a_line_under_the_header_with_its_columns() -> None:
+    app = TableApp()
+    async with app.run_test(size=(110, 8)):
+        app.table.sync(calls(2), now=75.0)
+        assert screen_line(app.table, 0).split()[:3] == ["Caller", "Profile", "State"]
+        assert screen_line(app.table, 1).split()[:4] == ["+15550000000", "—", "greeting", "1:15"]
+        assert screen_line(app.table, 2).split()[0] == "+15550000001"
+
+
+async def test_the_cursor_stays_on_its_call_when_an_earlier_call_leaves_the_board() -> None:
+    app = TableApp()
+    async with app.run_test(size=(110, 8)) as pilot:
+        board = calls(3)
+        app.table.sync(board, now=10.0)
+        app.table.focus()
+        await pilot.press("down", "down")
+        assert app.table.selected_sid() == "CA2"
+        app.table.sync(board[1:], now=11.0)
+        assert app.table.selected_sid() == "CA2"
+
+
+async def test_an_acknowledged_alert_changes_how_its_flag_looks() -> None:
+    # The words stay the same, only the style changes: a table that compares text alone (as
+    # rich's Text equality does) would keep showing the alert as unacknowledged.
+    app = TableApp()
+    async with app.run_test(size=(110, 8)):
+        call = calls(1)[0]
+        call.alert = Alert(phrase="chest pain", source="caller", text="chest pain", at=5.0)
+        app.table.sync([call], now=10.0)
+        assert str(app.table.get_cell("CA0", "alert").style) == "bold white on red"
+        call.alert.acknowledged = True
+        app.table.sync([call], now=10.0)
+        assert str(app.table.get_cell("CA0", "alert").style) == "bold red"
+
+
+async def test_moving_past_the_bottom_scrolls_the_cursor_into_view() -> None:
+    app = TableApp()
+    async with app.run_test(size=(110, 8)) as pilot:
+        app.table.sync(calls(30), now=10.0)
+        app.table.focus()
+        await pilot.press("end")
+        await wait_until(pilot, lambda: app.table.scroll_offset.y > 0)
+        assert app.table.selected_sid() == "CA29"
+        last_visible = app.table.scrollable_content_region.height - 1
+        assert screen_line(app.table, last_visible).split()[0] == "+15550000029"
+        await pilot.press("home")
+        await wait_until(pilot, lambda: app.table.scroll_offset.y == 0)
+        assert app.table.selected_sid() == "CA0"
+
+
+async def test_clicking_a_call_picks_it() -> None:
+    picked: list[str] = []
+
+    class PickingApp(TableApp):
+        def on_calls_table_picked(self, message: CallsTable.Picked) -> None:
+            picked.append(message.call_sid)
+
+    app = PickingApp()
+    async with app.run_test(size=(110, 8)) as pilot:
+        app.table.sync(calls(3), now=10.0)
+        await pilot.click(CallsTable, offset=(3, 2))  # line 0 is the header
+        await wait_until(pilot, lambda: picked)
+        assert picked == ["CA1"] and app.table.selected_sid() == "CA1"
