@@ -6,8 +6,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from console import events as ev
 from console.calls.turns import CallerTurn, counts_as_barge_in
 from console.providers.base import AudioQueueReader, ProviderError, TranscriptEvent
@@ -19,6 +17,8 @@ if TYPE_CHECKING:
 # for "speech end" in latency metrics and by the dead-air watchdog; turn-taking itself follows
 # the recognizer.
 LOUD_MAGNITUDE = 32
+# mu-law byte -> its magnitude (0 silent .. 127 loudest): the low 7 bits count down to zero.
+_MAGNITUDE = bytes(127 - (byte & 127) for byte in range(256))
 
 
 class Listening:
@@ -29,8 +29,9 @@ class Listening:
 
     @staticmethod
     def _is_loud(mulaw: bytes) -> bool:
-        magnitude = 127 - (np.frombuffer(mulaw, dtype=np.uint8) & 127)
-        return bool(magnitude.size) and float(magnitude.mean()) >= LOUD_MAGNITUDE
+        # bytes.translate + sum run in C: ~5x quicker than numpy on a 160-byte frame, and this
+        # runs for every frame of every call.
+        return bool(mulaw) and sum(mulaw.translate(_MAGNITUDE)) >= LOUD_MAGNITUDE * len(mulaw)
 
     async def _listen(self: CallSession) -> None:
         try:
