@@ -4,13 +4,15 @@ process on Linux), and this process's own loop lag, which delays its receive tim
 
     python bench/caller_worker.py ws://127.0.0.1:PORT/media CALLS [STAGGER_S]
 
-Caller i starts talking i * STAGGER_S / CALLS seconds after its greeting.
+Each caller starts talking a random moment (uniform over STAGGER_S, seeded: the same every run)
+after its greeting: independent callers, including the ones who happen to talk at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import random
 import sys
 from typing import Any
 
@@ -31,7 +33,8 @@ def record(caller: Any) -> dict[str, Any]:
 
 
 async def main(url: str, calls: int, stagger_s: float) -> None:
-    callers = [_caller(url, i * stagger_s / calls) for i in range(calls)]
+    moments = random.Random(calls)
+    callers = [_caller(url, moments.uniform(0, stagger_s)) for _ in range(calls)]
     probe = LagProbe()
     probing = asyncio.create_task(probe.run(), name="callers-lag-probe")
     await asyncio.gather(*(c.run() for c in callers))

@@ -4,11 +4,12 @@ Fakes (in this process): Deepgram with 300 ms endpointing and TTS first byte 80 
 first token 150 ms at 200 tokens/s. The voiceconsole server runs in its own process, so its CPU
 and memory are measured alone. Each call: greeting, three caller turns, then a barge-in.
 
-Arrivals: every call connects at once and stays up for the whole run, but the callers start
-talking at moments spread evenly over STAGGER_S, as independent callers do (a turn cycle here is
-about 10 s, so turns end about 5-8 times a second at 50 calls). `--aligned` makes all N callers
-speak in lockstep instead, so every hand-off of every call lands in the same millisecond: a
-worst case no real population of callers produces, kept to show the cost of such a burst.
+Arrivals: every call connects at once and stays up for the whole run, but each caller starts
+talking at a random moment within STAGGER_S (seeded, so every run has the same ones), as
+independent callers do: a turn cycle here is about 10 s, so at 50 calls turns end about 5 times
+a second on average, sometimes several together. `--aligned` makes all N callers speak in
+lockstep instead, so every hand-off of every call lands in the same millisecond: a worst case no
+real population of callers produces, kept to show the cost of such a burst.
 
 Own overhead = the three hand-off gaps timed at the fakes and the caller (one clock,
 time.monotonic, shared by every process on Linux):

@@ -1,7 +1,8 @@
 """Draw bench/scaling.py results as an SVG (matplotlib is not a dependency, so by hand).
 
-Two panels against the number of concurrent calls (log scale): our own overhead p50 and p95, and
-the server's event-loop lag p99; headless as solid lines, with the console as dashed ones.
+Two panels against the number of concurrent calls, both axes logarithmic: our own overhead p50
+and p95 (with the 30 ms target), and the server's event-loop lag p99; headless as solid lines,
+with the console as dashed ones.
 
     python bench/plot.py bench/results/scaling-*.json --out docs/scaling.svg
     python bench/plot.py bench/results/scaling-X.json --table    # the markdown table instead
@@ -19,6 +20,7 @@ W, H = 440, 300  # one panel
 LEFT, RIGHT, TOP, BOTTOM = 60, 20, 40, 50
 COLOURS = {"p50": "#1f77b4", "p95": "#d62728", "p99": "#2ca02c"}
 DASH = {"headless": "", "console": "6,4"}
+TARGET_OVERHEAD_MS = 30.0
 
 
 def load(paths: list[Path]) -> list[dict[str, Any]]:
@@ -39,19 +41,20 @@ class Panel:
         self.x0, self.title = x0, title
         self.lo, self.hi = math.log10(min(calls)), math.log10(max(calls)) or 1.0
         self.calls = calls
-        self.top = _nice(top_value)
+        self.decades = max(1, math.ceil(math.log10(max(top_value, 10.0))))  # y from 1 to 10^d
 
     def x(self, n: int) -> float:
         span = (self.hi - self.lo) or 1.0
         return self.x0 + LEFT + (math.log10(n) - self.lo) / span * (W - LEFT - RIGHT)
 
     def y(self, v: float) -> float:
-        return TOP + (1 - v / self.top) * (H - TOP - BOTTOM)
+        share = math.log10(max(v, 1.0)) / self.decades  # under 1 ms sits on the axis
+        return TOP + (1 - share) * (H - TOP - BOTTOM)
 
     def frame(self) -> list[str]:
         parts = [f'<text x="{self.x0 + W / 2}" y="22" text-anchor="middle" '
                  f'font-weight="bold">{self.title}</text>']
-        for tick in (self.top * i / 4 for i in range(5)):
+        for tick in (10**i for i in range(self.decades + 1)):
             y = self.y(tick)
             parts.append(f'<line x1="{self.x0 + LEFT}" x2="{self.x0 + W - RIGHT}" y1="{y:.1f}" '
                          f'y2="{y:.1f}" stroke="#ddd"/>')
@@ -64,22 +67,18 @@ class Panel:
                      'concurrent calls</text>')
         return parts
 
+    def target(self, value: float, label: str) -> str:
+        y = self.y(value)
+        return (f'<line x1="{self.x0 + LEFT}" x2="{self.x0 + W - RIGHT}" y1="{y:.1f}" '
+                f'y2="{y:.1f}" stroke="#888" stroke-dasharray="2,3"/>'
+                f'<text x="{self.x0 + LEFT + 4}" y="{y - 4:.1f}" fill="#555">{label}</text>')
+
     def line(self, points: list[tuple[int, float]], colour: str, dash: str) -> str:
         path = " ".join(f"{self.x(n):.1f},{self.y(v):.1f}" for n, v in points)
         dots = "".join(f'<circle cx="{self.x(n):.1f}" cy="{self.y(v):.1f}" r="3" '
                        f'fill="{colour}"/>' for n, v in points)
         return (f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2" '
                 f'stroke-dasharray="{dash}"/>{dots}')
-
-
-def _nice(value: float) -> float:
-    if value <= 0:
-        return 1.0
-    step = 10 ** math.floor(math.log10(value))
-    for factor in (1, 2, 2.5, 5, 10):
-        if value <= factor * step:
-            return factor * step
-    return 10 * step
 
 
 def render(results: list[dict[str, Any]]) -> str:
@@ -90,8 +89,10 @@ def render(results: list[dict[str, Any]]) -> str:
     for index, (metric, qs, title) in enumerate(panels):
         drawn = {(mode, q): series(results, mode, metric, q) for mode in DASH for q in qs}
         top = max((v for pts in drawn.values() for _, v in pts), default=1.0)
-        panel = Panel(index * W, title, calls, top * 1.05)
+        panel = Panel(index * W, title, calls, top)
         body += panel.frame()
+        if metric == "own_overhead_ms":
+            body.append(panel.target(TARGET_OVERHEAD_MS, "target: p95 ≤ 30 ms"))
         body += [panel.line(pts, COLOURS[q], DASH[mode])
                  for (mode, q), pts in drawn.items() if pts]
     body.append(_legend())
@@ -117,12 +118,12 @@ COLUMNS = (
     ("v2v p50/p95 ms", lambda r: _pair(r["voice_to_voice_ms"])),
     ("own overhead p50/p95 ms", lambda r: _pair(r["own_overhead_ms"])),
     ("barge-in p50/p95 ms", lambda r: _pair(r["barge_in_ms"])),
-    ("late frames", lambda r: f"{100 * (r['late_frames']['fraction'] or 0):.2f} %"),
+    ("late frames at the caller", lambda r: f"{100 * (r['late_frames']['fraction'] or 0):.2f} %"),
+    ("late frames sent", lambda r: (r.get("server_playout") or {}).get("late_frames", "-")),
     ("server loop lag p99 (max) ms", lambda r: _lag(r["event_loop_lag_ms"])),
-    ("bench loop lag p99 ms", lambda r: (r.get("bench_loop_lag_ms") or {}).get("p99", "-")),
+    ("fakes / callers loop lag p99 ms", lambda r: f"{_p99(r, 'fakes')} / {_p99(r, 'callers')}"),
     ("server CPU s/call (cores)", lambda r: f"{r['server_cpu_s_per_call']} "
                                             f"({r['server_cpu_share']})"),
-    ("bench CPU cores", lambda r: r["bench_cpu_share"]),
     ("RSS MB/call (peak)", lambda r: f"{r['rss_mb']['growth_per_call']} ({r['rss_mb']['peak']})"),
     ("failed calls", lambda r: r["caller_errors"]["calls_with_errors"]),
 )
@@ -130,6 +131,10 @@ COLUMNS = (
 
 def _pair(spread: dict[str, Any]) -> str:
     return f"{spread['p50']:.0f} / {spread['p95']:.0f}" if spread.get("p50") is not None else "-"
+
+
+def _p99(result: dict[str, Any], process: str) -> Any:
+    return (result.get(f"{process}_loop_lag_ms") or {}).get("p99", "-")
 
 
 def _lag(lag: dict[str, Any]) -> str:

@@ -20,7 +20,12 @@ from deepgram import AsyncDeepgramClient
 from deepgram.core.api_error import ApiError
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake
 
-from console.providers.base import ProviderError, ProviderObserver, TranscriptEvent
+from console.providers.base import (
+    AudioQueueReader,
+    ProviderError,
+    ProviderObserver,
+    TranscriptEvent,
+)
 from console.providers.deepgram import (
     SAMPLE_RATE,
     close_description,
@@ -32,6 +37,7 @@ log = logging.getLogger(__name__)
 
 PROVIDER = "deepgram-stt"
 REPLAY_PIECE = 3200  # replay in 400 ms messages: few frames, well inside Deepgram's limits
+BATCH_LIMIT_BYTES = REPLAY_PIECE  # frames that piled up go out together, up to this much
 REPLAY_LIMIT_S = 30  # keep at most 30 s (240 kB) of unfinalised audio for replay
 STABLE_S = 10.0  # a socket that lived this long resets the reconnect budget
 TASK_STOP_S = 1.0  # how long teardown waits for cancelled tasks
@@ -224,7 +230,11 @@ class _ListenSession:
     def __init__(self, stt: DeepgramSTT, audio: AsyncIterator[bytes]) -> None:
         self._stt = stt
         self._audio = audio
+        # The session's own queue is read directly; any other source goes through a pump task
+        # into one (a task hop per frame that the session's audio does not need).
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._reader = audio if isinstance(audio, AudioQueueReader) else AudioQueueReader(
+            self._queue)
         self._replay = _ReplayBuffer(REPLAY_LIMIT_S * SAMPLE_RATE)
         self._audio_ended = False
         self._bytes_sent = 0
@@ -232,14 +242,16 @@ class _ListenSession:
         self._connected_at: float | None = None
 
     async def events(self) -> AsyncIterator[TranscriptEvent]:
-        pump = asyncio.create_task(self._pump(), name="deepgram-stt-audio")
+        pumps = [] if self._audio is self._reader else [
+            asyncio.create_task(self._pump(), name="deepgram-stt-audio")]
         try:
             async for event in self._connections():
                 yield event
-            if pump.done() and not pump.cancelled() and pump.exception() is not None:
-                raise pump.exception()  # type: ignore[misc]  # the audio source failed
+            for pump in pumps:
+                if pump.done() and not pump.cancelled() and pump.exception() is not None:
+                    raise pump.exception()  # type: ignore[misc]  # the audio source failed
         finally:
-            await _cancel([pump])
+            await _cancel(pumps)
             if self._stt.observer is not None:
                 self._stt.observer.usage(stt_seconds=self._bytes_sent / SAMPLE_RATE)
 
@@ -249,10 +261,12 @@ class _ListenSession:
             for piece in self._replay.restart():
                 await self._send(link, piece)
             while not self._audio_ended:
-                chunk = await self._queue.get()
+                chunk = await self._reader.read_batch(BATCH_LIMIT_BYTES)
                 if chunk is None:
                     self._audio_ended = True
                     break
+                if not chunk:
+                    continue  # an empty binary message would close Deepgram's stream
                 self._replay.add(chunk)  # before sending: a failed send is replayed
                 await self._send(link, chunk)
             await link.close_stream()
@@ -386,6 +400,8 @@ def _describe(exc: BaseException) -> str:
 
 async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
     """Cancel and wait (bounded); never swallows the cancellation of the caller itself."""
+    if not tasks:
+        return
     for task in tasks:
         task.cancel()
     await asyncio.wait(tasks, timeout=TASK_STOP_S)
