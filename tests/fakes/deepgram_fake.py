@@ -19,12 +19,17 @@ unique to each text (`fake.audio_for(text)`), so a test can prove which sentence
 Every knob is a field of `FakeDeepgramOptions` (`fake.opts`, read live). Every message of
 interest is recorded with `time.monotonic()`, which is system-wide on Linux, so benches in another
 process can compare timestamps too.
+
+Both sockets decline permessage-deflate (the SDK's websockets client offers it). Whether Deepgram
+accepts it is not documented; compressing noise took ~18 % of the fakes' core at 100 calls in
+bench/scaling.py, and a busy fake stamps its timestamps late. The messages are the same either way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 import uuid
@@ -62,8 +67,11 @@ __all__ = [
 ]
 
 
+@functools.lru_cache(maxsize=256)
 def tts_audio(text: str, ms_per_char: float) -> bytes:
-    """Deterministic, non-silent noise unique to `text`: len(text) * ms_per_char long."""
+    """Deterministic, non-silent noise unique to `text`: len(text) * ms_per_char long. Cached:
+    benches speak the same sentences hundreds of times, and the fake's CPU delays the timestamps
+    it takes."""
     rng = np.random.default_rng(zlib.crc32(text.encode()))
     count = int(len(text) * ms_per_char * SAMPLE_RATE / 1000)
     return mulaw_encode(rng.integers(-4000, 4000, size=count))
@@ -206,7 +214,7 @@ class FakeDeepgram(LoopbackServer):
     async def _listen(self, request: web.Request) -> web.StreamResponse:
         if (refusal := self._refused(request)) is not None:
             return refusal
-        ws = web.WebSocketResponse()
+        ws = web.WebSocketResponse(compress=False)
         await ws.prepare(request)
         self.listen_queries.append(dict(request.query))
         self.listen_audio.append(0)
@@ -285,7 +293,7 @@ class FakeDeepgram(LoopbackServer):
             return refusal
         if self.opts.speak_ws_status is not None:
             return _error_json(self.opts.speak_ws_status, "INTERNAL", "Refused by the fake.")
-        ws = web.WebSocketResponse()
+        ws = web.WebSocketResponse(compress=False)
         await ws.prepare(request)
         self.speak_queries.append(dict(request.query))
         self._speak_opened(ws, +1)
