@@ -8,6 +8,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Self
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the benches import tests.fakes (loopback vendor servers)
@@ -46,6 +47,8 @@ class ServerProcess:
     """`voiceconsole serve` in its own process, so its CPU and memory are its own; on `cores`
     (every thread it starts inherits them) when given."""
 
+    startup_limit_s = 60.0
+
     def __init__(self, env: dict[str, str], workdir: Path,
                  cores: list[int] | None = None) -> None:
         self.env = {**os.environ, **env, "PORT": "0", "HOST": "127.0.0.1"}
@@ -65,17 +68,25 @@ class ServerProcess:
             preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None)
         return self.proc
 
-    async def start(self) -> ServerProcess:
-        await self.spawn()
-        assert self.proc is not None and self.proc.stdout is not None
-        async with asyncio.timeout(60):
+    async def start(self) -> Self:
+        proc = await self.spawn()
+        try:
+            await self._wait_until_listening(proc)
+        except BaseException:
+            proc.kill()  # never leave a half-started server behind
+            raise
+        return self
+
+    async def _wait_until_listening(self, proc: asyncio.subprocess.Process) -> None:
+        """Until the server prints its media URL (`serve` and bench/probe_server.py alike)."""
+        assert proc.stdout is not None
+        async with asyncio.timeout(self.startup_limit_s):
             while not self.media_url:
-                line = (await self.proc.stdout.readline()).decode()
+                line = (await proc.stdout.readline()).decode()
                 if not line:
-                    raise RuntimeError("server exited before listening")
+                    raise RuntimeError("the server exited before listening")
                 if match := re.search(r"media (ws://\S+/media)", line):
                     self.media_url = match.group(1).rstrip(",")
-        return self
 
     def cpu_seconds(self) -> float:
         assert self.proc is not None

@@ -69,6 +69,8 @@ SETTLE_S = 2.0  # between runs: let the previous server's sockets and threads wi
 class ProbedServer(ServerProcess):
     """common.ServerProcess, started through probe_server.py instead of `voiceconsole serve`."""
 
+    startup_limit_s = 90.0  # the console's app starts around the runtime
+
     def __init__(self, env: dict[str, str], workdir: Path, console: bool,
                  cores: list[int] | None = None) -> None:
         super().__init__(env, workdir, cores)
@@ -78,25 +80,6 @@ class ProbedServer(ServerProcess):
     def argv(self) -> list[str]:
         argv = [sys.executable, str(PROBE), "--lag-file", str(self.lag_file)]
         return argv + (["--console"] if self.console else [])
-
-    async def start(self) -> ProbedServer:
-        await self.spawn()
-        try:
-            await self._wait_until_listening()
-        except BaseException:
-            self.proc.kill()  # never leave a half-started server behind
-            raise
-        return self
-
-    async def _wait_until_listening(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        async with asyncio.timeout(90):
-            while not self.media_url:
-                line = (await self.proc.stdout.readline()).decode()
-                if not line:
-                    raise RuntimeError("probe server exited before listening")
-                if line.startswith("voiceconsole serving: media "):
-                    self.media_url = line.split()[-1]
 
     def restart_lag_samples(self) -> None:
         assert self.proc is not None

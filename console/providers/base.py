@@ -65,8 +65,6 @@ class TextToSpeech(Protocol):
         ...
 
 
-
-
 class ProviderObserver(Protocol):
     """How a provider tells its call what it cost and when it fell back. Optional everywhere:
     providers accept `observer=None` and then stay quiet."""
