@@ -77,6 +77,16 @@ async def with_call(pilot, backend: FakeBackend, sid: str = "CA1") -> None:
     await wait_until(pilot, lambda: sid in set(table.sids))
 
 
+async def press_listen_until_told(
+    app: VoiceConsoleApp, backend: FakeBackend, notes: list[str], within: float = 3.0
+) -> None:
+    """Open the console with a call, press `l`, and wait for the console to say something."""
+    async with app.run_test(size=SIZE) as pilot:
+        await with_call(pilot, backend)
+        await pilot.press("l")
+        await wait_until(pilot, lambda: notes, within=within)
+
+
 def frame(value: int) -> bytes:
     return mulaw_encode(np.full(160, value, dtype=np.int16))
 
@@ -116,12 +126,9 @@ async def test_listen_in_stops_by_itself_when_the_call_ends() -> None:
 
 async def test_listen_in_without_a_speaker_says_why() -> None:
     app, backend, notes = console_with(FakeSoundCard(speaker=False))
-    async with app.run_test(size=SIZE) as pilot:
-        await with_call(pilot, backend)
-        await pilot.press("l")
-        await wait_until(pilot, lambda: notes)
-        assert notes == ["Listen-in unavailable: no audio output device (Error querying device -1)"]
-        assert backend.listen_in.sinks == {}
+    await press_listen_until_told(app, backend, notes)
+    assert notes == ["Listen-in unavailable: no audio output device (Error querying device -1)"]
+    assert backend.listen_in.sinks == {}
 
 
 async def test_listen_in_on_this_machine_says_there_is_no_sound_card() -> None:
@@ -129,30 +136,21 @@ async def test_listen_in_on_this_machine_says_there_is_no_sound_card() -> None:
     if len(sd.query_devices()):
         pytest.skip("this machine has audio devices")
     app, backend, notes = console_with(None)  # the real sounddevice and PortAudio
-    async with app.run_test(size=SIZE) as pilot:
-        await with_call(pilot, backend)
-        await pilot.press("l")
-        await wait_until(pilot, lambda: notes, within=10)
-        assert notes == ["Listen-in unavailable: no audio output device (Error querying device -1)"]
+    await press_listen_until_told(app, backend, notes, within=10)
+    assert notes == ["Listen-in unavailable: no audio output device (Error querying device -1)"]
 
 
 async def test_listen_in_without_a_runtime_tap_says_why() -> None:
     app, backend, notes = console_with(FakeSoundCard(), taps=False)
-    async with app.run_test(size=SIZE) as pilot:
-        await with_call(pilot, backend)
-        await pilot.press("l")
-        await wait_until(pilot, lambda: notes)
-        assert notes == ["Listen-in unavailable: the runtime does not offer call audio"]
+    await press_listen_until_told(app, backend, notes)
+    assert notes == ["Listen-in unavailable: the runtime does not offer call audio"]
 
 
 async def test_listen_in_without_sounddevice_names_the_missing_package(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "sounddevice", None)  # as if the audio extra were absent
     app, backend, notes = console_with(None)
-    async with app.run_test(size=SIZE) as pilot:
-        await with_call(pilot, backend)
-        await pilot.press("l")
-        await wait_until(pilot, lambda: notes)
-        assert notes[0].startswith("Listen-in unavailable: sounddevice is not installed")
+    await press_listen_until_told(app, backend, notes)
+    assert notes[0].startswith("Listen-in unavailable: sounddevice is not installed")
 
 
 async def test_take_over_streams_the_microphone_to_the_caller_until_hand_back() -> None:
