@@ -58,9 +58,12 @@ class Settings(BaseSettings):
     """Primary LLM model."""
     llm_fallback_model: str = "llama-3.1-8b-instant"
     """Used when the primary model keeps failing after the SDK's own retries."""
-    barge_in_min_words: int = 2
-    """Words (not backchannels like "mhm") the caller must say over the agent to interrupt it;
-    0 interrupts on any detected speech (fastest, but a cough or "mhm" cuts the agent off)."""
+    barge_in_window_s: float = 0.8
+    """The caller spoke over the agent and it paused: once they are quiet this long with no
+    words (a cough, a door, a breath), the reply resumes from the sentence that was cut."""
+    backchannels: list[str] = Field(default_factory=list)
+    """Words said over the agent that neither interrupt it nor get an answer, as JSON:
+    ["mhm", "yeah", "okay"]. Empty: the built-in list (mhm, uh-huh, yeah, yes, okay, right...)."""
     ngrok_authtoken: SecretStr | None = None
     """When set (or with --tunnel), an ngrok tunnel provides the public URL."""
     admin_token: SecretStr | None = None

@@ -78,13 +78,25 @@ class AgentSpoke(CallEvent):
 
 @dataclass(frozen=True)
 class AgentInterrupted(CallEvent):
+    """The agent's reply was stopped for good; `heard` is what the caller heard of it."""
+
     heard: str
-    cause: str  # "speech-started" | "interim-words" | "operator" | "emergency"
+    cause: str  # "caller-words" | "dtmf" | "operator" | "emergency"
+
+
+@dataclass(frozen=True)
+class AgentResumed(CallEvent):
+    """The caller's sound over the agent was not an interruption (a cough, a "mhm"): the paused
+    reply plays on from the sentence that was cut, so no word is lost."""
+
+    paused_ms: float
+    backchannel: str = ""  # what the caller said, if anything
 
 
 @dataclass(frozen=True)
 class StateChanged(CallEvent):
-    state: str  # greeting | listening | thinking | speaking | operator | transferring | ended
+    # greeting | listening | thinking | speaking | paused | operator | transferring | ending | ended
+    state: str
 
 
 @dataclass(frozen=True)

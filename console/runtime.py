@@ -55,7 +55,8 @@ class Runtime:
         self.settings = settings
         self.bus = EventBus()
         self.registry = registry or ProviderRegistry(settings)
-        default = SessionOptions(barge_in_min_words=settings.barge_in_min_words)
+        default = SessionOptions(barge_in_window_s=settings.barge_in_window_s,
+                                 backchannels=tuple(settings.backchannels))
         self.options = _with_emergency_numbers(options or default, settings)
         self.store = StoreWriter(settings.voiceconsole_db)
         self.control = LiveCalls(self.bus)

@@ -56,43 +56,43 @@ class LiveCalls:
     async def take_over(self, call_sid: str, actor: str) -> None:
         session = self.get(call_sid)
         self._record(call_sid, "take-over", actor)
-        await session.take_over()
+        await session.operator.take_over()
 
     async def hand_back(self, call_sid: str, actor: str) -> None:
         session = self.get(call_sid)
         self._record(call_sid, "hand-back", actor)
-        session.hand_back()
+        session.operator.hand_back()
 
     async def mute_agent(self, call_sid: str, muted: bool, actor: str) -> None:
         session = self.get(call_sid)
         self._record(call_sid, "mute" if muted else "unmute", actor)
-        await session.mute_agent(muted)
+        await session.operator.mute_agent(muted)
 
     async def pause_listening(self, call_sid: str, paused: bool, actor: str) -> None:
         session = self.get(call_sid)
         self._record(call_sid, "pause-listening" if paused else "resume-listening", actor)
-        session.listening_paused = paused
+        session.operator.pause_listening(paused)
 
     async def say(self, call_sid: str, text: str, actor: str) -> None:
         session = self.get(call_sid)
         self._record(call_sid, "say", actor, text)
-        await session.say_as_operator(text)
+        await session.operator.say(text)
 
     async def whisper(self, call_sid: str, guidance: str, actor: str) -> None:
         session = self.get(call_sid)
         self._record(call_sid, "whisper", actor, guidance)
-        session.whisper(guidance)
+        session.operator.whisper(guidance)
 
     async def transfer(self, call_sid: str, number: str, actor: str) -> None:
         session = self.get(call_sid)
-        target = session.resolve_transfer_target(number)
+        target = session.operator.resolve_transfer_target(number)
         self._record(call_sid, "transfer", actor, target)
-        await session.transfer(target)
+        await session.operator.transfer(target)
 
     async def hang_up(self, call_sid: str, actor: str) -> None:
         session = self.get(call_sid)
         self._record(call_sid, "hang-up", actor)
-        await session.hang_up_after_playout()
+        await session.operator.hang_up_after_playout()
 
     async def send_operator_audio(self, call_sid: str, mulaw: bytes) -> None:
-        self.get(call_sid).play_operator_audio(mulaw)
+        self.get(call_sid).operator.play_operator_audio(mulaw)

@@ -1,78 +1,117 @@
-"""What an operator can do to a live call, as session primitives (LiveCalls records who did it)."""
+"""What an operator can do to a live call (LiveCalls records who did it).
+
+Each action is a move of the call's mode plus what the voice must do about it: taking over
+silences the agent and ends any escalation for good; handing back returns the call to listening,
+so the agent answers the next caller turn.
+"""
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING
+import asyncio
+from typing import Any, Protocol
 
 from console import events as ev
-from console.providers.base import ChatMessage
+from console.calls.conversation import Conversation
+from console.calls.ports import CallEvents
+from console.calls.state import CallMode, CallState
+from console.calls.triage import Triage
+from console.calls.voice import Voice
 
-if TYPE_CHECKING:
-    from console.calls.session import CallSession
+HANG_UP_REST_S = 1.0
 
 
-class OperatorActions:
-    """Mixed into CallSession; kept apart so the conversation logic stays readable."""
+class OperatorHost(Protocol):
+    sid: str
+    call_state: CallState
+    events: CallEvents
+    voice: Voice
+    conversation: Conversation
+    triage: Triage
+    deps: Any  # .actions: CallActions | None
+    profile: Any
 
-    async def take_over(self: CallSession) -> None:
+    async def interrupt(self, cause: str) -> None: ...
+
+    async def speak_line(self, text: str, *, role: str = "agent") -> bool: ...
+
+    async def end_call(self, reason: str) -> None: ...
+
+
+class OperatorDesk:
+    def __init__(self, host: OperatorHost) -> None:
+        self._host = host
+
+    async def take_over(self) -> None:
         """The agent falls silent now; caller words keep being transcribed and stored."""
-        self.operator_mode = True
-        self._cancel_idle()
-        if self._agent_audible():
-            await self.interrupt("operator")
-        self._set_state("operator")
+        if not self._host.call_state.try_transition(CallMode.OPERATOR):
+            return  # the call is ending: nothing left to take
+        self._host.triage.handed_over()
+        await self._host.interrupt("operator")
 
-    def hand_back(self: CallSession) -> None:
-        self.operator_mode = False
-        self._set_state("listening")
+    def hand_back(self) -> None:
+        """The agent has the call again, listening: an escalation before the take-over is over."""
+        self._host.triage.handed_over()
+        self._host.call_state.try_transition(CallMode.LISTENING)
 
-    async def mute_agent(self: CallSession, muted: bool) -> None:
-        self.agent_muted = muted
-        if muted and self._agent_audible():
-            await self.interrupt("operator")
+    async def mute_agent(self, muted: bool) -> None:
+        self._host.call_state.muted = muted
+        if muted:
+            await self._host.interrupt("operator")
 
-    async def say_as_operator(self: CallSession, text: str) -> None:
+    def pause_listening(self, paused: bool) -> None:
+        self._host.call_state.listening_paused = paused
+
+    async def say(self, text: str) -> None:
         """Typed text spoken to the caller in the call's voice; stored as an operator turn."""
-        started = time.time()
-        await self.speak_line(text)
-        self._publish(ev.TurnCompleted, role="operator", text=text, started=started,
-                      ended=time.time())
+        await self._host.speak_line(text, role="operator")
 
-    def whisper(self: CallSession, guidance: str) -> None:
+    def whisper(self, guidance: str) -> None:
         """Guidance for the next LLM turn; never spoken."""
-        self.history.append(ChatMessage("system", f"Operator guidance: {guidance}"))
+        self._host.conversation.guidance(guidance)
 
-    def resolve_transfer_target(self: CallSession, number: str) -> str:
+    def resolve_transfer_target(self, number: str) -> str:
         """A profile target name ("default", "billing") or a literal number."""
-        targets = self.profile.transfer_targets
-        return targets.get(number, number)
+        return self._host.profile.transfer_targets.get(number, number)
 
-    async def transfer(self: CallSession, number: str, announce: str | None = None) -> None:
+    async def transfer(self, number: str, announce: str | None = None) -> None:
         """Cold transfer through Twilio REST. Raises when there is no REST or it fails, so the
-        operator sees the failure; the call keeps its agent meanwhile."""
-        if self.deps.actions is None:
+        operator sees the failure; the call keeps its agent (or operator) meanwhile."""
+        host = self._host
+        if host.deps.actions is None:
             raise RuntimeError("transfer needs Twilio credentials (TWILIO_ACCOUNT_SID/AUTH_TOKEN)")
-        previous = self.state
-        self._set_state("transferring")
-        if self._agent_audible():
-            await self.interrupt("operator")
+        await host.interrupt("operator")
         try:
-            await self.deps.actions.transfer(self.sid, number, announce=announce)
+            # Until Twilio has the call, whoever had it keeps it: a caller who speaks meanwhile
+            # (a hung REST request takes 3 s) is answered, not left in silence.
+            await host.deps.actions.transfer(host.sid, number, announce=announce)
         except Exception as error:
-            # The agent keeps the call; the audit log must not read as if it had moved.
-            self._publish(ev.TransferAttempted, target=number, attempt=1, ok=False,
-                          detail=str(error))
-            self._set_state(previous)
+            # The audit log must not read as if the call had moved.
+            host.events(ev.TransferAttempted, target=number, attempt=1, ok=False,
+                        detail=str(error))
             raise
-        self._publish(ev.TransferAttempted, target=number, attempt=1, ok=True)
+        host.events(ev.TransferAttempted, target=number, attempt=1, ok=True)
+        host.call_state.try_transition(CallMode.TRANSFERRING)
 
-    async def hang_up_after_playout(self: CallSession) -> None:
-        self._cancel_idle()
-        await self._wait_until_played()
-        await self.end_call("operator-hang-up")
+    async def hang_up_after_playout(self) -> None:
+        voice = self._host.voice
+        self._host.call_state.try_transition(CallMode.ENDING)
+        if voice.reply is not None:
+            await voice.until_played(voice.reply)
+        await voice.until_quiet()
+        await self._host.end_call("operator-hang-up")
 
-    def play_operator_audio(self: CallSession, mulaw: bytes) -> None:
+    async def hang_up_through_twilio(self) -> None:
+        """Bounded: closing the media socket ends a <Connect><Stream> call anyway, so a hung
+        Twilio may hold the (already silent) line open 1 s at most."""
+        host = self._host
+        if host.deps.actions is None:
+            return
+        try:
+            await asyncio.wait_for(host.deps.actions.hang_up(host.sid), HANG_UP_REST_S)
+        except Exception as error:  # noqa: BLE001 - any REST failure: close the socket instead
+            host.events.degraded("twilio", f"hang-up failed: {error!r}", "closed media socket")
+
+    def play_operator_audio(self, mulaw: bytes) -> None:
         """Operator microphone frames go straight to the pacer while the call is taken over."""
-        if self.operator_mode:
-            self.pacer.enqueue_audio(mulaw)
+        if self._host.call_state.mode is CallMode.OPERATOR:
+            self._host.voice.pacer.enqueue_audio(mulaw)

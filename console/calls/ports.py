@@ -3,7 +3,13 @@ The calls ring never imports Twilio or aiohttp; runtime.py adapts them to these.
 
 from __future__ import annotations
 
-from typing import Protocol
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from console.events import CallEvent, EventBus, ProviderDegraded
+
+log = logging.getLogger(__name__)
 
 
 class CallActions(Protocol):
@@ -35,3 +41,19 @@ class MemoryGreetings:
 
     def remember(self, profile: str, text: str, mulaw: bytes) -> None:
         self._audio[(profile, text)] = mulaw
+
+
+class CallEvents:
+    """Publishes one call's facts on the bus: `events(ev.CallEnded, reason="idle")`."""
+
+    def __init__(self, bus: EventBus, call_sid: str) -> None:
+        self._bus = bus
+        self.call_sid = call_sid
+
+    def __call__(self, kind: Callable[..., CallEvent], **fields: Any) -> None:
+        self._bus.publish(kind(self.call_sid, **fields))
+
+    def degraded(self, provider: str, problem: str, fallback: str) -> None:
+        """A dependency failed and something weaker took over: logged, and shown to the operator."""
+        log.warning("call %s: %s degraded (%s) -> %s", self.call_sid, provider, problem, fallback)
+        self(ProviderDegraded, provider=provider, problem=problem, fallback=fallback)

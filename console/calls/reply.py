@@ -1,7 +1,9 @@
 """One agent utterance in flight: tokens -> sentences -> speech -> paced frames.
 
 The LLM and the TTS run concurrently: while sentence one is being spoken the LLM is already writing
-sentence two. Cancelling the task that runs `play` stops both, mid-token or mid-frame.
+sentence two. Cancelling the task that runs `play` stops both, mid-token or mid-frame. A reply can
+be held (the caller spoke over it): the LLM and the TTS keep going, their audio is kept instead of
+queued, and `release()` queues it again from the first sentence the caller did not hear in full.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class AgentReply:
         on_sentence: Callable[[str], None] | None = None,
         on_tts_error: Callable[[str], None] | None = None,
         now: Callable[[], float] = time.monotonic,
+        held: bool = False,
     ) -> None:
         self._tts = tts
         self._pacer = pacer
@@ -49,7 +52,11 @@ class AgentReply:
         self.spoken = SpokenLog()
         self.fully_queued = False  # set by the owner once nothing more will be queued
         self.started_at = now()
+        self.held = held
+        self._heard_at_hold = ""
+        self.resumes = 0
 
+    # --- what is played ----------------------------------------------------------------------
     async def play_tokens(self, tokens: AsyncGenerator[str, None]) -> None:
         sentences: asyncio.Queue[str | None] = asyncio.Queue()
         producer = asyncio.create_task(self._produce(tokens, sentences), name="reply-llm")
@@ -69,29 +76,70 @@ class AgentReply:
         """Audio prepared ahead (the greeting): queued at once, no TTS round trip."""
         self.clock.stamp("first_sentence", self._now())
         self.clock.stamp("tts_first_byte", self._now())
-        self._queue_segment(text, [mulaw])
+        segment = self._begin(text)
+        self._add_audio(segment, mulaw)
+        self._finish_segment(segment)
 
     async def speak_sentence(self, sentence: str) -> None:
-        segment = self.spoken.begin(sentence, self._pacer.frames_enqueued)
-        self._on_sentence(sentence)
+        segment = self._begin(sentence)
         try:
             async for chunk in self._tts.synthesize(sentence):
                 self.clock.stamp("tts_first_byte", self._now())
-                self._pacer.enqueue_audio(chunk)
-                segment.end_frame = self._pacer.frames_enqueued
+                self._add_audio(segment, chunk)
         except ProviderError as error:
             log.warning("TTS failed for a sentence: %s", error)
             self._on_tts_error(str(error))
         self._finish_segment(segment)
 
-    def _queue_segment(self, text: str, chunks: list[bytes]) -> None:
-        segment = self.spoken.begin(text, self._pacer.frames_enqueued)
+    # --- hold and release --------------------------------------------------------------------
+    def hold(self, frames_played: int) -> None:
+        """The pacer was just cleared: keep the audio, queue nothing until `release()`."""
+        if not self.held:
+            self._heard_at_hold = self.spoken.heard_text(frames_played)
+        self.held = True
+        self.spoken.rewind(frames_played)
+
+    def release(self) -> None:
+        """Queue again, from its first word, every sentence the caller has not heard in full."""
+        if not self.held:
+            return
+        self.held = False
+        self.resumes += 1
+        for segment in self.spoken.unqueued():
+            segment.first_frame = self._pacer.frames_enqueued
+            segment.queued = True
+            self._pacer.enqueue_audio(bytes(segment.audio))
+            segment.end_frame = self._pacer.frames_enqueued
+            if segment.complete:
+                self._queue_mark(segment)
+
+    def heard_text(self, frames_played: int) -> str:
+        """What the caller heard: while held, what they had heard when the hold began."""
+        return self._heard_at_hold if self.held else self.spoken.heard_text(frames_played)
+
+    @property
+    def audible(self) -> bool:
+        """Some of its audio has been queued to the caller (and not held back since)."""
+        return not self.held and any(s.queued and s.audio for s in self.spoken.segments)
+
+    # --- internals ---------------------------------------------------------------------------
+    def _begin(self, text: str) -> Segment:
+        segment = self.spoken.begin(text, self._pacer.frames_enqueued, queued=not self.held)
         self._on_sentence(text)
-        for chunk in chunks:
+        return segment
+
+    def _add_audio(self, segment: Segment, chunk: bytes) -> None:
+        segment.audio += chunk
+        if segment.queued:
             self._pacer.enqueue_audio(chunk)
-        self._finish_segment(segment)
+            segment.end_frame = self._pacer.frames_enqueued
 
     def _finish_segment(self, segment: Segment) -> None:
+        segment.complete = True
+        if segment.queued:
+            self._queue_mark(segment)
+
+    def _queue_mark(self, segment: Segment) -> None:
         segment.mark = f"seg-{next(_mark_ids)}"
         self._pacer.end_segment(segment.mark)
         segment.end_frame = self._pacer.frames_enqueued

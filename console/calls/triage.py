@@ -13,12 +13,13 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from console import events as ev
-
-if TYPE_CHECKING:
-    from console.calls.session import CallSession
+from console.calls.ports import CallActions, CallEvents
+from console.calls.state import CallMode, CallState
+from console.calls.tasks import TaskOwner
+from console.calls.vad import VoiceActivity
 
 log = logging.getLogger(__name__)
 
@@ -58,28 +59,55 @@ class AgentScanner:
         self._tail = ""
 
 
+class EscalationHost(Protocol):
+    """What an escalation needs of its call."""
+
+    sid: str
+    call_state: CallState
+    events: CallEvents
+    tasks: TaskOwner
+    deps: Any  # .actions: CallActions | None
+    profile: Any  # .match_agent_trigger, .match_caller_emergency
+
+    async def interrupt(self, cause: str) -> None: ...
+
+    async def speak_line(self, text: str, *, role: str = "agent") -> bool: ...
+
+    def caller_voice(self) -> VoiceActivity: ...
+
+
 class Escalation:
-    def __init__(self, session: CallSession, numbers: tuple[str, ...]) -> None:
-        self.session = session
+    def __init__(self, host: EscalationHost, numbers: tuple[str, ...]) -> None:
+        self.host = host
         self.numbers = [n for n in numbers if n]
         self._next = 0
         self._alerted = False
+        self.stopped = False
         self.connected_to: str | None = None
 
     async def run(self, match: TriageMatch) -> None:
-        session = self.session
-        session._publish(ev.EmergencyDetected, source=match.source, phrase=match.phrase,
-                         text=match.text)
-        if session._agent_audible():
-            await session.interrupt("emergency")
-        session._set_state("transferring")
+        host = self.host
+        host.events(ev.EmergencyDetected, source=match.source, phrase=match.phrase,
+                    text=match.text)
+        if host.call_state.mode in (CallMode.OPERATOR, CallMode.ENDING, CallMode.ENDED):
+            return  # a person already has the call (the alert shows them), or it is over
+        await host.interrupt("emergency")
+        if not host.call_state.try_transition(CallMode.TRANSFERRING):
+            return  # an operator already has the call, or it is ending
         # The caller hears at once that a person is coming, while Twilio is asked to dial.
-        session.tasks.spawn("emergency-company", self._keep_company())
-        while not (session.operator_mode or session.ended):
+        host.tasks.spawn("emergency-company", self._keep_company())
+        while not self._over():
             if await self.transfer_to_next():
                 return
             await asyncio.sleep(KEEP_COMPANY_EVERY_S)
             self._next = 0  # every number failed: start over, the operator is already alerted
+
+    def stop(self) -> None:
+        """A person took the call: no more transfer attempts or company lines."""
+        self.stopped = True
+
+    def _over(self) -> bool:
+        return self.stopped or self.host.call_state.mode is not CallMode.TRANSFERRING
 
     async def transfer_to_next(self) -> bool:
         """Dial the next emergency number, with retries. True once Twilio accepted a redirect."""
@@ -95,7 +123,7 @@ class Escalation:
         return False
 
     async def _transfer_with_retries(self, number: str) -> bool:
-        actions = self.session.deps.actions
+        actions: CallActions | None = self.host.deps.actions
         if actions is None:
             self._attempted(number, 1, False, "no Twilio credentials: cannot redirect the call")
             return False
@@ -103,7 +131,7 @@ class Escalation:
             await asyncio.sleep(delay)
             try:
                 await asyncio.wait_for(
-                    actions.transfer(self.session.sid, number, announce=ANNOUNCE_LINE),
+                    actions.transfer(self.host.sid, number, announce=ANNOUNCE_LINE),
                     ATTEMPT_TIMEOUT_S)
             except Exception as error:  # noqa: BLE001 - every failure is recorded and retried
                 self._attempted(number, attempt, False, str(error) or type(error).__name__)
@@ -113,36 +141,34 @@ class Escalation:
         return False
 
     def _attempted(self, number: str, attempt: int, ok: bool, detail: str = "") -> None:
-        self.session._publish(ev.TransferAttempted, target=number, attempt=attempt, ok=ok,
-                              detail=detail)
+        self.host.events(ev.TransferAttempted, target=number, attempt=attempt, ok=ok,
+                         detail=detail)
 
     def _raise_critical(self) -> None:
         """Once every attempt at a number failed, the operator must act: highest alert, once."""
         if self._alerted:
             return
         self._alerted = True
-        self.session._publish(ev.AlertRaised, level="critical",
-                              message="Emergency transfer failed: take this call now")
+        self.host.events(ev.AlertRaised, level="critical",
+                         message="Emergency transfer failed: take this call now")
 
     async def _keep_company(self) -> None:
         """Until the transfer lands or an operator acts, the caller hears a person is coming:
         as soon as they stop talking, and again every few seconds (sooner if they cut it off)."""
-        session = self.session
         while not self._company_done():
-            await session.speech.until_quiet()  # never talk over someone in distress
+            await self.host.caller_voice().until_quiet()  # never talk over someone in distress
             if self._company_done():
                 return
-            heard = await session.speak_line(KEEP_COMPANY_LINE, state="transferring")
+            heard = await self.host.speak_line(KEEP_COMPANY_LINE)
             await asyncio.sleep(KEEP_COMPANY_EVERY_S if heard else 0.0)
 
     def _company_done(self) -> bool:
-        session = self.session
-        return bool(self.connected_to or session.operator_mode or session.ended)
+        return bool(self.connected_to) or self._over()
 
     def dial_finished(self, outcome: str) -> str | None:
         """The <Dial action> callback's outcome. Returns the next number to dial, if any."""
         target = self.connected_to or ""
-        self.session._publish(ev.TransferFinished, target=target, outcome=outcome)
+        self.host.events(ev.TransferFinished, target=target, outcome=outcome)
         if outcome not in UNANSWERED or self._next >= len(self.numbers):
             return None
         self.connected_to = self.numbers[self._next]
@@ -150,10 +176,20 @@ class Escalation:
         return self.connected_to
 
 
-class TriageHooks:
-    """Mixed into CallSession: where the two detectors meet the conversation."""
+class Triage:
+    """Where the two detectors meet the conversation: the agent's tokens and the caller's words.
+    A hit starts one escalation; none starts while one is under way."""
 
-    def agent_gate(self: CallSession, token: str) -> bool:
+    def __init__(self, host: EscalationHost, numbers: tuple[str, ...]) -> None:
+        self._host = host
+        self._numbers = numbers
+        self._scanner = AgentScanner(host.profile.match_agent_trigger)
+        self.escalation: Escalation | None = None
+
+    def reply_started(self) -> None:
+        self._scanner.reset()
+
+    def agent_gate(self, token: str) -> bool:
         """Every LLM token passes here before it can be spoken. False stops the reply: the
         sentence holding a trigger is never synthesized."""
         if self.escalation is not None:
@@ -164,17 +200,23 @@ class TriageHooks:
             return False
         return True
 
-    def _check_caller_words(self: CallSession, text: str) -> None:
-        if self.escalation is None and (phrase := self.profile.match_caller_emergency(text)):
+    def check_caller(self, text: str) -> None:
+        if self.escalation is None and (phrase := self._host.profile.match_caller_emergency(text)):
             self._trigger(TriageMatch("caller", phrase, text))
 
-    def _trigger(self: CallSession, match: TriageMatch) -> None:
-        self.escalation = Escalation(self, self.options.emergency_numbers)
-        self.tasks.spawn("emergency", self.escalation.run(match))
+    def _trigger(self, match: TriageMatch) -> None:
+        self.escalation = Escalation(self._host, self._numbers)
+        self._host.tasks.spawn("emergency", self.escalation.run(match))
 
-    def dial_finished(self: CallSession, outcome: str) -> str | None:
+    def handed_over(self) -> None:
+        """A person has the call: the escalation (if any) is over, for good."""
+        if self.escalation is not None:
+            self.escalation.stop()
+        self.escalation = None
+
+    def dial_finished(self, outcome: str) -> str | None:
         """Twilio's <Dial action> outcome for a transfer; returns the next number to try."""
         if self.escalation is None:
-            self._publish(ev.TransferFinished, target="", outcome=outcome)
+            self._host.events(ev.TransferFinished, target="", outcome=outcome)
             return None
         return self.escalation.dial_finished(outcome)

@@ -1,4 +1,5 @@
-"""Turn-taking: when the caller has finished a turn, and when they are talking over the agent."""
+"""Turn-taking vocabulary: when the caller has finished a turn, and which words are only a
+backchannel ("mhm") rather than something to answer or to stop for."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ from dataclasses import dataclass, field
 
 from console.providers.base import TranscriptEvent
 
-# Backchannels that never count as interrupting, however they are transcribed.
-_BACKCHANNELS = {"mhm", "mm", "hmm", "uh-huh", "uh", "um", "yeah", "yes", "ok", "okay", "right"}
+# Said over the agent to show the caller is listening; never an interruption, never answered.
+DEFAULT_BACKCHANNELS = frozenset({
+    "mhm", "mm", "mmm", "hmm", "uh-huh", "uh", "um", "yeah", "yep", "yes", "ok", "okay",
+    "right", "sure", "alright", "i see",
+})  # fmt: skip
 
 
 @dataclass
@@ -15,6 +19,17 @@ class CallerTurn:
     text: str
     started: float  # monotonic
     final_at: float  # when the last final arrived
+
+
+def words_of(text: str) -> list[str]:
+    return [w for w in (w.strip(".,!?;:…").lower() for w in text.split()) if w]
+
+
+def is_backchannel(text: str, backchannels: frozenset[str] = DEFAULT_BACKCHANNELS) -> bool:
+    """Only backchannel words (or none): "mhm", "yeah okay". One-word commands such as "stop",
+    "wait" or "no" are not backchannels: they are the shortest real interruptions."""
+    words = words_of(text)
+    return " ".join(words) in backchannels or all(w in backchannels for w in words)
 
 
 @dataclass
@@ -33,9 +48,7 @@ class TurnDetector:
             self._parts.append(event.text.strip())
             self._last_final_at = event.at
             self._started = self._started if self._started is not None else event.at
-            if event.speech_final:
-                return self._finish()
-        if event.kind == "utterance-end" and self._parts:
+        if self._parts and (event.speech_final or event.kind == "utterance-end"):
             return self._finish()
         return None
 
@@ -48,17 +61,3 @@ class TurnDetector:
                           self._last_final_at)
         self._parts, self._started = [], None
         return turn
-
-
-def counts_as_barge_in(event: TranscriptEvent, min_words: int) -> bool:
-    """Whether this transcript event means the caller is really talking over the agent.
-
-    With `min_words` <= 0 any detected speech interrupts (fastest, but "mhm" cuts the agent).
-    Otherwise an interim or final needs that many words that are not backchannels."""
-    if event.kind == "speech-started":
-        return min_words <= 0
-    if event.kind not in ("interim", "final"):
-        return False
-    words = [w.strip(".,!?").lower() for w in event.text.split()]
-    meaningful = [w for w in words if w and w not in _BACKCHANNELS]
-    return len(meaningful) >= max(min_words, 1)

@@ -49,7 +49,7 @@ async def test_a_slow_reply_is_covered_by_a_holding_phrase_within_2_s():
 async def test_a_cough_is_not_a_turn_and_gets_no_holding_phrase():
     h = await started_with_fillers(ScriptedLLM())
     await speak(h.session, 0.2)
-    watchdog = DeadAirWatchdog(h.session)
+    watchdog = DeadAirWatchdog(h.session.ear.vad, h.session.floor)
     watchdog.check(time.monotonic() + 2.0)  # as if 2 s of quiet had passed since
     assert watchdog.fillers_this_turn == 0
     await h.session.on_stop("test")

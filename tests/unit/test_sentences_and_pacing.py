@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 
 from console.calls.pacing import FRAME_BYTES, Pacer
 from console.calls.playback import SpokenLog
 from console.calls.sentences import SentenceChunker
-from console.calls.turns import TurnDetector, counts_as_barge_in
+from console.calls.turns import TurnDetector, is_backchannel
 from console.providers.base import TranscriptEvent
 from tests.unit.session_fakes import RecordingSender
 
@@ -56,11 +58,20 @@ def test_utterance_end_closes_a_turn_that_missed_speech_final():
     assert turn is not None and turn.text == "hello"
 
 
-def test_backchannels_never_count_as_barge_in():
-    assert not counts_as_barge_in(TranscriptEvent("interim", "mhm yeah"), 2)
-    assert counts_as_barge_in(TranscriptEvent("interim", "wait stop"), 2)
-    assert not counts_as_barge_in(TranscriptEvent("speech-started"), 2)
-    assert counts_as_barge_in(TranscriptEvent("speech-started"), 0)
+@pytest.mark.parametrize(("said", "backchannel"), [
+    ("mhm", True), ("Mhm.", True), ("yeah okay", True), ("Uh-huh.", True), ("I see.", True),
+    ("", True), ("Stop.", False), ("wait", False), ("No.", False), ("hold on", False),
+    ("yeah but wait", False),
+])
+def test_only_backchannel_words_are_backchannels_and_one_word_commands_are_not(said, backchannel):
+    assert is_backchannel(said) is backchannel
+
+
+def test_an_empty_speech_final_ends_a_turn_whose_words_came_earlier():
+    detector = TurnDetector()
+    assert detector.feed(TranscriptEvent("final", "I'd like to book", False, 1.0)) is None
+    turn = detector.feed(TranscriptEvent("final", "", True, 1.4))
+    assert turn is not None and turn.text == "I'd like to book"
 
 
 def test_heard_text_cuts_the_sentence_in_progress():

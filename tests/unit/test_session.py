@@ -88,7 +88,7 @@ async def test_history_holds_only_what_the_caller_heard_after_a_barge_in():
     await greet_and_play(h)
     greeting_frames = h.sender.kinds().count("media")
     h.stt.say("final", "spell something", speech_final=True)
-    await h.until(lambda: h.session.pacer.frames_played() > greeting_frames + 25)
+    await h.until(lambda: h.session.voice.pacer.frames_played() > greeting_frames + 25)
     await h.session.interrupt("test")
     heard = h.of_kind("AgentInterrupted")[0].heard
     assert heard.startswith("Alpha") and "juliet" not in heard

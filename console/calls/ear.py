@@ -1,0 +1,65 @@
+"""The ear: the caller's audio in, decisions out.
+
+Every inbound frame goes to the voice-activity detector (is the caller talking right now?) and on
+to the recognizer. The recognizer's transcript events come back as one `Heard` value each, which
+says what the coordinator needs to decide: are there words, are they more than a backchannel, has
+the utterance closed, has a whole caller turn ended. Deciding what to do is not the ear's job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from console.calls.turns import DEFAULT_BACKCHANNELS, CallerTurn, TurnDetector, is_backchannel
+from console.calls.vad import VadSettings, VoiceActivity
+from console.providers.base import AudioQueueReader, SpeechToText, TranscriptEvent
+
+
+@dataclass(frozen=True)
+class Heard:
+    """One recognizer event, read for turn-taking."""
+
+    event: TranscriptEvent
+    words: bool  # it carries text
+    meaningful: bool  # ...and the text is more than a backchannel
+    closed: bool  # the recognizer is done with this utterance (endpoint or utterance end)
+    turn: CallerTurn | None  # a whole caller turn ended with it
+
+    @property
+    def speech_started(self) -> bool:
+        return self.event.kind == "speech-started"
+
+
+class Ear:
+    def __init__(self, stt: SpeechToText, *, backchannels: frozenset[str] = DEFAULT_BACKCHANNELS,
+                 vad: VadSettings | None = None) -> None:
+        self._stt = stt
+        self._backchannels = backchannels
+        self.vad = VoiceActivity(vad)
+        self._audio: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._turns = TurnDetector()
+
+    def hear(self, mulaw: bytes, now: float) -> bool:
+        """One inbound frame. True when the caller just started talking."""
+        self._audio.put_nowait(mulaw)
+        return self.vad.frame(mulaw, now)
+
+    def close(self) -> None:
+        self._audio.put_nowait(None)
+
+    async def listen(self) -> AsyncIterator[Heard]:
+        """Run the recognizer over the call's audio. Raises what the recognizer raises."""
+        async for event in self._stt.stream(AudioQueueReader(self._audio)):
+            yield self.read(event)
+
+    def read(self, event: TranscriptEvent) -> Heard:
+        text = event.text.strip() if event.kind in ("interim", "final") else ""
+        closed = event.speech_final or event.kind == "utterance-end"
+        return Heard(event, words=bool(text),
+                     meaningful=bool(text) and not self.is_backchannel(text),
+                     closed=closed, turn=self._turns.feed(event))
+
+    def is_backchannel(self, text: str) -> bool:
+        return is_backchannel(text, self._backchannels)

@@ -1,0 +1,344 @@
+"""The floor: who speaks when. Every turn-taking rule of a call, in one place.
+
+- The caller starts talking over the agent (our voice activity, or the recognizer's
+  SpeechStarted, whichever comes first): pause at once. Twilio's buffer is cleared, the reply is
+  held, LLM and TTS keep going.
+- Then decide. Words that are more than a backchannel (one-word commands included) interrupt: the
+  reply is cancelled, cut to what was heard, and the caller's turn is answered. A backchannel, or
+  no words once the caller is quiet again, resumes the reply from the sentence that was cut.
+- At most one reply is in flight. A new caller turn, a key press or an operator's line first
+  stops the reply before it (silently if none of it was heard yet, and then the caller's words
+  join the same turn).
+- A reply is never released while the caller is talking: it waits until they are quiet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from console import events as ev
+from console.calls.conversation import Conversation
+from console.calls.ear import Ear, Heard
+from console.calls.metrics import TurnClock
+from console.calls.ports import CallEvents
+from console.calls.reply import AgentReply
+from console.calls.state import CallMode, CallState
+from console.calls.tasks import TaskOwner
+from console.calls.triage import Triage
+from console.calls.turns import DEFAULT_BACKCHANNELS, CallerTurn
+from console.calls.voice import ReplyBody, Voice
+from console.providers.base import ProviderError
+
+M = CallMode
+PAUSABLE = frozenset({M.GREETING, M.LISTENING, M.THINKING, M.SPEAKING})
+VERDICT_TICK_S = 0.02  # a paused call re-checks the caller's silence once a frame
+SPEECH_STARTED_LAG_S = 0.25  # Deepgram's SpeechStarted trails the voice by 100-200 ms
+
+
+@dataclass
+class FloorOptions:
+    barge_in_window_s: float = 0.8
+    """Paused for the caller: quiet this long with no words (and no word from the recognizer
+    that the sound is over) and the reply resumes. Deepgram endpoints 300 ms after the sound,
+    the local recognizer about 600 ms (360 ms gate and a decode); the window covers both."""
+    backchannels: tuple[str, ...] = ()
+    """Words that never interrupt and are never answered when said over the agent (empty:
+    the built-in list: mhm, yeah, okay, right...)."""
+    idle_reprompt_s: float | None = None
+    """Seconds of caller silence after the agent finished before a reprompt (None: profile's)."""
+    idle_hangup_s: float | None = None
+    """Further silence after the reprompt before goodbye and hang-up (None: profile's)."""
+
+    def backchannel_words(self) -> frozenset[str]:
+        return frozenset(w.lower() for w in self.backchannels) or DEFAULT_BACKCHANNELS
+
+
+class FloorHost(Protocol):
+    call_state: CallState
+    ear: Ear
+    voice: Voice
+    conversation: Conversation
+    events: CallEvents
+    triage: Triage
+    tasks: TaskOwner
+    deps: Any
+    profile: Any
+    options: FloorOptions
+
+    async def end_call(self, reason: str) -> None: ...
+
+
+@dataclass
+class _Pause:
+    started: float = field(default_factory=time.monotonic)
+    closed: bool = False  # the recognizer finished the sound that paused us, with no words
+    said: str = ""  # a backchannel heard meanwhile
+
+
+class Floor:
+    def __init__(self, host: FloorHost) -> None:
+        self._host = host
+        self._state = host.call_state
+        self._voice = host.voice
+        self._lock = asyncio.Lock()  # one decision at a time: pause, resume, answer, stop
+        self._pause: _Pause | None = None
+        self._turn_no = 0
+        self._reply_started_wall = 0.0
+
+    # --- the caller's voice ------------------------------------------------------------------
+    def caller_started(self) -> None:
+        """Our voice activity heard the caller begin: pause whatever the agent is saying."""
+        if self._voice.in_flight() or self._voice.audible():
+            self._host.tasks.spawn("pause", self._pause_for_caller())
+
+    async def listen(self) -> None:
+        host = self._host
+        try:
+            async for heard in host.ear.listen():
+                await self._heard(heard)
+        except ProviderError as error:
+            host.events.degraded("stt", str(error), "operator")
+            await self.speak_line(host.profile.apology)
+
+    async def _heard(self, heard: Heard) -> None:
+        event = heard.event
+        if heard.words:
+            self._host.events(ev.CallerTranscribed, text=event.text, final=event.kind == "final")
+            self._host.triage.check_caller(event.text)
+        async with self._lock:
+            await self._decide(heard)
+        if heard.turn is not None:
+            await self._turn_ended(heard.turn)
+
+    async def _decide(self, heard: Heard) -> None:
+        pause = self._pause
+        if pause is not None and self._state.mode is M.PAUSED:
+            if heard.meaningful:
+                await self._stop_reply("caller-words")
+            elif heard.closed:
+                pause.closed, pause.said = True, heard.event.text or pause.said
+        elif heard.speech_started and self._spoke_over(heard.event.at - SPEECH_STARTED_LAG_S):
+            await self._pause_now()
+        elif heard.meaningful and self._voice.audible() and self._spoke_over(self._last_voiced()):
+            await self._stop_reply("caller-words")  # words our voice activity did not hear
+
+    async def _turn_ended(self, turn: CallerTurn) -> None:
+        wall = time.time()
+        self._host.events(ev.TurnCompleted, role="caller", text=turn.text,
+                          started=wall - (time.monotonic() - turn.started), ended=wall)
+        async with self._lock:
+            if self._voice.in_flight() and self._host.ear.is_backchannel(turn.text):
+                return  # "mhm" over the agent: recorded, not answered
+            if self._voice.audible() and not self._spoke_over(self._last_voiced()):
+                return  # a late final of words said before the agent spoke: not a new turn
+            if self._state.agent_may_answer:
+                await self._answer(turn.text, spoken_until=min(self._last_voiced(), turn.final_at),
+                                   heard_at=turn.final_at)
+
+    def key_pressed(self, digit: str) -> None:
+        """A DTMF key is a caller turn: it interrupts the agent and is answered as text."""
+        if self._state.agent_may_answer:
+            self._host.tasks.spawn(f"dtmf-{digit}", self._answer_key(digit))
+
+    async def _answer_key(self, digit: str) -> None:
+        now = time.monotonic()
+        async with self._lock:
+            await self._answer(f"(the caller pressed {digit})", spoken_until=now, heard_at=now,
+                               cause="dtmf")
+
+    # --- pausing for the caller --------------------------------------------------------------
+    async def _pause_for_caller(self) -> None:
+        async with self._lock:
+            await self._pause_now()
+
+    async def _pause_now(self) -> None:
+        mode = self._state.mode
+        if mode is M.TRANSFERRING and self._voice.audible():
+            await self._voice.cancel()  # someone in distress is talking: listen, say it later
+            return
+        if mode not in PAUSABLE:
+            return
+        if not await self._voice.hold():
+            if self._voice.held():  # nothing was audible yet: it waits for the caller instead
+                self._host.tasks.spawn("release", self._release_when_quiet(self._voice.reply))
+            return
+        self._pause = _Pause()
+        self._state.transition(M.PAUSED)
+        self._host.tasks.spawn("verdict", self._await_verdict(self._pause))
+
+    async def _await_verdict(self, pause: _Pause) -> None:
+        vad, window = self._host.ear.vad, self._host.options.barge_in_window_s
+        while self._pause is pause and self._state.mode is M.PAUSED:
+            quiet = vad.quiet_for()
+            if quiet > 0 and (pause.closed or quiet >= window):
+                await self._resume(pause)
+                return
+            await asyncio.sleep(VERDICT_TICK_S)
+
+    async def _resume(self, pause: _Pause) -> None:
+        async with self._lock:
+            if self._pause is not pause or self._state.mode is not M.PAUSED:
+                return
+            self._pause = None
+            self._voice.release()
+            self._state.transition(M.SPEAKING)
+            self._host.events(ev.AgentResumed, backchannel=pause.said,
+                              paused_ms=round((time.monotonic() - pause.started) * 1000, 1))
+
+    async def _release_when_quiet(self, reply: AgentReply | None) -> None:
+        await self._host.ear.vad.until_quiet()
+        async with self._lock:
+            if reply is not None and self._voice.reply is reply and self._state.mode is not M.PAUSED:
+                self._voice.release()
+
+    # --- stopping and starting replies -------------------------------------------------------
+    async def silence_agent(self, cause: str) -> None:
+        """Stop the agent now (operator, emergency): the reply is cut to what was heard."""
+        async with self._lock:
+            await self._stop_reply(cause)
+
+    async def _stop_reply(self, cause: str) -> None:
+        self._pause = None
+        reply, heard = await self._voice.cancel()
+        if reply is not None and reply.spoken.segments:
+            self._host.events(ev.AgentInterrupted, heard=heard, cause=cause)
+            self._close_turn(reply, heard, interrupted=True)
+        if self._state.mode in (M.PAUSED, M.SPEAKING, M.THINKING, M.GREETING):
+            self._state.transition(M.LISTENING)
+
+    async def _answer(self, text: str, *, spoken_until: float, heard_at: float,
+                      cause: str = "caller-words") -> None:
+        if self._voice.audible() or self._state.mode is M.PAUSED:
+            await self._stop_reply(cause)
+        elif self._voice.in_flight():
+            await self._voice.cancel()  # none of it was heard: the new words join its turn
+        clock = TurnClock()
+        clock.stamp("speech_end", spoken_until)
+        clock.stamp("stt_final", heard_at)
+        self._host.conversation.caller_said(text)
+        self._start(self._respond, clock, held=self._host.ear.vad.talking())
+        self._state.transition(M.THINKING)
+
+    async def speak_line(self, text: str, *, role: str = "agent") -> bool:
+        """Say a fixed line (reprompt, apology, goodbye, an operator's words); return once it
+        has played. False: the caller (or an operator) cut it off."""
+        async with self._lock:
+            if self._voice.in_flight() or self._voice.audible():
+                await self._stop_reply("operator")
+
+            async def body(reply: AgentReply) -> None:
+                await reply.play_text(text)
+
+            task = self._start(body, TurnClock(), held=False, role=role)
+        await asyncio.wait([task])
+        return not task.cancelled()
+
+    def greet(self) -> None:
+        self._start(self._greet, TurnClock(), held=False)
+
+    def _start(self, body: ReplyBody, clock: TurnClock, *, held: bool,
+               role: str = "agent") -> asyncio.Task[None]:
+        self._turn_no += 1
+        self._reply_started_wall = time.time()
+        self._host.triage.reply_started()
+        task = self._voice.start(body, clock, held=held,
+                                 on_played=lambda reply: self._played(reply, role))
+        if held:
+            self._host.tasks.spawn("release", self._release_when_quiet(self._voice.reply))
+        return task
+
+    async def _respond(self, reply: AgentReply) -> None:
+        host = self._host
+        if host.call_state.muted:
+            return
+        reply.clock.stamp("llm_request", time.monotonic())
+        try:
+            await reply.play_tokens(self._tokens())
+        except ProviderError as error:
+            host.events.degraded("llm", str(error), "apology")
+            await reply.play_text(host.profile.apology)
+
+    async def _tokens(self) -> Any:
+        messages = self._host.conversation.for_llm()
+        async for token in self._host.deps.llm.reply(messages, observer=self._host):
+            yield token
+
+    async def _greet(self, reply: AgentReply) -> None:
+        profile = self._host.profile
+        audio = self._host.deps.greetings.cached(profile.name, profile.greeting)
+        if audio is not None:
+            reply.play_audio(profile.greeting, audio)
+        else:
+            await reply.play_text(profile.greeting)
+
+    # --- what the caller heard -----------------------------------------------------------------
+    def reply_heard(self, reply: AgentReply, at: float) -> None:
+        """A frame of `reply` went out: the agent is speaking (the first frame is a latency)."""
+        reply.clock.stamp("first_frame_sent", at)
+        if self._state.mode in (M.THINKING, M.GREETING, M.LISTENING):
+            self._state.transition(M.SPEAKING)
+
+    def _played(self, reply: AgentReply, role: str) -> None:
+        self._close_turn(reply, reply.spoken.full_text(), interrupted=False, role=role)
+        if self._state.mode in (M.SPEAKING, M.THINKING, M.GREETING):
+            self._state.transition(M.LISTENING)
+
+    def close_turn_at_hang_up(self) -> None:
+        """The call ended: whatever the agent was saying counts as far as it was heard."""
+        reply = self._voice.reply
+        if reply is not None:
+            playing = self._voice.pacer.is_playing()
+            text = reply.heard_text(self._voice.pacer.frames_played())
+            self._close_turn(reply, text if playing else reply.spoken.full_text(),
+                             interrupted=playing)
+
+    def _close_turn(self, reply: AgentReply, text: str, *, interrupted: bool,
+                    role: str = "agent") -> None:
+        if not reply.spoken.segments:
+            return
+        self._host.conversation.agent_said(text)
+        self._host.events(ev.TurnCompleted, role=role, text=text, interrupted=interrupted,
+                          started=self._reply_started_wall, ended=time.time())
+        self._host.events(ev.TurnMeasured, turn=self._turn_no, stages=reply.clock.report())
+
+    # --- what the other parts ask ----------------------------------------------------------------
+    def _spoke_over(self, at: float) -> bool:
+        """Only sound after the reply began can interrupt it: a late transcript of words said
+        before (a slow recognizer, a local decode) is an answer, not a barge-in."""
+        reply = self._voice.reply
+        return reply is None or at >= reply.started_at
+
+    def _last_voiced(self) -> float:
+        return self._host.ear.vad.last_voiced
+
+    def agent_has_call(self) -> bool:
+        """The agent answers this call (no person, no transfer, not silenced)."""
+        return self._state.agent_may_answer
+
+    def agent_busy(self) -> bool:
+        return self._voice.in_flight() or self._voice.audible()
+
+    def agent_quiet_since(self) -> float:
+        return self._voice.pacer.playout_end
+
+    def reply_being_prepared(self) -> bool:
+        return self._voice.preparing()
+
+    def play_filler(self, text: str) -> None:
+        host = self._host
+        audio = host.deps.greetings.cached(host.profile.name, text)
+        if audio is None:
+            return
+        self._voice.play_filler(audio)
+        host.events(ev.AgentSpoke, text=text)
+        host.events.degraded("pipeline", "the caller waited in silence", f"holding phrase: {text}")
+
+    async def idle_line(self, text: str, *, hang_up: bool = False) -> bool:
+        """The idle ladder's reprompt or goodbye; the goodbye ends the call once played."""
+        played = await self.speak_line(text)
+        if played and hang_up:
+            await self._host.end_call("idle")
+        return played
