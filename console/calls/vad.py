@@ -16,6 +16,7 @@ silence reads 0.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
 
@@ -82,10 +83,13 @@ class VoiceActivity:
         return 0.0 if self.talking(now) else now - self.last_voiced
 
     async def until_quiet(self) -> None:
-        """Return once the caller is not talking (at once if they are not)."""
-        while self.talking():
+        """Return once the caller is not talking (at once if they are not). A timer to the end
+        of the hangover, so it holds even when no further frame arrives."""
+        while self.talking(now := time.monotonic()):
             self._woken.clear()
-            await self._woken.wait()
+            remaining = self.last_voiced + self.settings.hangover_s - now
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), timeout=max(remaining, 0.001))
 
     def _threshold(self) -> float:
         s = self.settings

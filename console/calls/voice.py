@@ -83,9 +83,10 @@ class Voice:
         if reply is None or reply.held:
             return False
         audible = reply.audible and self.pacer.is_playing()
+        played = self.pacer.frames_played()  # before the clear, which ends the playout clock
         if audible:
             await self.pacer.clear()
-        reply.hold(self.pacer.frames_played())
+        reply.hold(played)
         self._changed.set()
         return audible
 

@@ -1,0 +1,154 @@
+"""Turn-taking with in-process providers: pause at the caller's first sound, then resume or
+interrupt; one reply in flight; idle timers that count the caller's voice, not transcripts.
+(The same behaviours on the wire, with real speech and the realistic fake Deepgram, are in
+tests/integration/test_turn_taking.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.unit.session_fakes import ScriptedLLM, make_harness
+
+LOUD, QUIET = b"\x10" * 160, b"\xff" * 160
+LONG = "First sentence is here. Second sentence is here. Third sentence is here."
+
+
+async def talk(session, seconds: float) -> None:
+    """The caller's voice as loudness, in real time, then one quiet frame."""
+    for _ in range(max(2, int(seconds / 0.02))):
+        session.on_media(LOUD)
+        await asyncio.sleep(0.02)
+    session.on_media(QUIET)
+
+
+async def speaking(llm: ScriptedLLM | None = None, **options):
+    """A call whose agent is in the middle of a reply (greeting played, one caller turn)."""
+    h = make_harness(llm=llm or ScriptedLLM([LONG, "Okay."]), barge_in_window_s=0.3, lead_s=0.1,
+                     **options)
+    await h.session.begin()
+    await h.until(lambda: h.sender.marks())
+    h.echo_marks()
+    await h.until(lambda: h.session.state == "listening")
+    h.stt.say("final", "tell me everything", speech_final=True)
+    await h.until(lambda: h.session.state == "speaking")
+    return h
+
+
+def agent_turns(h):
+    return [e for e in h.of_kind("TurnCompleted") if e.role == "agent"]
+
+
+async def played_out(h) -> None:
+    def echo_and_check() -> bool:
+        h.echo_marks()
+        return len(agent_turns(h)) >= 2
+    await h.until(echo_and_check)
+
+
+async def test_the_callers_first_sound_pauses_the_agent_before_any_word_is_transcribed():
+    h = await speaking()
+    transcripts = len(h.of_kind("CallerTranscribed"))
+    await talk(h.session, 0.04)
+    await h.until(lambda: "clear" in h.sender.kinds())
+    assert h.session.state == "paused"
+    assert len(h.of_kind("CallerTranscribed")) == transcripts
+    await h.session.on_stop("test")
+
+
+async def test_a_cough_resumes_the_reply_from_the_cut_sentence_and_every_word_is_heard():
+    h = await speaking()
+    await talk(h.session, 0.2)
+    await h.until(lambda: h.of_kind("AgentResumed"), timeout=3)
+    await played_out(h)
+    last = agent_turns(h)[-1]
+    assert not last.interrupted and last.text == LONG
+    assert h.tts.texts[1:] == LONG.replace(". ", ".|").split("|")  # kept, not re-synthesized
+    assert h.session.state == "listening"
+    assert len(h.llm.requests) == 1
+    await h.session.on_stop("test")
+
+
+async def test_a_backchannel_is_stored_but_not_answered_and_the_reply_goes_on():
+    h = await speaking()
+    await talk(h.session, 0.3)
+    h.stt.say("interim", "mhm")
+    h.stt.say("final", "mhm", speech_final=True)
+    await h.until(lambda: h.of_kind("AgentResumed"), timeout=3)
+    assert h.of_kind("AgentResumed")[0].backchannel == "mhm"
+    await played_out(h)
+    assert ("caller", "mhm") in [(e.role, e.text) for e in h.of_kind("TurnCompleted")]
+    assert len(h.llm.requests) == 1 and not agent_turns(h)[-1].interrupted
+    await h.session.on_stop("test")
+
+
+async def test_a_one_word_stop_interrupts_and_is_answered():
+    h = await speaking()
+    await asyncio.sleep(0.5)  # a few words of the reply are heard
+    await talk(h.session, 0.3)
+    h.stt.say("final", "Stop.", speech_final=True)
+    await h.until(lambda: len(h.llm.requests) == 2)
+    assert h.of_kind("AgentInterrupted")[0].cause == "caller-words"
+    assert h.llm.requests[1][-1].content == "Stop."
+    assert agent_turns(h)[-1].interrupted and agent_turns(h)[-1].text.startswith("First")
+    assert not h.of_kind("AgentResumed")
+    await h.session.on_stop("test")
+
+
+async def test_a_key_pressed_while_the_agent_speaks_gives_exactly_one_reply():
+    llm = ScriptedLLM(["Alpha one. Alpha two. Alpha three. Alpha four.", "Beta one. Beta two."])
+    llm.token_delay = 0.05  # the first reply is still being written when the key comes
+    h = await speaking(llm)
+    await h.until(lambda: "Alpha one." in h.tts.texts)
+    h.session.on_dtmf("1")
+    await h.until(lambda: "Beta two." in h.tts.texts, timeout=5)
+    await asyncio.sleep(0.3)  # time for a stray sentence of the old reply to show, if any
+    after_key = h.tts.texts[h.tts.texts.index("Beta one."):]
+    assert after_key == ["Beta one.", "Beta two."]
+    assert h.of_kind("AgentInterrupted")[0].cause == "dtmf"
+    assert "(the caller pressed 1)" in h.llm.requests[1][-1].content
+    await h.session.on_stop("test")
+
+
+async def test_a_reply_waits_until_the_caller_stops_talking():
+    h = make_harness(llm=ScriptedLLM(["Sure."]))
+    await h.session.begin()
+    await h.until(lambda: h.sender.marks())
+    h.echo_marks()
+    await h.until(lambda: h.session.state == "listening")
+    before = h.sender.kinds().count("media")
+    talking = asyncio.create_task(talk(h.session, 0.6))
+    await asyncio.sleep(0.1)
+    h.stt.say("final", "an early final mid-sentence", speech_final=True)
+    await h.until(lambda: h.tts.texts[1:] == ["Sure."])
+    assert h.sender.kinds().count("media") == before  # ready, but held
+    await talking
+    await h.until(lambda: h.sender.kinds().count("media") > before, timeout=2)
+    await h.session.on_stop("test")
+
+
+async def test_after_an_emergency_a_take_over_and_hand_back_answers_the_next_turn():
+    h = make_harness(llm=ScriptedLLM(["Okay."]))
+    await h.session.begin()
+    await h.until(lambda: h.sender.marks())
+    h.echo_marks()
+    h.stt.say("final", "I have chest pain", speech_final=True)
+    await h.until(lambda: h.of_kind("EmergencyDetected") and h.session.state == "transferring")
+    await h.session.take_over()
+    h.session.hand_back()
+    assert h.session.state == "listening" and h.session.escalation is None
+    h.stt.say("final", "are you still there", speech_final=True)
+    await h.until(lambda: h.llm.requests)
+    assert h.llm.requests[-1][-1].content.endswith("are you still there")
+    await h.session.on_stop("test")
+
+
+async def test_a_caller_talking_with_no_transcripts_is_never_reprompted():
+    h = make_harness(idle_reprompt_s=0.3, idle_hangup_s=0.3)
+    await h.session.begin()
+    await h.until(lambda: h.sender.marks())
+    h.echo_marks()
+    await h.until(lambda: h.session.state == "listening")
+    await talk(h.session, 1.2)  # a local recognizer says nothing until the utterance ends
+    assert h.tts.texts[1:] == []
+    await h.until(lambda: h.tts.texts[1:] == ["Are you still there?"], timeout=2)
+    await h.session.on_stop("test")
