@@ -36,6 +36,9 @@ M = CallMode
 PAUSABLE = frozenset({M.GREETING, M.LISTENING, M.THINKING, M.SPEAKING})
 VERDICT_TICK_S = 0.02  # a paused call re-checks the caller's silence once a frame
 SPEECH_STARTED_LAG_S = 0.25  # Deepgram's SpeechStarted trails the voice by 100-200 ms
+# A recognizer that took the sound for speech always closes it (a final, even an empty one, or
+# an utterance end); one that has not after this much quiet is not going to.
+RECOGNIZER_LOST_S = 3.0
 
 
 @dataclass
@@ -72,9 +75,16 @@ class FloorHost(Protocol):
 
 
 @dataclass
-class _Pause:
+class _Hold:
+    """The reply waits for the caller. `heard`: some of it had been heard (the call is paused);
+    otherwise it was still being prepared, or the caller was talking when it began."""
+
+    heard: bool
+    reply: AgentReply | None
     started: float = field(default_factory=time.monotonic)
-    closed: bool = False  # the recognizer finished the sound that paused us, with no words
+    recognizing: bool = False  # the recognizer heard speech start and has not closed it yet
+    closed: bool = False  # the recognizer finished the caller's sound
+    words: bool = False  # ...and it had words: their turn will replace this reply
     said: str = ""  # a backchannel heard meanwhile
 
 
@@ -84,7 +94,7 @@ class Floor:
         self._state = host.call_state
         self._voice = host.voice
         self._lock = asyncio.Lock()  # one decision at a time: pause, resume, answer, stop
-        self._pause: _Pause | None = None
+        self._hold: _Hold | None = None
         self._turn_no = 0
         self._reply_started_wall = 0.0
 
@@ -114,12 +124,14 @@ class Floor:
             await self._turn_ended(heard.turn)
 
     async def _decide(self, heard: Heard) -> None:
-        pause = self._pause
-        if pause is not None and self._state.mode is M.PAUSED:
-            if heard.meaningful:
-                await self._stop_reply("caller-words")
-            elif heard.closed:
-                pause.closed, pause.said = True, heard.event.text or pause.said
+        hold = self._hold
+        if hold is not None and heard.meaningful and self._state.mode is M.PAUSED:
+            await self._stop_reply("caller-words")
+        elif hold is not None:
+            hold.words = hold.words or heard.meaningful
+            hold.recognizing = heard.speech_started or (hold.recognizing and not heard.closed)
+            hold.closed = heard.closed or (hold.closed and not heard.speech_started)
+            hold.said = heard.event.text if heard.words else hold.said
         elif heard.speech_started and self._spoke_over(heard.event.at - SPEECH_STARTED_LAG_S):
             await self._pause_now()
         elif heard.meaningful and self._voice.audible() and self._spoke_over(self._last_voiced()):
@@ -129,6 +141,7 @@ class Floor:
         wall = time.time()
         self._host.events(ev.TurnCompleted, role="caller", text=turn.text,
                           started=wall - (time.monotonic() - turn.started), ended=wall)
+        self._host.triage.caller_turn_ended()
         async with self._lock:
             if self._voice.in_flight() and self._host.ear.is_backchannel(turn.text):
                 return  # "mhm" over the agent: recorded, not answered
@@ -149,7 +162,7 @@ class Floor:
             await self._answer(f"(the caller pressed {digit})", spoken_until=now, heard_at=now,
                                cause="dtmf")
 
-    # --- pausing for the caller --------------------------------------------------------------
+    # --- holding the reply for the caller -----------------------------------------------------
     async def _pause_for_caller(self) -> None:
         async with self._lock:
             await self._pause_now()
@@ -158,41 +171,45 @@ class Floor:
         mode = self._state.mode
         if mode is M.TRANSFERRING and self._voice.audible():
             await self._voice.cancel()  # someone in distress is talking: listen, say it later
-            return
-        if mode not in PAUSABLE:
-            return
-        if not await self._voice.hold():
-            if self._voice.held():  # nothing was audible yet: it waits for the caller instead
-                self._host.tasks.spawn("release", self._release_when_quiet(self._voice.reply))
-            return
-        self._pause = _Pause()
-        self._state.transition(M.PAUSED)
-        self._host.tasks.spawn("verdict", self._await_verdict(self._pause))
+        elif self._hold is not None:
+            self._hold.closed = False  # a new sound: the verdict waits for it too
+        elif mode in PAUSABLE and self._voice.reply is not None:
+            self._wait_for_caller(heard=await self._voice.hold())
 
-    async def _await_verdict(self, pause: _Pause) -> None:
-        vad, window = self._host.ear.vad, self._host.options.barge_in_window_s
-        while self._pause is pause and self._state.mode is M.PAUSED:
-            quiet = vad.quiet_for()
-            if quiet > 0 and (pause.closed or quiet >= window):
-                await self._resume(pause)
+    def _wait_for_caller(self, *, heard: bool) -> None:
+        self._hold = _Hold(heard, self._voice.reply)
+        if heard:
+            self._state.transition(M.PAUSED)
+        self._host.tasks.spawn("verdict", self._await_verdict(self._hold))
+
+    async def _await_verdict(self, hold: _Hold) -> None:
+        """Release once the caller's sound is over and had no words. Words end the hold
+        elsewhere (their turn replaces the reply)."""
+        vad = self._host.ear.vad
+        while self._hold is hold:
+            if self._sound_was_nothing(hold, vad.quiet_for()):
+                await self._release(hold)
                 return
             await asyncio.sleep(VERDICT_TICK_S)
 
-    async def _resume(self, pause: _Pause) -> None:
-        async with self._lock:
-            if self._pause is not pause or self._state.mode is not M.PAUSED:
-                return
-            self._pause = None
-            self._voice.release()
-            self._state.transition(M.SPEAKING)
-            self._host.events(ev.AgentResumed, backchannel=pause.said,
-                              paused_ms=round((time.monotonic() - pause.started) * 1000, 1))
+    def _sound_was_nothing(self, hold: _Hold, quiet: float) -> bool:
+        """The recognizer closed the sound with no words; or it never took it for speech and
+        the caller stayed quiet for the window; or it said nothing for far too long."""
+        if quiet <= 0 or hold.words:
+            return False
+        if not hold.recognizing:
+            return hold.closed or quiet >= self._host.options.barge_in_window_s
+        return quiet >= RECOGNIZER_LOST_S
 
-    async def _release_when_quiet(self, reply: AgentReply | None) -> None:
-        await self._host.ear.vad.until_quiet()
+    async def _release(self, hold: _Hold) -> None:
         async with self._lock:
-            if reply is not None and self._voice.reply is reply and self._state.mode is not M.PAUSED:
-                self._voice.release()
+            if self._hold is not hold or self._voice.reply is not hold.reply:
+                return
+            self._hold = None
+            self._voice.release()
+            if hold.heard and self._state.try_transition(M.SPEAKING):
+                self._host.events(ev.AgentResumed, backchannel=hold.said,
+                                  paused_ms=round((time.monotonic() - hold.started) * 1000, 1))
 
     # --- stopping and starting replies -------------------------------------------------------
     async def silence_agent(self, cause: str) -> None:
@@ -201,7 +218,7 @@ class Floor:
             await self._stop_reply(cause)
 
     async def _stop_reply(self, cause: str) -> None:
-        self._pause = None
+        self._hold = None
         reply, heard = await self._voice.cancel()
         if reply is not None and reply.spoken.segments:
             self._host.events(ev.AgentInterrupted, heard=heard, cause=cause)
@@ -214,6 +231,7 @@ class Floor:
         if self._voice.audible() or self._state.mode is M.PAUSED:
             await self._stop_reply(cause)
         elif self._voice.in_flight():
+            self._hold = None
             await self._voice.cancel()  # none of it was heard: the new words join its turn
         clock = TurnClock()
         clock.stamp("speech_end", spoken_until)
@@ -244,10 +262,11 @@ class Floor:
         self._turn_no += 1
         self._reply_started_wall = time.time()
         self._host.triage.reply_started()
+        self._hold = None
         task = self._voice.start(body, clock, held=held,
                                  on_played=lambda reply: self._played(reply, role))
         if held:
-            self._host.tasks.spawn("release", self._release_when_quiet(self._voice.reply))
+            self._wait_for_caller(heard=False)
         return task
 
     async def _respond(self, reply: AgentReply) -> None:

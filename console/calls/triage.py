@@ -129,6 +129,8 @@ class Escalation:
             return False
         for attempt, delay in enumerate((0.0, *RETRY_DELAYS_S), start=1):
             await asyncio.sleep(delay)
+            if self.stopped:
+                return False  # a person has the call now: no redirect behind their back
             try:
                 await asyncio.wait_for(
                     actions.transfer(self.host.sid, number, announce=ANNOUNCE_LINE),
@@ -185,6 +187,9 @@ class Triage:
         self._numbers = numbers
         self._scanner = AgentScanner(host.profile.match_agent_trigger)
         self.escalation: Escalation | None = None
+        # After a person judged an escalation, the rest of the turn that raised it (its later
+        # interims and final repeat the phrase) must not raise it again.
+        self._judged = False
 
     def reply_started(self) -> None:
         self._scanner.reset()
@@ -201,8 +206,14 @@ class Triage:
         return True
 
     def check_caller(self, text: str) -> None:
-        if self.escalation is None and (phrase := self._host.profile.match_caller_emergency(text)):
+        if self.escalation is not None or self._judged:
+            return
+        if phrase := self._host.profile.match_caller_emergency(text):
             self._trigger(TriageMatch("caller", phrase, text))
+
+    def caller_turn_ended(self) -> None:
+        """Words after this are a new turn: an emergency phrase in them counts again."""
+        self._judged = False
 
     def _trigger(self, match: TriageMatch) -> None:
         self.escalation = Escalation(self._host, self._numbers)
@@ -212,6 +223,7 @@ class Triage:
         """A person has the call: the escalation (if any) is over, for good."""
         if self.escalation is not None:
             self.escalation.stop()
+            self._judged = True
         self.escalation = None
 
     def dial_finished(self, outcome: str) -> str | None:

@@ -41,6 +41,7 @@ class SimulatedCaller:
     def __init__(self, options: CallerOptions) -> None:
         self.options = options
         self.playout = Playout(instant=options.fast)
+        self.received_frames: list[bytes] = []  # with options.keep_frames: every frame received
         self.sent_at: list[float] = []  # seconds since call start of every media frame sent
         self.received_at: list[float] = []  # ... and of every media frame received
         self.turn_starts: list[float] = []  # agent audio arriving at an idle speaker
@@ -217,12 +218,22 @@ class SimulatedCaller:
             "barge_in": utterance.barge_in_after_ms is not None,
         }
         self.speech.append(record)
+        if utterance.keys:
+            await self._press(utterance.keys, record)
+            return record["end"]
         speech = audio.frames(utterance.mulaw)
         if self.options.fast:
             await self._speak_fast(speech, record)
         else:
             await self._speak_paced(speech, record)
         return record.get("end", self._elapsed())
+
+    async def _press(self, keys: str, record: dict[str, Any]) -> None:
+        record["start"] = self._elapsed()
+        for digit in keys:
+            await self._send(tp.build_dtmf(self.options.stream_sid, digit, self._next_sequence()))
+            self.dtmf_sent += digit
+        record["end"] = self._elapsed()
 
     async def _speak_fast(self, speech: list[bytes], record: dict[str, Any]) -> None:
         record["start"] = self._elapsed()
@@ -377,6 +388,8 @@ class SimulatedCaller:
             self.turn_starts.append(arrival)
             self.turn_first_frames.append(payload)
         self.received_at.append(arrival)
+        if self.options.keep_frames:
+            self.received_frames.append(payload)
         self._last_arrival = arrival
 
     def _fast_turn(self, arrival: float) -> bool:

@@ -20,6 +20,8 @@ class Utterance:
     barge_in_after_ms: float | None = None
     wait_for_reply: bool = True
     label: str = ""
+    keys: str = ""
+    """DTMF keys pressed instead of speaking (`mulaw` is then ignored)."""
 
 
 @dataclass
@@ -41,6 +43,7 @@ class CallerOptions:
     utterances: list[Utterance] = field(default_factory=list)
     dtmf: str = ""
     record_path: Path | None = None
+    keep_frames: bool = False  # keep every agent frame received (`received_frames`), for tests
     wait_for_greeting: bool = True
     greeting_timeout_s: float = 3.0  # no agent audio this long after start: nobody greets
     reply_timeout_s: float = 10.0
