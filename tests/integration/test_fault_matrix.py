@@ -294,7 +294,8 @@ async def test_operator_hang_up_with_twilio_failing_still_ends_the_call(tmp_path
 async def test_emergency_with_twilio_failing_alerts_and_keeps_the_caller_company(tmp_path):
     async with cloud(tmp_path, script=["I can't breathe"]) as stack:
         break_twilio(stack, "5xx")
-        # The caller stays on 2 s after the company line: long enough for every attempt.
+        # A caller in distress stays on the line after "stay on the line" (2 s, not the quick
+        # 0.2 s): long enough for every attempt at both numbers.
         summary = await quick_caller(stack, spoken(), reply_quiet_ms=2000).run()
         assert_no_dead_air(summary)
         failed = stack.watch.of("TransferAttempted", ok=False)
