@@ -9,7 +9,8 @@ import pytest
 from console.calls.state import MOVES, CallMode, CallState, IllegalTransition
 
 M = CallMode
-LEGAL = [(a, b) for a in CallMode for b in MOVES[a]]
+# Sorted: xdist workers must collect the same tests in the same order (sets are unordered).
+LEGAL = [(a, b) for a in CallMode for b in sorted(MOVES[a])]
 ILLEGAL = [(a, b) for a, b in itertools.product(CallMode, CallMode)
            if a != b and b not in MOVES[a]]
 
