@@ -55,10 +55,12 @@ class DeadAirWatchdog:
         return FIRST_FILLER_S if self.fillers_this_turn == 0 else NEXT_FILLER_S
 
     def _quiet_for(self, now: float) -> float:
+        """Since anyone last made a sound: the caller's last voiced frame (a short "no." in a
+        pause counts too), or the end of the agent's audio."""
         agent_until = self.host.agent_quiet_since()
         if agent_until > now:
             return 0.0
-        return now - max(self.caller.speech_ended, agent_until)
+        return now - max(self.caller.last_voiced, agent_until)
 
     def _caller_waiting(self, now: float) -> bool:
         if not self.host.agent_has_call():

@@ -96,7 +96,8 @@ class CallSession:
         self.tasks.spawn("listen", self.floor.listen())
         self.tasks.spawn("dead-air", DeadAirWatchdog(self.ear.vad, self.floor).run())
         lines = (self.profile.reprompt, self.profile.goodbye)
-        self.tasks.spawn("idle", IdleLadder(self.ear.vad, self.floor, self.idle_times(), lines).run())
+        idle = IdleLadder(self.ear.vad, self.floor, self.idle_times(), lines)
+        self.tasks.spawn("idle", idle.run())
         self.floor.greet()
         if prepare := getattr(self.deps.tts, "prepare", None):
             self.tasks.spawn("prepare-tts", prepare())  # e.g. open the TTS socket early

@@ -336,7 +336,8 @@ async def test_real_live_calls_take_over_whisper_and_list_through_the_cli(live, 
     [listed] = json.loads(capsys.readouterr().out)
     assert listed["call_sid"] == sid
     assert listed["state"] == "operator" and listed["operator_mode"] is True
-    assert harness.session.conversation.messages[-1].content == "Operator guidance: offer a callback"
+    guidance = harness.session.conversation.messages[-1].content
+    assert guidance == "Operator guidance: offer a callback"
     acted = [(e.action, e.actor, e.detail) for e in harness.events
              if isinstance(e, ev.OperatorActed)]
     assert acted == [("take-over", "cli", ""), ("whisper", "cli", "offer a callback")]

@@ -21,6 +21,7 @@ from console.simulate.caller import CallerOptions, SimulatedCaller, Utterance
 from tests.fakes.deepgram_fake import silence
 from tests.integration.conftest import CloudStack, start_cloud_stack, stop_cloud_stack
 from tests.speech import (
+    RECORDINGS,
     backchannel,
     command,
     cough,
@@ -52,7 +53,18 @@ class Stamped:
     def __init__(self, stack_or_runtime: Any) -> None:
         runtime = getattr(stack_or_runtime, "runtime", stack_or_runtime)
         self.events: list[tuple[float, Any]] = []
-        runtime.bus.subscribe(lambda e: self.events.append((time.monotonic(), e)))
+        self._changed = asyncio.Event()
+        runtime.bus.subscribe(self._seen)
+
+    def _seen(self, event: Any) -> None:
+        self.events.append((time.monotonic(), event))
+        self._changed.set()
+
+    async def until(self, predicate: Any, within_s: float = 10.0) -> None:
+        async with asyncio.timeout(within_s):
+            while not predicate():
+                self._changed.clear()
+                await self._changed.wait()
 
     def of(self, kind: str, **fields: Any) -> list[tuple[float, Any]]:
         return [(t, e) for t, e in self.events if e.kind == kind
@@ -93,7 +105,7 @@ async def test_barge_in_clears_before_the_recognizer_has_transcribed_a_word(clou
 @pytest.mark.parametrize(("sound", "transcript"), [
     (cough(300), ""),  # the recognizer hears noise: no words
     (backchannel("mhm"), "mhm"),
-])
+], ids=["cough", "mhm"])
 async def test_a_cough_or_a_mhm_over_the_agent_lets_it_finish_with_every_word_heard(
         cloud, sound, transcript):
     cloud.deepgram.script = ["what are your hours", transcript]
@@ -152,21 +164,16 @@ async def test_after_an_emergency_take_over_then_hand_back_answers_the_next_turn
     # The second line comes 3 s after the first is answered: time for the operator to act.
     caller = cloud.caller(said(speech_clip("beckett", 1.5)),
                           said(silence(3000) + speech_clip("two_cities", 1.5)))
+    stamped = Stamped(cloud)
     call = asyncio.create_task(caller.run())
-    await until(lambda: cloud.events("EmergencyDetected") and cloud.events("TransferAttempted"))
-    await until(lambda: [e for e in cloud.events("TurnCompleted") if e.role == "caller"])
+    await stamped.until(lambda: stamped.of("EmergencyDetected") and stamped.of("TransferAttempted"))
+    await stamped.until(lambda: stamped.of("TurnCompleted", role="caller"))
     await cloud.runtime.control.take_over(caller.options.call_sid, "test")
     await cloud.runtime.control.hand_back(caller.options.call_sid, "test")
     summary = await call
     asked = [r.messages[-1]["content"] for r in cloud.groq.requests]
     assert any("are you still there" in text for text in asked), asked
     assert summary["utterances"][1]["reply_latency_ms"] is not None
-
-
-async def until(condition: Any, timeout_s: float = 10.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not condition():
-            await asyncio.sleep(0.02)
 
 
 # ---- long speech, both tiers ------------------------------------------------------------------
@@ -206,32 +213,17 @@ def idle_lines(runtime: Runtime) -> set[str]:
     return {profile.reprompt, profile.goodbye, *FILLERS}
 
 
-async def test_a_20_s_monologue_gets_no_agent_audio_until_it_ends_then_an_answer(tier):
-    runtime, twilio = tier
-    audio = monologue(20.0)
-    caller = long_caller(runtime, twilio, audio)
-    await caller.run()
-    talk = caller.speech[0]
-    during = [t for t in caller.received_at if talk["start"] < t < talk["end"]]
-    assert during == [], f"agent audio {during[0] - talk['start']:.1f} s into the monologue"
-    assert answered_within(caller, audio) <= ANSWER_WITHIN_S
-
-
-def answered_within(caller: SimulatedCaller, audio: bytes) -> float:
-    """Seconds from the speaker's last voiced frame (not the file's silent tail) to the start
-    of the agent's next turn at the caller; infinity when none came."""
-    spoke_until = caller.speech[0]["start"] + voiced_spans(audio)[-1][1]
-    return next((t for t in caller.turn_starts if t > spoke_until), float("inf")) - spoke_until
-
-
-async def test_real_recordings_get_no_idle_line_while_speaking_and_an_answer_after(tier):
+async def test_long_real_speech_is_never_talked_over_or_prompted_and_is_answered_after(tier):
+    """Four callers at once: a 20 s monologue with short gaps, and each real recording whole.
+    None hears the agent while the monologue goes on, none hears an idle line (reprompt,
+    goodbye, holding phrase) while speaking, and each is answered within 1.5 s of its end."""
     runtime, twilio = tier
     stamped = Stamped(runtime)
-    names = ("two_cities", "beckett", "endgame_nagg_nell")
-    callers = [long_caller(runtime, twilio, recording(name)) for name in names]
-    await asyncio.gather(*(c.run() for c in callers))
+    talks = {"monologue": monologue(20.0)} | {name: recording(name) for name in RECORDINGS}
+    callers = {name: long_caller(runtime, twilio, audio) for name, audio in talks.items()}
+    await asyncio.gather(*(caller.run() for caller in callers.values()))
     lines = idle_lines(runtime)
-    for name, caller in zip(names, callers, strict=True):
+    for name, caller in callers.items():
         talk = caller.speech[0]
         start, end = at(caller, talk["start"]), at(caller, talk["end"])
         sid = caller.options.call_sid
@@ -239,4 +231,15 @@ async def test_real_recordings_get_no_idle_line_while_speaking_and_an_answer_aft
                      if start < t < end and e.text in lines]
         assert said_idle == [], f"{name}: {said_idle}"
         assert not stamped.of("CallEnded", call_sid=sid, reason="idle")
-        assert answered_within(caller, recording(name)) <= ANSWER_WITHIN_S, name
+        assert answered_within(caller, talks[name]) <= ANSWER_WITHIN_S, name
+    monologue_caller = callers["monologue"].speech[0]
+    during = [t for t in callers["monologue"].received_at
+              if monologue_caller["start"] < t < monologue_caller["end"]]
+    assert during == [], f"agent audio {during[0] - monologue_caller['start']:.1f} s in"
+
+
+def answered_within(caller: SimulatedCaller, audio: bytes) -> float:
+    """Seconds from the speaker's last voiced frame (not the file's silent tail) to the start
+    of the agent's next turn at the caller; infinity when none came."""
+    spoke_until = caller.speech[0]["start"] + voiced_spans(audio)[-1][1]
+    return next((t for t in caller.turn_starts if t > spoke_until), float("inf")) - spoke_until

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 import asyncio
+
+import pytest
 
 from console.calls.pacing import FRAME_BYTES, Pacer
 from console.calls.playback import SpokenLog
