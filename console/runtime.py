@@ -20,7 +20,8 @@ from console import profiles
 from console.calls.deadair import FILLERS
 from console.calls.live import LiveCalls
 from console.calls.ports import MemoryGreetings
-from console.calls.session import CallDeps, CallSession, SessionOptions, close_quietly
+from console.calls.ports import close_quietly
+from console.calls.session import CallDeps, CallSession, SessionOptions
 from console.config import Settings
 from console.events import EventBus
 from console.lifecycle import PublicEdge

@@ -57,3 +57,15 @@ class CallEvents:
         """A dependency failed and something weaker took over: logged, and shown to the operator."""
         log.warning("call %s: %s degraded (%s) -> %s", self.call_sid, provider, problem, fallback)
         self(ProviderDegraded, provider=provider, problem=problem, fallback=fallback)
+
+
+async def close_quietly(provider: object) -> None:
+    """Close a per-call provider (a TTS socket, say); a failure to close is logged, not raised:
+    the call is over either way."""
+    closer = getattr(provider, "aclose", None)
+    if closer is None:
+        return
+    try:
+        await closer()
+    except Exception:  # noqa: BLE001 - nothing left to save; keep shutting down
+        log.warning("closing %s failed", type(provider).__name__, exc_info=True)

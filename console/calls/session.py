@@ -8,7 +8,6 @@ their public methods.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +20,13 @@ from console.calls.ear import Ear
 from console.calls.floor import Floor, FloorOptions
 from console.calls.idle import IdleLadder
 from console.calls.operator import OperatorDesk
-from console.calls.ports import CallActions, CallEvents, GreetingSource, MemoryGreetings
+from console.calls.ports import (
+    CallActions,
+    CallEvents,
+    GreetingSource,
+    MemoryGreetings,
+    close_quietly,
+)
 from console.calls.reply import AgentReply
 from console.calls.state import CallMode, CallState
 from console.calls.tasks import TaskOwner
@@ -30,8 +35,6 @@ from console.calls.vad import VoiceActivity
 from console.calls.voice import Voice
 from console.providers.base import LanguageModel, SpeechToText, TextToSpeech
 from console.streams import MediaSender, StreamStart
-
-log = logging.getLogger(__name__)
 
 AudioTap = Callable[[str, bytes], None]  # (leg: "caller" | "agent", 20 ms of mu-law)
 
@@ -54,18 +57,6 @@ class CallDeps:
     actions: CallActions | None = None
     greetings: GreetingSource = field(default_factory=MemoryGreetings)
     options: SessionOptions = field(default_factory=SessionOptions)
-
-
-async def close_quietly(provider: object) -> None:
-    """Close a per-call provider (a TTS socket, say); a failure to close is logged, not raised:
-    the call is over either way."""
-    closer = getattr(provider, "aclose", None)
-    if closer is None:
-        return
-    try:
-        await closer()
-    except Exception:  # noqa: BLE001 - nothing left to save; keep shutting down
-        log.warning("closing %s failed", type(provider).__name__, exc_info=True)
 
 
 class CallSession:
@@ -95,16 +86,15 @@ class CallSession:
         self.tasks.spawn("pacer", self.voice.pacer.run())
         self.tasks.spawn("listen", self.floor.listen())
         self.tasks.spawn("dead-air", DeadAirWatchdog(self.ear.vad, self.floor).run())
-        lines = (self.profile.reprompt, self.profile.goodbye)
-        idle = IdleLadder(self.ear.vad, self.floor, self.idle_times(), lines)
-        self.tasks.spawn("idle", idle.run())
+        self.tasks.spawn("idle", IdleLadder(self.ear.vad, self.floor, *self._idle_rules()).run())
         self.floor.greet()
         if prepare := getattr(self.deps.tts, "prepare", None):
             self.tasks.spawn("prepare-tts", prepare())  # e.g. open the TTS socket early
 
-    def idle_times(self) -> tuple[float, float]:
-        return (self.options.idle_reprompt_s or self.profile.idle_reprompt_s,
-                self.options.idle_hangup_s or self.profile.idle_hangup_s)
+    def _idle_rules(self) -> tuple[tuple[float, float], tuple[str, str]]:
+        o, p = self.options, self.profile
+        return ((o.idle_reprompt_s or p.idle_reprompt_s, o.idle_hangup_s or p.idle_hangup_s),
+                (p.reprompt, p.goodbye))
 
     async def on_stop(self, reason: str) -> None:
         if self.call_state.mode is CallMode.ENDED:
@@ -169,12 +159,6 @@ class CallSession:
 
     async def speak_line(self, text: str, *, role: str = "agent") -> bool:
         return await self.floor.speak_line(text, role=role)
-
-    async def take_over(self) -> None:
-        await self.operator.take_over()
-
-    def hand_back(self) -> None:
-        self.operator.hand_back()
 
     def dial_finished(self, outcome: str) -> str | None:
         """Twilio's <Dial action> outcome for a transfer; returns the next number to try."""

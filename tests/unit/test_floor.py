@@ -133,8 +133,8 @@ async def test_after_an_emergency_a_take_over_and_hand_back_answers_the_next_tur
     h.echo_marks()
     h.stt.say("final", "I have chest pain", speech_final=True)
     await h.until(lambda: h.of_kind("EmergencyDetected") and h.session.state == "transferring")
-    await h.session.take_over()
-    h.session.hand_back()
+    await h.session.operator.take_over()
+    h.session.operator.hand_back()
     assert h.session.state == "listening" and h.session.escalation is None
     h.stt.say("final", "are you still there", speech_final=True)
     await h.until(lambda: h.llm.requests)

@@ -90,7 +90,7 @@ async def test_rest_down_raises_a_critical_alert_and_keeps_the_caller_company():
     await h.until(company_kept_twice)
     assert h.of_kind("AlertRaised")[0].level == "critical"
     assert len(h.llm.requests) == 0  # the agent does not chat on during an emergency
-    await h.session.take_over()
+    await h.session.operator.take_over()
     await h.session.on_stop("test")
 
 
