@@ -19,8 +19,7 @@ from typing import Any
 from console import profiles
 from console.calls.deadair import FILLERS
 from console.calls.live import LiveCalls
-from console.calls.ports import MemoryGreetings
-from console.calls.ports import close_quietly
+from console.calls.ports import MemoryGreetings, close_quietly
 from console.calls.session import CallDeps, CallSession, SessionOptions
 from console.config import Settings
 from console.events import EventBus

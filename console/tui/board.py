@@ -15,6 +15,7 @@ from typing import Any
 
 from console.events import (
     AgentInterrupted,
+    AgentResumed,
     AgentSpoke,
     CallEnded,
     CallerTranscribed,
@@ -43,6 +44,8 @@ class TranscriptLine:
     text: str
     heard: str | None = None  # set when the agent was cut off: what the caller actually heard
     cause: str = ""
+    paused: bool = False  # the caller spoke over it: held, to resume or to be cut
+    resumes: int = 0  # times it went on after the caller's cough or "mhm"
 
     @property
     def interrupted(self) -> bool:
@@ -187,11 +190,21 @@ def _state(call: CallState, event: StateChanged) -> None:
     call.state = event.state
     if event.state == "operator":
         call.taken_over = True
-    elif event.state in ("greeting", "listening", "thinking", "speaking"):
+    elif event.state in ("greeting", "listening", "thinking", "speaking", "paused"):
         call.taken_over = False
-    call.talking = {"speaking": "agent", "operator": "operator"}.get(event.state, "")
+    call.talking = {"speaking": "agent", "operator": "operator",
+                    "paused": "caller"}.get(event.state, "")
     if event.state == "listening" and call.interim:
         call.talking = "caller"
+    if call.agent_live is not None:
+        call.agent_live.paused = event.state == "paused"
+
+
+def _resumed(call: CallState, event: AgentResumed) -> None:
+    if call.agent_live is not None:
+        call.agent_live.paused = False
+        call.agent_live.resumes += 1
+    call.talking = "agent"
 
 
 def _transcribed(call: CallState, event: CallerTranscribed) -> None:
@@ -229,7 +242,9 @@ def _agent_turn(call: CallState, event: TurnCompleted) -> None:
         cause = live.cause if live is not None else ""
         call.commit(TranscriptLine("agent", said, heard=event.text, cause=cause))
     elif event.text or live is not None:
-        call.commit(TranscriptLine("agent", event.text or (live.text if live else "")))
+        resumes = live.resumes if live is not None else 0
+        call.commit(TranscriptLine("agent", event.text or (live.text if live else ""),
+                                   resumes=resumes))
     if call.talking == "agent":
         call.talking = ""
 
@@ -303,6 +318,7 @@ _HANDLERS: dict[type[CallEvent], Callable[[CallState, Any], None]] = {
     TurnCompleted: _turn,
     AgentSpoke: _spoke,
     AgentInterrupted: _interrupted,
+    AgentResumed: _resumed,
     TurnMeasured: _measured,
     EmergencyDetected: _emergency,
     TransferAttempted: _transfer_attempted,

@@ -7,6 +7,7 @@ from typing import Any
 
 from console.events import (
     AgentInterrupted,
+    AgentResumed,
     CallEnded,
     CallEvent,
     CallStarted,
@@ -48,6 +49,14 @@ def _transfer_attempted(e: TransferAttempted) -> str:
     return f"transfer attempt {e.attempt} to {e.target}: {result}{detail}"
 
 
+STATE_WORDS = {"paused": "paused for the caller"}
+
+
+def _resumed(e: AgentResumed) -> str:
+    said = f"“{e.backchannel}”" if e.backchannel else "no words"
+    return f"agent resumed after {e.paused_ms:.0f} ms ({said}): no word lost"
+
+
 def _operator(e: OperatorActed) -> str:
     detail = f": {e.detail}" if e.detail else ""
     return f"{e.actor} {e.action.replace('_', ' ').replace('-', ' ')}{detail}"
@@ -56,8 +65,9 @@ def _operator(e: OperatorActed) -> str:
 _WORDS: dict[type[CallEvent], Callable[[Any], str]] = {
     CallStarted: _started,
     CallEnded: lambda e: f"call ended: {e.reason}",
-    StateChanged: lambda e: f"state → {e.state}",
+    StateChanged: lambda e: f"state → {STATE_WORDS.get(e.state, e.state)}",
     AgentInterrupted: lambda e: f"agent interrupted ({e.cause})",
+    AgentResumed: _resumed,
     EmergencyDetected: lambda e: f"EMERGENCY “{e.phrase}” heard from {e.source}",
     TransferAttempted: _transfer_attempted,
     TransferFinished: lambda e: f"transfer to {e.target}: {e.outcome}",

@@ -2,6 +2,7 @@
 
 from console.events import (
     AgentInterrupted,
+    AgentResumed,
     AgentSpoke,
     CallEnded,
     CallerTranscribed,
@@ -14,6 +15,8 @@ from console.events import (
     TurnMeasured,
 )
 from console.tui.board import CallBoard, percentile
+from console.tui.describe import describe
+from console.tui.widgets.transcript import render_transcript
 
 from .fakes import T0, call_script
 
@@ -126,3 +129,25 @@ def test_events_before_call_started_create_the_call_and_the_start_fills_it_in() 
     call = board.get("CA9")
     assert call.caller == "+15550000009" and call.duration(T0 + 10) == 10
     assert [entry.summary for entry in call.timeline][0] == "state → listening"
+
+
+def test_a_reply_paused_for_the_caller_then_resumed_shows_both_in_transcript_and_timeline():
+    board = CallBoard()
+    board.apply(AgentSpoke("CA1", text="We open at eight."))
+    board.apply(StateChanged("CA1", state="speaking"))
+    board.apply(StateChanged("CA1", state="paused"))
+    call = board.get("CA1")
+    assert call.talking == "caller" and call.state == "paused"
+    assert "paused for the caller" in render_transcript(call).plain
+    board.apply(AgentResumed("CA1", paused_ms=540.0, backchannel="mhm"))
+    board.apply(StateChanged("CA1", state="speaking"))
+    assert call.talking == "agent"
+    assert "paused" not in render_transcript(call).plain
+    board.apply(TurnCompleted("CA1", role="agent", text="We open at eight.", started=0, ended=1))
+    shown = render_transcript(call).plain
+    assert "We open at eight. ↻ resumed" in shown and "cut" not in shown
+    timeline = [entry.summary for entry in call.timeline]
+    assert "state → paused for the caller" in timeline
+    assert "agent resumed after 540 ms (“mhm”): no word lost" in timeline
+    assert describe(AgentResumed("CA1", paused_ms=610.0)) == (
+        "agent resumed after 610 ms (no words): no word lost")

@@ -49,12 +49,21 @@ def _append_line(text: Text, line: TranscriptLine, live: bool = False) -> None:
     _newline(text).append(f"{label} ", style=style)
     if line.heard is None:
         text.append(line.text + (" …" if live else ""))
+        _append_pauses(text, line)
         return
     heard = line.heard
     rest = line.text[len(heard) :] if line.text.startswith(heard) else ""
     text.append(heard)
     text.append(rest, style="dim strike")
     text.append(f" ⟂ cut ({line.cause or 'interrupted'})", style="bold yellow")
+
+
+def _append_pauses(text: Text, line: TranscriptLine) -> None:
+    if line.paused:
+        text.append(" ⏸ paused for the caller", style="bold yellow")
+    if line.resumes:
+        times = "" if line.resumes == 1 else f" ×{line.resumes}"
+        text.append(f" ↻ resumed{times}", style="green")
 
 
 def _append_pending_caller(text: Text, call: CallState) -> None:
