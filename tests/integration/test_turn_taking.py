@@ -179,20 +179,19 @@ async def test_after_an_emergency_take_over_then_hand_back_answers_the_next_turn
 # ---- long speech, both tiers ------------------------------------------------------------------
 
 
-@pytest.fixture(params=["cloud", "embedded"])
-async def tier(request, tmp_path):
-    if request.param == "cloud":
-        stack, parts = await start_cloud_stack(tmp_path)
-        stack.groq.reply = "Thank you, I have noted all of that."
-        yield stack.runtime, stack.twilio
-        await stop_cloud_stack(parts)
-        return
-    settings = load_settings(port=0, voiceconsole_db=tmp_path / "calls.db", _env_file=None,
+@pytest.fixture
+async def tiers(tmp_path):
+    """Both tiers at once (the long calls are real time): the cloud on loopback fakes, and the
+    embedded default (local Whisper, local voice, scripted responder)."""
+    stack, parts = await start_cloud_stack(tmp_path / "cloud")
+    stack.groq.reply = "Thank you, I have noted all of that."
+    settings = load_settings(port=0, voiceconsole_db=tmp_path / "embedded.db", _env_file=None,
                              deepgram_api_key=None, groq_api_key=None)
-    runtime = Runtime(settings)
-    await runtime.start()
-    yield runtime, None
-    await runtime.stop()
+    embedded = Runtime(settings)
+    await embedded.start()
+    yield {"cloud": (stack.runtime, stack.twilio), "embedded": (embedded, None)}
+    await embedded.stop()
+    await stop_cloud_stack(parts)
 
 
 def long_caller(runtime: Runtime, twilio: Any, audio: bytes) -> SimulatedCaller:
@@ -213,29 +212,34 @@ def idle_lines(runtime: Runtime) -> set[str]:
     return {profile.reprompt, profile.goodbye, *FILLERS}
 
 
-async def test_long_real_speech_is_never_talked_over_or_prompted_and_is_answered_after(tier):
-    """Four callers at once: a 20 s monologue with short gaps, and each real recording whole.
-    None hears the agent while the monologue goes on, none hears an idle line (reprompt,
-    goodbye, holding phrase) while speaking, and each is answered within 1.5 s of its end."""
-    runtime, twilio = tier
-    stamped = Stamped(runtime)
+async def test_long_real_speech_is_never_talked_over_or_prompted_and_is_answered_after(tiers):
+    """On each tier, four callers at once: a 20 s monologue with short gaps, and each real
+    recording whole. None hears the agent while the monologue goes on, none hears an idle line
+    (reprompt, goodbye, holding phrase) while speaking, and each is answered within 1.5 s of
+    its end."""
     talks = {"monologue": monologue(20.0)} | {name: recording(name) for name in RECORDINGS}
-    callers = {name: long_caller(runtime, twilio, audio) for name, audio in talks.items()}
-    await asyncio.gather(*(caller.run() for caller in callers.values()))
-    lines = idle_lines(runtime)
-    for name, caller in callers.items():
-        talk = caller.speech[0]
-        start, end = at(caller, talk["start"]), at(caller, talk["end"])
-        sid = caller.options.call_sid
-        said_idle = [e.text for t, e in stamped.of("AgentSpoke", call_sid=sid)
-                     if start < t < end and e.text in lines]
-        assert said_idle == [], f"{name}: {said_idle}"
-        assert not stamped.of("CallEnded", call_sid=sid, reason="idle")
-        assert answered_within(caller, talks[name]) <= ANSWER_WITHIN_S, name
-    monologue_caller = callers["monologue"].speech[0]
-    during = [t for t in callers["monologue"].received_at
-              if monologue_caller["start"] < t < monologue_caller["end"]]
-    assert during == [], f"agent audio {during[0] - monologue_caller['start']:.1f} s in"
+    calls = {(tier, name): (runtime, long_caller(runtime, twilio, audio))
+             for tier, (runtime, twilio) in tiers.items() for name, audio in talks.items()}
+    stamped = {tier: Stamped(runtime) for tier, (runtime, _) in tiers.items()}
+    await asyncio.gather(*(caller.run() for _, caller in calls.values()))
+    for (tier, name), (runtime, caller) in calls.items():
+        said_idle = idle_lines_said(stamped[tier], caller, idle_lines(runtime))
+        assert said_idle == [], f"{tier} {name}: {said_idle}"
+        within = answered_within(caller, talks[name])
+        assert within <= ANSWER_WITHIN_S, f"{tier} {name}: answered {within:.2f} s after"
+        if name == "monologue":
+            talk = caller.speech[0]
+            during = [t for t in caller.received_at if talk["start"] < t < talk["end"]]
+            assert during == [], f"{tier}: agent audio {during[0] - talk['start']:.1f} s in"
+
+
+def idle_lines_said(stamped: Stamped, caller: SimulatedCaller, lines: set[str]) -> list[str]:
+    """Idle lines the agent said while this caller was speaking, or an idle hang-up."""
+    talk, sid = caller.speech[0], caller.options.call_sid
+    start, end = at(caller, talk["start"]), at(caller, talk["end"])
+    said = [e.text for t, e in stamped.of("AgentSpoke", call_sid=sid)
+            if start < t < end and e.text in lines]
+    return said + [e.reason for _, e in stamped.of("CallEnded", call_sid=sid, reason="idle")]
 
 
 def answered_within(caller: SimulatedCaller, audio: bytes) -> float:
