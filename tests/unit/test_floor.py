@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.speech import speech_clip
 from tests.unit.session_fakes import ScriptedLLM, make_harness
 
 LOUD, QUIET = b"\x10" * 160, b"\xff" * 160
@@ -14,9 +15,17 @@ LONG = "First sentence is here. Second sentence is here. Third sentence is here.
 
 
 async def talk(session, seconds: float) -> None:
-    """The caller's voice as loudness, in real time, then one quiet frame."""
+    """A short sound (a cough's loudness), in real time, then one quiet frame."""
     for _ in range(max(2, int(seconds / 0.02))):
         session.on_media(LOUD)
+        await asyncio.sleep(0.02)
+    session.on_media(QUIET)
+
+
+async def say_for_real(session, mulaw: bytes) -> None:
+    """Real speech, frame by frame in real time (a steady tone would be learnt as line noise)."""
+    for start in range(0, len(mulaw) - 159, 160):
+        session.on_media(mulaw[start : start + 160])
         await asyncio.sleep(0.02)
     session.on_media(QUIET)
 
@@ -148,7 +157,7 @@ async def test_a_caller_talking_with_no_transcripts_is_never_reprompted():
     await h.until(lambda: h.sender.marks())
     h.echo_marks()
     await h.until(lambda: h.session.state == "listening")
-    await talk(h.session, 1.2)  # a local recognizer says nothing until the utterance ends
+    await say_for_real(h.session, speech_clip("two_cities", 1.2))  # no transcript until it ends
     assert h.tts.texts[1:] == []
     await h.until(lambda: h.tts.texts[1:] == ["Are you still there?"], timeout=2)
     await h.session.on_stop("test")
