@@ -61,5 +61,10 @@ class Ear:
                      meaningful=bool(text) and not self.is_backchannel(text),
                      closed=closed, turn=self._turns.feed(event))
 
+    def finalize(self) -> None:
+        """Ask the recognizer to say now what the last sound was, if it can."""
+        if (finalize := getattr(self._stt, "finalize", None)) is not None:
+            finalize()
+
     def is_backchannel(self, text: str) -> bool:
         return is_backchannel(text, self._backchannels)

@@ -84,6 +84,7 @@ class _Hold:
     started: float = field(default_factory=time.monotonic)
     recognizing: bool = False  # the recognizer heard speech start and has not closed it yet
     closed: bool = False  # the recognizer finished the caller's sound
+    finalized: bool = False  # we asked the recognizer to finish it (the caller went quiet)
     words: bool = False  # ...and it had words: their turn will replace this reply
     said: str = ""  # a backchannel heard meanwhile
 
@@ -131,6 +132,7 @@ class Floor:
             hold.words = hold.words or heard.meaningful
             hold.recognizing = heard.speech_started or (hold.recognizing and not heard.closed)
             hold.closed = heard.closed or (hold.closed and not heard.speech_started)
+            hold.finalized = hold.finalized and not heard.speech_started
             hold.said = heard.event.text if heard.words else hold.said
         elif heard.speech_started and self._spoke_over(heard.event.at - SPEECH_STARTED_LAG_S):
             await self._pause_now()
@@ -172,7 +174,7 @@ class Floor:
         if mode is M.TRANSFERRING and self._voice.audible():
             await self._voice.cancel()  # someone in distress is talking: listen, say it later
         elif self._hold is not None:
-            self._hold.closed = False  # a new sound: the verdict waits for it too
+            self._hold.closed = self._hold.finalized = False  # a new sound: judge it too
         elif mode in PAUSABLE and self._voice.reply is not None:
             self._wait_for_caller(heard=await self._voice.hold())
 
@@ -187,9 +189,13 @@ class Floor:
         elsewhere (their turn replaces the reply)."""
         vad = self._host.ear.vad
         while self._hold is hold:
-            if self._sound_was_nothing(hold, vad.quiet_for()):
+            quiet = vad.quiet_for()
+            if self._sound_was_nothing(hold, quiet):
                 await self._release(hold)
                 return
+            if quiet > 0 and not (hold.closed or hold.finalized):
+                hold.finalized = True  # the words (or none) now, not at the endpoint
+                self._host.ear.finalize()
             await asyncio.sleep(VERDICT_TICK_S)
 
     def _sound_was_nothing(self, hold: _Hold, quiet: float) -> bool:

@@ -39,10 +39,14 @@ class ProviderError(Exception):
 
 
 class SpeechToText(Protocol):
+    """A recognizer may also offer `finalize()`: return the final for the audio so far now,
+    closing the utterance (Deepgram's `Finalize`). Callers look for it with getattr."""
+
     tier: str  # "cloud" | "local"
 
     def stream(self, audio: AsyncIterator[bytes]) -> AsyncIterator[TranscriptEvent]:
         """Consume 8 kHz mu-law audio, yield transcript events until the audio ends.
+        A `final` with `speech_final` closes an utterance, even with no text (it was noise).
         Raises ProviderError when it cannot recover."""
         ...
 

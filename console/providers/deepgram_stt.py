@@ -10,6 +10,7 @@ request, or when `reconnect_attempts` reconnects in a row failed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -85,11 +86,19 @@ class DeepgramSTT:
         # One client per process is best (the registry passes it): building one costs ~15 ms of
         # blocking work (an SSL context), too much to pay on the event loop for every call.
         self._client: AsyncDeepgramClient | None = client
+        self._session: _ListenSession | None = None  # the latest stream(), for finalize()
 
     def stream(self, audio: AsyncIterator[bytes]) -> AsyncIterator[TranscriptEvent]:
         """Yield transcript events for `audio` until it ends and the last results are drained.
         Cancelling (or closing) the iterator closes the socket."""
-        return _ListenSession(self, audio).events()
+        self._session = _ListenSession(self, audio)
+        return self._session.events()
+
+    def finalize(self) -> None:
+        """Ask for the final of the audio sent so far now (Deepgram `Finalize`), instead of at
+        the endpoint: the caller went quiet and the call is waiting to know what was said."""
+        if self._session is not None:
+            self._session.finalize()
 
     def connect_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {
@@ -174,6 +183,15 @@ class _Link:
         await self.conn.send_media(chunk)
         self.last_send = time.monotonic()
 
+    def finalize(self) -> None:
+        """Send `Finalize` from a task of its own (the sender may be waiting for audio)."""
+        task = asyncio.create_task(self._finalize(), name="deepgram-stt-finalize")
+        self._tasks.append(task)
+
+    async def _finalize(self) -> None:
+        with contextlib.suppress(ConnectionClosed):  # the reader reports the close
+            await self.conn.send_finalize()
+
     async def close_stream(self) -> None:
         await self.conn.send_close_stream()
         self.close_sent_at = time.monotonic()
@@ -240,6 +258,11 @@ class _ListenSession:
         self._bytes_sent = 0
         self._progress = False  # a final arrived on the current socket
         self._connected_at: float | None = None
+        self._link: _Link | None = None
+
+    def finalize(self) -> None:
+        if self._link is not None:
+            self._link.finalize()
 
     async def events(self) -> AsyncIterator[TranscriptEvent]:
         pumps = [] if self._audio is self._reader else [
@@ -322,11 +345,12 @@ class _ListenSession:
             self._connected_at = time.monotonic()
             if failures and self._stt.observer is not None:
                 self._stt.observer.degraded(PROVIDER, problem, "reconnected")
-            link = _Link(conn, self, self._stt.keepalive_s)
+            link = self._link = _Link(conn, self, self._stt.keepalive_s)
             try:
                 async for event in self._receive(link):
                     yield event
             finally:
+                self._link = None
                 await link.stop()
 
     async def _receive(self, link: _Link) -> AsyncIterator[TranscriptEvent]:
@@ -369,10 +393,13 @@ class _ListenSession:
             end = float(getattr(message, "start", 0) or 0) + float(message.duration or 0)
             self._replay.finalized(end)
         text = _transcript(message)
-        if not text:
+        # A final forced by Finalize closes the utterance as an endpoint would: we asked because
+        # the caller went quiet.
+        closes = final and bool(message.speech_final or getattr(message, "from_finalize", False))
+        if not text and not closes:
             return None  # Deepgram sends many empty results; they carry no words
-        if final:
-            return TranscriptEvent("final", text, bool(message.speech_final), at=at)
+        if final:  # an empty one that closes says "that sound had no words" (a cough)
+            return TranscriptEvent("final", text, closes, at=at)
         return TranscriptEvent("interim", text, at=at)
 
 

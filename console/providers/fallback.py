@@ -74,11 +74,18 @@ class FallbackSTT(_Fallback):
     secondary: SpeechToText
 
     async def stream(self, audio: AsyncIterator[bytes]) -> AsyncIterator[TranscriptEvent]:
+        self._active = self.primary
         try:
             async for event in self.primary.stream(audio):
                 yield event
             return
         except ProviderError as error:
             self._tell("stt", error)
+        self._active = self.secondary
         async for event in self.secondary.stream(audio):
             yield event
+
+    def finalize(self) -> None:
+        """Forwarded to whichever recognizer is listening, if it can (Deepgram can)."""
+        if (finalize := getattr(getattr(self, "_active", None), "finalize", None)) is not None:
+            finalize()

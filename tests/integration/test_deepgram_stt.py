@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from console.providers.base import ProviderError, TranscriptEvent
+from console.providers.base import AudioQueueReader, ProviderError, TranscriptEvent
 from console.providers.deepgram_stt import DeepgramSTT
 from tests.fakes.deepgram_fake import FakeDeepgram, silence, tone
 
@@ -247,3 +247,40 @@ async def test_events_carry_the_monotonic_time_they_were_received(fake) -> None:
     [(_, sent_at)] = fake.finals_sent
     [final] = [e for e in events if e.kind == "final"]
     assert before < sent_at <= final.at < sent_at + 0.5
+
+
+async def test_finalize_brings_the_final_at_once_instead_of_at_the_endpoint(fake) -> None:
+    """The call asks when the caller went quiet over the agent: it must know what was said
+    now, not 300 ms later at Deepgram's endpoint."""
+    stt = DeepgramSTT(fake.api_key, fake.base_url)
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+    stream = stt.stream(AudioQueueReader(queue))
+    for start in range(0, 8000, FRAME):  # 1 s of speech, then only 100 ms of quiet
+        queue.put_nowait(tone(1000)[start : start + FRAME])
+    queue.put_nowait(silence(100))
+    events = asyncio.create_task(collect_until_final(stream))
+    await fake.wait_for(lambda: fake.audio_bytes >= 8800)  # all of it reached Deepgram
+    stt.finalize()
+    event = await events
+    assert (event.text, event.speech_final) == (BOOKING, True)  # it closes the utterance
+    assert fake.control_count("Finalize") == 1
+    assert fake.results_sent[-1]["from_finalize"] is True
+    queue.put_nowait(None)
+    await stream.aclose()
+
+
+async def collect_until_final(stream: AsyncIterator[TranscriptEvent]) -> TranscriptEvent:
+    async for event in stream:
+        if event.kind == "final":
+            return event
+    raise AssertionError("the stream ended without a final")
+
+
+async def test_noise_closes_its_utterance_with_an_empty_final() -> None:
+    """A cough is heard as sound but has no words: the recognizer says so, so a paused agent
+    can go on at once."""
+    async with FakeDeepgram(script=[""]) as server:
+        stt = DeepgramSTT(server.api_key, server.base_url)
+        events = await collect(stt, frames(silence(300), tone(300), silence(1500)))
+    assert finals(events) == [("", True)]
+    assert "interim" not in kinds(events)
