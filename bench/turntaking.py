@@ -48,13 +48,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, ServerProcess, pct, split_cores, spread  # noqa: I001 - sets sys.path
+from common import CLOCK_TICKS, ROOT, ServerProcess, pct, split_cores, spread  # noqa: I001 - sets sys.path
+from pipeline import _server_playout
 from probe_server import LagProbe
 from scaling import SETTLE_S, ProbedServer
 from turntaking_scenario import FALSE_KINDS, KINDS, REAL_KINDS, load_voice, reply_for
@@ -106,10 +108,12 @@ async def run(calls: int, stand_in: bool, cores: dict[str, list[int]] | None,
                 measured = await _measure(server, calls, stand_in, deepgram.opts.ms_per_char)
             finally:
                 await server.stop()
-            lag = server.lag()
+            lag = server.lag()  # both read before the temporary directory goes
+            playout = _server_playout(Path(workdir) / "bench.db")
     heard = measured.pop("heard")
     return {"calls": calls, "cores": cores or "shared", "audio": heard["audio"], **measured,
-            **summarise(heard["events"]), "server_loop_lag_ms": _lag_brief(lag),
+            **summarise(heard["events"]), "server_playout": playout,
+            "server_loop_lag_ms": _lag_brief(lag),
             "callers_loop_lag_ms": _lag_brief(heard["loop_lag_ms"]),
             "errors": _errors(heard["errors"]),
             **({"event_records": heard["events"]} if keep_events else {})}
@@ -130,13 +134,14 @@ async def _measure(server: ProbedServer, calls: int, stand_in: bool,
     server.restart_lag_samples()
     fakes_lag = LagProbe()
     probing = asyncio.create_task(fakes_lag.run(), name="fakes-lag-probe")
-    started = time.monotonic()
+    started, host = time.monotonic(), HostCpu()
     try:
         heard = await _run_callers(server, calls, stand_in, ms_per_char)
     finally:
         probing.cancel()
     wall = time.monotonic() - started
     cpu, mem = server.cpu_seconds() - cpu_before, server.memory_mb()
+    others = host.others(ours=cpu)
     return {
         "heard": heard,
         "wall_s": round(wall, 1),
@@ -145,7 +150,35 @@ async def _measure(server: ProbedServer, calls: int, stand_in: bool,
         "rss_mb_per_call": round((mem["peak"] - mem_before["rss"]) / calls, 2),
         "rss_mb": {"before": mem_before["rss"], "after": mem["rss"], "peak": mem["peak"]},
         "fakes_loop_lag_ms": _lag_brief(fakes_lag.summary()),
+        # CPU that neither the server, the fakes nor the callers used: another job on the same
+        # cores (a test suite) delays every process here and skews each latency above.
+        "other_processes_cpu_s": round(others, 1),
     }
+
+
+class HostCpu:
+    """Busy CPU seconds of the whole machine (/proc/stat) since creation, and how much of it
+    was not ours: this process (the fakes), its reaped children (the caller worker) and the
+    server, whose seconds the caller passes in."""
+
+    def __init__(self) -> None:
+        self._busy, self._mine = _busy_ticks(), self._own_seconds()
+
+    @staticmethod
+    def _own_seconds() -> float:
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return time.process_time() + children.ru_utime + children.ru_stime
+
+    def others(self, ours: float) -> float:
+        busy = (_busy_ticks() - self._busy) / CLOCK_TICKS
+        return busy - ours - (self._own_seconds() - self._mine)
+
+
+def _busy_ticks() -> int:
+    """user + nice + system + irq + softirq + steal, over every core."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
+    return user + nice + system + irq + softirq + steal
 
 
 async def _run_callers(server: ServerProcess, calls: int, stand_in: bool,
@@ -229,7 +262,7 @@ def _share(part: int, whole: int) -> float | None:
 
 
 def _lag_brief(lag: dict[str, Any]) -> dict[str, Any]:
-    return {k: lag.get(k) for k in ("p50", "p95", "p99", "max", "n")}
+    return {k: lag.get(k) for k in ("p50", "p95", "p99", "max", "n", "spikes_at_s_ms")}
 
 
 def _errors(per_caller: list[list[str]]) -> dict[str, Any]:
@@ -258,7 +291,8 @@ def _headline(result: dict[str, Any]) -> dict[str, Any]:
             "answered": result["real_interruptions"]["share_answered"],
             "frames_after_clear": result["frames_after_clear"]["total"],
             "cpu_s_per_call": result["cpu_s_per_call"],
-            "errors": result["errors"]["count"]}
+            "errors": result["errors"]["count"],
+            "other_processes_cpu_s": result["other_processes_cpu_s"]}
 
 
 def save(results: list[dict[str, Any]], path: Path | None) -> Path:

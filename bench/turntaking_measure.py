@@ -87,7 +87,7 @@ def measure(heard: Heard, table: FrameTable, window: Window) -> dict[str, Any]:
         "answered": _answered(ids[bisect.bisect_left(heard.received_at, window.onset) - first :]),
         "unrecognised_frames": sum(1 for i in ids if i is None),
     }
-    result.update(_reply_heard(heard, table, window, first, last, ids))
+    result.update(_reply_heard(heard, table, first, last, ids))
     return result
 
 
@@ -129,17 +129,34 @@ def _answered(after_onset: list[FrameId | None]) -> bool:
     return any(i is None or i.role == "answer" for i in after_onset)
 
 
-def _reply_heard(heard: Heard, table: FrameTable, window: Window, first: int, last: int,
+def _reply_heard(heard: Heard, table: FrameTable, first: int, last: int,
                  ids: list[FrameId | None]) -> dict[str, Any]:
-    """What of the long reply the caller's speaker played in this window."""
+    """What of the long reply the caller heard in this window. Words count by content (the
+    audio the speaker played, back to back: a late frame delays a word, it does not lose it);
+    silence by time, on the speaker's own record."""
+    content = b"".join(_played(heard, k) for k in range(first, last))
+    counts = [content.count(audio) for audio in table.reply_audio()]
     span = _reply_span(heard, first, ids)
-    played = heard.heard[span[0] : span[1]] if span else b""
-    counts = [played.count(audio) for audio in table.reply_audio()]
     return {
         "lost_sentences": [n for n, count in enumerate(counts) if count == 0],
         "repeated_sentences": [n for n, count in enumerate(counts) if count > 1],
-        "longest_silence_ms": _longest_silence_ms(played),
+        "longest_silence_ms": _longest_silence_ms(heard.heard[span[0] : span[1]])
+        if span else None,
     }
+
+
+def _played(heard: Heard, k: int) -> bytes:
+    """The part of received frame k that played: all of it, unless a later clear cut it."""
+    return heard.payloads[k][: max(0, _speaker_end_after(heard, k) - heard.placed[k])]
+
+
+def _speaker_end_after(heard: Heard, k: int) -> int:
+    """Where the speaker's queue ended after the first clear that came after frame k arrived
+    (nothing queued past it played); no such clear: no limit."""
+    for frames_before, speaker_end in heard.cuts:
+        if frames_before > k:
+            return speaker_end
+    return heard.placed[k] + FRAME_BYTES
 
 
 def _reply_span(heard: Heard, first: int, ids: list[FrameId | None]) -> tuple[int, int] | None:
@@ -148,11 +165,8 @@ def _reply_span(heard: Heard, first: int, ids: list[FrameId | None]) -> tuple[in
     mine = [first + k for k, i in enumerate(ids) if i is not None and i.role == "reply"]
     if not mine:
         return None
-    end = heard.placed[mine[-1]] + FRAME_BYTES
-    for frames_before, speaker_end in heard.cuts:
-        if frames_before > mine[-1]:
-            end = min(end, speaker_end)
-            break
+    last = mine[-1]
+    end = min(heard.placed[last] + FRAME_BYTES, _speaker_end_after(heard, last))
     return heard.placed[mine[0]], end
 
 
