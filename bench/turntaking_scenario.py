@@ -17,6 +17,7 @@ from common import ROOT  # noqa: F401 - sets sys.path for tests.*
 from tests.fakes.deepgram_fake import mulaw_encode, tone
 
 FRAME_BYTES = 160  # 20 ms of 8 kHz mu-law
+MAX_PAUSE_S = 0.25  # inside one utterance, under the fake recogniser's 300 ms endpointing
 KINDS = ("cough", "backchannel", "command", "interruption")
 FALSE_KINDS = ("cough", "backchannel")  # the agent must carry on (resume) after these
 REAL_KINDS = ("command", "interruption")  # the agent must stop and answer after these
@@ -79,29 +80,34 @@ def load_voice(stand_in: bool) -> Voice:
 
 def _speech_voice() -> Voice:
     """Real speech (tests.speech: recordings shipped in the moonshine-voice wheel) for the
-    question and the interruption; synthetic cough, backchannel and command."""
+    question (beckett 0.32-2.69 s) and the interruption (two_cities 10.77-12.72 s); a synthetic
+    cough, and espeak-ng's "mhm" and "Stop."."""
     from tests import speech
 
-    return Voice(
-        question=_from_first_voice(speech, speech.speech_clip("beckett", 1.6)),
-        overtalk={
-            "cough": _from_first_voice(speech, speech.cough(250)),
-            "backchannel": _from_first_voice(speech, speech.backchannel("mhm")),
-            "command": _from_first_voice(speech, speech.command("Stop.")),
-            "interruption": _from_first_voice(speech, speech.speech_clip("two_cities", 2.0)),
-        },
-        source="tests.speech",
-    )
+    clips = {
+        "question": speech.speech_clip("beckett", 2.4),
+        "cough": speech.cough(250),
+        "backchannel": speech.backchannel("mhm"),
+        "command": speech.command("Stop."),
+        "interruption": speech.speech_clip("two_cities", 1.9, start_s=10.7),
+    }
+    clips = {name: _from_first_voice(speech, name, mulaw) for name, mulaw in clips.items()}
+    question = clips.pop("question")
+    return Voice(question=question, overtalk=clips, source="tests.speech")
 
 
-def _from_first_voice(speech: Any, mulaw: bytes) -> bytes:
-    """Drop whatever comes before the first voiced frame, so the first frame sent is the onset;
-    whole frames, so the first frame the caller sends is exactly the clip's first frame."""
+def _from_first_voice(speech: Any, name: str, mulaw: bytes) -> bytes:
+    """The clip from its first voiced 10 ms frame (tests.speech's own energy measure), so the
+    first frame the caller sends is where its voice begins. Refuses a clip with a pause the
+    fake recogniser would take for the end of the utterance (its endpointing is 300 ms): one
+    utterance would become two turns."""
     spans = speech.voiced_spans(mulaw)
     if not spans:
-        raise ValueError("a clip with no voiced frame")
-    start = int(spans[0][0]) // FRAME_BYTES * FRAME_BYTES
-    return mulaw[start:]
+        raise ValueError(f"{name}: no voiced frame")
+    longest_pause = max(speech.pauses(mulaw), default=0.0)
+    if longest_pause >= MAX_PAUSE_S:
+        raise ValueError(f"{name}: a {longest_pause:.2f} s pause inside the clip")
+    return mulaw[round(spans[0][0] * 8000) :]
 
 
 def _stand_in_voice() -> Voice:
