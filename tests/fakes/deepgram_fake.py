@@ -10,15 +10,21 @@ at `fake.base_url` and never mocked:
 
 Listen "recognises" speech by energy, on the audio timeline (bytes received / 8000, like the real
 service, so audio may be sent faster than real time): a 20 ms frame whose RMS exceeds
-`opts.speech_rms` is speech. Speech start -> `SpeechStarted`; every `interim_every_frames` speech
-frames -> an interim `Results` with a growing prefix of the next scripted transcript; `endpointing`
-ms (query, default 300) of silence -> the final (`is_final` + `speech_final`); `utterance_end_ms`
-(query) of silence after the last speech -> `UtteranceEnd`. Speak streams deterministic noise
-unique to each text (`fake.audio_for(text)`), so a test can prove which sentence audio came from.
+`opts.speech_rms` is speech. By default it answers with the live service's cadence, not a kinder
+one: `SpeechStarted` 100-200 ms after the onset, a first interim 0.6-1.0 s after it with 0-1
+words, then an interim every 0.8-1.0 s with a growing prefix of the scripted transcript, the final
+(`speech_final`) once `endpointing` ms of silence have passed, and `UtteranceEnd`
+`utterance_end_ms` after the last word. A script entry of "" is noise: SpeechStarted, empty
+transcripts, no UtteranceEnd. deepgram_recognizer.py and deepgram_cadence.py say where each rule and
+number comes from (Deepgram's documentation, PROTOCOLS.md section 2, or observation).
+`cadence="eager"` restores the old quick cadence for tests whose subject is not turn timing.
+Speak streams deterministic noise unique to each text (`fake.audio_for(text)`), so a test can prove
+which sentence audio came from.
 
 Every knob is a field of `FakeDeepgramOptions` (`fake.opts`, read live). Every message of
 interest is recorded with `time.monotonic()`, which is system-wide on Linux, so benches in another
-process can compare timestamps too.
+process can compare timestamps too; `fake.recognizers[n].log` has every listen message of socket n
+with its place on that socket's audio timeline.
 
 Both sockets decline permessage-deflate (the SDK's websockets client offers it). Whether Deepgram
 accepts it is not documented; compressing noise took ~18 % of the fakes' core at 100 calls in
@@ -34,12 +40,13 @@ import json
 import time
 import uuid
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
 from aiohttp import WSMsgType, web
 
+from tests.fakes.deepgram_cadence import CADENCES, Cadence
 from tests.fakes.deepgram_recognizer import (
     SAMPLE_RATE,
     Recognizer,
@@ -90,8 +97,24 @@ class FakeDeepgramOptions:
 
     speech_rms: float = 500.0
     """A 20 ms frame whose RMS (16-bit scale) exceeds this is speech; mu-law silence is 0."""
-    interim_every_frames: int = 10
-    """While speech continues, one interim `Results` per this many speech frames (10 = 200 ms)."""
+    cadence: str = "realistic"
+    """"realistic" (the live service: see deepgram_cadence.py for the sources of each number) or
+    "eager" (SpeechStarted on the first speech frame, an interim with one more word every 200 ms
+    of speech: the fake as it was, for tests whose subject is not turn-taking timing)."""
+    speech_started_delay_s: tuple[float, float] | None = None
+    """Overrides the cadence's onset -> SpeechStarted range (s)."""
+    first_interim_delay_s: tuple[float, float] | None = None
+    """Overrides the cadence's onset -> first interim range (s)."""
+    interim_interval_s: tuple[float, float] | None = None
+    """Overrides the cadence's interim -> interim range (s)."""
+    first_interim_words: tuple[int, int] | None = None
+    """Overrides how many words the first interim reveals."""
+    words_per_interim: tuple[int, int] | None = None
+    """Overrides how many more words each later interim reveals."""
+    interim_clock: str | None = None
+    """Overrides the cadence's interim clock ("audio" or "speech")."""
+    seed: int = 0
+    """Seeds every listen socket's generator (with the socket's index), so runs repeat exactly."""
     split_finals: bool = False
     """Deliver each transcript as two finals: the first half (is_final, no speech_final) as soon
     as the interims have shown it, the rest with speech_final at the endpoint."""
@@ -116,6 +139,13 @@ class FakeDeepgramOptions:
     """Close every speak socket with 1011 once it has sent this many audio bytes."""
     rest_status: int | None = None
     """Fail REST `POST /v1/speak` with this status and Deepgram's JSON error body (400, 500...)."""
+
+    def timing(self) -> Cadence:
+        """The cadence preset with every knob that is set laid over it."""
+        if self.cadence not in CADENCES:
+            raise ValueError(f"unknown cadence {self.cadence!r}; choose one of {list(CADENCES)}")
+        knobs = {f.name: getattr(self, f.name) for f in fields(Cadence)}
+        return replace(CADENCES[self.cadence], **{k: v for k, v in knobs.items() if v is not None})
 
 
 @dataclass
@@ -144,6 +174,7 @@ class FakeDeepgram(LoopbackServer):
         self.script: list[str] = list(script or [])
         """Transcripts handed out in order, one per utterance; "hello" once it runs out."""
         self.opts = FakeDeepgramOptions(**options)
+        self.opts.timing()  # an unknown cadence fails here, not inside a socket handler
         # listen records
         self.listen_queries: list[dict[str, str]] = []  # one per accepted connection
         self.listen_open = 0
@@ -153,6 +184,7 @@ class FakeDeepgram(LoopbackServer):
         self.speech_started_at: list[float] = []
         self.finals_sent: list[tuple[str, float]] = []
         self.results_sent: list[dict[str, Any]] = []  # every Results, interim and final
+        self.recognizers: list[Recognizer] = []  # one per listen socket; `.log` has audio times
         self.drops = 0
         # speak records
         self.speak_queries: list[dict[str, str]] = []  # one per accepted WS connection
@@ -222,6 +254,7 @@ class FakeDeepgram(LoopbackServer):
         self._sockets.add(ws)
         self._notify()
         rec = Recognizer(self, dict(request.query), len(self.listen_audio) - 1)
+        self.recognizers.append(rec)
         try:
             await self._listen_loop(ws, rec)
         finally:

@@ -2,28 +2,54 @@
 
 A 20 ms frame whose RMS exceeds `opts.speech_rms` is speech. Time is the audio timeline of one
 socket (bytes received / 8000), as Deepgram's `start`/`duration` are, so audio may arrive faster
-than real time. Message shapes follow PROTOCOLS.md section 2.1.
+than real time. Message shapes follow PROTOCOLS.md section 2.1. Sources below: "D:" is a page of
+https://developers.deepgram.com/docs/, "O:" an observation of the live service (undocumented).
+
+- An utterance opens on the first speech frame (its onset) and takes the next scripted
+  transcript. A script entry of "" is noise (a cough, a door): D: understanding-end-of-speech-
+  detection says background noise triggers the VAD, so `SpeechStarted` still fires, but every
+  interim and final of it carries an empty transcript.
+- `SpeechStarted` (vad_events=true) and interims (interim_results=true) follow the cadence of
+  deepgram_cadence.py (realistic by default: 100-200 ms, then 0.6-1.0 s, then every 0.8-1.0 s).
+- The final (`is_final` + `speech_final`) goes out once the silence after the last speech frame
+  reaches `endpointing` ms. D: endpointing: the VAD waits for that much silence, then finalises
+  with speech_final=true; without the query parameter the default is 10 ms. With
+  endpointing=false the fake still finalises after 300 ms of silence, without speech_final (a
+  simplification: the service then finalises on its own schedule).
+- `UtteranceEnd` (utterance_end_ms + interim_results=true, D: utterance-end) goes out once the
+  audio has run utterance_end_ms past the end of the last finalised word. It is computed from word
+  timings ("a gap of the configured length after the last finalized word"), so an utterance that
+  produced no words (noise) never leads to one, and noise does not postpone a pending one.
+- `Finalize` (D: finalize) finalises the open utterance at once: is_final, from_finalize=true,
+  speech_final=false. `CloseStream` flushes with speech_final=true (PROTOCOLS.md 2.1).
 """
 
 from __future__ import annotations
 
+import random
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
+from tests.fakes.deepgram_cadence import Cadence, connection_rng, draw_frames
+
 SAMPLE_RATE = 8000  # mu-law, 1 byte per sample
 FRAME_BYTES = 160  # 20 ms
-FRAME_S = FRAME_BYTES / SAMPLE_RATE
+FRAME_MS = FRAME_BYTES * 1000 // SAMPLE_RATE
+DEFAULT_ENDPOINTING_MS = 10  # D: endpointing, when the query leaves it out
+UNENDPOINTED_FINAL_MS = 300  # endpointing=false: the fake's own stand-in (see the docstring)
 _SEGMENT_ENDS = np.array([0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF])
 MODEL_INFO = {"name": "general-nova-2", "version": "2024-01-09", "arch": "nova-2"}
 
 
 class RecognizerOptions(Protocol):
     speech_rms: float
-    interim_every_frames: int
     split_finals: bool
+    seed: int
+
+    def timing(self) -> Cadence: ...
 
 
 class TranscriptSource(Protocol):
@@ -78,14 +104,25 @@ def frame_rms(frame: bytes) -> float:
 @dataclass
 class _Utterance:
     words: list[str]
-    frames: int = 0
+    timing: Cadence
+    onset: int  # sample where the first speech frame began
+    speech_started_due: int | None  # age in frames; None once sent (or never wanted)
+    next_interim: int  # on the cadence's interim clock, in frames
+    speech_end: int = 0  # sample where the last speech frame ended
+    speech_frames: int = 0
+    age_frames: int = 0  # frames since the onset, pauses included
     silence_ms: int = 0
+    interims: int = 0
     revealed: int = 0  # words shown so far by interims
     said: int = 0  # words already delivered in a final
 
     @property
     def half(self) -> int:
         return (len(self.words) + 1) // 2
+
+    @property
+    def interim_clock(self) -> int:
+        return self.speech_frames if self.timing.interim_clock == "speech" else self.age_frames
 
 
 @dataclass
@@ -96,10 +133,16 @@ class Recognizer:
     samples: int = 0  # audio timeline of this socket
     speech_frames: int = 0
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    """Every message made, with the audio time (s) it was made at: what tests pin cadence on."""
+    _rng: random.Random = field(init=False)
     _carry: bytes = b""
     _segment_start: float = 0.0  # where the next Results begins: end of the last final
     _utt: _Utterance | None = None
-    _last_speech_end: float | None = None  # set until UtteranceEnd goes out
+    _last_word_end: int | None = None  # sample; set from a final with words until UtteranceEnd
+
+    def __post_init__(self) -> None:
+        self._rng = connection_rng(self.fake.opts.seed, self.connection)
 
     @property
     def now(self) -> float:
@@ -107,7 +150,7 @@ class Recognizer:
 
     @property
     def endpointing_ms(self) -> int | None:
-        return _ms(self.query.get("endpointing"), 300)
+        return _ms(self.query.get("endpointing"), DEFAULT_ENDPOINTING_MS)
 
     def feed(self, data: bytes) -> list[dict[str, Any]]:
         data = self._carry + data
@@ -116,14 +159,15 @@ class Recognizer:
         out: list[dict[str, Any]] = []
         for start in range(0, whole, FRAME_BYTES):
             self.samples += FRAME_BYTES
-            out += self._frame(data[start : start + FRAME_BYTES])
+            out += self._logged(self._frame(data[start : start + FRAME_BYTES]))
         return out
 
     def flush(self, *, from_finalize: bool) -> list[dict[str, Any]]:
         """Finalize -> a final with from_finalize (no speech_final); CloseStream -> speech_final."""
         if self._utt is None:
             return []
-        return self._end_utterance(speech_final=not from_finalize, from_finalize=from_finalize)
+        ended = self._end_utterance(speech_final=not from_finalize, from_finalize=from_finalize)
+        return self._logged(ended)
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -132,64 +176,102 @@ class Recognizer:
             "duration": round(self.now, 3), "channels": 1,
         }  # fmt: skip
 
+    def _logged(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        self.log += [(self.now, message) for message in messages]
+        return messages
+
     def _frame(self, frame: bytes) -> list[dict[str, Any]]:
-        if frame_rms(frame) > self.fake.opts.speech_rms:
-            return self._speech()
-        return self._silence()
+        is_speech = frame_rms(frame) > self.fake.opts.speech_rms
+        out = self._speech() if is_speech else self._silence()
+        if self._utt is not None:
+            self._utt.age_frames += 1
+            out += self._scheduled(self._utt)
+        return out + self._utterance_end()
+
+    # utterances ------------------------------------------------------------------------------
+
+    def _open(self) -> _Utterance:
+        words = self.fake.next_transcript().split()
+        if words:
+            self._last_word_end = None  # new words close the gap UtteranceEnd was timing
+        timing = self.fake.opts.timing()
+        speech_started_due = draw_frames(self._rng, timing.speech_started_delay_s)
+        first_interim = draw_frames(self._rng, timing.first_interim_delay_s)
+        if self.query.get("vad_events") != "true":
+            speech_started_due = None
+        return _Utterance(words, timing, self.samples - FRAME_BYTES, speech_started_due,
+                          first_interim)  # fmt: skip
 
     def _speech(self) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
         self.speech_frames += 1
         if self._utt is None:
-            self._utt = _Utterance(self.fake.next_transcript().split())
-            self._last_speech_end = None
-            if self.query.get("vad_events") == "true":
-                out.append(
-                    {"type": "SpeechStarted", "channel": [0], "timestamp": self.now - FRAME_S}
-                )
+            self._utt = self._open()
         utt = self._utt
-        utt.frames, utt.silence_ms = utt.frames + 1, 0
-        if self.query.get("interim_results") == "true":
-            if utt.frames % max(1, self.fake.opts.interim_every_frames) == 0:
-                utt.revealed = min(utt.revealed + 1, len(utt.words))
-                out += self._interim_or_split(utt)
-        return out
-
-    def _interim_or_split(self, utt: _Utterance) -> list[dict[str, Any]]:
-        if self.fake.opts.split_finals and not utt.said and 1 < len(utt.words) <= 2 * utt.revealed:
-            utt.said = utt.half
-            return [self._results(utt.words[: utt.half], is_final=True)]
-        if utt.revealed <= utt.said:
-            return []
-        return [self._results(utt.words[utt.said : utt.revealed], is_final=False)]
+        utt.speech_frames, utt.silence_ms, utt.speech_end = utt.speech_frames + 1, 0, self.samples
+        return []
 
     def _silence(self) -> list[dict[str, Any]]:
-        if self._utt is not None:
-            self._utt.silence_ms += FRAME_BYTES * 1000 // SAMPLE_RATE
-            endpointing = self.endpointing_ms
-            if self._utt.silence_ms >= (endpointing or 300):
-                return self._end_utterance(speech_final=endpointing is not None)
+        utt = self._utt
+        if utt is None:
             return []
-        return self._utterance_end()
-
-    def _utterance_end(self) -> list[dict[str, Any]]:
-        wait_ms = _ms(self.query.get("utterance_end_ms"), None)
-        if self._last_speech_end is None or wait_ms is None:
-            return []
-        if self.query.get("interim_results") != "true":
-            return []
-        if self.now - self._last_speech_end < wait_ms / 1000:
-            return []
-        last, self._last_speech_end = self._last_speech_end, None
-        return [{"type": "UtteranceEnd", "channel": [0, 1], "last_word_end": round(last, 3)}]
+        utt.silence_ms += FRAME_MS
+        endpointing = self.endpointing_ms
+        if utt.silence_ms >= (UNENDPOINTED_FINAL_MS if endpointing is None else endpointing):
+            return self._end_utterance(speech_final=endpointing is not None)
+        return []
 
     def _end_utterance(self, *, speech_final: bool, from_finalize: bool = False) -> list[dict]:
         utt, self._utt = self._utt, None
         assert utt is not None
-        self._last_speech_end = self.now - utt.silence_ms / 1000
+        out = self._speech_started(utt)  # still owed: an utterance shorter than the VAD's delay
         self.fake.transcript_done()
+        if utt.words:
+            self._last_word_end = utt.speech_end
         words = utt.words[utt.said :]
-        return [self._results(words, True, speech_final=speech_final, from_finalize=from_finalize)]
+        final = self._results(words, True, speech_final=speech_final, from_finalize=from_finalize)
+        return [*out, final]
+
+    # scheduled messages ----------------------------------------------------------------------
+
+    def _scheduled(self, utt: _Utterance) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        if utt.speech_started_due is not None and utt.age_frames >= utt.speech_started_due:
+            out += self._speech_started(utt)
+        if self.query.get("interim_results") == "true" and utt.interim_clock >= utt.next_interim:
+            out += self._interim(utt)
+            utt.next_interim = utt.interim_clock + draw_frames(
+                self._rng, utt.timing.interim_interval_s
+            )
+        return out
+
+    def _speech_started(self, utt: _Utterance) -> list[dict[str, Any]]:
+        if utt.speech_started_due is None:
+            return []
+        utt.speech_started_due = None
+        timestamp = round(utt.onset / SAMPLE_RATE, 3)
+        return [{"type": "SpeechStarted", "channel": [0], "timestamp": timestamp}]
+
+    def _interim(self, utt: _Utterance) -> list[dict[str, Any]]:
+        timing = utt.timing
+        more = timing.first_interim_words if utt.interims == 0 else timing.words_per_interim
+        utt.revealed = min(len(utt.words), utt.revealed + self._rng.randint(*more))
+        utt.interims += 1
+        if self.fake.opts.split_finals and not utt.said and 1 < len(utt.words) <= 2 * utt.revealed:
+            utt.said = utt.half
+            return [self._results(utt.words[: utt.half], is_final=True)]
+        return [self._results(utt.words[utt.said : utt.revealed], is_final=False)]
+
+    def _utterance_end(self) -> list[dict[str, Any]]:
+        wait_ms = _ms(self.query.get("utterance_end_ms"), None)
+        if self._last_word_end is None or wait_ms is None:
+            return []
+        if self.query.get("interim_results") != "true":
+            return []
+        if self.samples - self._last_word_end < wait_ms * SAMPLE_RATE // 1000:
+            return []
+        last, self._last_word_end = self._last_word_end, None
+        return [{"type": "UtteranceEnd", "channel": [0, 1],
+                 "last_word_end": round(last / SAMPLE_RATE, 3)}]  # fmt: skip
 
     def _results(
         self, words: list[str], is_final: bool, *, speech_final: bool = False,

@@ -25,10 +25,13 @@ async def test_a_caller_hears_the_greeting_then_an_answer_to_what_they_said(clou
 
 
 async def test_split_finals_of_one_utterance_get_one_llm_request(tmp_path):
-    stack, parts = await start_cloud_stack(tmp_path, split_finals=True,
+    # Eager cadence: the subject is joining finals, and only it shows half the words (the split
+    # point) within 1.2 s of speech; the live cadence would send one final and prove nothing.
+    stack, parts = await start_cloud_stack(tmp_path, split_finals=True, cadence="eager",
                                            script=["I need to move my appointment to Friday"])
     try:
         await stack.caller(spoken(1200)).run()
+        assert sum(r["is_final"] for r in stack.deepgram.results_sent) == 2  # it did split
         assert len(stack.groq.requests) == 1
         assert stack.groq.requests[0].messages[-1]["content"] == (
             "I need to move my appointment to Friday")
