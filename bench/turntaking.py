@@ -1,6 +1,9 @@
 """Turn-taking bench: how the agent handles a caller who talks over it, measured at the caller.
 
-    python bench/turntaking.py --calls 1 --calls 50 [--json-out PATH] [--stand-in-audio]
+    python bench/turntaking.py --calls 1 --calls 50 [--json-out PATH] [--events]
+
+JSON goes to stdout and to --json-out (default bench/results/turntaking-<time>.json); one
+headline per level to stderr. `--events` adds every over-talk event's own record.
 
 Processes (as bench/pipeline.py and bench/scaling.py): the server (`serve`'s runtime through
 bench/probe_server.py, which adds an event-loop lag probe) on one core of its own; the fakes
@@ -40,7 +43,18 @@ Measured at the caller (one clock per caller; seconds since its call started):
 - errors: what the callers logged (no long reply, an agent that never went quiet, protocol).
 
 Server side: CPU seconds (utime + stime) and RSS of the server process over the callers' run
-only, per call; event-loop lag (oversleep of a 10 ms sleep).
+only, per call; event-loop lag (oversleep of a 10 ms sleep); frames its pacer sent late.
+
+Checks on the run itself: `recogniser_finals` (per transcript: 4 questions and one of each
+over-talk per call, or an utterance got the wrong transcript or was split); the loop lag of the
+fakes and the callers (it delays their timestamps); `other_processes_cpu_s`, CPU the machine
+spent outside the bench's processes during the run: another job on these 2 cores (a test suite)
+delays every process here, so runs with tens of seconds of it are not comparable.
+`targets`: the issue's targets met or not; CPU is compared with BASELINE_CPU_S_PER_CALL
+(commit 3b8a919) at 50 calls only.
+
+`--stand-in-audio` (tones and a noise burst instead of tests.speech) exists only for the runs
+made before tests.speech did; its numbers are not comparable with real speech.
 """
 
 from __future__ import annotations
@@ -52,6 +66,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +81,10 @@ from tests.fakes.groq_fake import FakeGroq
 
 WORKER = Path(__file__).with_name("turntaking_caller.py")
 RESULTS = ROOT / "bench" / "results"
+# Server CPU seconds per call on commit 3b8a919 (the call code before the turn-taking rewrite)
+# with this bench, the realistic fake and this 2-core machine: the median of three runs at 50
+# calls (0.362, 0.382, 0.412; run to run it moves by about 10 %).
+BASELINE_CPU_S_PER_CALL = {50: 0.382}
 STAGGER_S = 6.0  # as pipeline.py: under the profiles' 8 s idle reprompt
 
 
@@ -110,13 +129,24 @@ async def run(calls: int, stand_in: bool, cores: dict[str, list[int]] | None,
                 await server.stop()
             lag = server.lag()  # both read before the temporary directory goes
             playout = _server_playout(Path(workdir) / "bench.db")
+    return _report(calls, cores, measured, deepgram, {"playout": playout, "lag": lag},
+                   keep_events)
+
+
+def _report(calls: int, cores: dict[str, list[int]] | None, measured: dict[str, Any],
+            deepgram: FakeDeepgram, server: dict[str, Any], keep_events: bool) -> dict[str, Any]:
     heard = measured.pop("heard")
-    return {"calls": calls, "cores": cores or "shared", "audio": heard["audio"], **measured,
-            **summarise(heard["events"]), "server_playout": playout,
-            "server_loop_lag_ms": _lag_brief(lag),
-            "callers_loop_lag_ms": _lag_brief(heard["loop_lag_ms"]),
-            "errors": _errors(heard["errors"]),
-            **({"event_records": heard["events"]} if keep_events else {})}
+    result = {
+        "calls": calls, "cores": cores or "shared", "audio": heard["audio"], **measured,
+        **summarise(heard["events"]),
+        "recogniser_finals": _finals(deepgram),
+        "server_playout": server["playout"],
+        "server_loop_lag_ms": _lag_brief(server["lag"]),
+        "callers_loop_lag_ms": _lag_brief(heard["loop_lag_ms"]),
+        "errors": _errors(heard["errors"]),
+        **({"event_records": heard["events"]} if keep_events else {}),
+    }
+    return {**result, "targets": targets(result)}
 
 
 def _server_env(deepgram: FakeDeepgram, groq: FakeGroq, workdir: str) -> dict[str, str]:
@@ -255,6 +285,28 @@ def _frames_after_clear(events: list[dict[str, Any]], by_kind: dict[str, list]) 
                 "events_with_a_clear": len(values)}
 
     return {**one(events), "by_kind": {kind: one(group) for kind, group in by_kind.items()}}
+
+
+def targets(result: dict[str, Any]) -> dict[str, bool | None]:
+    """The issue's targets, met or not (None: nothing to judge, e.g. no resumed reply)."""
+    barge, false = result["barge_in_ms"], result["false_interruptions"]
+    silence = false["longest_silence_in_resumed_reply_ms"]["p95"]
+    baseline = BASELINE_CPU_S_PER_CALL.get(result["calls"])
+    return {
+        "barge_in_p95_within_60_ms": barge["p95"] is not None and barge["p95"] <= 60
+        and barge["missed"] == 0,
+        "no_word_lost_after_cough_or_backchannel": false["share_complete"] == 1.0,
+        "resumed_reply_silence_p95_within_800_ms": None if silence is None else silence <= 800,
+        "no_frames_after_clear": result["frames_after_clear"]["total"] == 0,
+        "cpu_within_25_percent_of_3b8a919":
+            None if baseline is None else result["cpu_s_per_call"] <= 1.25 * baseline,
+    }
+
+
+def _finals(deepgram: FakeDeepgram) -> dict[str, int]:
+    """Finals the fake recogniser sent, by transcript: per call, one per question and one per
+    over-talk, when every utterance got its own transcript and none was split in two."""
+    return dict(Counter(text for text, _ in deepgram.finals_sent))
 
 
 def _share(part: int, whole: int) -> float | None:
