@@ -31,7 +31,8 @@ Measured at the caller (one clock per caller; seconds since its call started):
   `false_interruptions.share_complete` is the share of complete replies.
 - longest silence in a reply: the longest run of silence on the caller's speaker from the reply's
   first frame to the end of its last frame that played (a clear's gap, a slow resume, a slow next
-  sentence); "resumed" = replies that a clear cut, "all" = every cough/backchannel reply.
+  sentence); "resumed" = replies that a clear cut and that went on after it, "any" = every
+  cough/backchannel reply.
 - answered (command, interruption): agent audio after the onset that is not the long reply and
   not a holding phrase ("One moment.") reached the caller.
 - frames_after_clear: frames the caller received after a clear that belong to audio the server
@@ -49,7 +50,8 @@ Checks on the run itself: `recogniser_finals` (per transcript: 4 questions and o
 over-talk per call, or an utterance got the wrong transcript or was split); the loop lag of the
 fakes and the callers (it delays their timestamps); `other_processes_cpu_s`, CPU the machine
 spent outside the bench's processes during the run: another job on these 2 cores (a test suite)
-delays every process here, so runs with tens of seconds of it are not comparable.
+delays every process here, so runs with tens of seconds of it are not comparable (a few seconds
+either way is accounting noise: /proc/stat samples ticks, per-process times do not).
 `targets`: the issue's targets met or not; CPU is compared with BASELINE_CPU_S_PER_CALL
 (commit 3b8a919) at 50 calls only.
 
@@ -248,12 +250,13 @@ def _barge_in(events: list[dict[str, Any]], by_kind: dict[str, list]) -> dict[st
 
 def _false_interruptions(false: list[dict[str, Any]]) -> dict[str, Any]:
     complete = [e for e in false if not e["lost_sentences"]]
-    resumed = [e for e in false if e["clears"]]
+    resumed = [e for e in false if e["resumed"]]
     return {
         "replies": len(false),
         "complete": len(complete),
         "share_complete": _share(len(complete), len(false)),
-        "cut_by_a_clear": len(resumed),
+        "cut_by_a_clear": sum(1 for e in false if e["clears"]),
+        "resumed_after_the_clear": len(resumed),
         "with_repeated_sentences": sum(1 for e in false if e["repeated_sentences"]),
         "answered_anyway": sum(1 for e in false if e["answered"]),
         "longest_silence_in_resumed_reply_ms": _silences(resumed),

@@ -84,6 +84,7 @@ def measure(heard: Heard, table: FrameTable, window: Window) -> dict[str, Any]:
         "clears": len(clears),
         "overtalk_ms": round((window.overtalk_end - window.onset) * 1000),
         "frames_after_clear": _stale(ids, first, clears, window.kind) if clears else None,
+        "resumed": bool(clears) and _reply_after(ids[clears[0][1][0] - first :]),
         "answered": _answered(ids[bisect.bisect_left(heard.received_at, window.onset) - first :]),
         "unrecognised_frames": sum(1 for i in ids if i is None),
     }
@@ -121,6 +122,12 @@ def _off_run(segment: list[FrameId | None]) -> int:
         else:
             stale += 1
     return stale
+
+
+def _reply_after(frames: list[FrameId | None]) -> bool:
+    """The long reply went on after the clear: a sentence of it started again (a cut sentence's
+    tail does not count; it is stale audio)."""
+    return any(i is not None and i.role == "reply" and i.index == 0 for i in frames)
 
 
 def _answered(after_onset: list[FrameId | None]) -> bool:
