@@ -8,7 +8,8 @@ headline per level to stderr. `--events` adds every over-talk event's own record
 Processes (as bench/pipeline.py and bench/scaling.py): the server (`serve`'s runtime through
 bench/probe_server.py, which adds an event-loop lag probe) on one core of its own; the fakes
 (Deepgram, Groq) in this process and the callers in bench/turntaking_caller.py, on the other core.
-The server runs with its default settings; the fake Deepgram with its default cadence.
+The server runs with its default settings (the JSON's `settings_from_environment` lists any this
+shell's environment overrides); the fake Deepgram with its default (realistic) cadence.
 
 Each call: the greeting, then TURNS (4) turns. A turn: the caller asks a question (real speech)
 and the agent answers with a long reply (4 sentences, ~8.6 s); 1.0-3.5 s after the reply's first
@@ -64,6 +65,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -139,7 +141,8 @@ def _report(calls: int, cores: dict[str, list[int]] | None, measured: dict[str, 
             deepgram: FakeDeepgram, server: dict[str, Any], keep_events: bool) -> dict[str, Any]:
     heard = measured.pop("heard")
     result = {
-        "calls": calls, "cores": cores or "shared", "audio": heard["audio"], **measured,
+        "calls": calls, "cores": cores or "shared", "audio": heard["audio"],
+        "settings_from_environment": inherited_settings(), **measured,
         **summarise(heard["events"]),
         "recogniser_finals": _finals(deepgram),
         "server_playout": server["playout"],
@@ -149,6 +152,17 @@ def _report(calls: int, cores: dict[str, list[int]] | None, measured: dict[str, 
         **({"event_records": heard["events"]} if keep_events else {}),
     }
     return {**result, "targets": targets(result)}
+
+
+def inherited_settings() -> list[str]:
+    """Server settings this shell's environment sets (the server inherits it): the run is then
+    not on default settings, and the JSON says so."""
+    from console.config import Settings
+
+    ours = {"DEEPGRAM_API_KEY", "DEEPGRAM_BASE_URL", "GROQ_API_KEY", "GROQ_BASE_URL",
+            "VOICECONSOLE_DB", "PORT", "HOST"}
+    names = {name.upper() for name in Settings.model_fields}
+    return sorted(name for name in names - ours if name in os.environ)
 
 
 def _server_env(deepgram: FakeDeepgram, groq: FakeGroq, workdir: str) -> dict[str, str]:
