@@ -40,11 +40,15 @@ async def test_agent_trigger_redirects_to_the_fallback_number_and_never_speaks_i
 
 async def test_a_caller_phrase_on_an_interim_redirects_before_the_turn_ends(cloud):
     cloud.deepgram.script = ["I have chest pain and my arm hurts"]
-    await cloud.caller(spoken(1500), reply_timeout_s=1.5, **MEDICAL).run()
+    # 3 s for eight words (~2.7 a second, a natural pace): on the live cadence interims come about
+    # once a second, so in 1.5 s of speech "chest pain" would first show in the final.
+    await cloud.caller(spoken(3000), reply_timeout_s=1.5, **MEDICAL).run()
     await cloud.twilio.wait_for_request(lambda r: "Twiml" in r.form, 3.0)
     assert cloud.groq.requests == []  # the agent never answered: a person is coming
     detected = cloud.events("EmergencyDetected")[0]
     assert (detected.source, detected.phrase) == ("caller", "chest pain")
+    before = cloud.seen[: cloud.seen.index(detected)]
+    assert not [e for e in before if e.kind == "CallerTranscribed" and e.final]  # an interim did it
 
 
 async def test_twilio_failing_twice_is_retried_until_the_redirect_lands(cloud):
