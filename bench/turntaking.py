@@ -16,7 +16,7 @@ and the agent answers with a long reply (4 sentences, ~8.6 s); 1.0-3.5 s after t
 frame reached it, the caller talks over it once, with, cycling along the call and shifted by one
 from call to call: (a) a cough (noise, transcript ""), (b) a backchannel "mhm", (c) the command
 "Stop.", (d) a real interruption (real speech, "wait I have a question about that"). Then it is
-silent until the agent has been quiet for 2 s. Callers start at seeded random moments within 6 s
+silent until the agent has been quiet for 4 s. Callers start at seeded random moments within 6 s
 after their greeting, as pipeline.py's do. The fake recogniser gives each utterance the
 transcript of what was said (keyed by its first frame), so 50 calls can share one fake.
 

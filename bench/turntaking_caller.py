@@ -26,7 +26,10 @@ from console.simulate.caller import CallerOptions, SimulatedCaller, Utterance
 from console.telephony import twilio_protocol as tp
 
 TURNS = 4  # one of each over-talk kind per call
-QUIET_S = 2.0  # after the over-talk: this long without agent audio and the turn is over
+# After the over-talk: this long without agent audio and the turn is over. Longer than any
+# resume we mean to see (a server that gives the recogniser 3 s to close a sound must show up as
+# a 3 s silence, not as words lost because the caller spoke again first).
+QUIET_S = 4.0
 QUIET_LIMIT_S = 30.0  # ... unless the agent talks on for this long
 REPLY_WAIT_S = 15.0  # the long reply must start this soon after the question
 # How far into the long reply (its first frame) the caller starts talking over it: inside its
