@@ -43,6 +43,14 @@ def split_cores(shared: bool = False) -> dict[str, list[int]] | None:
     return split
 
 
+def _source_path() -> str:
+    """PYTHONPATH that makes the server import `console` from this checkout. The server runs in
+    a temporary directory, where the shared venv's editable install would otherwise load the
+    main checkout's code: a bench run from a git worktree measured another branch."""
+    inherited = os.environ.get("PYTHONPATH")
+    return os.pathsep.join([str(ROOT), *([inherited] if inherited else [])])
+
+
 class ServerProcess:
     """`voiceconsole serve` in its own process, so its CPU and memory are its own; on `cores`
     (every thread it starts inherits them) when given."""
@@ -51,7 +59,8 @@ class ServerProcess:
 
     def __init__(self, env: dict[str, str], workdir: Path,
                  cores: list[int] | None = None) -> None:
-        self.env = {**os.environ, **env, "PORT": "0", "HOST": "127.0.0.1"}
+        self.env = {**os.environ, **env, "PORT": "0", "HOST": "127.0.0.1",
+                    "PYTHONPATH": _source_path()}
         self.workdir = workdir
         self.cores = cores
         self.proc: asyncio.subprocess.Process | None = None
