@@ -34,7 +34,11 @@ from console.providers.base import ProviderError
 
 M = CallMode
 PAUSABLE = frozenset({M.GREETING, M.LISTENING, M.THINKING, M.SPEAKING})
-VERDICT_TICK_S = 0.02  # a paused call re-checks the caller's silence once a frame
+VERDICT_TICK_S = 0.01  # a held reply re-checks the caller's silence twice a frame
+# Quiet this long and the caller's sound is over, for judging it: longer than the closure of a
+# stop consonant or the dip inside "m-hm" (40 ms in our recordings), shorter than the voice
+# activity's 200 ms hangover, because every millisecond here is silence inside the agent's reply.
+VERDICT_QUIET_S = 0.12
 SPEECH_STARTED_LAG_S = 0.25  # Deepgram's SpeechStarted trails the voice by 100-200 ms
 # A recognizer that took the sound for speech always closes it (a final, even an empty one, or
 # an utterance end); one that has not after this much quiet is not going to.
@@ -189,11 +193,11 @@ class Floor:
         elsewhere (their turn replaces the reply)."""
         vad = self._host.ear.vad
         while self._hold is hold:
-            quiet = vad.quiet_for()
+            quiet = time.monotonic() - vad.last_voiced
             if self._sound_was_nothing(hold, quiet):
                 await self._release(hold)
                 return
-            if quiet > 0 and not (hold.closed or hold.finalized):
+            if quiet >= VERDICT_QUIET_S and not (hold.closed or hold.finalized):
                 hold.finalized = True  # the words (or none) now, not at the endpoint
                 self._host.ear.finalize()
             await asyncio.sleep(VERDICT_TICK_S)
@@ -201,7 +205,7 @@ class Floor:
     def _sound_was_nothing(self, hold: _Hold, quiet: float) -> bool:
         """The recognizer closed the sound with no words; or it never took it for speech and
         the caller stayed quiet for the window; or it said nothing for far too long."""
-        if quiet <= 0 or hold.words:
+        if quiet < VERDICT_QUIET_S or hold.words:
             return False
         if not hold.recognizing:
             return hold.closed or quiet >= self._host.options.barge_in_window_s
