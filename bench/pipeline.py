@@ -17,7 +17,7 @@ time.monotonic, shared by every process on Linux):
   end of the LLM's first sentence sent -> TTS request received
   TTS first byte sent -> first media frame received by the caller
 
-    python bench/pipeline.py --calls 1 --calls 50 [--barge-in-words 0] [--aligned]
+    python bench/pipeline.py --calls 1 --calls 50 [--aligned]
 """
 
 from __future__ import annotations
@@ -57,13 +57,13 @@ def reply_for(request: Any) -> str:
     return REPLY.format(uid=uid.group(1) if uid else "0")
 
 
-async def run(calls: int, barge_in_words: int, stagger_s: float,
+async def run(calls: int, stagger_s: float,
               cores: dict[str, list[int]] | None) -> dict[str, Any]:
     script = [f"this is caller line number {i} about my booking" for i in range(calls * 10)]
     async with FakeDeepgram(script=script, first_byte_ms=80, ms_per_char=60) as deepgram, \
             FakeGroq(reply=reply_for, first_token_ms=150, tokens_per_s=200) as groq:
         with tempfile.TemporaryDirectory() as workdir:
-            env = _server_env(deepgram, groq, workdir, barge_in_words)
+            env = _server_env(deepgram, groq, workdir)
             server = await ServerProcess(env, Path(workdir), cores and cores["server"]).start()
             try:
                 cpu_before, mem_before = server.cpu_seconds(), server.memory_mb()
@@ -81,7 +81,6 @@ async def run(calls: int, barge_in_words: int, stagger_s: float,
             playout = _server_playout(Path(workdir) / "bench.db")
         return {
             "calls": calls,
-            "barge_in_min_words": barge_in_words,
             "first_words_spread_s": stagger_s,
             "cores": cores or "shared",
             "wall_s": round(wall, 1),
@@ -99,13 +98,11 @@ async def run(calls: int, barge_in_words: int, stagger_s: float,
         }
 
 
-def _server_env(deepgram: FakeDeepgram, groq: FakeGroq, workdir: str,
-                barge_in_words: int) -> dict[str, str]:
+def _server_env(deepgram: FakeDeepgram, groq: FakeGroq, workdir: str) -> dict[str, str]:
     return {
         "DEEPGRAM_API_KEY": deepgram.api_key, "DEEPGRAM_BASE_URL": deepgram.base_url,
         "GROQ_API_KEY": groq.api_key, "GROQ_BASE_URL": groq.base_url,
         "VOICECONSOLE_DB": f"{workdir}/bench.db",
-        "BARGE_IN_MIN_WORDS": str(barge_in_words),
     }
 
 
@@ -251,8 +248,6 @@ def _jitter_p99(callers: list[SimulatedCaller]) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, action="append", help="concurrent calls (repeat)")
-    parser.add_argument("--barge-in-words", type=int, default=2,
-                        help="BARGE_IN_MIN_WORDS for the server (0 = on any speech)")
     parser.add_argument("--aligned", action="store_true",
                         help="all callers talk in lockstep (worst-case bursts)")
     parser.add_argument("--shared-cores", action="store_true",
@@ -260,7 +255,7 @@ def main() -> None:
     args = parser.parse_args()
     stagger_s = 0.0 if args.aligned else STAGGER_S
     cores = split_cores(args.shared_cores)
-    results = [asyncio.run(run(n, args.barge_in_words, stagger_s, cores))
+    results = [asyncio.run(run(n, stagger_s, cores))
                for n in (args.calls or [1])]
     print(json.dumps(results, indent=2))
 

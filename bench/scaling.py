@@ -119,12 +119,12 @@ def _agent_turns(caller: Any) -> list[list[float]]:
 
 
 async def run(calls: int, console: bool, stagger_s: float,
-              cores: dict[str, list[int]] | None, barge_in_words: int = 2) -> dict[str, Any]:
+              cores: dict[str, list[int]] | None) -> dict[str, Any]:
     script = [f"this is caller line number {i} about my booking" for i in range(calls * 10)]
     async with FakeDeepgram(script=script, first_byte_ms=80, ms_per_char=60) as deepgram, \
             FakeGroq(reply=reply_for, first_token_ms=150, tokens_per_s=200) as groq:
         with tempfile.TemporaryDirectory() as workdir:
-            env = _server_env(deepgram, groq, workdir, barge_in_words)
+            env = _server_env(deepgram, groq, workdir)
             server_cores = cores and cores["server"]
             server = await ProbedServer(env, Path(workdir), console, server_cores).start()
             try:

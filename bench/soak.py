@@ -113,7 +113,7 @@ async def soak(slots: int, minutes: float, console: bool,
     async with FakeDeepgram(script=script, first_byte_ms=80, ms_per_char=60) as deepgram, \
             FakeGroq(reply=reply_for, first_token_ms=150, tokens_per_s=200) as groq:
         with tempfile.TemporaryDirectory() as workdir:
-            server = await ProbedServer(_server_env(deepgram, groq, workdir, 2),
+            server = await ProbedServer(_server_env(deepgram, groq, workdir),
                                         Path(workdir), console, cores and cores["server"]).start()
             run = Soak(server, slots, minutes * 60)
             try:

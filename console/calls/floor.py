@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -34,7 +35,7 @@ from console.providers.base import ProviderError
 
 M = CallMode
 PAUSABLE = frozenset({M.GREETING, M.LISTENING, M.THINKING, M.SPEAKING})
-VERDICT_TICK_S = 0.01  # a held reply re-checks the caller's silence twice a frame
+VERDICT_TICK_S = 0.01  # the shortest look at a held reply's caller
 # Quiet this long and the caller's sound is over, for judging it: longer than the closure of a
 # stop consonant or the dip inside "m-hm" (40 ms in our recordings), shorter than the voice
 # activity's 200 ms hangover, because every millisecond here is silence inside the agent's reply.
@@ -91,6 +92,7 @@ class _Hold:
     finalized: bool = False  # we asked the recognizer to finish it (the caller went quiet)
     words: bool = False  # ...and it had words: their turn will replace this reply
     said: str = ""  # a backchannel heard meanwhile
+    changed: asyncio.Event = field(default_factory=asyncio.Event)  # the recognizer said more
 
 
 class Floor:
@@ -138,6 +140,7 @@ class Floor:
             hold.closed = heard.closed or (hold.closed and not heard.speech_started)
             hold.finalized = hold.finalized and not heard.speech_started
             hold.said = heard.event.text if heard.words else hold.said
+            hold.changed.set()
         elif heard.speech_started and self._spoke_over(heard.event.at - SPEECH_STARTED_LAG_S):
             await self._pause_now()
         elif heard.meaningful and self._voice.audible() and self._spoke_over(self._last_voiced()):
@@ -200,7 +203,21 @@ class Floor:
             if quiet >= VERDICT_QUIET_S and not (hold.closed or hold.finalized):
                 hold.finalized = True  # the words (or none) now, not at the endpoint
                 self._host.ear.finalize()
-            await asyncio.sleep(VERDICT_TICK_S)
+            await self._until_news(hold, self._next_look_s(hold, quiet))
+
+    @staticmethod
+    async def _until_news(hold: _Hold, timeout_s: float) -> None:
+        """Until the recognizer says more, or the next moment the silence could decide it."""
+        hold.changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(hold.changed.wait(), timeout=timeout_s)
+
+    def _next_look_s(self, hold: _Hold, quiet: float) -> float:
+        """When the caller's silence next crosses a line that matters (a caller who is still
+        talking moves it on; the look then only finds that out)."""
+        lines = (VERDICT_QUIET_S, self._host.options.barge_in_window_s, RECOGNIZER_LOST_S)
+        return max(VERDICT_TICK_S, min((line - quiet for line in lines if line > quiet),
+                                       default=RECOGNIZER_LOST_S))
 
     def _sound_was_nothing(self, hold: _Hold, quiet: float) -> bool:
         """The recognizer closed the sound with no words; or it never took it for speech and
