@@ -30,14 +30,20 @@ async def say_for_real(session, mulaw: bytes) -> None:
     session.on_media(QUIET)
 
 
-async def speaking(llm: ScriptedLLM | None = None, **options):
-    """A call whose agent is in the middle of a reply (greeting played, one caller turn)."""
-    h = make_harness(llm=llm or ScriptedLLM([LONG, "Okay."]), barge_in_window_s=0.3, lead_s=0.1,
-                     **options)
+async def greeted(llm: ScriptedLLM | None = None, **options):
+    """A call whose greeting has played: the agent is listening."""
+    h = make_harness(llm=llm, **options)
     await h.session.begin()
     await h.until(lambda: h.sender.marks())
     h.echo_marks()
     await h.until(lambda: h.session.state == "listening")
+    return h
+
+
+async def speaking(llm: ScriptedLLM | None = None, **options):
+    """A call whose agent is in the middle of a reply (greeting played, one caller turn)."""
+    h = await greeted(llm or ScriptedLLM([LONG, "Okay."]), barge_in_window_s=0.3, lead_s=0.1,
+                      **options)
     h.stt.say("final", "tell me everything", speech_final=True)
     await h.until(lambda: h.session.state == "speaking")
     return h
@@ -45,6 +51,11 @@ async def speaking(llm: ScriptedLLM | None = None, **options):
 
 def agent_turns(h):
     return [e for e in h.of_kind("TurnCompleted") if e.role == "agent"]
+
+
+def heard_so_far(h) -> str:
+    voice = h.session.voice
+    return voice.reply.heard_text(voice.pacer.frames_played()) if voice.reply else ""
 
 
 async def played_out(h) -> None:
@@ -92,7 +103,7 @@ async def test_a_backchannel_is_stored_but_not_answered_and_the_reply_goes_on():
 
 async def test_a_one_word_stop_interrupts_and_is_answered():
     h = await speaking()
-    await asyncio.sleep(0.5)  # a few words of the reply are heard
+    await h.until(lambda: len(heard_so_far(h).split()) >= 2)
     await talk(h.session, 0.3)
     h.stt.say("final", "Stop.", speech_final=True)
     await h.until(lambda: len(h.llm.requests) == 2)
@@ -109,8 +120,11 @@ async def test_a_key_pressed_while_the_agent_speaks_gives_exactly_one_reply():
     h = await speaking(llm)
     await h.until(lambda: "Alpha one." in h.tts.texts)
     h.session.on_dtmf("1")
-    await h.until(lambda: "Beta two." in h.tts.texts, timeout=5)
-    await asyncio.sleep(0.3)  # time for a stray sentence of the old reply to show, if any
+    def new_reply_played() -> bool:
+        h.echo_marks()
+        return any(t.text.startswith("Beta") and not t.interrupted for t in agent_turns(h))
+
+    await h.until(new_reply_played)  # played to its end: a stray old sentence would show
     after_key = h.tts.texts[h.tts.texts.index("Beta one."):]
     assert after_key == ["Beta one.", "Beta two."]
     assert h.of_kind("AgentInterrupted")[0].cause == "dtmf"
@@ -119,14 +133,10 @@ async def test_a_key_pressed_while_the_agent_speaks_gives_exactly_one_reply():
 
 
 async def test_a_reply_waits_until_the_caller_stops_talking():
-    h = make_harness(llm=ScriptedLLM(["Sure."]))
-    await h.session.begin()
-    await h.until(lambda: h.sender.marks())
-    h.echo_marks()
-    await h.until(lambda: h.session.state == "listening")
+    h = await greeted(ScriptedLLM(["Sure."]))
     before = h.sender.kinds().count("media")
     talking = asyncio.create_task(talk(h.session, 0.6))
-    await asyncio.sleep(0.1)
+    await h.until(lambda: h.session.ear.vad.talking())
     h.stt.say("final", "an early final mid-sentence", speech_final=True)
     await h.until(lambda: h.tts.texts[1:] == ["Sure."])
     assert h.sender.kinds().count("media") == before  # ready, but held
@@ -136,10 +146,7 @@ async def test_a_reply_waits_until_the_caller_stops_talking():
 
 
 async def test_after_an_emergency_a_take_over_and_hand_back_answers_the_next_turn():
-    h = make_harness(llm=ScriptedLLM(["Okay."]))
-    await h.session.begin()
-    await h.until(lambda: h.sender.marks())
-    h.echo_marks()
+    h = await greeted(ScriptedLLM(["Okay."]))
     h.stt.say("final", "I have chest pain", speech_final=True)
     await h.until(lambda: h.of_kind("EmergencyDetected") and h.session.state == "transferring")
     await h.session.operator.take_over()
@@ -152,11 +159,7 @@ async def test_after_an_emergency_a_take_over_and_hand_back_answers_the_next_tur
 
 
 async def test_a_caller_talking_with_no_transcripts_is_never_reprompted():
-    h = make_harness(idle_reprompt_s=0.3, idle_hangup_s=0.3)
-    await h.session.begin()
-    await h.until(lambda: h.sender.marks())
-    h.echo_marks()
-    await h.until(lambda: h.session.state == "listening")
+    h = await greeted(idle_reprompt_s=0.3, idle_hangup_s=0.3)
     await say_for_real(h.session, speech_clip("two_cities", 1.2))  # no transcript until it ends
     assert h.tts.texts[1:] == []
     await h.until(lambda: h.tts.texts[1:] == ["Are you still there?"], timeout=2)
