@@ -4,16 +4,28 @@ percentiles."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import sys
+import time
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the benches import tests.fakes (loopback vendor servers)
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+RESULTS = ROOT / "bench" / "results"  # git-ignored
+
+
+def save_results(bench: str, results: Any, path: Path | None = None) -> Path:
+    """Write a bench's JSON to `path`, or to bench/results/<bench>-<time>.json."""
+    if path is None:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        path = RESULTS / f"{bench}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(results, indent=2))
+    return path
 
 
 def pct(values: list[float], q: float) -> float | None:

@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, ServerProcess, split_cores, spread  # noqa: I001 - sets sys.path
+from common import ServerProcess, save_results, split_cores, spread  # noqa: I001 - sets sys.path
 from pipeline import (
     STAGGER_S,
     _barge_ins,
@@ -57,7 +57,6 @@ from tests.fakes.deepgram_fake import FakeDeepgram
 from tests.fakes.groq_fake import FakeGroq
 
 PROBE = Path(__file__).with_name("probe_server.py")
-RESULTS = ROOT / "bench" / "results"
 DEFAULT_CALLS = (1, 10, 50, 100)
 FRAME_S = 0.020
 LATE_S = 0.040  # a frame this far behind its playout slot is an audible gap
@@ -219,13 +218,6 @@ def _headline(result: dict[str, Any]) -> dict[str, Any]:
             "server_cpu_share": result["server_cpu_share"]}
 
 
-def save(results: list[dict[str, Any]]) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"scaling-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(results, indent=2))
-    return path
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, action="append", help="concurrent calls (repeat)")
@@ -244,7 +236,7 @@ def main() -> None:
     cores = split_cores(args.shared_cores)
     results = asyncio.run(sweep(counts, modes, args.until_breaks, args.max_calls, stagger_s,
                                 cores))
-    path = save(results)
+    path = save_results("scaling", results)
     print(json.dumps(results, indent=2))
     print(f"saved {path}", file=sys.stderr)
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import ROOT, split_cores  # noqa: I001 - sets sys.path for tests.fakes
+from common import save_results, split_cores  # noqa: I001 - sets sys.path for tests.fakes
 from pipeline import _caller, _server_env, reply_for
 from scaling import ProbedServer
 
@@ -34,7 +34,6 @@ from console.simulate.caller import SimulatedCaller
 from tests.fakes.deepgram_fake import FakeDeepgram
 from tests.fakes.groq_fake import FakeGroq
 
-RESULTS = ROOT / "bench" / "results"
 SAMPLE_EVERY_S = 10.0
 CALL_S = 40.0  # one pipeline-bench call lasts about 39 s: sizes the transcript script
 FLAT_WINDOW_S = 300.0
@@ -164,9 +163,7 @@ def main() -> None:
     args = parser.parse_args()
     cores = split_cores(args.shared_cores)
     result = asyncio.run(soak(args.calls, args.minutes, args.console, cores))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"soak-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(result, indent=2))
+    path = save_results("soak", result)
     print(json.dumps(result, indent=2))
     print(f"saved {path}", file=sys.stderr)
 

@@ -74,7 +74,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from common import CLOCK_TICKS, ROOT, ServerProcess, pct, split_cores, spread  # noqa: I001 - sets sys.path
+from common import (  # noqa: I001 - sets sys.path
+    CLOCK_TICKS,
+    ServerProcess,
+    pct,
+    save_results,
+    split_cores,
+    spread,
+)
 from pipeline import _server_playout
 from probe_server import LagProbe
 from scaling import SETTLE_S, ProbedServer
@@ -84,7 +91,6 @@ from tests.fakes.deepgram_fake import FakeDeepgram
 from tests.fakes.groq_fake import FakeGroq
 
 WORKER = Path(__file__).with_name("turntaking_caller.py")
-RESULTS = ROOT / "bench" / "results"
 # Server CPU seconds per call on commit 3b8a919 (the call code before the turn-taking rewrite)
 # with this bench, the realistic fake and this 2-core machine: the median of three runs at 50
 # calls (0.371, 0.396, 0.406; run to run it moves by about 10 %).
@@ -364,14 +370,6 @@ def _headline(result: dict[str, Any]) -> dict[str, Any]:
             "other_processes_cpu_s": result["other_processes_cpu_s"]}
 
 
-def save(results: list[dict[str, Any]], path: Path | None) -> Path:
-    if path is None:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        path = RESULTS / f"turntaking-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(results, indent=2))
-    return path
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, action="append", help="concurrent calls (repeat)")
@@ -387,7 +385,7 @@ def main() -> None:
     cores = split_cores(args.shared_cores)
     results = asyncio.run(sweep(args.calls or [1], args.stand_in_audio, cores,
                                   args.events))
-    path = save(results, args.json_out)
+    path = save_results("turntaking", results, args.json_out)
     print(json.dumps(results, indent=2))
     print(f"saved {path}", file=sys.stderr)
 
