@@ -26,7 +26,13 @@ from console.calls.ear import Ear, Heard
 from console.calls.metrics import TurnClock
 from console.calls.ports import CallEvents
 from console.calls.reply import AgentReply
-from console.calls.state import CallMode, CallState
+from console.calls.state import (
+    AGENT_TURN,
+    PAUSABLE,
+    SPEAKS_ON_FIRST_FRAME,
+    CallMode,
+    CallState,
+)
 from console.calls.tasks import TaskOwner
 from console.calls.triage import Triage
 from console.calls.turns import DEFAULT_BACKCHANNELS, CallerTurn
@@ -34,7 +40,6 @@ from console.calls.voice import ReplyBody, Voice
 from console.providers.base import ProviderError
 
 M = CallMode
-PAUSABLE = frozenset({M.GREETING, M.LISTENING, M.THINKING, M.SPEAKING})
 VERDICT_TICK_S = 0.01  # the shortest look at a held reply's caller
 # Quiet this long and the caller's sound is over, for judging it: longer than the closure of a
 # stop consonant or the dip inside "m-hm" (40 ms in our recordings), shorter than the voice
@@ -250,7 +255,7 @@ class Floor:
         if reply is not None and reply.spoken.segments:
             self._host.events(ev.AgentInterrupted, heard=heard, cause=cause)
             self._close_turn(reply, heard, interrupted=True)
-        if self._state.mode in (M.PAUSED, M.SPEAKING, M.THINKING, M.GREETING):
+        if self._state.mode in AGENT_TURN:
             self._state.transition(M.LISTENING)
 
     async def _answer(self, text: str, *, spoken_until: float, heard_at: float,
@@ -324,12 +329,12 @@ class Floor:
     def reply_heard(self, reply: AgentReply, at: float) -> None:
         """A frame of `reply` went out: the agent is speaking (the first frame is a latency)."""
         reply.clock.stamp("first_frame_sent", at)
-        if self._state.mode in (M.THINKING, M.GREETING, M.LISTENING):
+        if self._state.mode in SPEAKS_ON_FIRST_FRAME:
             self._state.transition(M.SPEAKING)
 
     def _played(self, reply: AgentReply, role: str) -> None:
         self._close_turn(reply, reply.spoken.full_text(), interrupted=False, role=role)
-        if self._state.mode in (M.SPEAKING, M.THINKING, M.GREETING):
+        if self._state.mode in AGENT_TURN:
             self._state.transition(M.LISTENING)
 
     def close_turn_at_hang_up(self) -> None:

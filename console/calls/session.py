@@ -2,7 +2,7 @@
 
 The session is a StreamHandler (console.streams): the server feeds it frames and it answers
 through a MediaSender. It owns the parts and wires them; the turn-taking rules live in `floor`,
-the call's mode in `state` (one `CallState`), and every part reaches the others only through
+the call's mode in `call_state` (one `CallState`), and every part reaches the others only through
 their public methods.
 """
 

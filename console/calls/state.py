@@ -26,7 +26,6 @@ class CallMode(StrEnum):
 
 
 M = CallMode
-_LIVE = frozenset(CallMode) - {M.ENDED}
 # Any live mode may hand the call to a person, start a transfer or end it.
 _ALWAYS = frozenset({M.OPERATOR, M.TRANSFERRING, M.ENDING, M.ENDED})
 
@@ -46,6 +45,14 @@ MOVES: dict[CallMode, frozenset[CallMode]] = {
 
 # Modes in which the agent may start a reply of its own (not a line an operator asked for).
 ANSWERING = frozenset({M.GREETING, M.LISTENING, M.THINKING, M.SPEAKING, M.PAUSED})
+# The agent's own turn: its reply (or greeting) is being prepared, spoken or held for the caller.
+# When that reply ends, played or stopped, the call goes back to listening.
+AGENT_TURN = frozenset({M.GREETING, M.THINKING, M.SPEAKING, M.PAUSED})
+# The caller's sound over the agent pauses it in these; an operator's voice is never paused.
+PAUSABLE = frozenset({M.GREETING, M.LISTENING, M.THINKING, M.SPEAKING})
+# The first frame the caller hears of a reply or line makes these "speaking" (in operator or
+# transfer modes the line is spoken without changing who has the call).
+SPEAKS_ON_FIRST_FRAME = frozenset({M.GREETING, M.LISTENING, M.THINKING})
 
 
 class IllegalTransition(RuntimeError):
@@ -76,13 +83,7 @@ class CallState:
         return True
 
     @property
-    def ended(self) -> bool:
-        return self.mode in (M.ENDING, M.ENDED)
-
-    @property
     def agent_may_answer(self) -> bool:
         """A caller turn gets an answer: the agent has the call and nobody silenced it."""
         return self.mode in ANSWERING and not (self.muted or self.listening_paused)
 
-    def is_live(self) -> bool:
-        return self.mode in _LIVE

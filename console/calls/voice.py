@@ -153,9 +153,6 @@ class Voice:
         reply = self.reply
         return self.in_flight() and reply is not None and not reply.spoken.segments
 
-    def held(self) -> bool:
-        return self.reply is not None and self.reply.held
-
     # --- prepared audio ----------------------------------------------------------------------
     def play_filler(self, audio: bytes) -> None:
         """A holding phrase from audio prepared at start-up: never waits on a slow provider."""
