@@ -94,6 +94,19 @@ class AgentResumed(CallEvent):
 
 
 @dataclass(frozen=True)
+class SpeculationSettled(CallEvent):
+    """A reply prepared before the caller's turn was sure to be over, and what became of it:
+    "used" (released: the caller heard it), "discarded" (the caller went on talking),
+    "restarted" (the turn's text changed: a new reply replaced it) or "cancelled" (an operator,
+    an emergency, a hang-up). `held_ms`: from the start of the reply to that outcome."""
+
+    text: str
+    outcome: str
+    held_ms: float
+    rule: str = ""  # why it was released when it was (the release rule's reason)
+
+
+@dataclass(frozen=True)
 class StateChanged(CallEvent):
     # greeting | listening | thinking | speaking | paused | operator | transferring | ending | ended
     state: str

@@ -31,6 +31,11 @@ class Heard:
     def speech_started(self) -> bool:
         return self.event.kind == "speech-started"
 
+    @property
+    def resumed(self) -> bool:
+        """The recognizer withdrew its tentative turn end: the caller went on (Flux)."""
+        return self.event.kind == "turn-resumed"
+
 
 class Ear:
     def __init__(self, stt: SpeechToText, *, backchannels: frozenset[str] = DEFAULT_BACKCHANNELS,
@@ -60,6 +65,11 @@ class Ear:
         return Heard(event, words=bool(text),
                      meaningful=bool(text) and not self.is_backchannel(text),
                      closed=closed, turn=self._turns.feed(event))
+
+    @property
+    def detects_turns(self) -> bool:
+        """The recognizer ends turns itself (Flux): never finalize on our own silence measure."""
+        return bool(getattr(self._stt, "detects_turns", False))
 
     def finalize(self) -> None:
         """Ask the recognizer to say now what the last sound was, if it can."""

@@ -19,6 +19,7 @@ class CallerTurn:
     text: str
     started: float  # monotonic
     final_at: float  # when the last final arrived
+    tentative: bool = False  # the recognizer only thinks the turn is over (Flux's eager end)
 
 
 def words_of(text: str) -> list[str]:
@@ -35,7 +36,9 @@ def is_backchannel(text: str, backchannels: frozenset[str] = DEFAULT_BACKCHANNEL
 @dataclass
 class TurnDetector:
     """Joins the finals of one utterance into one caller turn. A turn ends on `speech_final` or on
-    `utterance-end` (Deepgram's backstop when endpointing missed the pause)."""
+    `utterance-end` (Deepgram's backstop when endpointing missed the pause). A tentative end
+    (Flux's EagerEndOfTurn) reports the turn but keeps it open: the confirmation or the caller's
+    next words belong to the same turn."""
 
     _parts: list[str] = field(default_factory=list)
     _started: float | None = None
@@ -45,12 +48,20 @@ class TurnDetector:
         if event.kind in ("speech-started", "interim") and self._started is None:
             self._started = event.at
         if event.kind == "final" and event.text.strip():
-            self._parts.append(event.text.strip())
-            self._last_final_at = event.at
-            self._started = self._started if self._started is not None else event.at
-        if self._parts and (event.speech_final or event.kind == "utterance-end"):
-            return self._finish()
-        return None
+            self._take_final(event)
+        if not self._parts or not (event.speech_final or event.kind == "utterance-end"):
+            return None
+        if event.tentative:
+            return CallerTurn(self.pending_text, self._started or event.at, event.at,
+                              tentative=True)
+        return self._finish()
+
+    def _take_final(self, event: TranscriptEvent) -> None:
+        if event.whole_turn:
+            self._parts.clear()  # the recognizer restates the whole turn
+        self._parts.append(event.text.strip())
+        self._last_final_at = event.at
+        self._started = self._started if self._started is not None else event.at
 
     @property
     def pending_text(self) -> str:

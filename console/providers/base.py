@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-TranscriptKind = Literal["interim", "final", "speech-started", "utterance-end"]
+TranscriptKind = Literal["interim", "final", "speech-started", "utterance-end", "turn-resumed"]
 
 
 @dataclass(frozen=True)
@@ -20,12 +20,21 @@ class TranscriptEvent:
 
     `final` segments never change. `speech_final` marks the end of an utterance (endpointing);
     `utterance-end` is the silence-based backstop when no speech_final arrived.
+
+    Recognizers that detect turns themselves (Deepgram Flux) say more:
+    - `tentative`: on a `speech_final` final, the turn has probably ended (Flux's EagerEndOfTurn):
+      prepare a reply, do not play it yet. A later non-tentative `speech_final` final with the
+      same text confirms it; `turn-resumed` withdraws it (the caller went on).
+    - `whole_turn`: `text` is the whole turn so far, replacing earlier finals of the turn
+      (Flux reports turns, not segments).
     """
 
     kind: TranscriptKind
     text: str = ""
     speech_final: bool = False
     at: float = 0.0  # monotonic seconds when the provider received it
+    tentative: bool = False
+    whole_turn: bool = False
 
 
 @dataclass(frozen=True)
@@ -40,7 +49,11 @@ class ProviderError(Exception):
 
 class SpeechToText(Protocol):
     """A recognizer may also offer `finalize()`: return the final for the audio so far now,
-    closing the utterance (Deepgram's `Finalize`). Callers look for it with getattr."""
+    closing the utterance (Deepgram's `Finalize`). Callers look for it with getattr.
+
+    One that sets `detects_turns = True` (Flux) ends turns itself, tentatively and then for
+    sure; the caller then never finalizes on its own silence measure, except to settle a
+    barge-in verdict."""
 
     tier: str  # "cloud" | "local"
 
