@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     barge_in_window_s: float = 0.8
     """The caller spoke over the agent and it paused: once they are quiet this long with no
     words (a cough, a door, a breath), the reply resumes from the sentence that was cut."""
+    unfinished_hold_s: float = Field(1.2, gt=0, le=5)
+    """A reply is prepared as soon as the caller goes quiet but heard only once they are surely
+    done: words that sound unfinished (a trailing comma, "and", "for", "um") wait this long."""
+    narrating_hold_s: float = Field(0.8, gt=0, le=5)
+    """A caller telling something at length (two sentences or more, or they went on after a
+    pause) gets this long between sentences before the agent answers."""
     backchannels: list[str] = Field(default_factory=list)
     """Words said over the agent that neither interrupt it nor get an answer, as JSON:
     ["mhm", "yeah", "okay"]. Empty: the built-in list (mhm, uh-huh, yeah, yes, okay, right...)."""

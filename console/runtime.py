@@ -21,6 +21,7 @@ from console.calls.deadair import FILLERS
 from console.calls.live import LiveCalls
 from console.calls.ports import MemoryGreetings, close_quietly
 from console.calls.session import CallDeps, CallSession, SessionOptions
+from console.calls.triage import KEEP_COMPANY_LINE
 from console.config import Settings
 from console.events import EventBus
 from console.lifecycle import PublicEdge
@@ -55,8 +56,12 @@ class Runtime:
         self.settings = settings
         self.bus = EventBus()
         self.registry = registry or ProviderRegistry(settings)
-        default = SessionOptions(barge_in_window_s=settings.barge_in_window_s,
-                                 backchannels=tuple(settings.backchannels))
+        default = SessionOptions(
+            barge_in_window_s=settings.barge_in_window_s,
+            backchannels=tuple(settings.backchannels),
+            unfinished_hold_s=settings.unfinished_hold_s,
+            narrating_hold_s=settings.narrating_hold_s,
+        )
         self.options = _with_emergency_numbers(options or default, settings)
         self.store = StoreWriter(settings.voiceconsole_db)
         self.control = LiveCalls(self.bus)
@@ -139,8 +144,11 @@ class Runtime:
         number = session.dial_finished(status) if session else None
         if not number:
             return None
-        return dial_twiml(number, caller_id=self.settings.twilio_phone_number,
-                          action_url=dial_action_url(self.settings, call_sid))
+        return dial_twiml(
+            number,
+            caller_id=self.settings.twilio_phone_number,
+            action_url=dial_action_url(self.settings, call_sid),
+        )
 
     def _profile_name(self, start: StreamStart) -> str:
         """A `profile` stream parameter wins; else the number's profile; else the default."""
@@ -149,8 +157,9 @@ class Runtime:
         return params.get("profile") or by_number or self.settings.profile
 
     async def _prepare_greetings(self) -> None:
-        """Synthesize each profile's greeting and holding phrases once, so a caller hears the
-        agent the moment the stream starts, and a holding phrase never waits on a slow TTS."""
+        """Synthesize once each line a call may need at any moment (greeting, holding phrases,
+        apology, reprompt, goodbye, the emergency company line), so a caller hears the agent
+        the moment the stream starts and none of these ever waits on a slow or failing TTS."""
         names = await asyncio.to_thread(profiles.list_profiles)
         await asyncio.gather(*(self._prepare_profile(name) for name in names))
 
@@ -159,7 +168,7 @@ class Runtime:
             profile = await asyncio.to_thread(profiles.load_profile, name)
             tts = self.registry.tts(profile)
             try:
-                for line in (profile.greeting, *FILLERS):
+                for line in _lines_to_prepare(profile):
                     audio = b"".join([chunk async for chunk in tts.synthesize(line)])
                     self.greetings.remember(profile.name, line, audio)
             finally:
@@ -244,3 +253,14 @@ class ObserverRelay:
     def usage(self, **amounts: Any) -> None:
         if self.target is not None:
             self.target.usage(**amounts)
+
+
+def _lines_to_prepare(profile: Any) -> tuple[str, ...]:
+    return (
+        profile.greeting,
+        *FILLERS,
+        profile.apology,
+        profile.reprompt,
+        profile.goodbye,
+        KEEP_COMPANY_LINE,
+    )

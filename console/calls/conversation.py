@@ -11,10 +11,12 @@ class Conversation:
     def __init__(self, system_prompt: str) -> None:
         self.messages: list[ChatMessage] = [ChatMessage("system", system_prompt)]
 
-    def caller_said(self, text: str) -> str:
-        """Add a caller turn; words that were not answered yet join it. Returns the turn's text."""
+    def caller_said(self, text: str, *, restated: bool = False) -> str:
+        """Add a caller turn; words that were not answered yet join it, unless `restated` (the
+        recognizer repeated them in `text`: they replace it). Returns the turn's text."""
         if self.messages[-1].role == "user":
-            text = f"{self.messages.pop().content} {text}"
+            earlier = self.messages.pop().content
+            text = text if restated else f"{earlier} {text}"
         self.messages.append(ChatMessage("user", text))
         return text
 

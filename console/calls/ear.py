@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from enum import Enum
 
 from console.calls.turns import DEFAULT_BACKCHANNELS, CallerTurn, TurnDetector, is_backchannel
 from console.calls.vad import VadSettings, VoiceActivity
@@ -37,19 +38,32 @@ class Heard:
         return self.event.kind == "turn-resumed"
 
 
+class VoiceChange(Enum):
+    STARTED = "started"  # the caller began a sound (voice activity onset)
+    ENDED = "ended"  # ...and it ended: quiet for the voice activity's hangover
+
+
 class Ear:
-    def __init__(self, stt: SpeechToText, *, backchannels: frozenset[str] = DEFAULT_BACKCHANNELS,
-                 vad: VadSettings | None = None) -> None:
+    def __init__(
+        self,
+        stt: SpeechToText,
+        *,
+        backchannels: frozenset[str] = DEFAULT_BACKCHANNELS,
+        vad: VadSettings | None = None,
+    ) -> None:
         self._stt = stt
         self._backchannels = backchannels
         self.vad = VoiceActivity(vad)
         self._audio: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._turns = TurnDetector()
 
-    def hear(self, mulaw: bytes, now: float) -> bool:
-        """One inbound frame. True when the caller just started talking."""
+    def hear(self, mulaw: bytes, now: float) -> VoiceChange | None:
+        """One inbound frame; says when the caller's sound starts or ends."""
         self._audio.put_nowait(mulaw)
-        return self.vad.frame(mulaw, now)
+        was_talking = self.vad.voiced
+        if self.vad.frame(mulaw, now):
+            return VoiceChange.STARTED
+        return VoiceChange.ENDED if was_talking and not self.vad.voiced else None
 
     def close(self) -> None:
         self._audio.put_nowait(None)
@@ -62,9 +76,13 @@ class Ear:
     def read(self, event: TranscriptEvent) -> Heard:
         text = event.text.strip() if event.kind in ("interim", "final") else ""
         closed = event.speech_final or event.kind == "utterance-end"
-        return Heard(event, words=bool(text),
-                     meaningful=bool(text) and not self.is_backchannel(text),
-                     closed=closed, turn=self._turns.feed(event))
+        return Heard(
+            event,
+            words=bool(text),
+            meaningful=bool(text) and not self.is_backchannel(text),
+            closed=closed,
+            turn=self._turns.feed(event),
+        )
 
     @property
     def detects_turns(self) -> bool:

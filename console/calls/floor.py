@@ -15,16 +15,31 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from console import events as ev
+from console.calls import lines
 from console.calls.conversation import Conversation
 from console.calls.ear import Ear, Heard
+from console.calls.holds import (
+    RECOGNIZER_LOST_S,
+    SPEECH_STARTED_LAG_S,
+    VERDICT_QUIET_S,
+    Hold,
+    Speculation,
+    caller_went_on,
+    next_line_s,
+    release_for,
+    sound_over,
+    sound_was_nothing,
+    until_news,
+)
 from console.calls.metrics import TurnClock
 from console.calls.ports import CallEvents
+from console.calls.release import Release, ReleaseRule
 from console.calls.reply import AgentReply
 from console.calls.state import (
     AGENT_TURN,
@@ -40,15 +55,6 @@ from console.calls.voice import ReplyBody, Voice
 from console.providers.base import ProviderError
 
 M = CallMode
-VERDICT_TICK_S = 0.01  # the shortest look at a held reply's caller
-# Quiet this long and the caller's sound is over, for judging it: longer than the closure of a
-# stop consonant or the dip inside "m-hm" (40 ms in our recordings), shorter than the voice
-# activity's 200 ms hangover, because every millisecond here is silence inside the agent's reply.
-VERDICT_QUIET_S = 0.12
-SPEECH_STARTED_LAG_S = 0.25  # Deepgram's SpeechStarted trails the voice by 100-200 ms
-# A recognizer that took the sound for speech always closes it (a final, even an empty one, or
-# an utterance end); one that has not after this much quiet is not going to.
-RECOGNIZER_LOST_S = 3.0
 
 
 @dataclass
@@ -64,6 +70,13 @@ class FloorOptions:
     """Seconds of caller silence after the agent finished before a reprompt (None: profile's)."""
     idle_hangup_s: float | None = None
     """Further silence after the reprompt before goodbye and hang-up (None: profile's)."""
+    unfinished_hold_s: float = 1.2
+    """Caller quiet before a reply to words that sound unfinished ("...a table for") is heard."""
+    narrating_hold_s: float = 0.8
+    """Caller quiet between the sentences of a caller telling something at length."""
+
+    def release_rule(self) -> ReleaseRule:
+        return ReleaseRule(self.unfinished_hold_s, self.narrating_hold_s)
 
     def backchannel_words(self) -> frozenset[str]:
         return frozenset(w.lower() for w in self.backchannels) or DEFAULT_BACKCHANNELS
@@ -84,37 +97,34 @@ class FloorHost(Protocol):
     async def end_call(self, reason: str) -> None: ...
 
 
-@dataclass
-class _Hold:
-    """The reply waits for the caller. `heard`: some of it had been heard (the call is paused);
-    otherwise it was still being prepared, or the caller was talking when it began."""
-
-    heard: bool
-    reply: AgentReply | None
-    started: float = field(default_factory=time.monotonic)
-    recognizing: bool = False  # the recognizer heard speech start and has not closed it yet
-    closed: bool = False  # the recognizer finished the caller's sound
-    finalized: bool = False  # we asked the recognizer to finish it (the caller went quiet)
-    words: bool = False  # ...and it had words: their turn will replace this reply
-    said: str = ""  # a backchannel heard meanwhile
-    changed: asyncio.Event = field(default_factory=asyncio.Event)  # the recognizer said more
-
-
 class Floor:
     def __init__(self, host: FloorHost) -> None:
         self._host = host
         self._state = host.call_state
         self._voice = host.voice
         self._lock = asyncio.Lock()  # one decision at a time: pause, resume, answer, stop
-        self._hold: _Hold | None = None
+        self._hold: Hold | None = None
         self._turn_no = 0
         self._reply_started_wall = 0.0
+        self._turn_text = ""  # the caller's words the reply in flight answers
+        self._turn_speech_end = 0.0  # ...and when they went quiet
+        self._discarded_text = ""  # words of a dropped speculation, not answered yet
+        # Silences this caller went on talking after (the release rule's measure of them).
+        self._resumed_pauses: deque[float] = deque(maxlen=5)
 
     # --- the caller's voice ------------------------------------------------------------------
     def caller_started(self) -> None:
         """Our voice activity heard the caller begin: pause whatever the agent is saying."""
         if self._voice.in_flight() or self._voice.audible():
             self._host.tasks.spawn("pause", self._pause_for_caller())
+
+    def caller_stopped(self) -> None:
+        """The caller's sound ended: ask the recognizer for its words now rather than at its
+        endpoint (Deepgram's Finalize), so a reply can be prepared while we make sure. Not for
+        a recognizer that ends turns itself, nor during a barge-in (its verdict asks)."""
+        hold = self._hold
+        if not self._host.ear.detects_turns and not (hold is not None and hold.heard):
+            self._host.ear.finalize()
 
     async def listen(self) -> None:
         host = self._host
@@ -139,6 +149,8 @@ class Floor:
         hold = self._hold
         if hold is not None and heard.meaningful and self._state.mode is M.PAUSED:
             await self._stop_reply("caller-words")
+        elif isinstance(hold, Speculation) and caller_went_on(hold, heard):
+            await self._drop_speculation(hold, "discarded")
         elif hold is not None:
             hold.words = hold.words or heard.meaningful
             hold.recognizing = heard.speech_started or (hold.recognizing and not heard.closed)
@@ -153,17 +165,36 @@ class Floor:
 
     async def _turn_ended(self, turn: CallerTurn) -> None:
         wall = time.time()
-        self._host.events(ev.TurnCompleted, role="caller", text=turn.text,
-                          started=wall - (time.monotonic() - turn.started), ended=wall)
+        self._host.events(
+            ev.TurnCompleted,
+            role="caller",
+            text=turn.text,
+            started=wall - (time.monotonic() - turn.started),
+            ended=wall,
+        )
         self._host.triage.caller_turn_ended()
         async with self._lock:
             if self._voice.in_flight() and self._host.ear.is_backchannel(turn.text):
-                return  # "mhm" over the agent: recorded, not answered
+                return  # "mhm" over the agent (or while we make sure): recorded, not answered
             if self._voice.audible() and not self._spoke_over(self._last_voiced()):
                 return  # a late final of words said before the agent spoke: not a new turn
-            if self._state.agent_may_answer:
-                await self._answer(turn.text, spoken_until=min(self._last_voiced(), turn.final_at),
-                                   heard_at=turn.final_at)
+            if self._confirms(turn) or not self._state.agent_may_answer:
+                return
+            await self._answer(
+                turn.text,
+                spoken_until=min(self._last_voiced(), turn.final_at),
+                heard_at=turn.final_at,
+                turn=turn,
+            )
+
+    def _confirms(self, turn: CallerTurn) -> bool:
+        """The recognizer confirmed the tentative turn end a reply is being prepared for."""
+        spec = self._hold
+        if not isinstance(spec, Speculation) or turn.tentative or turn.text != spec.turn_text:
+            return False
+        spec.settled = True
+        spec.changed.set()
+        return True
 
     def key_pressed(self, digit: str) -> None:
         """A DTMF key is a caller turn: it interrupts the agent and is answered as text."""
@@ -173,8 +204,9 @@ class Floor:
     async def _answer_key(self, digit: str) -> None:
         now = time.monotonic()
         async with self._lock:
-            await self._answer(f"(the caller pressed {digit})", spoken_until=now, heard_at=now,
-                               cause="dtmf")
+            await self._answer(
+                f"(the caller pressed {digit})", spoken_until=now, heard_at=now, cause="dtmf"
+            )
 
     # --- holding the reply for the caller -----------------------------------------------------
     async def _pause_for_caller(self) -> None:
@@ -182,66 +214,108 @@ class Floor:
             await self._pause_now()
 
     async def _pause_now(self) -> None:
-        mode = self._state.mode
+        mode, hold, now = self._state.mode, self._hold, time.monotonic()
         if mode is M.TRANSFERRING and self._voice.audible():
             await self._voice.cancel()  # someone in distress is talking: listen, say it later
-        elif self._hold is not None:
-            self._hold.closed = self._hold.finalized = False  # a new sound: judge it too
+        elif hold is not None:
+            hold.closed = hold.finalized = False  # a new sound: judge it too
+            hold.sound_at = now
+            hold.changed.set()
         elif mode in PAUSABLE and self._voice.reply is not None:
-            self._wait_for_caller(heard=await self._voice.hold())
+            if await self._voice.hold():
+                self._hold = Hold(True, self._voice.reply)
+                self._state.transition(M.PAUSED)
+                self._host.tasks.spawn("verdict", self._await_verdict(self._hold))
+            else:  # none of it heard yet: it waits, as it would have had they not paused
+                self._speculate(
+                    Speculation(
+                        False,
+                        self._voice.reply,
+                        sound_at=now,
+                        text=self._turn_text,
+                        speech_end=self._turn_speech_end,
+                    )
+                )
 
-    def _wait_for_caller(self, *, heard: bool) -> None:
-        self._hold = _Hold(heard, self._voice.reply)
-        if heard:
-            self._state.transition(M.PAUSED)
-        self._host.tasks.spawn("verdict", self._await_verdict(self._hold))
-
-    async def _await_verdict(self, hold: _Hold) -> None:
+    async def _await_verdict(self, hold: Hold) -> None:
         """Release once the caller's sound is over and had no words. Words end the hold
         elsewhere (their turn replaces the reply)."""
         vad = self._host.ear.vad
         while self._hold is hold:
             quiet = time.monotonic() - vad.last_voiced
-            if self._sound_was_nothing(hold, quiet):
+            if sound_was_nothing(hold, quiet, self._host.options.barge_in_window_s):
                 await self._release(hold)
                 return
             if quiet >= VERDICT_QUIET_S and not (hold.closed or hold.finalized):
                 hold.finalized = True  # the words (or none) now, not at the endpoint
                 self._host.ear.finalize()
-            await self._until_news(hold, self._next_look_s(hold, quiet))
+            await until_news(hold, next_line_s(self._lines(), quiet))
 
-    @staticmethod
-    async def _until_news(hold: _Hold, timeout_s: float) -> None:
-        """Until the recognizer says more, or the next moment the silence could decide it."""
-        hold.changed.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(hold.changed.wait(), timeout=timeout_s)
+    def _lines(self) -> list[float]:
+        return [VERDICT_QUIET_S, self._host.options.barge_in_window_s, RECOGNIZER_LOST_S]
 
-    def _next_look_s(self, hold: _Hold, quiet: float) -> float:
-        """When the caller's silence next crosses a line that matters (a caller who is still
-        talking moves it on; the look then only finds that out)."""
-        lines = (VERDICT_QUIET_S, self._host.options.barge_in_window_s, RECOGNIZER_LOST_S)
-        return max(VERDICT_TICK_S, min((line - quiet for line in lines if line > quiet),
-                                       default=RECOGNIZER_LOST_S))
+    # --- answering before we are sure: speculation ---------------------------------------------
+    def _speculate(self, spec: Speculation) -> None:
+        self._hold = spec
+        self._host.tasks.spawn("release", self._await_release(spec))
 
-    def _sound_was_nothing(self, hold: _Hold, quiet: float) -> bool:
-        """The recognizer closed the sound with no words; or it never took it for speech and
-        the caller stayed quiet for the window; or it said nothing for far too long."""
-        if quiet < VERDICT_QUIET_S or hold.words:
-            return False
-        if not hold.recognizing:
-            return hold.closed or quiet >= self._host.options.barge_in_window_s
-        return quiet >= RECOGNIZER_LOST_S
+    async def _await_release(self, spec: Speculation) -> None:
+        """Let the caller hear the prepared reply once the turn is surely over. The caller going
+        on with words ends it elsewhere (`_decide`); a cough or a "mhm" only delays it."""
+        vad, options = self._host.ear.vad, self._host.options
+        while self._hold is spec:
+            quiet = time.monotonic() - vad.last_voiced
+            release = release_for(spec, tuple(self._resumed_pauses), options.release_rule())
+            if (
+                spec.settled
+                and not vad.talking()
+                and quiet >= release.after_quiet_s
+                and sound_over(spec, quiet, options.barge_in_window_s)
+            ):
+                await self._release_speculation(spec, release)
+                return
+            lines = [release.after_quiet_s, vad.settings.hangover_s]
+            lines += [] if spec.sound_at is None else self._lines()
+            await until_news(spec, next_line_s(lines, quiet))
 
-    async def _release(self, hold: _Hold) -> None:
+    async def _release_speculation(self, spec: Speculation, release: Release) -> None:
+        async with self._lock:
+            if self._hold is not spec or self._voice.reply is not spec.reply:
+                return
+            self._hold = None
+            self._voice.release()
+            self._settled(spec, "used", release.reason)
+
+    async def _drop_speculation(self, spec: Speculation, outcome: str) -> None:
+        """Silently: the caller never heard it. Their words stay in the conversation and
+        join the turn that goes on."""
+        self._hold = None
+        await self._voice.cancel()
+        self._settled(spec, outcome)
+        self._discarded_text = spec.text
+        if outcome != "cancelled" and spec.sound_at is not None and spec.speech_end:
+            self._resumed_pauses.append(spec.sound_at - spec.speech_end)
+        if self._state.mode in AGENT_TURN:
+            self._state.transition(M.LISTENING)
+
+    def _settled(self, spec: Speculation, outcome: str, rule: str = "") -> None:
+        held_ms = round((time.monotonic() - spec.started) * 1000, 1)
+        self._host.events(
+            ev.SpeculationSettled, text=spec.text, outcome=outcome, held_ms=held_ms, rule=rule
+        )
+
+    async def _release(self, hold: Hold) -> None:
         async with self._lock:
             if self._hold is not hold or self._voice.reply is not hold.reply:
                 return
             self._hold = None
             self._voice.release()
             if hold.heard and self._state.try_transition(M.SPEAKING):
-                self._host.events(ev.AgentResumed, backchannel=hold.said,
-                                  paused_ms=round((time.monotonic() - hold.started) * 1000, 1))
+                self._host.events(
+                    ev.AgentResumed,
+                    backchannel=hold.said,
+                    paused_ms=round((time.monotonic() - hold.started) * 1000, 1),
+                )
 
     # --- stopping and starting replies -------------------------------------------------------
     async def silence_agent(self, cause: str) -> None:
@@ -250,6 +324,9 @@ class Floor:
             await self._stop_reply(cause)
 
     async def _stop_reply(self, cause: str) -> None:
+        if isinstance(self._hold, Speculation):
+            await self._drop_speculation(self._hold, "cancelled")  # never heard
+            return
         self._hold = None
         reply, heard = await self._voice.cancel()
         if reply is not None and reply.spoken.segments:
@@ -258,18 +335,39 @@ class Floor:
         if self._state.mode in AGENT_TURN:
             self._state.transition(M.LISTENING)
 
-    async def _answer(self, text: str, *, spoken_until: float, heard_at: float,
-                      cause: str = "caller-words") -> None:
-        if self._voice.audible() or self._state.mode is M.PAUSED:
+    async def _answer(
+        self,
+        text: str,
+        *,
+        spoken_until: float,
+        heard_at: float,
+        cause: str = "caller-words",
+        turn: CallerTurn | None = None,
+    ) -> None:
+        """Prepare the reply to a caller turn; it is heard once the turn is surely over."""
+        if isinstance(self._hold, Speculation):
+            await self._drop_speculation(self._hold, "restarted")  # the turn's words changed
+        elif self._voice.audible() or self._state.mode is M.PAUSED:
             await self._stop_reply(cause)
         elif self._voice.in_flight():
             self._hold = None
             await self._voice.cancel()  # none of it was heard: the new words join its turn
+        restated = turn is not None and turn.whole_turn and bool(self._discarded_text)
+        merged = self._host.conversation.caller_said(text, restated=restated)
+        self._discarded_text = ""
         clock = TurnClock()
         clock.stamp("speech_end", spoken_until)
         clock.stamp("stt_final", heard_at)
-        self._host.conversation.caller_said(text)
-        self._start(self._respond, clock, held=self._host.ear.vad.talking())
+        spec = Speculation(
+            False,
+            None,
+            text=merged,
+            turn_text=text,
+            speech_end=spoken_until,
+            settled=turn is None or not turn.tentative,
+            at_once=turn is None,
+        )
+        self._start(lines.answer(self._host), clock, speculation=spec)
         self._state.transition(M.THINKING)
 
     async def speak_line(self, text: str, *, role: str = "agent") -> bool:
@@ -279,51 +377,38 @@ class Floor:
             if self._voice.in_flight() or self._voice.audible():
                 await self._stop_reply("operator")
 
-            async def body(reply: AgentReply) -> None:
-                await reply.play_text(text)
-
-            task = self._start(body, TurnClock(), held=False, role=role)
+            task = self._start(lines.fixed_line(self._host, text), TurnClock(), role=role)
         await asyncio.wait([task])
         return not task.cancelled()
 
     def greet(self) -> None:
-        self._start(self._greet, TurnClock(), held=False)
+        self._start(lines.fixed_line(self._host, self._host.profile.greeting), TurnClock())
 
-    def _start(self, body: ReplyBody, clock: TurnClock, *, held: bool,
-               role: str = "agent") -> asyncio.Task[None]:
+    def _start(
+        self,
+        body: ReplyBody,
+        clock: TurnClock,
+        *,
+        role: str = "agent",
+        speculation: Speculation | None = None,
+    ) -> asyncio.Task[None]:
+        """Start a reply: heard at once, or (a speculation) once it is released."""
         self._turn_no += 1
         self._reply_started_wall = time.time()
         self._host.triage.reply_started()
         self._hold = None
-        task = self._voice.start(body, clock, held=held,
-                                 on_played=lambda reply: self._played(reply, role))
-        if held:
-            self._wait_for_caller(heard=False)
+        self._turn_text = speculation.text if speculation else ""
+        self._turn_speech_end = speculation.speech_end if speculation else 0.0
+        task = self._voice.start(
+            body,
+            clock,
+            held=speculation is not None,
+            on_played=lambda reply: self._played(reply, role),
+        )
+        if speculation is not None:
+            speculation.reply = self._voice.reply
+            self._speculate(speculation)
         return task
-
-    async def _respond(self, reply: AgentReply) -> None:
-        host = self._host
-        if host.call_state.muted:
-            return
-        reply.clock.stamp("llm_request", time.monotonic())
-        try:
-            await reply.play_tokens(self._tokens())
-        except ProviderError as error:
-            host.events.degraded("llm", str(error), "apology")
-            await reply.play_text(host.profile.apology)
-
-    async def _tokens(self) -> Any:
-        messages = self._host.conversation.for_llm()
-        async for token in self._host.deps.llm.reply(messages, observer=self._host):
-            yield token
-
-    async def _greet(self, reply: AgentReply) -> None:
-        profile = self._host.profile
-        audio = self._host.deps.greetings.cached(profile.name, profile.greeting)
-        if audio is not None:
-            reply.play_audio(profile.greeting, audio)
-        else:
-            await reply.play_text(profile.greeting)
 
     # --- what the caller heard -----------------------------------------------------------------
     def reply_heard(self, reply: AgentReply, at: float) -> None:
@@ -340,19 +425,30 @@ class Floor:
     def close_turn_at_hang_up(self) -> None:
         """The call ended: whatever the agent was saying counts as far as it was heard."""
         reply = self._voice.reply
-        if reply is not None:
+        if reply is not None and reply.held:  # paused, or prepared and never heard
+            if heard := reply.heard_text(0):
+                self._close_turn(reply, heard, interrupted=True)
+        elif reply is not None:
             playing = self._voice.pacer.is_playing()
             text = reply.heard_text(self._voice.pacer.frames_played())
-            self._close_turn(reply, text if playing else reply.spoken.full_text(),
-                             interrupted=playing)
+            self._close_turn(
+                reply, text if playing else reply.spoken.full_text(), interrupted=playing
+            )
 
-    def _close_turn(self, reply: AgentReply, text: str, *, interrupted: bool,
-                    role: str = "agent") -> None:
+    def _close_turn(
+        self, reply: AgentReply, text: str, *, interrupted: bool, role: str = "agent"
+    ) -> None:
         if not reply.spoken.segments:
             return
         self._host.conversation.agent_said(text)
-        self._host.events(ev.TurnCompleted, role=role, text=text, interrupted=interrupted,
-                          started=self._reply_started_wall, ended=time.time())
+        self._host.events(
+            ev.TurnCompleted,
+            role=role,
+            text=text,
+            interrupted=interrupted,
+            started=self._reply_started_wall,
+            ended=time.time(),
+        )
         self._host.events(ev.TurnMeasured, turn=self._turn_no, stages=reply.clock.report())
 
     # --- what the other parts ask ----------------------------------------------------------------
@@ -380,7 +476,7 @@ class Floor:
 
     def play_filler(self, text: str) -> None:
         host = self._host
-        audio = host.deps.greetings.cached(host.profile.name, text)
+        audio = lines.prepared(host, text)
         if audio is None:
             return
         self._voice.play_filler(audio)

@@ -20,6 +20,7 @@ class CallerTurn:
     started: float  # monotonic
     final_at: float  # when the last final arrived
     tentative: bool = False  # the recognizer only thinks the turn is over (Flux's eager end)
+    whole_turn: bool = False  # the recognizer restated the whole turn (not a new segment)
 
 
 def words_of(text: str) -> list[str]:
@@ -43,6 +44,7 @@ class TurnDetector:
     _parts: list[str] = field(default_factory=list)
     _started: float | None = None
     _last_final_at: float = 0.0
+    _whole: bool = False
 
     def feed(self, event: TranscriptEvent) -> CallerTurn | None:
         if event.kind in ("speech-started", "interim") and self._started is None:
@@ -52,11 +54,17 @@ class TurnDetector:
         if not self._parts or not (event.speech_final or event.kind == "utterance-end"):
             return None
         if event.tentative:
-            return CallerTurn(self.pending_text, self._started or event.at, event.at,
-                              tentative=True)
+            return CallerTurn(
+                self.pending_text,
+                self._started or event.at,
+                event.at,
+                tentative=True,
+                whole_turn=self._whole,
+            )
         return self._finish()
 
     def _take_final(self, event: TranscriptEvent) -> None:
+        self._whole = event.whole_turn
         if event.whole_turn:
             self._parts.clear()  # the recognizer restates the whole turn
         self._parts.append(event.text.strip())
@@ -68,7 +76,11 @@ class TurnDetector:
         return " ".join(self._parts)
 
     def _finish(self) -> CallerTurn:
-        turn = CallerTurn(" ".join(self._parts), self._started or self._last_final_at,
-                          self._last_final_at)
+        turn = CallerTurn(
+            " ".join(self._parts),
+            self._started or self._last_final_at,
+            self._last_final_at,
+            whole_turn=self._whole,
+        )
         self._parts, self._started = [], None
         return turn

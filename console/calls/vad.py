@@ -32,8 +32,10 @@ _MAGNITUDE = bytes(127 - (byte & 127) for byte in range(256))
 class VadSettings:
     onset_frames: int = 2
     """Voiced frames in a row before the caller counts as talking (2 = 40 ms)."""
-    hangover_s: float = 0.20
-    """Unvoiced this long and the caller has stopped (a pause between words is shorter)."""
+    hangover_s: float = 0.15
+    """Unvoiced this long and the caller has stopped: the end of a sound, when a reply is
+    prepared. The gaps between the words of one phrase are mostly shorter (our recordings);
+    every millisecond more is waited by every caller on every turn."""
     on_margin: float = 14.0
     """Level above the noise floor that starts voice (14 steps: about 6 dB)."""
     off_margin: float = 8.0

@@ -13,6 +13,7 @@ from console.calls import triage
 from console.simulate.caller import Utterance
 from tests.fakes.deepgram_fake import silence
 from tests.integration.conftest import EMERGENCY, PUBLIC_URL, spoken
+from tests.speech import monologue
 
 TRIGGER_REPLY = "I understand. Please stay calm EMERGENCY_DETECTED while I get help."
 
@@ -41,8 +42,11 @@ async def test_agent_trigger_redirects_to_the_fallback_number_and_never_speaks_i
 async def test_a_caller_phrase_on_an_interim_redirects_before_the_turn_ends(cloud):
     cloud.deepgram.script = ["I have chest pain and my arm hurts"]
     # 3 s for eight words (~2.7 a second, a natural pace): on the live cadence interims come about
-    # once a second, so in 1.5 s of speech "chest pain" would first show in the final.
-    await cloud.caller(spoken(3000), reply_timeout_s=1.5, **MEDICAL).run()
+    # once a second, so in 1.5 s of speech "chest pain" would first show in the final. Real
+    # speech with no pause long enough to end the sound (a steady tone would be learnt as line
+    # noise after 2 s, and its end would finalize the words early).
+    talk = Utterance(mulaw=monologue(3.0, gaps_ms=(0, 100)) + silence(40))
+    await cloud.caller(talk, reply_timeout_s=1.5, **MEDICAL).run()
     await cloud.twilio.wait_for_request(lambda r: "Twiml" in r.form, 3.0)
     assert cloud.groq.requests == []  # the agent never answered: a person is coming
     detected = cloud.events("EmergencyDetected")[0]
@@ -67,7 +71,8 @@ async def test_twilio_down_raises_a_critical_alert_and_keeps_the_caller_company(
     caller = cloud.caller(spoken(), stays_on_the_line, reply_timeout_s=4.0, **MEDICAL)
     task = asyncio.create_task(caller.run())
     await cloud.deepgram.wait_for(
-        lambda: sum("stay on the line" in r.text for r in cloud.deepgram.tts_requests) >= 2, 10)
+        lambda: sum("stay on the line" in r.text for r in cloud.deepgram.tts_requests) >= 2, 10
+    )
     assert cloud.events("AlertRaised")[0].level == "critical"
     await cloud.runtime.control.take_over(caller.options.call_sid, "test")
     await task
@@ -91,13 +96,15 @@ async def post_dial_status(cloud, call_sid: str, status: str) -> str:
     token = cloud.runtime.settings.twilio_auth_token.get_secret_value()
     signature = RequestValidator(token).compute_signature(PUBLIC_URL + path, form)
     async with aiohttp.ClientSession() as http:
-        async with http.post(cloud.runtime.server.url + path, data=form,
-                             headers={"X-Twilio-Signature": signature}) as response:
+        async with http.post(
+            cloud.runtime.server.url + path, data=form, headers={"X-Twilio-Signature": signature}
+        ) as response:
             assert response.status == 200
             return await response.text()
 
 
 # --- operator control, as the wire sees it ------------------------------------------------------
+
 
 async def live_call(cloud, **options):
     caller = cloud.caller(spoken(), **options)
@@ -125,7 +132,8 @@ async def test_take_over_silences_the_agent_and_hang_up_reaches_twilio(cloud):
     caller2, task2, sid2 = await live_call(cloud, reply_timeout_s=5.0, max_call_s=10.0)
     await cloud.runtime.control.hang_up(sid2, "test")
     await cloud.twilio.wait_for_request(
-        lambda r: r.sid == sid2 and r.form.get("Status") == "completed", 5.0)
+        lambda r: r.sid == sid2 and r.form.get("Status") == "completed", 5.0
+    )
     await task2
     actions = [(e.action, e.actor) for e in cloud.events("OperatorActed")]
     assert ("take-over", "test") in actions and ("hang-up", "test") in actions

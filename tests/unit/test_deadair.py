@@ -39,8 +39,9 @@ async def test_a_slow_reply_is_covered_by_a_holding_phrase_within_2_s():
     await speak(h.session, 0.6)
     spoke_at = time.monotonic()
     h.stt.say("final", "what time do you open", speech_final=True)
-    await h.until(lambda: any(e.kind == "AgentSpoke" and e.text == FILLERS[0]
-                              for e in h.events), timeout=3)
+    await h.until(
+        lambda: any(e.kind == "AgentSpoke" and e.text == FILLERS[0] for e in h.events), timeout=3
+    )
     assert time.monotonic() - spoke_at < 2.0
     assert any(e.kind == "ProviderDegraded" and e.provider == "pipeline" for e in h.events)
     await h.session.on_stop("test")

@@ -1,0 +1,103 @@
+"""The release rule: how long the caller must stay quiet before a prepared reply may be heard.
+
+A reply is prepared as soon as the caller falls silent, but answering on the first pause talks
+over people who pause to think. The rule reads the words of the turn so far and says how much
+silence it takes to be sure the caller is done:
+
+- A question ("...open on Sundays?"): it asks for an answer now.
+- Sounds unfinished (it ends on a comma, a conjunction, a preposition, an article or a filler:
+  "I'd like to book a table for", "my daughter has a fever and", "um"): wait the long bound.
+- The caller is telling something at length (two sentences or more in one turn, or they
+  already went on after a pause we took for the end): wait between sentences, at least as long
+  as the longest pause they resumed after.
+- Anything else is a finished statement: at once.
+
+Pure and cheap: it runs once per candidate turn end, never per frame.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from console.calls.turns import words_of
+
+# Only words that (almost) never end a sentence: "so", "that", "then", "on", "in", "over",
+# "this" and "no" are out on purpose ("I think so.", "Hold on.", "I'd like that.", "No.").
+CONJUNCTIONS = frozenset({
+    "and", "but", "or", "because", "cause", "cos", "if", "when", "while", "until", "unless",
+    "although", "though", "since", "as", "than", "whether", "where", "plus", "nor",
+})  # fmt: skip
+PREPOSITIONS = frozenset({
+    "to", "for", "with", "at", "of", "from", "about", "into", "onto", "like", "between",
+    "without", "during", "via", "per",
+})  # fmt: skip
+DETERMINERS = frozenset({"the", "a", "an", "my", "your", "our", "their", "his", "every"})
+FILLERS = frozenset({"um", "uh", "er", "erm", "uhm"})
+# Words after which a clause cannot end: the speaker is still building it.
+_OPEN_WORDS = {
+    "conjunction": CONJUNCTIONS,
+    "preposition": PREPOSITIONS,
+    "article": DETERMINERS,
+    "filler": FILLERS,
+}
+_TRAILING_MARK = re.compile(r"(,|;|:|-|–|—|\.\.\.|…)\s*$")
+_SENTENCE_END = re.compile(r"[.!?…]+(?=\s+\S)")
+# Between the longest pause the caller resumed after and our answer, this much more.
+RESUMED_MARGIN_S = 0.1
+
+
+@dataclass(frozen=True)
+class ReleaseRule:
+    unfinished_hold_s: float = 1.2
+    """Quiet before answering words that sound unfinished; also the bound on every wait."""
+    narrating_hold_s: float = 0.8
+    """Quiet between sentences of a caller telling something at length (our recordings'
+    sentence pauses: p50 525-660 ms, most under 800)."""
+
+
+@dataclass(frozen=True)
+class Release:
+    after_quiet_s: float
+    reason: str  # says why, for the event log and the operator
+
+
+def release_after(
+    text: str, resumed_pauses: Sequence[float] = (), rule: ReleaseRule | None = None
+) -> Release:
+    """How many seconds of caller quiet before a reply to `text` may be heard.
+    `resumed_pauses`: silences (s) after which this caller went on talking, this call."""
+    rule = rule or ReleaseRule()
+    if text.rstrip().endswith("?"):
+        return Release(0.0, "question")
+    if (sign := unfinished_sign(text)) is not None:
+        return Release(rule.unfinished_hold_s, f"unfinished: {sign}")
+    if (story := _narrating(text, resumed_pauses, rule)) is not None:
+        return story
+    return Release(0.0, "finished")
+
+
+def unfinished_sign(text: str) -> str | None:
+    """What makes `text` sound unfinished ("conjunction 'and'", "comma"), or None."""
+    stripped = text.strip()
+    if not stripped:
+        return None
+    if (mark := _TRAILING_MARK.search(stripped)) is not None:
+        return "comma" if mark.group(1) == "," else f"trailing {mark.group(1)!r}"
+    words = words_of(stripped)
+    last = words[-1] if words else ""
+    for kind, vocabulary in _OPEN_WORDS.items():
+        if last in vocabulary:
+            return f"{kind} {last!r}"
+    return None
+
+
+def _narrating(text: str, resumed_pauses: Sequence[float], rule: ReleaseRule) -> Release | None:
+    sentences = len(_SENTENCE_END.findall(text.strip())) + 1
+    longest = max(resumed_pauses, default=0.0)
+    if sentences < 2 and not resumed_pauses:
+        return None
+    wait = min(rule.unfinished_hold_s, max(rule.narrating_hold_s, longest + RESUMED_MARGIN_S))
+    why = f"{sentences} sentences" if sentences >= 2 else f"resumed after {longest:.2f} s"
+    return Release(wait, f"narrating: {why}")
