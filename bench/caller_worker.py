@@ -34,7 +34,7 @@ def record(caller: Any) -> dict[str, Any]:
 
 async def main(url: str, calls: int, stagger_s: float) -> None:
     moments = random.Random(calls)
-    callers = [_caller(url, moments.uniform(0, stagger_s)) for _ in range(calls)]
+    callers = [_caller(url, moments.uniform(0, stagger_s), seed=i) for i in range(calls)]
     probe = LagProbe()
     probing = asyncio.create_task(probe.run(), name="callers-lag-probe")
     await asyncio.gather(*(c.run() for c in callers))

@@ -1,8 +1,15 @@
 """Conversation pipeline bench: N simulated calls against loopback fakes with fixed latencies.
 
-Fakes (in this process): Deepgram with 300 ms endpointing and TTS first byte 80 ms, Groq with
-first token 150 ms at 200 tokens/s. The voiceconsole server runs in its own process, so its CPU
-and memory are measured alone. Each call: greeting, three caller turns, then a barge-in.
+Fakes (in this process): Deepgram with 300 ms endpointing, its realistic interim cadence, and
+TTS first byte 80 ms; Groq with first token 150 ms at 200 tokens/s, and a reply whose first
+sentence is nine tokens with no comma (so a first chunk cannot come for free). The voiceconsole
+server runs in its own process, so its CPU and memory are measured alone. Each call: greeting,
+three caller turns of real recorded speech, then a barge-in. `--stt flux` runs the recognizer
+on Deepgram Flux (`/v2/listen`) instead of Nova.
+
+Voice-to-voice is measured at the caller: from the last voiced frame of what it said (the
+energy measure of tests/speech.py, not the server's) to the first frame of the reply it
+receives.
 
 Arrivals: every call connects at once and stays up for the whole run, but each caller starts
 talking at a random moment within STAGGER_S (seeded, so every run has the same ones), as
@@ -11,13 +18,16 @@ a second on average, sometimes several together. `--aligned` makes all N callers
 lockstep instead, so every hand-off of every call lands in the same millisecond: a worst case no
 real population of callers produces, kept to show the cost of such a burst.
 
-Own overhead = the three hand-off gaps timed at the fakes and the caller (one clock,
-time.monotonic, shared by every process on Linux):
+Hop by hop (one clock, time.monotonic, shared by every process on Linux), each reply:
+  endpoint wait:     caller's last voiced frame -> final transcript sent by the fake
   final transcript sent -> LLM request received
-  end of the LLM's first sentence sent -> TTS request received
+  first-chunk wait:  LLM's first token sent -> first TTS request received (the chunker's wait)
   TTS first byte sent -> first media frame received by the caller
+Own overhead = the three hand-offs that are ours (all but the endpoint wait and the providers'
+own latencies). It also prints LLM requests per answered turn (what speculation costs) and the
+server's speculation outcomes (used / discarded / restarted / cancelled).
 
-    python bench/pipeline.py --calls 1 --calls 50 [--aligned]
+    python bench/pipeline.py --calls 1 --calls 50 [--aligned] [--stt nova|flux]
 """
 
 from __future__ import annotations
@@ -38,15 +48,17 @@ from common import ServerProcess, split_cores, spread  # noqa: I001 - sets sys.p
 from probe_server import LagProbe
 
 from console.simulate.caller import CallerOptions, SimulatedCaller, Utterance
-from tests.fakes.deepgram_fake import FakeDeepgram, silence, tone
+from tests.fakes.deepgram_fake import FakeDeepgram, silence
 from tests.fakes.groq_fake import FakeGroq
+from tests.speech import monologue, voiced_spans
 
 TURNS = 3
 STAGGER_S = 6.0  # under the profiles' 8 s idle reprompt, so the wait never triggers one
 # The first sentence ends on a word, as most do: after a number ("noted 12.") the chunker rightly
 # waits one more token in case a decimal follows, which would add the LLM's 5 ms token interval.
-REPLY = ("Okay, line {uid} noted. We are open on weekdays from eight in the morning until six, "
-         "and on Saturdays from nine until noon. Is there anything else?")
+REPLY = ("I have noted line {uid} for your booking today. We are open on weekdays from eight in "
+         "the morning until six, and on Saturdays from nine until noon. Is there anything else?")
+TALK_S = 1.2  # each caller turn: real speech, no pause inside long enough to end the sound
 
 
 def reply_for(request: Any) -> str:
@@ -57,13 +69,13 @@ def reply_for(request: Any) -> str:
     return REPLY.format(uid=uid.group(1) if uid else "0")
 
 
-async def run(calls: int, stagger_s: float,
-              cores: dict[str, list[int]] | None) -> dict[str, Any]:
+async def run(calls: int, stagger_s: float, cores: dict[str, list[int]] | None,
+              stt: str = "nova") -> dict[str, Any]:
     script = [f"this is caller line number {i} about my booking" for i in range(calls * 10)]
     async with FakeDeepgram(script=script, first_byte_ms=80, ms_per_char=60) as deepgram, \
             FakeGroq(reply=reply_for, first_token_ms=150, tokens_per_s=200) as groq:
         with tempfile.TemporaryDirectory() as workdir:
-            env = _server_env(deepgram, groq, workdir)
+            env = _server_env(deepgram, groq, workdir) | {"STT_ENGINE": stt}
             server = await ServerProcess(env, Path(workdir), cores and cores["server"]).start()
             try:
                 cpu_before, mem_before = server.cpu_seconds(), server.memory_mb()
@@ -79,14 +91,19 @@ async def run(calls: int, stagger_s: float,
             finally:
                 await server.stop()
             playout = _server_playout(Path(workdir) / "bench.db")
+            speculations = _speculations(Path(workdir) / "bench.db")
+        answered = calls * (TURNS + 1)  # three turns and the barge-in, each answered once
         return {
             "calls": calls,
+            "stt": stt,
             "first_words_spread_s": stagger_s,
             "cores": cores or "shared",
             "wall_s": round(wall, 1),
             **_latencies(callers),
             "own_overhead_ms": spread(_overheads(callers, deepgram, groq)),
-            "own_overhead_by_handoff_ms": _gap_breakdown(callers, deepgram, groq),
+            "hop_by_hop_ms": _gap_breakdown(callers, deepgram, groq),
+            "llm_requests_per_answered_turn": round(len(groq.requests) / answered, 2),
+            "speculations": speculations,
             "fakes_loop_lag_ms": probe.summary(),
             "callers_loop_lag_ms": heard["loop_lag_ms"],
             **_barge_ins(callers),
@@ -124,65 +141,90 @@ def _heard(record: dict[str, Any]) -> SimpleNamespace:
     return SimpleNamespace(**record, turn_first_frames=frames)
 
 
-def _caller(url: str, delay_s: float = 0.0) -> SimulatedCaller:
-    """A caller who, once greeted, waits `delay_s` in silence, then talks: three turns, then
-    one that barges in 700 ms into the agent's reply."""
-    speech = [Utterance(mulaw=tone(900) + silence(40)) for _ in range(TURNS)]
-    speech[0] = Utterance(mulaw=silence(round(delay_s * 1000)) + speech[0].mulaw)
-    barge = Utterance(mulaw=tone(900) + silence(40), barge_in_after_ms=700)
+def _said(mulaw: bytes, **options: Any) -> Utterance:
+    """Labelled with where its last voiced frame is (s from its start): the speech end."""
+    spoken_until = voiced_spans(mulaw)[-1][1]
+    return Utterance(mulaw=mulaw + silence(40), label=f"{spoken_until:.3f}", **options)
+
+
+def _caller(url: str, delay_s: float = 0.0, seed: int = 0) -> SimulatedCaller:
+    """A caller who, once greeted, waits `delay_s` in silence, then talks: three turns of real
+    speech, then one that barges in 700 ms into the agent's reply."""
+    talks = [monologue(TALK_S, gaps_ms=(0, 100), seed=seed * 10 + i) for i in range(TURNS + 1)]
+    speech = [_said(talk) for talk in talks[:TURNS]]
+    speech[0] = _said(silence(round(delay_s * 1000)) + talks[0])
+    barge = _said(talks[TURNS], barge_in_after_ms=700)
     return SimulatedCaller(CallerOptions(url=url, utterances=[*speech, barge],
                                          reply_timeout_s=15.0))
 
 
+def _speech_end(record: dict[str, Any]) -> float:
+    return record["start"] + float(record["label"])
+
+
 def _latencies(callers: list[SimulatedCaller]) -> dict[str, Any]:
-    """Voice-to-voice as the caller hears it: its speech end -> the reply's first frame."""
+    """Voice-to-voice as the caller hears it: its last voiced frame -> the reply's first
+    frame."""
     values = []
     for caller in callers:
         for record in caller.speech[:TURNS]:
-            start = next((t for t in caller.turn_starts if t > record["end"]), None)
+            end = _speech_end(record)
+            start = next((t for t in caller.turn_starts if t > end), None)
             if start is not None:
-                values.append((start - record["end"]) * 1000)
+                values.append((start - end) * 1000)
     return {"voice_to_voice_ms": spread(values)}
+
+
+HOPS = ("endpoint_wait", "final_to_llm_request", "llm_first_token_to_tts_request",
+        "tts_byte_to_caller_frame")
 
 
 def _overheads(callers: list[SimulatedCaller], deepgram: FakeDeepgram,
                groq: FakeGroq) -> list[float]:
-    return [sum(gaps) for gaps in _handoff_gaps(callers, deepgram, groq)]
+    """Ours: the final's hand-off to the LLM, and the TTS audio's to the caller (the chunker's
+    wait is shown apart: it is mostly the LLM's token rate)."""
+    return [g[1] + g[3] for g in _handoff_gaps(callers, deepgram, groq)]
 
 
 def _gap_breakdown(callers: list[SimulatedCaller], deepgram: FakeDeepgram,
                    groq: FakeGroq) -> dict[str, Any]:
-    """Which hand-off the overhead sits in: p50/p95 of each of the three gaps."""
+    """Where each reply's time went: p50/p95 of each hop."""
     gaps = _handoff_gaps(callers, deepgram, groq)
-    names = ("final_to_llm_request", "sentence_to_tts_request", "tts_byte_to_caller_frame")
-    return {name: spread([g[i] for g in gaps]) for i, name in enumerate(names)}
+    return {name: spread([g[i] for g in gaps]) for i, name in enumerate(HOPS)}
 
 
 def _handoff_gaps(callers: list[SimulatedCaller], deepgram: FakeDeepgram,
-                  groq: FakeGroq) -> list[tuple[float, float, float]]:
-    """The three gaps of each reply. The fake recognizer hands out its script in order to
-    whichever call finishes an utterance first, so the same text can occur in two calls at
-    once: each hand-off is paired with the nearest matching event on the right side of it."""
-    heard = _times_by_key((frame, caller.started_at + at) for caller in callers
+                  groq: FakeGroq) -> list[tuple[float, float, float, float]]:
+    """The hops of each reply that was heard. The fake recognizer hands out its script in
+    order to whichever call finishes an utterance first, so the same text can occur in two
+    calls at once: each hand-off is paired with the nearest matching event on the right side
+    of it, and the reply's first chunk (whatever the chunker cut) is found as the first TTS
+    request that begins the reply."""
+    heard = _times_by_key((frame, (caller, caller.started_at + at)) for caller in callers
                           for frame, at in zip(caller.turn_first_frames, caller.turn_starts,
                                                strict=False))
     finals = _times_by_key(deepgram.finals_sent)
-    speaks = _times_by_key((r.text, r) for r in deepgram.tts_requests)
     gaps = []
     for response in groq.responses:
-        request, sentence_end = response.request, response.first_sentence_sent_at()
-        sentence = reply_for(request).split(". ")[0] + "."
+        request, reply = response.request, reply_for(response.request)
         final_at = _last_before(finals.get(request.messages[-1]["content"], []),
                                 request.received)
-        speak = _first_after(speaks.get(sentence, []), sentence_end,
-                             key=lambda r: r.received_at)
-        if None in (final_at, sentence_end, speak) or speak.first_byte_at is None:
+        first_token = response.tokens[0].at if response.tokens else None
+        speak = _first_after([r for r in deepgram.tts_requests if reply.startswith(r.text)],
+                             first_token, key=lambda r: r.received_at)
+        if None in (final_at, first_token, speak) or speak.first_byte_at is None:
             continue
-        frame_at = _first_after(heard.get(deepgram.audio_for(sentence)[:160], []),
-                                speak.first_byte_at)
-        if frame_at is not None:
-            gaps.append(((request.received - final_at) * 1000,
-                         (speak.received_at - sentence_end) * 1000,
+        frame = _first_after(heard.get(deepgram.audio_for(speak.text)[:160], []),
+                             speak.first_byte_at, key=lambda heard_at: heard_at[1])
+        if frame is None:
+            continue
+        caller, frame_at = frame
+        spoke_until = _last_before([_speech_end(r) + caller.started_at for r in caller.speech
+                                    if "end" in r], final_at)
+        if spoke_until is not None:
+            gaps.append(((final_at - spoke_until) * 1000,
+                         (request.received - final_at) * 1000,
+                         (speak.received_at - first_token) * 1000,
                          (frame_at - speak.first_byte_at) * 1000))
     return gaps
 
@@ -215,6 +257,18 @@ def _barge_ins(callers: list[SimulatedCaller]) -> dict[str, Any]:
         latencies.append((clear - barge["start"]) * 1000)
         leaked += sum(1 for t in caller.received_at if clear < t < barge["end"])
     return {"barge_in_ms": spread(latencies), "frames_after_clear": leaked}
+
+
+def _speculations(db_path: Path) -> dict[str, int]:
+    """How the server's prepared replies ended (SpeculationSettled), by outcome."""
+    with sqlite3.connect(db_path) as db:
+        rows = db.execute(
+            "select payload from events where kind = 'SpeculationSettled'").fetchall()
+    counts: dict[str, int] = {}
+    for (payload,) in rows:
+        outcome = json.loads(payload)["outcome"]
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
 
 
 def _server_playout(db_path: Path) -> dict[str, Any]:
@@ -252,10 +306,12 @@ def main() -> None:
                         help="all callers talk in lockstep (worst-case bursts)")
     parser.add_argument("--shared-cores", action="store_true",
                         help="let the server, fakes and callers share every core")
+    parser.add_argument("--stt", choices=("nova", "flux"), default="nova",
+                        help="the Deepgram recognizer the server uses")
     args = parser.parse_args()
     stagger_s = 0.0 if args.aligned else STAGGER_S
     cores = split_cores(args.shared_cores)
-    results = [asyncio.run(run(n, stagger_s, cores))
+    results = [asyncio.run(run(n, stagger_s, cores, args.stt))
                for n in (args.calls or [1])]
     print(json.dumps(results, indent=2))
 

@@ -68,8 +68,7 @@ class DemoCall:
             "caller_lines": self.lines,
             "recognized": self.heard,
             "word_error_rate": round(word_error_rate(self.lines, self.heard[: len(self.lines)]), 3)
-            if self.heard
-            else 1.0,
+            if self.heard else 1.0,
             "agent_replies": self.agent,
             "voice_to_voice_ms": v2v,
         }
@@ -117,19 +116,13 @@ async def run_demo(
     return {"profile": name, "calls": results, "seconds": round(time.monotonic() - started, 1)}
 
 
-async def _one_call(
-    runtime: Runtime, profile: str, lines: list[str], utterances: list[Utterance], fast: bool
-) -> dict[str, Any]:
+async def _one_call(runtime: Runtime, profile: str, lines: list[str],
+                    utterances: list[Utterance], fast: bool) -> dict[str, Any]:
     # The stream parameters our own TwiML sends (caller, called), plus the profile to speak to.
     numbers = {"caller": "+15550001111", "called": "+15550002222"}
-    options = CallerOptions(
-        url=runtime.server.media_url,
-        fast=fast,
-        utterances=utterances,
-        from_number=numbers["caller"],
-        to_number=numbers["called"],
-        custom_parameters={**numbers, "profile": profile},
-    )
+    options = CallerOptions(url=runtime.server.media_url, fast=fast, utterances=utterances,
+                            from_number=numbers["caller"], to_number=numbers["called"],
+                            custom_parameters={**numbers, "profile": profile})
     record = DemoCall(options.call_sid, lines)
     unsubscribe = runtime.bus.subscribe(record.observe)
     try:
@@ -156,12 +149,10 @@ def print_event(event: ev.CallEvent) -> None:
         print(f"[{sid}] {event.role:>8}: {event.text}{cut}", flush=True)
     elif isinstance(event, ev.TurnMeasured) and "voice_to_voice" in event.stages:
         stages = event.stages
-        print(
-            f"[{sid}]  latency: voice-to-voice {stages['voice_to_voice']:.0f} ms "
-            f"(recognition {stages.get('speech_end->stt_final', 0):.0f}, "
-            f"reply {stages.get('llm_ttft', 0):.0f}, voice {stages.get('tts_ttfb', 0):.0f})",
-            flush=True,
-        )
+        print(f"[{sid}]  latency: voice-to-voice {stages['voice_to_voice']:.0f} ms "
+              f"(recognition {stages.get('speech_end->stt_final', 0):.0f}, "
+              f"reply {stages.get('llm_ttft', 0):.0f}, voice {stages.get('tts_ttfb', 0):.0f})",
+              flush=True)
     elif isinstance(event, ev.ProviderDegraded | ev.EmergencyDetected | ev.AlertRaised):
         print(f"[{sid}] !! {event.kind}: {event.payload()}", flush=True)
 

@@ -52,13 +52,11 @@ class PublicEdge:
 
     async def _sync_webhook(self, progress: Progress) -> None:
         s = self.settings
-        if not (
-            s.twilio_account_sid and s.twilio_auth_token and s.twilio_phone_number and s.public_url
-        ):
+        if not (s.twilio_account_sid and s.twilio_auth_token and s.twilio_phone_number
+                and s.public_url):
             return
-        self._rest = TwilioRest(
-            s.twilio_account_sid, s.twilio_auth_token.get_secret_value(), s.twilio_api_base_url
-        )
+        self._rest = TwilioRest(s.twilio_account_sid, s.twilio_auth_token.get_secret_value(),
+                                s.twilio_api_base_url)
         self.webhook = WebhookSync(self._rest, s.twilio_phone_number)
         try:
             previous = await self.webhook.point_at(s.public_url)
@@ -67,11 +65,8 @@ class PublicEdge:
             progress("webhook", str(error))
             return
         self.state["webhook"] = f"{s.public_url}/voice"
-        progress(
-            "webhook",
-            f"{s.twilio_phone_number} -> {s.public_url}/voice "
-            f"(was {previous or 'unset'}; restored on exit)",
-        )
+        progress("webhook", f"{s.twilio_phone_number} -> {s.public_url}/voice "
+                            f"(was {previous or 'unset'}; restored on exit)")
 
     async def close(self) -> None:
         if self.webhook is not None and not await self.webhook.restore():

@@ -56,12 +56,10 @@ class Runtime:
         self.settings = settings
         self.bus = EventBus()
         self.registry = registry or ProviderRegistry(settings)
-        default = SessionOptions(
-            barge_in_window_s=settings.barge_in_window_s,
-            backchannels=tuple(settings.backchannels),
-            unfinished_hold_s=settings.unfinished_hold_s,
-            narrating_hold_s=settings.narrating_hold_s,
-        )
+        default = SessionOptions(barge_in_window_s=settings.barge_in_window_s,
+                                 backchannels=tuple(settings.backchannels),
+                                 unfinished_hold_s=settings.unfinished_hold_s,
+                                 narrating_hold_s=settings.narrating_hold_s)
         self.options = _with_emergency_numbers(options or default, settings)
         self.store = StoreWriter(settings.voiceconsole_db)
         self.control = LiveCalls(self.bus)
@@ -144,11 +142,8 @@ class Runtime:
         number = session.dial_finished(status) if session else None
         if not number:
             return None
-        return dial_twiml(
-            number,
-            caller_id=self.settings.twilio_phone_number,
-            action_url=dial_action_url(self.settings, call_sid),
-        )
+        return dial_twiml(number, caller_id=self.settings.twilio_phone_number,
+                          action_url=dial_action_url(self.settings, call_sid))
 
     def _profile_name(self, start: StreamStart) -> str:
         """A `profile` stream parameter wins; else the number's profile; else the default."""
@@ -256,11 +251,5 @@ class ObserverRelay:
 
 
 def _lines_to_prepare(profile: Any) -> tuple[str, ...]:
-    return (
-        profile.greeting,
-        *FILLERS,
-        profile.apology,
-        profile.reprompt,
-        profile.goodbye,
-        KEEP_COMPANY_LINE,
-    )
+    return (profile.greeting, *FILLERS, profile.apology, profile.reprompt, profile.goodbye,
+            KEEP_COMPANY_LINE)

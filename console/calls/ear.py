@@ -44,13 +44,8 @@ class VoiceChange(Enum):
 
 
 class Ear:
-    def __init__(
-        self,
-        stt: SpeechToText,
-        *,
-        backchannels: frozenset[str] = DEFAULT_BACKCHANNELS,
-        vad: VadSettings | None = None,
-    ) -> None:
+    def __init__(self, stt: SpeechToText, *, backchannels: frozenset[str] = DEFAULT_BACKCHANNELS,
+                 vad: VadSettings | None = None) -> None:
         self._stt = stt
         self._backchannels = backchannels
         self.vad = VoiceActivity(vad)
@@ -76,13 +71,9 @@ class Ear:
     def read(self, event: TranscriptEvent) -> Heard:
         text = event.text.strip() if event.kind in ("interim", "final") else ""
         closed = event.speech_final or event.kind == "utterance-end"
-        return Heard(
-            event,
-            words=bool(text),
-            meaningful=bool(text) and not self.is_backchannel(text),
-            closed=closed,
-            turn=self._turns.feed(event),
-        )
+        return Heard(event, words=bool(text),
+                     meaningful=bool(text) and not self.is_backchannel(text),
+                     closed=closed, turn=self._turns.feed(event))
 
     @property
     def detects_turns(self) -> bool:

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from console import events as ev
 from console.calls import lines
 from console.calls.conversation import Conversation
-from console.calls.ear import Ear, Heard
+from console.calls.ear import Ear, Heard, VoiceChange
 from console.calls.holds import (
     RECOGNIZER_LOST_S,
     SPEECH_STARTED_LAG_S,
@@ -41,13 +41,7 @@ from console.calls.metrics import TurnClock
 from console.calls.ports import CallEvents
 from console.calls.release import Release, ReleaseRule
 from console.calls.reply import AgentReply
-from console.calls.state import (
-    AGENT_TURN,
-    PAUSABLE,
-    SPEAKS_ON_FIRST_FRAME,
-    CallMode,
-    CallState,
-)
+from console.calls.state import AGENT_TURN, PAUSABLE, SPEAKS_ON_FIRST_FRAME, CallMode, CallState
 from console.calls.tasks import TaskOwner
 from console.calls.triage import Triage
 from console.calls.turns import DEFAULT_BACKCHANNELS, CallerTurn
@@ -113,17 +107,16 @@ class Floor:
         self._resumed_pauses: deque[float] = deque(maxlen=5)
 
     # --- the caller's voice ------------------------------------------------------------------
-    def caller_started(self) -> None:
-        """Our voice activity heard the caller begin: pause whatever the agent is saying."""
-        if self._voice.in_flight() or self._voice.audible():
-            self._host.tasks.spawn("pause", self._pause_for_caller())
-
-    def caller_stopped(self) -> None:
-        """The caller's sound ended: ask the recognizer for its words now rather than at its
-        endpoint (Deepgram's Finalize), so a reply can be prepared while we make sure. Not for
-        a recognizer that ends turns itself, nor during a barge-in (its verdict asks)."""
+    def caller_sound(self, change: VoiceChange | None) -> None:
+        """Our voice activity heard the caller begin: pause whatever the agent is saying. Their
+        sound ended: ask the recognizer for its words now rather than at its endpoint
+        (Deepgram's Finalize), so a reply can be prepared while we make sure. Not for a
+        recognizer that ends turns itself, nor during a barge-in (its verdict asks)."""
         hold = self._hold
-        if not self._host.ear.detects_turns and not (hold is not None and hold.heard):
+        if change is VoiceChange.STARTED and (self._voice.in_flight() or self._voice.audible()):
+            self._host.tasks.spawn("pause", self._pause_for_caller())
+        elif change is VoiceChange.ENDED and not self._host.ear.detects_turns and not (
+                hold is not None and hold.heard):
             self._host.ear.finalize()
 
     async def listen(self) -> None:
@@ -165,13 +158,8 @@ class Floor:
 
     async def _turn_ended(self, turn: CallerTurn) -> None:
         wall = time.time()
-        self._host.events(
-            ev.TurnCompleted,
-            role="caller",
-            text=turn.text,
-            started=wall - (time.monotonic() - turn.started),
-            ended=wall,
-        )
+        self._host.events(ev.TurnCompleted, role="caller", text=turn.text,
+                          started=wall - (time.monotonic() - turn.started), ended=wall)
         self._host.triage.caller_turn_ended()
         async with self._lock:
             if self._voice.in_flight() and self._host.ear.is_backchannel(turn.text):
@@ -180,12 +168,8 @@ class Floor:
                 return  # a late final of words said before the agent spoke: not a new turn
             if self._confirms(turn) or not self._state.agent_may_answer:
                 return
-            await self._answer(
-                turn.text,
-                spoken_until=min(self._last_voiced(), turn.final_at),
-                heard_at=turn.final_at,
-                turn=turn,
-            )
+            await self._answer(turn.text, spoken_until=min(self._last_voiced(), turn.final_at),
+                               heard_at=turn.final_at, turn=turn)
 
     def _confirms(self, turn: CallerTurn) -> bool:
         """The recognizer confirmed the tentative turn end a reply is being prepared for."""
@@ -204,9 +188,8 @@ class Floor:
     async def _answer_key(self, digit: str) -> None:
         now = time.monotonic()
         async with self._lock:
-            await self._answer(
-                f"(the caller pressed {digit})", spoken_until=now, heard_at=now, cause="dtmf"
-            )
+            await self._answer(f"(the caller pressed {digit})", spoken_until=now, heard_at=now,
+                               cause="dtmf")
 
     # --- holding the reply for the caller -----------------------------------------------------
     async def _pause_for_caller(self) -> None:
@@ -227,15 +210,9 @@ class Floor:
                 self._state.transition(M.PAUSED)
                 self._host.tasks.spawn("verdict", self._await_verdict(self._hold))
             else:  # none of it heard yet: it waits, as it would have had they not paused
-                self._speculate(
-                    Speculation(
-                        False,
-                        self._voice.reply,
-                        sound_at=now,
-                        text=self._turn_text,
-                        speech_end=self._turn_speech_end,
-                    )
-                )
+                self._speculate(Speculation(False, self._voice.reply, sound_at=now,
+                                            text=self._turn_text,
+                                            speech_end=self._turn_speech_end))
 
     async def _await_verdict(self, hold: Hold) -> None:
         """Release once the caller's sound is over and had no words. Words end the hold
@@ -266,12 +243,8 @@ class Floor:
         while self._hold is spec:
             quiet = time.monotonic() - vad.last_voiced
             release = release_for(spec, tuple(self._resumed_pauses), options.release_rule())
-            if (
-                spec.settled
-                and not vad.talking()
-                and quiet >= release.after_quiet_s
-                and sound_over(spec, quiet, options.barge_in_window_s)
-            ):
+            if (spec.settled and not vad.talking() and quiet >= release.after_quiet_s
+                    and sound_over(spec, quiet, options.barge_in_window_s)):
                 await self._release_speculation(spec, release)
                 return
             lines = [release.after_quiet_s, vad.settings.hangover_s]
@@ -300,9 +273,8 @@ class Floor:
 
     def _settled(self, spec: Speculation, outcome: str, rule: str = "") -> None:
         held_ms = round((time.monotonic() - spec.started) * 1000, 1)
-        self._host.events(
-            ev.SpeculationSettled, text=spec.text, outcome=outcome, held_ms=held_ms, rule=rule
-        )
+        self._host.events(ev.SpeculationSettled, text=spec.text, outcome=outcome,
+                          held_ms=held_ms, rule=rule)
 
     async def _release(self, hold: Hold) -> None:
         async with self._lock:
@@ -311,11 +283,8 @@ class Floor:
             self._hold = None
             self._voice.release()
             if hold.heard and self._state.try_transition(M.SPEAKING):
-                self._host.events(
-                    ev.AgentResumed,
-                    backchannel=hold.said,
-                    paused_ms=round((time.monotonic() - hold.started) * 1000, 1),
-                )
+                self._host.events(ev.AgentResumed, backchannel=hold.said,
+                                  paused_ms=round((time.monotonic() - hold.started) * 1000, 1))
 
     # --- stopping and starting replies -------------------------------------------------------
     async def silence_agent(self, cause: str) -> None:
@@ -335,15 +304,8 @@ class Floor:
         if self._state.mode in AGENT_TURN:
             self._state.transition(M.LISTENING)
 
-    async def _answer(
-        self,
-        text: str,
-        *,
-        spoken_until: float,
-        heard_at: float,
-        cause: str = "caller-words",
-        turn: CallerTurn | None = None,
-    ) -> None:
+    async def _answer(self, text: str, *, spoken_until: float, heard_at: float,
+                      cause: str = "caller-words", turn: CallerTurn | None = None) -> None:
         """Prepare the reply to a caller turn; it is heard once the turn is surely over."""
         if isinstance(self._hold, Speculation):
             await self._drop_speculation(self._hold, "restarted")  # the turn's words changed
@@ -358,15 +320,8 @@ class Floor:
         clock = TurnClock()
         clock.stamp("speech_end", spoken_until)
         clock.stamp("stt_final", heard_at)
-        spec = Speculation(
-            False,
-            None,
-            text=merged,
-            turn_text=text,
-            speech_end=spoken_until,
-            settled=turn is None or not turn.tentative,
-            at_once=turn is None,
-        )
+        spec = Speculation(False, None, text=merged, turn_text=text, speech_end=spoken_until,
+                           settled=turn is None or not turn.tentative, at_once=turn is None)
         self._start(lines.answer(self._host), clock, speculation=spec)
         self._state.transition(M.THINKING)
 
@@ -384,14 +339,8 @@ class Floor:
     def greet(self) -> None:
         self._start(lines.fixed_line(self._host, self._host.profile.greeting), TurnClock())
 
-    def _start(
-        self,
-        body: ReplyBody,
-        clock: TurnClock,
-        *,
-        role: str = "agent",
-        speculation: Speculation | None = None,
-    ) -> asyncio.Task[None]:
+    def _start(self, body: ReplyBody, clock: TurnClock, *, role: str = "agent",
+               speculation: Speculation | None = None) -> asyncio.Task[None]:
         """Start a reply: heard at once, or (a speculation) once it is released."""
         self._turn_no += 1
         self._reply_started_wall = time.time()
@@ -399,12 +348,8 @@ class Floor:
         self._hold = None
         self._turn_text = speculation.text if speculation else ""
         self._turn_speech_end = speculation.speech_end if speculation else 0.0
-        task = self._voice.start(
-            body,
-            clock,
-            held=speculation is not None,
-            on_played=lambda reply: self._played(reply, role),
-        )
+        task = self._voice.start(body, clock, held=speculation is not None,
+                                 on_played=lambda reply: self._played(reply, role))
         if speculation is not None:
             speculation.reply = self._voice.reply
             self._speculate(speculation)
@@ -431,9 +376,8 @@ class Floor:
         elif reply is not None:
             playing = self._voice.pacer.is_playing()
             text = reply.heard_text(self._voice.pacer.frames_played())
-            self._close_turn(
-                reply, text if playing else reply.spoken.full_text(), interrupted=playing
-            )
+            self._close_turn(reply, text if playing else reply.spoken.full_text(),
+                             interrupted=playing)
 
     def _close_turn(
         self, reply: AgentReply, text: str, *, interrupted: bool, role: str = "agent"
@@ -441,14 +385,8 @@ class Floor:
         if not reply.spoken.segments:
             return
         self._host.conversation.agent_said(text)
-        self._host.events(
-            ev.TurnCompleted,
-            role=role,
-            text=text,
-            interrupted=interrupted,
-            started=self._reply_started_wall,
-            ended=time.time(),
-        )
+        self._host.events(ev.TurnCompleted, role=role, text=text, interrupted=interrupted,
+                          started=self._reply_started_wall, ended=time.time())
         self._host.events(ev.TurnMeasured, turn=self._turn_no, stages=reply.clock.report())
 
     # --- what the other parts ask ----------------------------------------------------------------
@@ -460,32 +398,3 @@ class Floor:
 
     def _last_voiced(self) -> float:
         return self._host.ear.vad.last_voiced
-
-    def agent_has_call(self) -> bool:
-        """The agent answers this call (no person, no transfer, not silenced)."""
-        return self._state.agent_may_answer
-
-    def agent_busy(self) -> bool:
-        return self._voice.in_flight() or self._voice.audible()
-
-    def agent_quiet_since(self) -> float:
-        return self._voice.pacer.playout_end
-
-    def reply_being_prepared(self) -> bool:
-        return self._voice.preparing()
-
-    def play_filler(self, text: str) -> None:
-        host = self._host
-        audio = lines.prepared(host, text)
-        if audio is None:
-            return
-        self._voice.play_filler(audio)
-        host.events(ev.AgentSpoke, text=text)
-        host.events.degraded("pipeline", "the caller waited in silence", f"holding phrase: {text}")
-
-    async def idle_line(self, text: str, *, hang_up: bool = False) -> bool:
-        """The idle ladder's reprompt or goodbye; the goodbye ends the call once played."""
-        played = await self.speak_line(text)
-        if played and hang_up:
-            await self._host.end_call("idle")
-        return played

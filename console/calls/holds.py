@@ -66,10 +66,8 @@ class Speculation(Hold):
 def next_line_s(lines: Sequence[float], quiet: float) -> float:
     """When the caller's silence next crosses a line that matters (a caller who is still
     talking moves it on; the look then only finds that out)."""
-    return max(
-        VERDICT_TICK_S,
-        min((line - quiet for line in lines if line > quiet), default=RECOGNIZER_LOST_S),
-    )
+    return max(VERDICT_TICK_S,
+               min((line - quiet for line in lines if line > quiet), default=RECOGNIZER_LOST_S))
 
 
 async def until_news(hold: Hold, timeout_s: float) -> None:

@@ -30,13 +30,8 @@ class IdleHost(Protocol):
 
 
 class IdleLadder:
-    def __init__(
-        self,
-        caller: VoiceActivity,
-        host: IdleHost,
-        times: tuple[float, float],
-        lines: tuple[str, str],
-    ) -> None:
+    def __init__(self, caller: VoiceActivity, host: IdleHost, times: tuple[float, float],
+                 lines: tuple[str, str]) -> None:
         self.caller = caller
         self.host = host
         self.reprompt_s, self.hangup_s = times
@@ -64,9 +59,8 @@ class IdleLadder:
         return max(self.caller.last_voiced, self.host.agent_quiet_since())
 
     def _may_climb(self) -> bool:
-        return (
-            self.host.agent_has_call() and not self.host.agent_busy() and not self.caller.talking()
-        )
+        return (self.host.agent_has_call() and not self.host.agent_busy()
+                and not self.caller.talking())
 
     def _until_next_step(self, reprompted_at: float | None) -> float:
         wait = self.hangup_s if reprompted_at is not None else self.reprompt_s

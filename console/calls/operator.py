@@ -86,7 +86,8 @@ class OperatorDesk:
             await host.deps.actions.transfer(host.sid, number, announce=announce)
         except Exception as error:
             # The audit log must not read as if the call had moved.
-            host.events(ev.TransferAttempted, target=number, attempt=1, ok=False, detail=str(error))
+            host.events(ev.TransferAttempted, target=number, attempt=1, ok=False,
+                        detail=str(error))
             raise
         host.events(ev.TransferAttempted, target=number, attempt=1, ok=True)
         host.call_state.try_transition(CallMode.TRANSFERRING)

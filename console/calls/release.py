@@ -36,12 +36,8 @@ PREPOSITIONS = frozenset({
 DETERMINERS = frozenset({"the", "a", "an", "my", "your", "our", "their", "his", "every"})
 FILLERS = frozenset({"um", "uh", "er", "erm", "uhm"})
 # Words after which a clause cannot end: the speaker is still building it.
-_OPEN_WORDS = {
-    "conjunction": CONJUNCTIONS,
-    "preposition": PREPOSITIONS,
-    "article": DETERMINERS,
-    "filler": FILLERS,
-}
+_OPEN_WORDS = {"conjunction": CONJUNCTIONS, "preposition": PREPOSITIONS, "article": DETERMINERS,
+               "filler": FILLERS}
 _TRAILING_MARK = re.compile(r"(,|;|:|-|–|—|\.\.\.|…)\s*$")
 _SENTENCE_END = re.compile(r"[.!?…]+(?=\s+\S)")
 # Between the longest pause the caller resumed after and our answer, this much more.

@@ -16,7 +16,7 @@ from typing import Any
 from console import events as ev
 from console.calls.conversation import Conversation
 from console.calls.deadair import DeadAirWatchdog
-from console.calls.ear import Ear, VoiceChange
+from console.calls.ear import Ear
 from console.calls.floor import Floor, FloorOptions
 from console.calls.idle import IdleLadder
 from console.calls.operator import OperatorDesk
@@ -27,6 +27,7 @@ from console.calls.ports import (
     MemoryGreetings,
     close_quietly,
 )
+from console.calls.presence import AgentPresence
 from console.calls.reply import AgentReply
 from console.calls.state import CallMode, CallState
 from console.calls.tasks import TaskOwner
@@ -69,14 +70,8 @@ class CallSession:
         self.conversation = Conversation(self.profile.system_prompt)
         self.triage = Triage(self, self.options.emergency_numbers)
         self.ear = Ear(deps.stt, backchannels=self.options.backchannel_words())
-        self.voice = Voice(
-            sender,
-            deps.tts,
-            self,
-            self.tasks,
-            lead_s=self.options.lead_s,
-            gate=self.triage.agent_gate,
-        )
+        self.voice = Voice(sender, deps.tts, self, self.tasks, lead_s=self.options.lead_s,
+                           gate=self.triage.agent_gate)
         self.floor = Floor(self)
         self.operator = OperatorDesk(self)
         self.sender = sender
@@ -86,27 +81,22 @@ class CallSession:
     # --- lifecycle -----------------------------------------------------------------------------
     async def begin(self) -> None:
         params = self.start_info.custom_parameters
-        self.events(
-            ev.CallStarted,
-            stream_sid=self.start_info.stream_sid,
-            from_number=params.get("caller", ""),
-            to_number=params.get("called", ""),
-            profile=self.profile.name,
-        )
+        self.events(ev.CallStarted, stream_sid=self.start_info.stream_sid,
+                    from_number=params.get("caller", ""), to_number=params.get("called", ""),
+                    profile=self.profile.name)
         self.tasks.spawn("pacer", self.voice.pacer.run())
         self.tasks.spawn("listen", self.floor.listen())
-        self.tasks.spawn("dead-air", DeadAirWatchdog(self.ear.vad, self.floor).run())
-        self.tasks.spawn("idle", IdleLadder(self.ear.vad, self.floor, *self._idle_rules()).run())
+        presence = AgentPresence(self)
+        self.tasks.spawn("dead-air", DeadAirWatchdog(self.ear.vad, presence).run())
+        self.tasks.spawn("idle", IdleLadder(self.ear.vad, presence, *self._idle_rules()).run())
         self.floor.greet()
         if prepare := getattr(self.deps.tts, "prepare", None):
             self.tasks.spawn("prepare-tts", prepare())  # e.g. open the TTS socket early
 
     def _idle_rules(self) -> tuple[tuple[float, float], tuple[str, str]]:
         o, p = self.options, self.profile
-        return (
-            (o.idle_reprompt_s or p.idle_reprompt_s, o.idle_hangup_s or p.idle_hangup_s),
-            (p.reprompt, p.goodbye),
-        )
+        return ((o.idle_reprompt_s or p.idle_reprompt_s, o.idle_hangup_s or p.idle_hangup_s),
+                (p.reprompt, p.goodbye))
 
     async def on_stop(self, reason: str) -> None:
         if self.call_state.mode is CallMode.ENDED:
@@ -118,12 +108,9 @@ class CallSession:
         await close_quietly(self.deps.tts)  # its speak socket and HTTP client belong to the call
         pacer = self.voice.pacer
         self.events(ev.UsageRecorded, **self._usage)
-        self.events(
-            ev.PlayoutMeasured,
-            frames_sent=pacer.frames_sent,
-            late_frames=pacer.late_frames,
-            worst_lateness_ms=round(max(0.0, pacer.worst_lateness_s) * 1000, 1),
-        )
+        self.events(ev.PlayoutMeasured, frames_sent=pacer.frames_sent,
+                    late_frames=pacer.late_frames,
+                    worst_lateness_ms=round(max(0.0, pacer.worst_lateness_s) * 1000, 1))
         self.events(ev.CallEnded, reason=reason)
 
     async def end_call(self, reason: str) -> None:
@@ -137,11 +124,7 @@ class CallSession:
     # --- inbound from the wire (synchronous: only hand data on) ----------------------------------
     def on_media(self, mulaw: bytes) -> None:
         self._tap("caller", mulaw)
-        change = self.ear.hear(mulaw, time.monotonic())
-        if change is VoiceChange.STARTED:
-            self.floor.caller_started()
-        elif change is VoiceChange.ENDED:
-            self.floor.caller_stopped()
+        self.floor.caller_sound(self.ear.hear(mulaw, time.monotonic()))
 
     def on_dtmf(self, digit: str) -> None:
         self.events(ev.DtmfPressed, digit=digit)
@@ -210,9 +193,8 @@ class CallSession:
     def degraded(self, provider: str, problem: str, fallback: str) -> None:
         self.events.degraded(provider, problem, fallback)
 
-    def usage(
-        self, *, llm_tokens: int = 0, tts_characters: int = 0, stt_seconds: float = 0.0
-    ) -> None:
+    def usage(self, *, llm_tokens: int = 0, tts_characters: int = 0,
+              stt_seconds: float = 0.0) -> None:
         self._usage["llm_tokens"] += llm_tokens
         self._usage["tts_characters"] += tts_characters
         self._usage["stt_seconds"] += stt_seconds

@@ -86,3 +86,4 @@ class CallState:
     def agent_may_answer(self) -> bool:
         """A caller turn gets an answer: the agent has the call and nobody silenced it."""
         return self.mode in ANSWERING and not (self.muted or self.listening_paused)
+

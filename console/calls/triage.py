@@ -87,7 +87,8 @@ class Escalation:
 
     async def run(self, match: TriageMatch) -> None:
         host = self.host
-        host.events(ev.EmergencyDetected, source=match.source, phrase=match.phrase, text=match.text)
+        host.events(ev.EmergencyDetected, source=match.source, phrase=match.phrase,
+                    text=match.text)
         if host.call_state.mode in (CallMode.OPERATOR, CallMode.ENDING, CallMode.ENDED):
             return  # a person already has the call (the alert shows them), or it is over
         await host.interrupt("emergency")
@@ -133,8 +134,7 @@ class Escalation:
             try:
                 await asyncio.wait_for(
                     actions.transfer(self.host.sid, number, announce=ANNOUNCE_LINE),
-                    ATTEMPT_TIMEOUT_S,
-                )
+                    ATTEMPT_TIMEOUT_S)
             except Exception as error:  # noqa: BLE001 - every failure is recorded and retried
                 self._attempted(number, attempt, False, str(error) or type(error).__name__)
                 continue
@@ -143,18 +143,16 @@ class Escalation:
         return False
 
     def _attempted(self, number: str, attempt: int, ok: bool, detail: str = "") -> None:
-        self.host.events(ev.TransferAttempted, target=number, attempt=attempt, ok=ok, detail=detail)
+        self.host.events(ev.TransferAttempted, target=number, attempt=attempt, ok=ok,
+                         detail=detail)
 
     def _raise_critical(self) -> None:
         """Once every attempt at a number failed, the operator must act: highest alert, once."""
         if self._alerted:
             return
         self._alerted = True
-        self.host.events(
-            ev.AlertRaised,
-            level="critical",
-            message="Emergency transfer failed: take this call now",
-        )
+        self.host.events(ev.AlertRaised, level="critical",
+                         message="Emergency transfer failed: take this call now")
 
     async def _keep_company(self) -> None:
         """Until the transfer lands or an operator acts, the caller hears a person is coming:

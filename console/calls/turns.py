@@ -54,13 +54,8 @@ class TurnDetector:
         if not self._parts or not (event.speech_final or event.kind == "utterance-end"):
             return None
         if event.tentative:
-            return CallerTurn(
-                self.pending_text,
-                self._started or event.at,
-                event.at,
-                tentative=True,
-                whole_turn=self._whole,
-            )
+            return CallerTurn(self.pending_text, self._started or event.at, event.at,
+                              tentative=True, whole_turn=self._whole)
         return self._finish()
 
     def _take_final(self, event: TranscriptEvent) -> None:
@@ -76,11 +71,7 @@ class TurnDetector:
         return " ".join(self._parts)
 
     def _finish(self) -> CallerTurn:
-        turn = CallerTurn(
-            " ".join(self._parts),
-            self._started or self._last_final_at,
-            self._last_final_at,
-            whole_turn=self._whole,
-        )
+        turn = CallerTurn(" ".join(self._parts), self._started or self._last_final_at,
+                          self._last_final_at, whole_turn=self._whole)
         self._parts, self._started = [], None
         return turn

@@ -40,16 +40,8 @@ class ReplyInFlight(RuntimeError):
 
 
 class Voice:
-    def __init__(
-        self,
-        sender: MediaSender,
-        tts: TextToSpeech,
-        hooks: VoiceHooks,
-        tasks: TaskOwner,
-        *,
-        lead_s: float,
-        gate: TokenGate,
-    ) -> None:
+    def __init__(self, sender: MediaSender, tts: TextToSpeech, hooks: VoiceHooks,
+                 tasks: TaskOwner, *, lead_s: float, gate: TokenGate) -> None:
         self.pacer = Pacer(sender, lead_s=lead_s)
         self.pacer.on_frame_sent = self._frame_sent
         self._tts = tts
@@ -63,33 +55,20 @@ class Voice:
         self._count = 0
 
     # --- the reply's life --------------------------------------------------------------------
-    def start(
-        self,
-        body: ReplyBody,
-        clock: TurnClock,
-        *,
-        held: bool,
-        on_played: Callable[[AgentReply], None],
-    ) -> asyncio.Task[None]:
+    def start(self, body: ReplyBody, clock: TurnClock, *, held: bool,
+              on_played: Callable[[AgentReply], None]) -> asyncio.Task[None]:
         if self.in_flight():
             raise ReplyInFlight("cancel or finish the reply in flight first")
         self._count += 1
-        reply = AgentReply(
-            tts=self._tts,
-            pacer=self.pacer,
-            clock=clock,
-            gate=self._gate,
-            on_sentence=self._hooks.sentence_queued,
-            on_tts_error=self._hooks.tts_failed,
-            held=held,
-        )
+        reply = AgentReply(tts=self._tts, pacer=self.pacer, clock=clock, gate=self._gate,
+                           on_sentence=self._hooks.sentence_queued,
+                           on_tts_error=self._hooks.tts_failed, held=held)
         self.reply = reply
         self._task = self._tasks.spawn(f"reply-{self._count}", self._run(body, reply, on_played))
         return self._task
 
-    async def _run(
-        self, body: ReplyBody, reply: AgentReply, on_played: Callable[[AgentReply], None]
-    ) -> None:
+    async def _run(self, body: ReplyBody, reply: AgentReply,
+                   on_played: Callable[[AgentReply], None]) -> None:
         await body(reply)
         reply.fully_queued = True
         self._changed.set()

@@ -125,19 +125,11 @@ def _act(endpoint: Endpoint, args: argparse.Namespace) -> int:
 
 # --- HTTP --------------------------------------------------------------------------------------
 def _request(
-    endpoint: Endpoint,
-    method: str,
-    path: str,
-    body: dict[str, str] | None,
-    timeout_s: float,
-    *,
-    sid: str | None,
-    headers: dict[str, str] | None = None,
+    endpoint: Endpoint, method: str, path: str, body: dict[str, str] | None,
+    timeout_s: float, *, sid: str | None, headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     request = urllib.request.Request(
-        endpoint.url + path,
-        method=method,
-        headers=dict(headers or {}),
+        endpoint.url + path, method=method, headers=dict(headers or {}),
         data=json.dumps(body).encode() if body is not None else None,
     )
     request.add_header("Content-Type", "application/json")
@@ -182,13 +174,8 @@ def _json_or_empty(raw: bytes) -> dict[str, Any]:
 
 
 # --- output ------------------------------------------------------------------------------------
-COLUMNS = (
-    ("CALL SID", "call_sid"),
-    ("STATE", "state"),
-    ("MODE", "mode"),
-    ("CALLER", "caller"),
-    ("PROFILE", "profile"),
-)
+COLUMNS = (("CALL SID", "call_sid"), ("STATE", "state"), ("MODE", "mode"),
+           ("CALLER", "caller"), ("PROFILE", "profile"))
 
 
 def format_calls(calls: list[dict[str, Any]]) -> str:

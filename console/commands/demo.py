@@ -12,19 +12,14 @@ from console.config import load_settings
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "demo", help="place simulated calls against a local server (embedded default)"
-    )
-    parser.add_argument(
-        "--headless",
-        action="store_true",
-        help="print the transcript and latencies instead of opening the console",
-    )
+        "demo", help="place simulated calls against a local server (embedded default)")
+    parser.add_argument("--headless", action="store_true",
+                        help="print the transcript and latencies instead of opening the console")
     parser.add_argument("--calls", type=int, default=1, help="simultaneous calls (default 1)")
     parser.add_argument("--profile", help="agent profile (default: PROFILE or scheduling)")
     parser.add_argument("--fast", action="store_true", help="send caller audio unpaced")
-    parser.add_argument(
-        "--db", type=Path, help="database to store the demo calls in (default: VOICECONSOLE_DB)"
-    )
+    parser.add_argument("--db", type=Path,
+                        help="database to store the demo calls in (default: VOICECONSOLE_DB)")
     parser.set_defaults(func=run)
 
 
@@ -56,3 +51,5 @@ async def _headless(settings, calls: int, fast: bool) -> int:
         await runtime.stop()
     print(json.dumps(summary, indent=2))
     return 0
+
+

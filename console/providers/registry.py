@@ -53,11 +53,8 @@ class ProviderRegistry:
         if self.settings.groq_api_key:
             where = self.settings.groq_base_url or "Groq"
             return Tier("cloud", f"{self.settings.llm_model} at {where}", "GROQ_API_KEY is set")
-        return Tier(
-            "scripted",
-            "profile responder",
-            "no GROQ_API_KEY: a deterministic scripted responder answers",
-        )
+        return Tier("scripted", "profile responder",
+                    "no GROQ_API_KEY: a deterministic scripted responder answers")
 
     def _tts_tier(self) -> Tier:
         if self.settings.deepgram_api_key:
@@ -69,19 +66,14 @@ class ProviderRegistry:
         local = self._local_stt(observer)
         if not self.settings.deepgram_api_key:
             if local is None:
-                raise ProviderError(
-                    "no speech-to-text: set DEEPGRAM_API_KEY or install "
-                    "the local extra (pip install -e '.[local]')"
-                )
+                raise ProviderError("no speech-to-text: set DEEPGRAM_API_KEY or install "
+                                    "the local extra (pip install -e '.[local]')")
             return local
         from console.providers.deepgram import DeepgramSTT
 
-        cloud = DeepgramSTT(
-            self.settings.deepgram_api_key.get_secret_value(),
-            self.settings.deepgram_base_url,
-            observer=observer,
-            client=self._shared_deepgram(),
-        )
+        cloud = DeepgramSTT(self.settings.deepgram_api_key.get_secret_value(),
+                            self.settings.deepgram_base_url, observer=observer,
+                            client=self._shared_deepgram())
         if local is None:
             return cloud
         from console.providers.fallback import FallbackSTT
@@ -103,13 +95,9 @@ class ProviderRegistry:
             return local
         from console.providers.deepgram import DeepgramTTS
 
-        cloud = DeepgramTTS(
-            self.settings.deepgram_api_key.get_secret_value(),
-            self.settings.deepgram_base_url,
-            voice=profile.voice,
-            observer=observer,
-            client=self._shared_deepgram(),
-        )
+        cloud = DeepgramTTS(self.settings.deepgram_api_key.get_secret_value(),
+                            self.settings.deepgram_base_url, voice=profile.voice,
+                            observer=observer, client=self._shared_deepgram())
         if local is None:
             return cloud
         from console.providers.fallback import FallbackTTS
@@ -127,11 +115,9 @@ class ProviderRegistry:
 
             assert self.settings.deepgram_api_key is not None
             self._deepgram_http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
-            self._deepgram = make_client(
-                self.settings.deepgram_api_key.get_secret_value(),
-                self.settings.deepgram_base_url,
-                httpx_client=self._deepgram_http,
-            )
+            self._deepgram = make_client(self.settings.deepgram_api_key.get_secret_value(),
+                                         self.settings.deepgram_base_url,
+                                         httpx_client=self._deepgram_http)
         return self._deepgram
 
     def _shared_groq(self) -> LanguageModel:
@@ -139,18 +125,14 @@ class ProviderRegistry:
             from console.providers.groq_llm import GroqLLM
 
             assert self.settings.groq_api_key is not None
-            self._groq = GroqLLM(
-                self.settings.groq_api_key.get_secret_value(),
-                self.settings.groq_base_url,
-                model=self.settings.llm_model,
-                fallback_model=self.settings.llm_fallback_model,
-                # A phone caller cannot wait out the SDK's 60 s default: a
-                # model with no first token in 2 s is abandoned for the
-                # fallback, then the apology plays (the dead-air watchdog
-                # fills the wait): about 4 s at worst, not minutes.
-                timeout_s=2.0,
-                max_retries=0,
-            )
+            self._groq = GroqLLM(self.settings.groq_api_key.get_secret_value(),
+                                 self.settings.groq_base_url, model=self.settings.llm_model,
+                                 fallback_model=self.settings.llm_fallback_model,
+                                 # A phone caller cannot wait out the SDK's 60 s default: a
+                                 # model with no first token in 2 s is abandoned for the
+                                 # fallback, then the apology plays (the dead-air watchdog
+                                 # fills the wait): about 4 s at worst, not minutes.
+                                 timeout_s=2.0, max_retries=0)
         return self._groq
 
     @staticmethod

@@ -11,11 +11,9 @@ class TwilioCallActions:
     def __init__(self, settings: Settings) -> None:
         assert settings.twilio_account_sid and settings.twilio_auth_token
         self.settings = settings
-        self.rest = TwilioRest(
-            settings.twilio_account_sid,
-            settings.twilio_auth_token.get_secret_value(),
-            settings.twilio_api_base_url,
-        )
+        self.rest = TwilioRest(settings.twilio_account_sid,
+                               settings.twilio_auth_token.get_secret_value(),
+                               settings.twilio_api_base_url)
 
     async def hang_up(self, call_sid: str) -> bool:
         return await self.rest.hang_up(call_sid)
@@ -24,9 +22,8 @@ class TwilioCallActions:
         # The action URL makes Twilio report the dial outcome, so an unanswered emergency
         # transfer can move on to the next number.
         action = dial_action_url(self.settings, call_sid) if self.settings.public_url else None
-        twiml = dial_twiml(
-            number, say=announce, caller_id=self.settings.twilio_phone_number, action_url=action
-        )
+        twiml = dial_twiml(number, say=announce, caller_id=self.settings.twilio_phone_number,
+                           action_url=action)
         await self.rest.redirect(call_sid, twiml)
 
     async def aclose(self) -> None:

@@ -70,11 +70,7 @@ class AdminServer:
     With `admin_file`, the URL and token are written there on start and removed on stop."""
 
     def __init__(
-        self,
-        control: Any,
-        token: str | None = None,
-        port: int = 0,
-        *,
+        self, control: Any, token: str | None = None, port: int = 0, *,
         admin_file: Path | None = None,
     ) -> None:
         self.control = control
@@ -115,8 +111,7 @@ class AdminServer:
     async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
         if not self._authorized(request.headers.get("Authorization", "")):
             return web.json_response(
-                {"error": "missing or wrong admin token"},
-                status=401,
+                {"error": "missing or wrong admin token"}, status=401,
                 headers={"WWW-Authenticate": "Bearer"},
             )
         try:

@@ -56,9 +56,8 @@ class WebhookSync:
                 f"could not point {self.phone_number}'s voice webhook at {target}: {error}"
             ) from None
         self._previous, self.webhook_url = previous, target
-        log.info(
-            "voice webhook of %s -> %s (was %r)", self.phone_number, target, previous.voice_url
-        )
+        log.info("voice webhook of %s -> %s (was %r)", self.phone_number, target,
+                 previous.voice_url)
         return previous.voice_url
 
     async def _find(self) -> dict[str, str]:

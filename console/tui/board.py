@@ -192,9 +192,8 @@ def _state(call: CallState, event: StateChanged) -> None:
         call.taken_over = True
     elif event.state in ("greeting", "listening", "thinking", "speaking", "paused"):
         call.taken_over = False
-    call.talking = {"speaking": "agent", "operator": "operator", "paused": "caller"}.get(
-        event.state, ""
-    )
+    call.talking = {"speaking": "agent", "operator": "operator",
+                    "paused": "caller"}.get(event.state, "")
     if event.state == "listening" and call.interim:
         call.talking = "caller"
     if call.agent_live is not None:
@@ -244,9 +243,8 @@ def _agent_turn(call: CallState, event: TurnCompleted) -> None:
         call.commit(TranscriptLine("agent", said, heard=event.text, cause=cause))
     elif event.text or live is not None:
         resumes = live.resumes if live is not None else 0
-        call.commit(
-            TranscriptLine("agent", event.text or (live.text if live else ""), resumes=resumes)
-        )
+        call.commit(TranscriptLine("agent", event.text or (live.text if live else ""),
+                                   resumes=resumes))
     if call.talking == "agent":
         call.talking = ""
 

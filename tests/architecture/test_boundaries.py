@@ -14,18 +14,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize(
     "module",
-    [
-        "console.calls.session",
-        "console.telephony.server",
-        "console.storage.writer",
-        "console.runtime",
-    ],
+    ["console.calls.session", "console.telephony.server", "console.storage.writer",
+     "console.runtime"],
 )
 def test_importing_the_core_leaves_textual_unloaded(module):
     code = f"import sys, {module}; print('textual' in sys.modules)"
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
-    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT, check=True)
     assert result.stdout.strip() == "False"
 
 
@@ -37,16 +32,10 @@ def test_import_contracts_hold():
 
 def test_nothing_connects_or_opens_files_at_import(tmp_path):
     """Importing the whole package must not create the database or any data file."""
-    code = (
-        "import console.cli, console.runtime, console.demo; "
-        "from console.config import load_settings; load_settings()"
-    )
-    subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=tmp_path,
-        check=True,
-        env={"VOICECONSOLE_DB": str(tmp_path / "x.db"), "PATH": "/usr/bin:/bin"},
-    )
+    code = ("import console.cli, console.runtime, console.demo; "
+            "from console.config import load_settings; load_settings()")
+    subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True,
+                   env={"VOICECONSOLE_DB": str(tmp_path / "x.db"), "PATH": "/usr/bin:/bin"})
     assert not (tmp_path / "x.db").exists()
 
 
@@ -58,8 +47,7 @@ def _foreign_private_uses(path: Path) -> list[str]:
         if not isinstance(node, ast.Attribute) or not node.attr.startswith("_"):
             continue
         if node.attr.startswith("__") or (
-            isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")
-        ):
+                isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
             continue
         found.append(f"{path.name}:{node.lineno} {ast.unparse(node)}")
     return found
@@ -68,11 +56,8 @@ def _foreign_private_uses(path: Path) -> list[str]:
 def test_the_call_code_never_reaches_into_another_objects_private_members():
     """The parts of a call talk through public methods and small Protocols, so a part can be
     read, tested and replaced on its own."""
-    uses = [
-        use
-        for path in sorted((ROOT / "console" / "calls").glob("*.py"))
-        for use in _foreign_private_uses(path)
-    ]
+    uses = [use for path in sorted((ROOT / "console" / "calls").glob("*.py"))
+            for use in _foreign_private_uses(path)]
     assert uses == []
 
 

@@ -34,13 +34,10 @@ class CloudStack:
 
     def caller(self, *utterances: Utterance, **options: Any) -> SimulatedCaller:
         token = self.runtime.settings.twilio_auth_token
-        opts = CallerOptions(
-            url=self.runtime.server.media_url,
-            auth_token=token.get_secret_value() if token else None,
-            signed_url=f"wss://{PUBLIC_URL.removeprefix('https://')}/media",
-            utterances=list(utterances),
-            **options,
-        )
+        opts = CallerOptions(url=self.runtime.server.media_url,
+                             auth_token=token.get_secret_value() if token else None,
+                             signed_url=f"wss://{PUBLIC_URL.removeprefix('https://')}/media",
+                             utterances=list(utterances), **options)
         self.twilio.add_call(opts.call_sid)
         return SimulatedCaller(opts)
 
@@ -48,34 +45,22 @@ class CloudStack:
         return [e for e in self.seen if e.kind == kind]
 
 
-async def start_cloud_stack(
-    tmp_path,
-    *,
-    options: SessionOptions | None = None,
-    script: list[str] | None = None,
-    reply: Any = None,
-    **deepgram_options: Any,
-) -> tuple[CloudStack, Any]:
+async def start_cloud_stack(tmp_path, *, options: SessionOptions | None = None,
+                            script: list[str] | None = None, reply: Any = None,
+                            **deepgram_options: Any) -> tuple[CloudStack, Any]:
     # Short agent speech (15 ms per character) keeps whole-call tests quick.
     deepgram_options.setdefault("ms_per_char", 15.0)
     deepgram = await FakeDeepgram(script=script or [], **deepgram_options).start()
     groq = await FakeGroq(**({"reply": reply} if reply is not None else {})).start()
     twilio = await FakeTwilioRest().start()
     settings = load_settings(
-        _env_file=None,
-        port=0,
-        voiceconsole_db=tmp_path / "calls.db",
-        public_url=PUBLIC_URL,
-        deepgram_api_key=deepgram.api_key,
-        deepgram_base_url=deepgram.base_url,
+        _env_file=None, port=0, voiceconsole_db=tmp_path / "calls.db", public_url=PUBLIC_URL,
+        deepgram_api_key=deepgram.api_key, deepgram_base_url=deepgram.base_url,
         groq_api_key=groq.api_key,
         groq_base_url=groq.base_url,
-        twilio_account_sid=twilio.account_sid,
-        twilio_auth_token=twilio.auth_token,
-        twilio_api_base_url=twilio.base_url,
-        twilio_phone_number="+15550000000",
-        emergency_fallback_number=EMERGENCY[0],
-        emergency_second_number=EMERGENCY[1],
+        twilio_account_sid=twilio.account_sid, twilio_auth_token=twilio.auth_token,
+        twilio_api_base_url=twilio.base_url, twilio_phone_number="+15550000000",
+        emergency_fallback_number=EMERGENCY[0], emergency_second_number=EMERGENCY[1],
     )
     runtime = Runtime(settings, options=options)
     stack = CloudStack(deepgram, groq, twilio, runtime)

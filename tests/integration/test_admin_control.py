@@ -85,15 +85,8 @@ class Admin:
     http: aiohttp.ClientSession
     admin_file: Path
 
-    async def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        token: str | None = TOKEN,
-        body: Any = None,
-        headers: dict[str, str] | None = None,
-    ) -> tuple[int, Any]:
+    async def call(self, method: str, path: str, *, token: str | None = TOKEN,
+                   body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
         sent = dict(headers or {})
         if token is not None:
             sent["Authorization"] = f"Bearer {token}"
@@ -345,13 +338,14 @@ async def test_real_live_calls_take_over_whisper_and_list_through_the_cli(live, 
     assert listed["state"] == "operator" and listed["operator_mode"] is True
     guidance = harness.session.conversation.messages[-1].content
     assert guidance == "Operator guidance: offer a callback"
-    acted = [
-        (e.action, e.actor, e.detail) for e in harness.events if isinstance(e, ev.OperatorActed)
-    ]
+    acted = [(e.action, e.actor, e.detail) for e in harness.events
+             if isinstance(e, ev.OperatorActed)]
     assert acted == [("take-over", "cli", ""), ("whisper", "cli", "offer a callback")]
 
 
-async def test_real_live_calls_refuse_a_transfer_without_twilio_and_the_cli_says_why(live, capsys):
+async def test_real_live_calls_refuse_a_transfer_without_twilio_and_the_cli_says_why(
+    live, capsys
+):
     admin, harness = live
     code = await admin.control_cli(harness.session.sid, "transfer", "default")
     assert code == 1

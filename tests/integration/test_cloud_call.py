@@ -27,29 +27,22 @@ async def test_a_caller_hears_the_greeting_then_an_answer_to_what_they_said(clou
 async def test_split_finals_of_one_utterance_get_one_llm_request(tmp_path):
     # Eager cadence: the subject is joining finals, and only it shows half the words (the split
     # point) within 1.2 s of speech; the live cadence would send one final and prove nothing.
-    stack, parts = await start_cloud_stack(
-        tmp_path,
-        split_finals=True,
-        cadence="eager",
-        script=["I need to move my appointment to Friday"],
-    )
+    stack, parts = await start_cloud_stack(tmp_path, split_finals=True, cadence="eager",
+                                           script=["I need to move my appointment to Friday"])
     try:
         await stack.caller(spoken(1200)).run()
         assert sum(r["is_final"] for r in stack.deepgram.results_sent) == 2  # it did split
         assert len(stack.groq.requests) == 1
         assert stack.groq.requests[0].messages[-1]["content"] == (
-            "I need to move my appointment to Friday"
-        )
+            "I need to move my appointment to Friday")
     finally:
         await stop_cloud_stack(parts)
 
 
 async def test_barge_in_clears_twilio_and_no_frame_of_the_cut_reply_follows(cloud):
     cloud.deepgram.script = ["tell me about your hours", "wait stop please"]
-    cloud.groq.reply = (
-        "We are open every weekday from eight in the morning. "
-        "On Saturdays we open at nine and close at noon. "
-    ) * 3
+    cloud.groq.reply = ("We are open every weekday from eight in the morning. "
+                        "On Saturdays we open at nine and close at noon. ") * 3
     first, barge = spoken(), spoken(900, barge_in_after_ms=800)
     caller = cloud.caller(first, barge)
     summary = await caller.run()
@@ -77,9 +70,8 @@ async def test_a_backchannel_pauses_the_agent_which_then_finishes_with_every_wor
 
 
 async def test_deepgram_dropping_mid_utterance_loses_no_words(tmp_path):
-    stack, parts = await start_cloud_stack(
-        tmp_path, drop_after_speech_frames=20, script=["my order number is four two"]
-    )
+    stack, parts = await start_cloud_stack(tmp_path, drop_after_speech_frames=20,
+                                           script=["my order number is four two"])
     try:
         await stack.caller(spoken(1200)).run()
         assert stack.deepgram.drops == 1
@@ -117,8 +109,7 @@ async def test_idle_caller_is_reprompted_then_hung_up_through_twilio_rest(tmp_pa
     try:
         summary = await stack.caller(reply_timeout_s=5.0, max_call_s=15.0).run()
         request = await stack.twilio.wait_for_request(
-            lambda r: r.form.get("Status") == "completed", 5.0
-        )
+            lambda r: r.form.get("Status") == "completed", 5.0)
         assert request is not None
         spoken_texts = [r.text for r in stack.deepgram.tts_requests]
         assert any("still there" in t.lower() for t in spoken_texts)

@@ -39,15 +39,8 @@ GREETING_START = "Thanks for calling Maple Street Dental"
 async def serve(env: dict[str, str], workdir: Path) -> AsyncIterator[tuple[Any, str]]:
     """`voiceconsole serve` in its own process; yields (process, media URL)."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "console.cli",
-        "serve",
-        cwd=workdir,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+        sys.executable, "-m", "console.cli", "serve", cwd=workdir, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
     try:
         yield proc, await _media_url(proc)
     finally:
@@ -70,16 +63,9 @@ async def _media_url(proc: Any) -> str:
 
 def _server_env(deepgram: FakeDeepgram, groq: FakeGroq, db: Path) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "PUBLIC_"))}
-    return {
-        **keep,
-        "DEEPGRAM_API_KEY": deepgram.api_key,
-        "DEEPGRAM_BASE_URL": deepgram.base_url,
-        "GROQ_API_KEY": groq.api_key,
-        "GROQ_BASE_URL": groq.base_url,
-        "VOICECONSOLE_DB": str(db),
-        "PORT": "0",
-        "HOST": "127.0.0.1",
-    }
+    return {**keep, "DEEPGRAM_API_KEY": deepgram.api_key, "DEEPGRAM_BASE_URL": deepgram.base_url,
+            "GROQ_API_KEY": groq.api_key, "GROQ_BASE_URL": groq.base_url,
+            "VOICECONSOLE_DB": str(db), "PORT": "0", "HOST": "127.0.0.1"}
 
 
 def _stored(db: Path, sid: str) -> dict[str, Any] | None:
@@ -97,17 +83,8 @@ async def _until_interrupted(db: Path, sid: str, within: float = 10.0) -> None:
 
 async def _calls_show(env: dict[str, str], workdir: Path, sid: str) -> dict[str, Any]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "console.cli",
-        "calls",
-        "show",
-        sid,
-        "--json",
-        cwd=workdir,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-    )
+        sys.executable, "-m", "console.cli", "calls", "show", sid, "--json", cwd=workdir,
+        env=env, stdout=asyncio.subprocess.PIPE)
     out, _ = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0
     return json.loads(out)
@@ -117,17 +94,12 @@ async def test_sigkill_mid_call_keeps_finished_turns_and_restart_marks_the_call_
     tmp_path: Path,
 ) -> None:
     db = tmp_path / "calls.db"
-    async with (
-        FakeDeepgram(script=[FIRST, SECOND], ms_per_char=5) as deepgram,
-        FakeGroq(reply=REPLY) as groq,
-    ):
+    async with FakeDeepgram(script=[FIRST, SECOND], ms_per_char=5) as deepgram, \
+            FakeGroq(reply=REPLY) as groq:
         env = _server_env(deepgram, groq, db)
         async with serve(env, tmp_path) as (proc, url):
-            caller = SimulatedCaller(
-                CallerOptions(
-                    url=url, utterances=[spoken(), spoken()], reply_quiet_ms=200, max_call_s=20
-                )
-            )
+            caller = SimulatedCaller(CallerOptions(
+                url=url, utterances=[spoken(), spoken()], reply_quiet_ms=200, max_call_s=20))
             call = asyncio.create_task(caller.run(), name="call-to-be-cut")
             # Mid-conversation: the second caller turn has reached the LLM, its reply is coming.
             await groq.wait_for(lambda: len(groq.requests) == 2, timeout=20)

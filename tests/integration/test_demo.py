@@ -14,13 +14,8 @@ from console.storage.repository import CallRepository
 
 @pytest.fixture
 async def runtime(tmp_path):
-    settings = load_settings(
-        port=0,
-        voiceconsole_db=tmp_path / "demo.db",
-        _env_file=None,
-        deepgram_api_key=None,
-        groq_api_key=None,
-    )
+    settings = load_settings(port=0, voiceconsole_db=tmp_path / "demo.db",
+                             _env_file=None, deepgram_api_key=None, groq_api_key=None)
     # Unpaced both ways: agent audio is sent as fast as it is made (the caller plays it at once).
     runtime = Runtime(settings, options=SessionOptions(lead_s=600.0))
     await runtime.start()
@@ -39,7 +34,6 @@ async def test_demo_call_is_recognized_answered_and_stored(runtime):
     stored = CallRepository(runtime.settings.voiceconsole_db).get_call(call["call_sid"])
     roles = [turn["role"] for turn in stored["turns"]]
     assert roles.count("caller") == 4 and roles.count("agent") == 5
-    voice_to_voice = [
-        m["stages"]["voice_to_voice"] for m in stored["metrics"] if "voice_to_voice" in m["stages"]
-    ]
+    voice_to_voice = [m["stages"]["voice_to_voice"] for m in stored["metrics"]
+                      if "voice_to_voice" in m["stages"]]
     assert len(voice_to_voice) == 4

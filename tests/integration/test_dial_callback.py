@@ -46,9 +46,8 @@ class Rig:
     recorder: Recorder
     http: aiohttp.ClientSession
 
-    async def post(
-        self, path: str, form: dict[str, str], *, sign: bool = True, signed_url: str | None = None
-    ) -> tuple[int, str]:
+    async def post(self, path: str, form: dict[str, str], *, sign: bool = True,
+                   signed_url: str | None = None) -> tuple[int, str]:
         headers = {}
         if sign:
             url = signed_url or PUBLIC_URL + path
@@ -85,13 +84,8 @@ async def open_rig() -> AsyncIterator[Rig]:
 
 
 def _outcome(status: str, call_sid: str = CALL) -> dict[str, str]:
-    return {
-        "CallSid": call_sid,
-        "DialCallSid": DIALLED,
-        "DialCallStatus": status,
-        "DialCallDuration": "0",
-        "AccountSid": "AC" + "0" * 32,
-    }
+    return {"CallSid": call_sid, "DialCallSid": DIALLED, "DialCallStatus": status,
+            "DialCallDuration": "0", "AccountSid": "AC" + "0" * 32}
 
 
 def _path(settings: Settings, call_sid: str = CALL) -> str:

@@ -43,12 +43,8 @@ pytestmark = pytest.mark.timeout(40)
 
 DEAD_AIR_MS = 2000.0
 # Short waits keep each row to a few seconds; a reply later than 2.2 s is dead air anyway.
-QUICK = {
-    "reply_quiet_ms": 200,
-    "greeting_timeout_s": 3.0,
-    "reply_timeout_s": 2.2,
-    "max_call_s": 20.0,
-}
+QUICK = {"reply_quiet_ms": 200, "greeting_timeout_s": 3.0, "reply_timeout_s": 2.2,
+         "max_call_s": 20.0}
 SLOW_S = 2.5  # "slow" for a provider: on its own it would overrun the 2 s budget
 CALM_REPLY = "Sure. We open at eight."
 LONG_REPLY = "We are open every weekday from eight in the morning until six at night. " * 4
@@ -67,11 +63,8 @@ class Watch:
         self._changed.set()
 
     def of(self, kind: str, **fields: Any) -> list[Any]:
-        return [
-            e
-            for e in self.events
-            if e.kind == kind and all(getattr(e, k) == v for k, v in fields.items())
-        ]
+        return [e for e in self.events
+                if e.kind == kind and all(getattr(e, k) == v for k, v in fields.items())]
 
     async def until(self, predicate: Callable[[], object], within: float = 10.0) -> None:
         async with asyncio.timeout(within):
@@ -108,8 +101,7 @@ async def assert_nothing_lost(stack: CloudStack, sid: str) -> dict[str, Any]:
     call = await asyncio.to_thread(_stored_call, stack.runtime.settings.voiceconsole_db, sid)
     published = [e for e in stack.watch.events if e.call_sid == sid and _storable(e)]
     assert sorted((e.kind, e.at) for e in published) == sorted(
-        (e["kind"], e["at"]) for e in call["events"]
-    )
+        (e["kind"], e["at"]) for e in call["events"])
     turns = [(e.role, e.text) for e in published if isinstance(e, ev.TurnCompleted)]
     assert [(t["role"], t["text"]) for t in call["turns"]] == turns
     return call
@@ -160,9 +152,8 @@ def delay_listen_results(stack: CloudStack, seconds: float) -> None:
 
 
 async def test_stt_socket_dropped_mid_utterance_reconnects_without_dead_air(tmp_path):
-    async with cloud(
-        tmp_path, drop_after_speech_frames=20, script=["my order number is four two"]
-    ) as stack:
+    async with cloud(tmp_path, drop_after_speech_frames=20,
+                     script=["my order number is four two"]) as stack:
         summary = await quick_caller(stack, spoken(1200)).run()
         assert_no_dead_air(summary)
         assert stack.watch.of("ProviderDegraded", provider="deepgram-stt", fallback="reconnected")
@@ -225,15 +216,13 @@ async def test_groq_breaking_off_mid_stream_is_answered_by_the_apology(tmp_path)
 
 
 async def test_tts_socket_and_rest_failing_are_covered_by_the_local_voice(tmp_path):
-    async with cloud(
-        tmp_path, script=["what time do you open"], speak_ws_status=500, rest_status=500
-    ) as stack:
+    async with cloud(tmp_path, script=["what time do you open"], speak_ws_status=500,
+                     rest_status=500) as stack:
         stack.groq.reply = CALM_REPLY
         # The local voice speaks at its own pace (the greeting alone lasts about 6 s): the
         # caller talks over it (a barge-in, as impatient callers do) and is answered.
-        summary = await quick_caller(
-            stack, spoken(), wait_for_greeting=False, reply_timeout_s=10.0
-        ).run()
+        summary = await quick_caller(stack, spoken(), wait_for_greeting=False,
+                                     reply_timeout_s=10.0).run()
         assert_no_dead_air(summary)
         assert summary["heard_ms"] > 1000  # the local voice really spoke
         assert stack.watch.of("ProviderDegraded", provider="tts")
@@ -281,13 +270,13 @@ async def test_operator_transfer_failing_keeps_the_agent_on_and_says_so(tmp_path
         assert_no_dead_air(summary)  # the agent kept the call
         await assert_nothing_lost(stack, summary["call_sid"])
         failed = stack.watch.of("TransferAttempted", ok=False) + stack.watch.of(
-            "ProviderDegraded", provider="twilio"
-        )
+            "ProviderDegraded", provider="twilio")
         assert failed, "the failed transfer is not on the bus"
 
 
 @pytest.mark.parametrize(("fault", "within_s"), [("5xx", 1.0), ("timeout", 4.0)])
-async def test_operator_hang_up_with_twilio_failing_still_ends_the_call(tmp_path, fault, within_s):
+async def test_operator_hang_up_with_twilio_failing_still_ends_the_call(tmp_path, fault,
+                                                                      within_s):
     async with cloud(tmp_path) as stack:
         caller = quick_caller(stack, *[spoken()] * 6)  # still talking when the hang-up lands
         call = await after_greeting(stack, caller)
@@ -335,8 +324,7 @@ async def vanish_mid_reply(stack: CloudStack, caller: SimulatedCaller) -> None:
     sid = caller.options.call_sid
     # The greeting's audio sets "speaking" once; the second time is the reply's first frame.
     await stack.watch.until(
-        lambda: len(stack.watch.of("StateChanged", call_sid=sid, state="speaking")) >= 2
-    )
+        lambda: len(stack.watch.of("StateChanged", call_sid=sid, state="speaking")) >= 2)
     caller._ws._conn.transport.abort()  # type: ignore[union-attr]  # the line just goes dead
     await call
 
@@ -348,10 +336,8 @@ async def test_a_caller_vanishing_mid_reply_ends_the_call_and_stores_what_was_he
         await vanish_mid_reply(stack, caller)
         sid = caller.options.call_sid
         stored = await assert_nothing_lost(stack, sid)
-        assert stack.watch.of("CallEnded", call_sid=sid)[0].reason in (
-            "socket-closed",
-            "socket-error",
-        )
+        assert stack.watch.of("CallEnded", call_sid=sid)[0].reason in ("socket-closed",
+                                                                       "socket-error")
         assert stored["turns"][-1]["role"] == "agent" and stored["turns"][-1]["interrupted"]
         await stack.deepgram.wait_for(lambda: stack.deepgram.listen_open == 0)
         assert stack.runtime.server.stats.calls_active == 0
@@ -401,11 +387,8 @@ def tiny_disk(tmp_path: Path, size: str = "2m"):
     mount = tmp_path / "disk"
     mount.mkdir()
     try:
-        subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
-            check=True,
-            capture_output=True,
-        )
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
+                       check=True, capture_output=True)
     except (OSError, subprocess.CalledProcessError) as error:
         pytest.skip(f"cannot mount a small tmpfs to fill up (needs root): {error}")
     try:

@@ -40,16 +40,14 @@ EVENTS = ["connected", "start", "media", "dtmf", "mark", "stop", "clear", "", "M
 
 
 def _jsonish(rng: random.Random, depth: int = 0) -> Any:
-    choices = [None, True, rng.randint(-(2**40), 2**40), rng.random(), _junk(rng, 12)]
+    choices = [None, True, rng.randint(-2**40, 2**40), rng.random(), _junk(rng, 12)]
     if depth < 3:
-        choices += [
-            [_jsonish(rng, depth + 1) for _ in range(rng.randint(0, 3))],
-            {_junk(rng, 6): _jsonish(rng, depth + 1) for _ in range(rng.randint(0, 3))},
-        ]
+        choices += [[_jsonish(rng, depth + 1) for _ in range(rng.randint(0, 3))],
+                    {_junk(rng, 6): _jsonish(rng, depth + 1) for _ in range(rng.randint(0, 3))}]
     return rng.choice(choices)
 
 
-JUNK = 'abcXYZ019 {}[]":,\\/é€\u200b\x00\x7f'
+JUNK = "abcXYZ019 {}[]\":,\\/é€\u200b\x00\x7f"
 SAFE = "abcxyzABC0129+/=-_"  # for URL paths and header values, which the client checks
 
 
@@ -59,25 +57,18 @@ def _junk(rng: random.Random, most: int, alphabet: str = JUNK) -> str:
 
 def _near_miss(rng: random.Random) -> str:
     event = rng.choice(EVENTS)
-    body = {
-        "event": event,
-        "streamSid": rng.choice(["MZ" + "1" * 32, "", 7, None]),
-        str(event): _jsonish(rng),
-    }
+    body = {"event": event, "streamSid": rng.choice(["MZ" + "1" * 32, "", 7, None]),
+            str(event): _jsonish(rng)}
     if rng.random() < 0.5:
         body[rng.choice(["sequenceNumber", "media", "mark", "dtmf", "start"])] = _jsonish(rng)
     return json.dumps(body)
 
 
 def _broken_media(rng: random.Random) -> str:
-    payload = rng.choice(
-        [
-            "@@not base64@@",
-            "",
-            base64.b64encode(bytes(rng.randint(1601, 4000))).decode(),
-            base64.b64encode(bytes(rng.randint(1, 159))).decode()[:-1],
-        ]
-    )
+    payload = rng.choice([
+        "@@not base64@@", "", base64.b64encode(bytes(rng.randint(1601, 4000))).decode(),
+        base64.b64encode(bytes(rng.randint(1, 159))).decode()[:-1],
+    ])
     media = {"track": "inbound", "chunk": "1", "timestamp": "0", "payload": payload}
     text = json.dumps({"event": "media", "streamSid": "MZ" + "1" * 32, "media": media})
     return text[: rng.randint(1, len(text))] if rng.random() < 0.3 else text
@@ -124,14 +115,12 @@ def signed_upgrade(stack: CloudStack) -> dict[str, str]:
     token = stack.runtime.settings.twilio_auth_token
     assert token is not None
     public = stack.runtime.settings.stream_url()
-    return {
-        SIGNATURE_HEADER: RequestValidator(token.get_secret_value()).compute_signature(public, {})
-    }
+    return {SIGNATURE_HEADER: RequestValidator(token.get_secret_value()).compute_signature(
+        public, {})}
 
 
-async def hostile_socket(
-    url: str, headers: dict[str, str], frames: list[str | bytes], call_sid: str | None
-) -> None:
+async def hostile_socket(url: str, headers: dict[str, str], frames: list[str | bytes],
+                         call_sid: str | None) -> None:
     async with aiohttp.ClientSession() as session, session.ws_connect(url, headers=headers) as ws:
         if call_sid:
             await ws.send_str(tp.build_connected())
@@ -152,18 +141,10 @@ def bad_webhooks(count: int, seed: int = 7) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     shapes = [
         lambda: {"method": "POST", "path": "/voice", "data": {"CallSid": _junk(rng, 40)}},
-        lambda: {
-            "method": "POST",
-            "path": "/voice",
-            "data": {"From": "+1555"},
-            "headers": {"X-Twilio-Signature": _junk(rng, 28, SAFE)},
-        },
-        lambda: {
-            "method": "POST",
-            "path": "/voice",
-            "data": rng.randbytes(200),
-            "headers": {"Content-Type": rng.choice(["application/json", "text/xml"])},
-        },
+        lambda: {"method": "POST", "path": "/voice", "data": {"From": "+1555"},
+                 "headers": {"X-Twilio-Signature": _junk(rng, 28, SAFE)}},
+        lambda: {"method": "POST", "path": "/voice", "data": rng.randbytes(200),
+                 "headers": {"Content-Type": rng.choice(["application/json", "text/xml"])}},
         lambda: {"method": rng.choice(["GET", "PUT", "DELETE"]), "path": "/voice"},
         lambda: {"method": "POST", "path": "/media", "data": _junk(rng, 50)},
         lambda: {"method": "GET", "path": "/media"},  # no upgrade, no signature
@@ -179,12 +160,9 @@ async def send_webhooks(base: str, requests: list[dict[str, Any]]) -> Counter[in
     async with aiohttp.ClientSession() as session:
         for request in requests:
             try:
-                async with session.request(
-                    request["method"],
-                    base + request["path"],
-                    data=request.get("data"),
-                    headers=request.get("headers"),
-                ) as reply:
+                async with session.request(request["method"], base + request["path"],
+                                           data=request.get("data"),
+                                           headers=request.get("headers")) as reply:
                     statuses[reply.status] += 1
             except aiohttp.ClientError:
                 statuses[0] += 1  # the server cut an oversized upload short: fine
@@ -217,22 +195,14 @@ async def test_ten_thousand_bad_frames_and_webhooks_leave_ten_good_calls_untouch
     share = BAD_FRAMES // HOSTILE_SOCKETS
     sids = ["CA" + f"{n:032d}" for n in range(HOSTILE_SOCKETS)]
     headers = signed_upgrade(stack)
-    hostile = [
-        hostile_socket(
-            url,
-            headers,
-            frames[n * share : (n + 1) * share],
-            sids[n] if n < STARTED_HOSTILE else None,
-        )
-        for n in range(HOSTILE_SOCKETS)
-    ]
+    hostile = [hostile_socket(url, headers, frames[n * share:(n + 1) * share],
+                              sids[n] if n < STARTED_HOSTILE else None)
+               for n in range(HOSTILE_SOCKETS)]
     good = [stack.caller(spoken(), spoken(), reply_quiet_ms=200) for _ in range(GOOD_CALLS)]
     results = await asyncio.gather(
-        *hostile,
-        send_webhooks(stack.runtime.server.url, bad_webhooks(BAD_WEBHOOKS)),
-        *(caller.run() for caller in good),
-    )
-    statuses, summaries = results[HOSTILE_SOCKETS], results[HOSTILE_SOCKETS + 1 :]
+        *hostile, send_webhooks(stack.runtime.server.url, bad_webhooks(BAD_WEBHOOKS)),
+        *(caller.run() for caller in good))
+    statuses, summaries = results[HOSTILE_SOCKETS], results[HOSTILE_SOCKETS + 1:]
 
     stats = stack.runtime.server.stats
     assert stats.protocol_errors == BAD_FRAMES  # every bad frame counted, once
@@ -249,11 +219,10 @@ async def test_ten_thousand_bad_frames_and_webhooks_leave_ten_good_calls_untouch
 
 async def test_rejected_webhooks_are_counted_in_health(stack: CloudStack) -> None:
     before = await health(stack)
-    statuses = await send_webhooks(
-        stack.runtime.server.url,
-        [{"method": "POST", "path": "/voice", "data": {"From": "+1555"}}] * 3,
-    )
+    statuses = await send_webhooks(stack.runtime.server.url, [
+        {"method": "POST", "path": "/voice", "data": {"From": "+1555"}}] * 3)
     assert statuses == Counter({403: 3})
     after = await health(stack)
     grown = {k: after[k] - before.get(k, 0) for k in after if isinstance(after[k], int)}
     assert any(v == 3 for v in grown.values()), after
+

@@ -71,8 +71,7 @@ async def test_twilio_down_raises_a_critical_alert_and_keeps_the_caller_company(
     caller = cloud.caller(spoken(), stays_on_the_line, reply_timeout_s=4.0, **MEDICAL)
     task = asyncio.create_task(caller.run())
     await cloud.deepgram.wait_for(
-        lambda: sum("stay on the line" in r.text for r in cloud.deepgram.tts_requests) >= 2, 10
-    )
+        lambda: sum("stay on the line" in r.text for r in cloud.deepgram.tts_requests) >= 2, 10)
     assert cloud.events("AlertRaised")[0].level == "critical"
     await cloud.runtime.control.take_over(caller.options.call_sid, "test")
     await task
@@ -96,15 +95,13 @@ async def post_dial_status(cloud, call_sid: str, status: str) -> str:
     token = cloud.runtime.settings.twilio_auth_token.get_secret_value()
     signature = RequestValidator(token).compute_signature(PUBLIC_URL + path, form)
     async with aiohttp.ClientSession() as http:
-        async with http.post(
-            cloud.runtime.server.url + path, data=form, headers={"X-Twilio-Signature": signature}
-        ) as response:
+        async with http.post(cloud.runtime.server.url + path, data=form,
+                             headers={"X-Twilio-Signature": signature}) as response:
             assert response.status == 200
             return await response.text()
 
 
 # --- operator control, as the wire sees it ------------------------------------------------------
-
 
 async def live_call(cloud, **options):
     caller = cloud.caller(spoken(), **options)
@@ -132,8 +129,7 @@ async def test_take_over_silences_the_agent_and_hang_up_reaches_twilio(cloud):
     caller2, task2, sid2 = await live_call(cloud, reply_timeout_s=5.0, max_call_s=10.0)
     await cloud.runtime.control.hang_up(sid2, "test")
     await cloud.twilio.wait_for_request(
-        lambda r: r.sid == sid2 and r.form.get("Status") == "completed", 5.0
-    )
+        lambda r: r.sid == sid2 and r.form.get("Status") == "completed", 5.0)
     await task2
     actions = [(e.action, e.actor) for e in cloud.events("OperatorActed")]
     assert ("take-over", "test") in actions and ("hang-up", "test") in actions

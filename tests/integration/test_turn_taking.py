@@ -32,12 +32,10 @@ from tests.speech import (
     voiced_spans,
 )
 
-LONG_REPLY = (
-    "We are open every weekday from eight in the morning until six at night. "
-    "On Saturdays we open at nine and close at noon. "
-    "On Sundays and public holidays the practice is closed all day. "
-    "If you need us outside those hours, the answering service takes a message."
-)
+LONG_REPLY = ("We are open every weekday from eight in the morning until six at night. "
+              "On Saturdays we open at nine and close at noon. "
+              "On Sundays and public holidays the practice is closed all day. "
+              "If you need us outside those hours, the answering service takes a message.")
 # The longest the release rule waits (a talk that stops mid-sentence: "...and") plus the
 # embedded tier's own time to speak (local voice, four calls on two cores).
 ANSWER_WITHIN_S = ReleaseRule().unfinished_hold_s + 0.8
@@ -72,11 +70,8 @@ class Stamped:
                 await self._changed.wait()
 
     def of(self, kind: str, **fields: Any) -> list[tuple[float, Any]]:
-        return [
-            (t, e)
-            for t, e in self.events
-            if e.kind == kind and all(getattr(e, k) == v for k, v in fields.items())
-        ]
+        return [(t, e) for t, e in self.events if e.kind == kind
+                and all(getattr(e, k) == v for k, v in fields.items())]
 
 
 def at(caller: SimulatedCaller, seconds: float) -> float:
@@ -99,9 +94,8 @@ async def cloud(tmp_path):
 async def test_barge_in_clears_before_the_recognizer_has_transcribed_a_word(cloud):
     cloud.deepgram.script = ["what are your hours", "hang on I have a question"]
     stamped = Stamped(cloud)
-    caller = cloud.caller(
-        said(speech_clip("beckett", 1.5)), over_agent(speech_clip("two_cities", 2.0))
-    )
+    caller = cloud.caller(said(speech_clip("beckett", 1.5)),
+                          over_agent(speech_clip("two_cities", 2.0)))
     await caller.run()
     barge = at(caller, caller.speech[1]["start"])
     clear = next(at(caller, c) for c in caller.clears if at(caller, c) >= barge)
@@ -111,17 +105,12 @@ async def test_barge_in_clears_before_the_recognizer_has_transcribed_a_word(clou
     assert interrupted and "closed all day" not in interrupted[0][1].heard
 
 
-@pytest.mark.parametrize(
-    ("sound", "transcript"),
-    [
-        (cough(300), ""),  # the recognizer hears noise: no words
-        (backchannel("mhm"), "mhm"),
-    ],
-    ids=["cough", "mhm"],
-)
+@pytest.mark.parametrize(("sound", "transcript"), [
+    (cough(300), ""),  # the recognizer hears noise: no words
+    (backchannel("mhm"), "mhm"),
+], ids=["cough", "mhm"])
 async def test_a_cough_or_a_mhm_over_the_agent_lets_it_finish_with_every_word_heard(
-    cloud, sound, transcript
-):
+        cloud, sound, transcript):
     cloud.deepgram.script = ["what are your hours", transcript]
     caller = cloud.caller(said(speech_clip("beckett", 1.5)), over_agent(sound))
     await caller.run()
@@ -148,17 +137,14 @@ async def test_a_key_pressed_while_the_agent_speaks_gets_exactly_one_reply(cloud
     beta = "Beta one. Beta two."
     cloud.groq.reply = [alpha, beta]
     cloud.deepgram.script = ["what are your hours"]
-    caller = cloud.caller(
-        said(speech_clip("beckett", 1.5)),
-        Utterance(mulaw=b"", keys="1", barge_in_after_ms=600),
-        keep_frames=True,
-    )
+    caller = cloud.caller(said(speech_clip("beckett", 1.5)),
+                          Utterance(mulaw=b"", keys="1", barge_in_after_ms=600),
+                          keep_frames=True)
     await caller.run()
     pressed = caller.speech[1]["start"]
     clear = next(c for c in caller.clears if c >= pressed)
-    after = [
-        f for t, f in zip(caller.received_at, caller.received_frames, strict=True) if t > clear
-    ]
+    after = [f for t, f in zip(caller.received_at, caller.received_frames, strict=True)
+             if t > clear]
     beta_frames = frames_of(cloud, reply_sentences(cloud, beta))
     assert after and all(f in beta_frames for f in after)  # no frame of the old reply
     assert len(cloud.groq.requests) == 2
@@ -179,9 +165,8 @@ async def test_after_an_emergency_take_over_then_hand_back_answers_the_next_turn
     cloud.deepgram.script = ["I can't breathe", "are you still there"]
     cloud.groq.reply = "Yes, I am here with you."
     # The second line comes 3 s after the first is answered: time for the operator to act.
-    caller = cloud.caller(
-        said(speech_clip("beckett", 1.5)), said(silence(3000) + speech_clip("two_cities", 1.5))
-    )
+    caller = cloud.caller(said(speech_clip("beckett", 1.5)),
+                          said(silence(3000) + speech_clip("two_cities", 1.5)))
     stamped = Stamped(cloud)
     call = asyncio.create_task(caller.run())
     await stamped.until(lambda: stamped.of("EmergencyDetected") and stamped.of("TransferAttempted"))
@@ -203,13 +188,8 @@ async def tiers(tmp_path):
     embedded default (local Whisper, local voice, scripted responder)."""
     stack, parts = await start_cloud_stack(tmp_path / "cloud")
     stack.groq.reply = "Thank you, I have noted all of that."
-    settings = load_settings(
-        port=0,
-        voiceconsole_db=tmp_path / "embedded.db",
-        _env_file=None,
-        deepgram_api_key=None,
-        groq_api_key=None,
-    )
+    settings = load_settings(port=0, voiceconsole_db=tmp_path / "embedded.db", _env_file=None,
+                             deepgram_api_key=None, groq_api_key=None)
     embedded = Runtime(settings)
     await embedded.start()
     yield {"cloud": (stack.runtime, stack.twilio), "embedded": (embedded, None)}
@@ -218,12 +198,8 @@ async def tiers(tmp_path):
 
 
 def long_caller(runtime: Runtime, twilio: Any, audio: bytes) -> SimulatedCaller:
-    options = CallerOptions(
-        url=runtime.server.media_url,
-        utterances=[said(audio)],
-        reply_timeout_s=15.0,
-        greeting_timeout_s=15.0,
-    )
+    options = CallerOptions(url=runtime.server.media_url, utterances=[said(audio)],
+                            reply_timeout_s=15.0, greeting_timeout_s=15.0)
     if twilio is not None:
         token = runtime.settings.twilio_auth_token
         options.auth_token = token.get_secret_value() if token else None
@@ -245,11 +221,8 @@ async def test_long_real_speech_is_never_talked_over_or_prompted_and_is_answered
     (reprompt, goodbye, holding phrase) while speaking, and each is answered within 1.5 s of
     its end."""
     talks = {"monologue": monologue(20.0)} | {name: recording(name) for name in RECORDINGS}
-    calls = {
-        (tier, name): (runtime, long_caller(runtime, twilio, audio))
-        for tier, (runtime, twilio) in tiers.items()
-        for name, audio in talks.items()
-    }
+    calls = {(tier, name): (runtime, long_caller(runtime, twilio, audio))
+             for tier, (runtime, twilio) in tiers.items() for name, audio in talks.items()}
     stamped = {tier: Stamped(runtime) for tier, (runtime, _) in tiers.items()}
     await asyncio.gather(*(caller.run() for _, caller in calls.values()))
     for (tier, name), (runtime, caller) in calls.items():
@@ -267,11 +240,8 @@ def idle_lines_said(stamped: Stamped, caller: SimulatedCaller, lines: set[str]) 
     """Idle lines the agent said while this caller was speaking, or an idle hang-up."""
     talk, sid = caller.speech[0], caller.options.call_sid
     start, end = at(caller, talk["start"]), at(caller, talk["end"])
-    said = [
-        e.text
-        for t, e in stamped.of("AgentSpoke", call_sid=sid)
-        if start < t < end and e.text in lines
-    ]
+    said = [e.text for t, e in stamped.of("AgentSpoke", call_sid=sid)
+            if start < t < end and e.text in lines]
     return said + [e.reason for _, e in stamped.of("CallEnded", call_sid=sid, reason="idle")]
 
 

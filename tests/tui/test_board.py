@@ -150,5 +150,4 @@ def test_a_reply_paused_for_the_caller_then_resumed_shows_both_in_transcript_and
     assert "state → paused for the caller" in timeline
     assert "agent resumed after 540 ms (“mhm”): no word lost" in timeline
     assert describe(AgentResumed("CA1", paused_ms=610.0)) == (
-        "agent resumed after 610 ms (no words): no word lost"
-    )
+        "agent resumed after 610 ms (no words): no word lost")

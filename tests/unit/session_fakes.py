@@ -162,14 +162,8 @@ def make_harness(llm: ScriptedLLM | None = None, **options) -> Harness:
     bus.subscribe(events.append)
     stt, tts, sender = ScriptedSTT(), ToneTTS(), RecordingSender()
     llm = llm or ScriptedLLM()
-    deps = CallDeps(
-        stt=stt,
-        llm=llm,
-        tts=tts,
-        profile=StubProfile(),
-        bus=bus,
-        options=SessionOptions(**{"lead_s": 10.0, **options}),
-    )
+    deps = CallDeps(stt=stt, llm=llm, tts=tts, profile=StubProfile(), bus=bus,
+                    options=SessionOptions(**{"lead_s": 10.0, **options}))
     start = StreamStart(call_sid="CA" + "1" * 32, stream_sid="MZ" + "2" * 32)
     session = CallSession(start, sender, deps)
     return Harness(session, stt, llm, tts, sender, events)

@@ -11,7 +11,8 @@ from console.calls.state import MOVES, CallMode, CallState, IllegalTransition
 M = CallMode
 # Sorted: xdist workers must collect the same tests in the same order (sets are unordered).
 LEGAL = [(a, b) for a in CallMode for b in sorted(MOVES[a])]
-ILLEGAL = [(a, b) for a, b in itertools.product(CallMode, CallMode) if a != b and b not in MOVES[a]]
+ILLEGAL = [(a, b) for a, b in itertools.product(CallMode, CallMode)
+           if a != b and b not in MOVES[a]]
 
 
 def state_in(mode: CallMode) -> tuple[CallState, list[CallMode]]:
@@ -52,22 +53,14 @@ def test_staying_in_the_same_mode_publishes_nothing():
     assert published == []
 
 
-@pytest.mark.parametrize(
-    ("mode", "muted", "paused", "answers"),
-    [
-        (M.LISTENING, False, False, True),
-        (M.SPEAKING, False, False, True),
-        (M.PAUSED, False, False, True),
-        (M.LISTENING, True, False, False),
-        (M.LISTENING, False, True, False),
-        (M.OPERATOR, False, False, False),
-        (M.TRANSFERRING, False, False, False),
-        (M.ENDING, False, False, False),
-    ],
-)
+@pytest.mark.parametrize(("mode", "muted", "paused", "answers"), [
+    (M.LISTENING, False, False, True), (M.SPEAKING, False, False, True),
+    (M.PAUSED, False, False, True), (M.LISTENING, True, False, False),
+    (M.LISTENING, False, True, False), (M.OPERATOR, False, False, False),
+    (M.TRANSFERRING, False, False, False), (M.ENDING, False, False, False),
+])
 def test_the_agent_answers_only_when_it_has_the_call_and_nobody_silenced_it(
-    mode, muted, paused, answers
-):
+        mode, muted, paused, answers):
     state, _ = state_in(mode)
     state.muted, state.listening_paused = muted, paused
     assert state.agent_may_answer is answers

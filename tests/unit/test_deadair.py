@@ -6,6 +6,7 @@ import asyncio
 import time
 
 from console.calls.deadair import FILLERS, DeadAirWatchdog
+from console.calls.presence import AgentPresence
 from console.providers.base import AudioQueueReader, ProviderError, TranscriptEvent
 from console.providers.fallback import FallbackSTT
 from tests.unit.session_fakes import ScriptedLLM, make_harness
@@ -39,9 +40,8 @@ async def test_a_slow_reply_is_covered_by_a_holding_phrase_within_2_s():
     await speak(h.session, 0.6)
     spoke_at = time.monotonic()
     h.stt.say("final", "what time do you open", speech_final=True)
-    await h.until(
-        lambda: any(e.kind == "AgentSpoke" and e.text == FILLERS[0] for e in h.events), timeout=3
-    )
+    await h.until(lambda: any(e.kind == "AgentSpoke" and e.text == FILLERS[0]
+                              for e in h.events), timeout=3)
     assert time.monotonic() - spoke_at < 2.0
     assert any(e.kind == "ProviderDegraded" and e.provider == "pipeline" for e in h.events)
     await h.session.on_stop("test")
@@ -50,7 +50,7 @@ async def test_a_slow_reply_is_covered_by_a_holding_phrase_within_2_s():
 async def test_a_cough_is_not_a_turn_and_gets_no_holding_phrase():
     h = await started_with_fillers(ScriptedLLM())
     await speak(h.session, 0.2)
-    watchdog = DeadAirWatchdog(h.session.ear.vad, h.session.floor)
+    watchdog = DeadAirWatchdog(h.session.ear.vad, AgentPresence(h.session))
     watchdog.check(time.monotonic() + 2.0)  # as if 2 s of quiet had passed since
     assert watchdog.fillers_this_turn == 0
     await h.session.on_stop("test")

@@ -42,9 +42,8 @@ async def greeted(llm: ScriptedLLM | None = None, **options):
 
 async def speaking(llm: ScriptedLLM | None = None, **options):
     """A call whose agent is in the middle of a reply (greeting played, one caller turn)."""
-    h = await greeted(
-        llm or ScriptedLLM([LONG, "Okay."]), barge_in_window_s=0.3, lead_s=0.1, **options
-    )
+    h = await greeted(llm or ScriptedLLM([LONG, "Okay."]), barge_in_window_s=0.3, lead_s=0.1,
+                      **options)
     h.stt.say("final", "tell me everything", speech_final=True)
     await h.until(lambda: h.session.state == "speaking")
     return h
@@ -63,7 +62,6 @@ async def played_out(h) -> None:
     def echo_and_check() -> bool:
         h.echo_marks()
         return len(agent_turns(h)) >= 2
-
     await h.until(echo_and_check)
 
 
@@ -122,13 +120,12 @@ async def test_a_key_pressed_while_the_agent_speaks_gives_exactly_one_reply():
     h = await speaking(llm)
     await h.until(lambda: "Alpha one." in h.tts.texts)
     h.session.on_dtmf("1")
-
     def new_reply_played() -> bool:
         h.echo_marks()
         return any(t.text.startswith("Beta") and not t.interrupted for t in agent_turns(h))
 
     await h.until(new_reply_played)  # played to its end: a stray old sentence would show
-    after_key = h.tts.texts[h.tts.texts.index("Beta one.") :]
+    after_key = h.tts.texts[h.tts.texts.index("Beta one."):]
     assert after_key == ["Beta one.", "Beta two."]
     assert h.of_kind("AgentInterrupted")[0].cause == "dtmf"
     assert "(the caller pressed 1)" in h.llm.requests[1][-1].content

@@ -58,22 +58,11 @@ def test_utterance_end_closes_a_turn_that_missed_speech_final():
     assert turn is not None and turn.text == "hello"
 
 
-@pytest.mark.parametrize(
-    ("said", "backchannel"),
-    [
-        ("mhm", True),
-        ("Mhm.", True),
-        ("yeah okay", True),
-        ("Uh-huh.", True),
-        ("I see.", True),
-        ("", True),
-        ("Stop.", False),
-        ("wait", False),
-        ("No.", False),
-        ("hold on", False),
-        ("yeah but wait", False),
-    ],
-)
+@pytest.mark.parametrize(("said", "backchannel"), [
+    ("mhm", True), ("Mhm.", True), ("yeah okay", True), ("Uh-huh.", True), ("I see.", True),
+    ("", True), ("Stop.", False), ("wait", False), ("No.", False), ("hold on", False),
+    ("yeah but wait", False),
+])
 def test_only_backchannel_words_are_backchannels_and_one_word_commands_are_not(said, backchannel):
     assert is_backchannel(said) is backchannel
 

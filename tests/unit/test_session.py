@@ -82,7 +82,8 @@ async def test_backchannel_does_not_interrupt_the_agent():
 
 
 async def test_history_holds_only_what_the_caller_heard_after_a_barge_in():
-    llm = ScriptedLLM(["Alpha bravo charlie delta echo foxtrot golf hotel india juliet.", "Okay."])
+    llm = ScriptedLLM(["Alpha bravo charlie delta echo foxtrot golf hotel india juliet.",
+                       "Okay."])
     h = await started(llm=llm)
     await greet_and_play(h)
     greeting_frames = h.sender.kinds().count("media")

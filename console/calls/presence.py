@@ -1,0 +1,62 @@
+"""What the silence watchers (dead air, the idle ladder) may ask of the agent and have it do:
+is it the agent's call, is it talking or preparing a reply, when did it go quiet; play a
+holding phrase, say a reprompt or the goodbye."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from console import events as ev
+from console.calls import lines
+from console.calls.ports import CallEvents
+from console.calls.state import CallState
+from console.calls.voice import Voice
+
+
+class PresenceHost(Protocol):
+    call_state: CallState
+    voice: Voice
+    events: CallEvents
+    deps: Any
+    profile: Any
+
+    async def speak_line(self, text: str, *, role: str = "agent") -> bool: ...
+
+    async def end_call(self, reason: str) -> None: ...
+
+
+class AgentPresence:
+    """The agent as the silence watchers see it (DeadAirHost and IdleHost)."""
+
+    def __init__(self, host: PresenceHost) -> None:
+        self._host = host
+        self._voice = host.voice
+
+    def agent_has_call(self) -> bool:
+        """The agent answers this call (no person, no transfer, not silenced)."""
+        return self._host.call_state.agent_may_answer
+
+    def agent_busy(self) -> bool:
+        return self._voice.in_flight() or self._voice.audible()
+
+    def agent_quiet_since(self) -> float:
+        return self._voice.pacer.playout_end
+
+    def reply_being_prepared(self) -> bool:
+        return self._voice.preparing()
+
+    def play_filler(self, text: str) -> None:
+        """A holding phrase, from prepared audio only: it must never wait on a slow TTS."""
+        host = self._host
+        if (audio := lines.prepared(host, text)) is None:
+            return
+        self._voice.play_filler(audio)
+        host.events(ev.AgentSpoke, text=text)
+        host.events.degraded("pipeline", "the caller waited in silence", f"holding phrase: {text}")
+
+    async def idle_line(self, text: str, *, hang_up: bool = False) -> bool:
+        """The idle ladder's reprompt or goodbye; the goodbye ends the call once played."""
+        played = await self._host.speak_line(text)
+        if played and hang_up:
+            await self._host.end_call("idle")
+        return played

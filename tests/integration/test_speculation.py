@@ -1,0 +1,87 @@
+"""Answering sooner without talking over, on the wire: our server, the real Deepgram and Groq
+SDKs against the loopback fakes (realistic interim cadence), and a simulated Twilio caller
+speaking real recorded speech.
+
+The reply is prepared the moment the caller goes quiet; these tests show what the caller hears
+when they were not done: nothing, and then one reply to everything they said."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from console.simulate.caller import Utterance
+from tests.fakes.deepgram_fake import silence
+from tests.speech import monologue
+
+FRAGMENT = "I'd like to book a table for"
+PAUSE_MS = 600
+
+
+def mid_sentence(rest_s: float, *, seed: int = 1) -> tuple[Utterance, float, float]:
+    """A fragment (real speech), a thinking pause, then the rest of the sentence. Returns the
+    utterance and where the rest starts and ends in it (seconds)."""
+    fragment = monologue(1.2, gaps_ms=(0, 100), seed=0)
+    rest = monologue(rest_s, gaps_ms=(0, 100), seed=seed)
+    rest_at = (len(fragment) + PAUSE_MS * 8) / 8000
+    audio = fragment + silence(PAUSE_MS) + rest + silence(40)
+    return Utterance(mulaw=audio), rest_at, rest_at + len(rest) / 8000
+
+
+def agent_audio_during(caller: Any, start_s: float, end_s: float) -> list[float]:
+    """Agent frames the caller received while saying [start_s, end_s) of its first utterance."""
+    spoke = caller.speech[0]["start"]
+    return [t for t in caller.received_at if spoke + start_s <= t < spoke + end_s]
+
+
+def outcomes(cloud: Any) -> list[str]:
+    return [e.outcome for e in cloud.events("SpeculationSettled")]
+
+
+def agent_turns(cloud: Any) -> list[Any]:
+    return [e for e in cloud.events("TurnCompleted") if e.role == "agent"]
+
+
+async def test_a_caller_who_goes_on_after_a_pause_hears_nothing_then_one_whole_answer(cloud):
+    rest = "next Friday at seven for four people please"
+    cloud.deepgram.script = [FRAGMENT, rest]
+    talk, rest_from, rest_to = mid_sentence(2.5)
+    caller = cloud.caller(talk, reply_timeout_s=6.0)
+    await caller.run()
+    assert agent_audio_during(caller, rest_from, rest_to) == []
+    assert outcomes(cloud)[0] in ("discarded", "restarted")  # prepared, never heard
+    assert outcomes(cloud)[-1] == "used"
+    asked = cloud.groq.requests[-1].messages[-1]["content"]
+    assert asked == f"{FRAGMENT} {rest}"  # the reply answers the whole sentence
+    assert len(agent_turns(cloud)) == 2  # the greeting, then exactly one answer
+
+
+async def test_a_discarded_reply_is_never_heard_when_the_caller_talks_on(cloud):
+    cloud.deepgram.script = [FRAGMENT, "the whole family on the evening of our anniversary"]
+    talk, rest_from, rest_to = mid_sentence(3.5)  # long enough for interims while talking
+    caller = cloud.caller(talk, reply_timeout_s=6.0)
+    await caller.run()
+    assert outcomes(cloud)[0] == "discarded"
+    assert agent_audio_during(caller, 0.0, rest_to) == []
+    assert len(cloud.groq.requests) == 2
+    assert len(agent_turns(cloud)) == 2
+
+
+async def test_a_changed_final_restarts_the_reply_with_the_whole_turn(cloud):
+    cloud.deepgram.script = [FRAGMENT, "Friday"]
+    talk, _, rest_to = mid_sentence(0.4)  # too short for an interim: the words come as a final
+    caller = cloud.caller(talk, reply_timeout_s=6.0)
+    await caller.run()
+    assert outcomes(cloud) == ["restarted", "used"]
+    assert [r.messages[-1]["content"] for r in cloud.groq.requests] == [
+        FRAGMENT, f"{FRAGMENT} Friday"]
+    assert agent_audio_during(caller, 0.0, rest_to) == []
+
+
+async def test_a_finished_question_is_released_at_once_with_one_llm_request(cloud):
+    cloud.deepgram.script = ["Are you open on Sundays?"]
+    caller = cloud.caller(Utterance(mulaw=monologue(1.5, gaps_ms=(0, 100)) + silence(40)),
+                          reply_timeout_s=6.0)
+    await caller.run()
+    settled = cloud.events("SpeculationSettled")
+    assert [(e.outcome, e.rule) for e in settled] == [("used", "question")]
+    assert len(cloud.groq.requests) == 1
