@@ -16,6 +16,7 @@ from console.events import (
     OperatorActed,
     ProtocolErrorCounted,
     ProviderDegraded,
+    SpeculationSettled,
     StateChanged,
     TransferAttempted,
     TransferFinished,
@@ -57,6 +58,19 @@ def _resumed(e: AgentResumed) -> str:
     return f"agent resumed after {e.paused_ms:.0f} ms ({said}): no word lost"
 
 
+_SPECULATION_WORDS = {
+    "discarded": "prepared reply dropped unheard: the caller went on",
+    "restarted": "prepared reply redone: the caller said more",
+    "cancelled": "prepared reply cancelled unheard",
+}
+
+
+def _speculation(e: SpeculationSettled) -> str:
+    if e.outcome == "used":
+        return f"answered once sure, {e.held_ms:.0f} ms after preparing ({e.rule})"
+    return _SPECULATION_WORDS.get(e.outcome, f"prepared reply {e.outcome}")
+
+
 def _operator(e: OperatorActed) -> str:
     detail = f": {e.detail}" if e.detail else ""
     return f"{e.actor} {e.action.replace('_', ' ').replace('-', ' ')}{detail}"
@@ -68,6 +82,7 @@ _WORDS: dict[type[CallEvent], Callable[[Any], str]] = {
     StateChanged: lambda e: f"state → {STATE_WORDS.get(e.state, e.state)}",
     AgentInterrupted: lambda e: f"agent interrupted ({e.cause})",
     AgentResumed: _resumed,
+    SpeculationSettled: _speculation,
     EmergencyDetected: lambda e: f"EMERGENCY “{e.phrase}” heard from {e.source}",
     TransferAttempted: _transfer_attempted,
     TransferFinished: lambda e: f"transfer to {e.target}: {e.outcome}",

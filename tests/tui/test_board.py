@@ -9,6 +9,7 @@ from console.events import (
     CallStarted,
     EmergencyDetected,
     OperatorActed,
+    SpeculationSettled,
     StateChanged,
     TransferFinished,
     TurnCompleted,
@@ -151,3 +152,12 @@ def test_a_reply_paused_for_the_caller_then_resumed_shows_both_in_transcript_and
     assert "agent resumed after 540 ms (“mhm”): no word lost" in timeline
     assert describe(AgentResumed("CA1", paused_ms=610.0)) == (
         "agent resumed after 610 ms (no words): no word lost")
+
+
+def test_the_timeline_says_when_a_prepared_reply_was_heard_and_when_it_was_dropped_unheard():
+    used = SpeculationSettled("CA1", text="a table for", outcome="used", held_ms=1250.4,
+                              rule="unfinished: preposition 'for'")
+    assert describe(used) == (
+        "answered once sure, 1250 ms after preparing (unfinished: preposition 'for')")
+    dropped = SpeculationSettled("CA1", text="a table for", outcome="discarded", held_ms=700.0)
+    assert describe(dropped) == "prepared reply dropped unheard: the caller went on"
