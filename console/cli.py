@@ -8,6 +8,8 @@ import importlib
 import logging
 import sys
 
+from pydantic import ValidationError
+
 # Subcommand modules, imported lazily so `voiceconsole calls` never loads the audio stack.
 COMMANDS = ("console", "serve", "simulate", "calls", "demo", "doctor", "control")
 
@@ -46,7 +48,23 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         # No subcommand: the operator console. Top-level flags (-v) stay in front of it.
         args = parser.parse_args([*argv, "console"])
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except ValidationError as error:  # a setting out of range: say which, not a traceback
+        print(
+            f"voiceconsole: bad settings (.env or environment):\n{_problems(error)}",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def _problems(error: ValidationError) -> str:
+    lines = []
+    for problem in error.errors():
+        name = "_".join(str(part) for part in problem["loc"]).upper()
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"  {name}: {message}" if name and name not in message else f"  {message}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

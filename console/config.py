@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Literal, Self, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from console import locations
 
 log = logging.getLogger(__name__)
+_N = TypeVar("_N", int, float)
 
 
 class Settings(BaseSettings):
@@ -42,6 +44,18 @@ class Settings(BaseSettings):
     """Port the media server binds (0 picks a free one)."""
     voiceconsole_db: Path = Field(default_factory=locations.default_db_path)
     """SQLite file for calls, turns, events and metrics."""
+    stt_engine: Literal["nova", "flux"] = "nova"
+    """Which Deepgram recognizer listens (with DEEPGRAM_API_KEY): "nova" (Nova-2: endpointing,
+    the call decides when a turn ended) or "flux" (Flux: the model ends turns itself, and says
+    early when it probably has, so a reply can be prepared before the caller is surely done)."""
+    flux_eot_threshold: float = 0.7
+    """Flux: how sure the model must be that the turn is over before EndOfTurn (0.5-1.0; higher
+    waits longer and cuts in less; 1.0 ends turns only on timeout)."""
+    flux_eager_eot_threshold: float = 0.5
+    """Flux: how sure it must be for the early EagerEndOfTurn that starts preparing the reply
+    (0.3-0.9, at most FLUX_EOT_THRESHOLD; lower is earlier, with more replies thrown away)."""
+    flux_eot_timeout_ms: int = 5000
+    """Flux: silence (ms) after which a turn ends however unsure the model is (500-60000)."""
     deepgram_base_url: str | None = None
     """Deepgram base (on-prem or tests), e.g. http://127.0.0.1:9000; the ws:// base is derived."""
     groq_base_url: str | None = None
@@ -75,6 +89,30 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     """Token for the local admin endpoint used by `voiceconsole control`. Generated when unset."""
 
+    @field_validator("flux_eot_threshold")
+    @classmethod
+    def _eot_in_range(cls, value: float) -> float:
+        return _in_range("FLUX_EOT_THRESHOLD", value, 0.5, 1.0)
+
+    @field_validator("flux_eager_eot_threshold")
+    @classmethod
+    def _eager_in_range(cls, value: float) -> float:
+        return _in_range("FLUX_EAGER_EOT_THRESHOLD", value, 0.3, 0.9)
+
+    @field_validator("flux_eot_timeout_ms")
+    @classmethod
+    def _timeout_in_range(cls, value: int) -> int:
+        return _in_range("FLUX_EOT_TIMEOUT_MS", value, 500, 60000)
+
+    @model_validator(mode="after")
+    def _eager_not_above_eot(self) -> Self:
+        if self.flux_eager_eot_threshold > self.flux_eot_threshold:
+            raise ValueError(
+                f"FLUX_EAGER_EOT_THRESHOLD ({self.flux_eager_eot_threshold}) must not exceed "
+                f"FLUX_EOT_THRESHOLD ({self.flux_eot_threshold}): Deepgram refuses the stream"
+            )
+        return self
+
     @field_validator("public_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
@@ -95,6 +133,14 @@ class Settings(BaseSettings):
     def warn_about_risky_choices(self) -> None:
         if self.twilio_auth_token is not None and not self.twilio_signature_validation:
             log.warning("Twilio signature validation is OFF although a token is set")
+
+
+def _in_range(name: str, value: _N, low: _N, high: _N) -> _N:
+    """Deepgram's documented range (developers.deepgram.com/docs/flux/configuration); a value
+    outside it would be refused at every call's handshake, so it is refused at start-up."""
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high} (Deepgram's range), got {value}")
+    return value
 
 
 def load_settings(**overrides: object) -> Settings:

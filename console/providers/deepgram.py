@@ -1,8 +1,10 @@
-"""Deepgram, the cloud tier for speech: live STT (`DeepgramSTT`) and Aura TTS (`DeepgramTTS`).
+"""Deepgram, the cloud tier for speech: live STT (`DeepgramSTT`, Nova; `DeepgramFluxSTT` in
+deepgram_flux.py) and Aura TTS (`DeepgramTTS`).
 
-The two providers live in `deepgram_stt` and `deepgram_tts`; both are importable from here. This
-module holds what they share: pointing the SDK at a base URL and turning SDK failures into short
-messages that never carry the API key.
+The providers live in `deepgram_stt`, `deepgram_flux` and `deepgram_tts` (what the two
+recognizers share in `deepgram_listen`); Nova's and the voice are importable from here. This
+module holds what they all share: pointing the SDK at a base URL and turning SDK failures into
+short messages that never carry the API key.
 """
 
 from __future__ import annotations

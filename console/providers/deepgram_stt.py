@@ -1,55 +1,32 @@
-"""Deepgram live speech-to-text: Twilio mu-law in, `TranscriptEvent`s out, across socket drops.
+"""Deepgram Nova live speech-to-text (`/v1/listen`): Twilio mu-law in, `TranscriptEvent`s out.
 
-One `stream()` call owns three kinds of task: an audio pump (caller audio -> queue, for the whole
-stream) and, per WebSocket, a sender, a reader and a KeepAlive timer. Audio that Deepgram has not
-yet finalised stays in a replay buffer; when the socket drops, a new one is opened and that audio
-is sent again first, so no words are lost. Raises ProviderError for a refused key, a rejected
-request, or when `reconnect_attempts` reconnects in a row failed.
+The socket handling (replay across drops, keep-alive, reconnect budget) is deepgram_listen.py's;
+this module says how Nova is asked and what its `Results` mean. Raises ProviderError for a
+refused key, a rejected request, or when `reconnect_attempts` reconnects in a row failed.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from deepgram import AsyncDeepgramClient
-from deepgram.core.api_error import ApiError
-from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake
-
-from console.providers.base import (
-    AudioQueueReader,
-    ProviderError,
-    ProviderObserver,
-    TranscriptEvent,
-)
-from console.providers.deepgram import (
-    SAMPLE_RATE,
-    close_description,
-    handshake_problem,
-    make_client,
-)
+from console.providers.base import TranscriptEvent
+from console.providers.deepgram import SAMPLE_RATE
+from console.providers.deepgram_listen import ListenSTT, Settled, kind_of
 
 log = logging.getLogger(__name__)
 
 PROVIDER = "deepgram-stt"
-REPLAY_PIECE = 3200  # replay in 400 ms messages: few frames, well inside Deepgram's limits
-BATCH_LIMIT_BYTES = REPLAY_PIECE  # frames that piled up go out together, up to this much
-REPLAY_LIMIT_S = 30  # keep at most 30 s (240 kB) of unfinalised audio for replay
-STABLE_S = 10.0  # a socket that lived this long resets the reconnect budget
-TASK_STOP_S = 1.0  # how long teardown waits for cancelled tasks
-_NETWORK_ERRORS = (ConnectionClosed, OSError, TimeoutError, InvalidHandshake)
 
 
-class DeepgramSTT:
+class DeepgramSTT(ListenSTT):
     """Nova-2 over `/v1/listen`: mu-law 8 kHz forwarded unchanged, interim results, endpointing,
-    utterance-end and VAD events. One instance may serve many `stream()` calls in turn."""
+    utterance-end and VAD events. One instance may serve many `stream()` calls in turn.
+    Connection knobs (keepalive_s, reconnect_attempts, backoff...) are `ListenSTT`'s."""
 
-    tier = "cloud"
+    provider = PROVIDER
+    last_message = "Metadata"  # Nova's last message after CloseStream
 
     def __init__(
         self,
@@ -60,45 +37,13 @@ class DeepgramSTT:
         endpointing_ms: int = 300,
         utterance_end_ms: int = 1000,
         language: str | None = None,
-        observer: ProviderObserver | None = None,
-        keepalive_s: float = 4.0,
-        reconnect_attempts: int = 5,
-        backoff_s: float = 0.1,
-        backoff_cap_s: float = 2.0,
-        close_timeout_s: float = 3.0,
-        client: AsyncDeepgramClient | None = None,
+        **connection: Any,
     ) -> None:
-        """`keepalive_s`: idle time before a KeepAlive (Deepgram closes after 10 s without audio).
-        Reconnect delays are backoff_s, 2x, 4x ... capped at backoff_cap_s (0.1 .. 1.6 s: 3.1 s
-        worst case for 5 attempts). `close_timeout_s` bounds the drain after CloseStream."""
-        self._api_key = api_key
-        self._base_url = base_url
+        super().__init__(api_key, base_url, **connection)
         self.model = model
         self.endpointing_ms = endpointing_ms
         self.utterance_end_ms = utterance_end_ms
         self.language = language
-        self.observer = observer
-        self.keepalive_s = keepalive_s
-        self.reconnect_attempts = reconnect_attempts
-        self.backoff_s = backoff_s
-        self.backoff_cap_s = backoff_cap_s
-        self.close_timeout_s = close_timeout_s
-        # One client per process is best (the registry passes it): building one costs ~15 ms of
-        # blocking work (an SSL context), too much to pay on the event loop for every call.
-        self._client: AsyncDeepgramClient | None = client
-        self._session: _ListenSession | None = None  # the latest stream(), for finalize()
-
-    def stream(self, audio: AsyncIterator[bytes]) -> AsyncIterator[TranscriptEvent]:
-        """Yield transcript events for `audio` until it ends and the last results are drained.
-        Cancelling (or closing) the iterator closes the socket."""
-        self._session = _ListenSession(self, audio)
-        return self._session.events()
-
-    def finalize(self) -> None:
-        """Ask for the final of the audio sent so far now (Deepgram `Finalize`), instead of at
-        the endpoint: the caller went quiet and the call is waiting to know what was said."""
-        if self._session is not None:
-            self._session.finalize()
 
     def connect_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {
@@ -111,271 +56,23 @@ class DeepgramSTT:
             options["language"] = self.language
         return options
 
-    def client(self) -> AsyncDeepgramClient:
-        if self._client is None:
-            self._client = make_client(self._api_key, self._base_url)
-        return self._client
+    def connect(self) -> AbstractAsyncContextManager[Any]:
+        return self.client().listen.v1.connect(**self.connect_options())
 
-    def backoff(self, failures: int) -> float:
-        return min(self.backoff_s * 2 ** (failures - 1), self.backoff_cap_s)
+    def translator(self, settled: Settled) -> _NovaTranslator:
+        return _NovaTranslator(settled)
 
-
-@dataclass(frozen=True)
-class _Closed:
-    problem: str
-    clean: bool  # a 1000 close
+    async def request_final(self, conn: Any) -> None:
+        """`Finalize`: the final of the audio sent so far, now, instead of at the endpoint."""
+        await conn.send_finalize()
 
 
-class _Dropped(Exception):
-    """The socket closed before the stream was finished."""
+class _NovaTranslator:
+    def __init__(self, settled: Settled) -> None:
+        self._settled = settled
 
-
-_CLOSE_SENT = object()  # wakes the reader loop so it starts the drain deadline
-
-
-class _ReplayBuffer:
-    """Audio Deepgram has not finalised yet, positioned on the current socket's timeline
-    (Results `start`/`duration` count seconds from the socket's first byte)."""
-
-    def __init__(self, limit_bytes: int) -> None:
-        self._data = bytearray()
-        self._origin = 0  # socket-timeline byte offset of _data[0]
-        self._limit = limit_bytes
-
-    def add(self, chunk: bytes) -> None:
-        self._data += chunk
-        self._trim(len(self._data) - self._limit)
-
-    def finalized(self, until_s: float) -> None:
-        self._trim(int(until_s * SAMPLE_RATE) - self._origin)
-
-    def restart(self) -> list[bytes]:
-        """Pieces to send first on a new socket, whose timeline starts with them."""
-        self._origin = 0
-        data = bytes(self._data)
-        return [data[i : i + REPLAY_PIECE] for i in range(0, len(data), REPLAY_PIECE)]
-
-    def _trim(self, count: int) -> None:
-        count = min(count, len(self._data))
-        if count > 0:
-            del self._data[:count]
-            self._origin += count
-
-
-class _Link:
-    """One WebSocket: reader, sender and KeepAlive tasks feeding one inbox."""
-
-    def __init__(self, conn: Any, session: _ListenSession, keepalive_s: float) -> None:
-        self.conn = conn
-        self.inbox: asyncio.Queue[object] = asyncio.Queue()
-        self.close_sent_at: float | None = None
-        self.last_send = time.monotonic()
-        self._keepalive_s = keepalive_s
-        sender = asyncio.create_task(session.send(self), name="deepgram-stt-send")
-        sender.add_done_callback(self._sender_done)
-        self._tasks = [
-            asyncio.create_task(self._read(), name="deepgram-stt-recv"),
-            sender,
-            asyncio.create_task(self._keepalive(), name="deepgram-stt-keepalive"),
-        ]
-
-    async def send_audio(self, chunk: bytes) -> None:
-        await self.conn.send_media(chunk)
-        self.last_send = time.monotonic()
-
-    def finalize(self) -> None:
-        """Send `Finalize` from a task of its own (the sender may be waiting for audio)."""
-        task = asyncio.create_task(self._finalize(), name="deepgram-stt-finalize")
-        self._tasks.append(task)
-
-    async def _finalize(self) -> None:
-        with contextlib.suppress(ConnectionClosed):  # the reader reports the close
-            await self.conn.send_finalize()
-
-    async def close_stream(self) -> None:
-        await self.conn.send_close_stream()
-        self.close_sent_at = time.monotonic()
-        self.inbox.put_nowait(_CLOSE_SENT)
-
-    async def next(self, drain_s: float) -> object | None:
-        """The next inbox item; None when the drain after CloseStream has run out of time."""
-        if self.close_sent_at is None:
-            return await self.inbox.get()
-        try:
-            async with asyncio.timeout(max(0.0, self.close_sent_at + drain_s - time.monotonic())):
-                return await self.inbox.get()
-        except TimeoutError:
-            return None
-
-    async def stop(self) -> None:
-        await _cancel(self._tasks)
-
-    async def _read(self) -> None:
-        while True:
-            try:
-                message = await self.conn.recv()
-            except ConnectionClosed as exc:
-                clean = isinstance(exc, ConnectionClosedOK)
-                self.inbox.put_nowait(_Closed(close_description(exc), clean))
-                return
-            except ValueError:  # a text frame that is not JSON: skip it, keep the stream
-                log.warning("Deepgram STT sent a frame that is not JSON; ignored")
-                continue
-            self.inbox.put_nowait((time.monotonic(), message))
-
-    async def _keepalive(self) -> None:
-        """The SDK sends no KeepAlive; Deepgram closes (NET-0001) after 10 s without audio."""
-        while self.close_sent_at is None:
-            await asyncio.sleep(max(0.0, self.last_send + self._keepalive_s - time.monotonic()))
-            if (
-                self.close_sent_at is None
-                and time.monotonic() - self.last_send >= self._keepalive_s
-            ):
-                try:
-                    await self.conn.send_keep_alive()
-                except ConnectionClosed:
-                    return  # the reader reports the close
-                self.last_send = time.monotonic()
-
-    def _sender_done(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            self.inbox.put_nowait(task.exception())
-
-
-class _ListenSession:
-    """One `stream()` call: the audio pump, the replay buffer and one socket at a time."""
-
-    def __init__(self, stt: DeepgramSTT, audio: AsyncIterator[bytes]) -> None:
-        self._stt = stt
-        self._audio = audio
-        # The session's own queue is read directly; any other source goes through a pump task
-        # into one (a task hop per frame that the session's audio does not need).
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self._reader = audio if isinstance(audio, AudioQueueReader) else AudioQueueReader(
-            self._queue)
-        self._replay = _ReplayBuffer(REPLAY_LIMIT_S * SAMPLE_RATE)
-        self._audio_ended = False
-        self._bytes_sent = 0
-        self._progress = False  # a final arrived on the current socket
-        self._connected_at: float | None = None
-        self._link: _Link | None = None
-
-    def finalize(self) -> None:
-        if self._link is not None:
-            self._link.finalize()
-
-    async def events(self) -> AsyncIterator[TranscriptEvent]:
-        pumps = [] if self._audio is self._reader else [
-            asyncio.create_task(self._pump(), name="deepgram-stt-audio")]
-        try:
-            async for event in self._connections():
-                yield event
-            for pump in pumps:
-                if pump.done() and not pump.cancelled() and pump.exception() is not None:
-                    raise pump.exception()  # type: ignore[misc]  # the audio source failed
-        finally:
-            await _cancel(pumps)
-            if self._stt.observer is not None:
-                self._stt.observer.usage(stt_seconds=self._bytes_sent / SAMPLE_RATE)
-
-    async def send(self, link: _Link) -> None:
-        """Replay unfinalised audio, then forward live audio; CloseStream when it ends."""
-        try:
-            for piece in self._replay.restart():
-                await self._send(link, piece)
-            while not self._audio_ended:
-                chunk = await self._reader.read_batch(BATCH_LIMIT_BYTES)
-                if chunk is None:
-                    self._audio_ended = True
-                    break
-                if not chunk:
-                    continue  # an empty binary message would close Deepgram's stream
-                self._replay.add(chunk)  # before sending: a failed send is replayed
-                await self._send(link, chunk)
-            await link.close_stream()
-        except ConnectionClosed:
-            return  # the reader reports the close
-
-    async def _send(self, link: _Link, chunk: bytes) -> None:
-        await link.send_audio(chunk)
-        self._bytes_sent += len(chunk)
-
-    async def _pump(self) -> None:
-        try:
-            async for chunk in self._audio:
-                if chunk:
-                    self._queue.put_nowait(chunk)
-        finally:
-            self._queue.put_nowait(None)
-
-    async def _connections(self) -> AsyncIterator[TranscriptEvent]:
-        failures, problem = 0, ""
-        while True:
-            try:
-                async for event in self._one_connection(failures, problem):
-                    yield event
-                return
-            except ApiError as exc:
-                problem = handshake_problem(exc)
-            except (*_NETWORK_ERRORS, _Dropped) as exc:
-                problem = _describe(exc)
-            failures = 1 if self._was_healthy() else failures + 1
-            await self._before_retry(failures, problem)
-
-    async def _before_retry(self, failures: int, problem: str) -> None:
-        attempts = self._stt.reconnect_attempts
-        if failures > attempts:
-            raise ProviderError(
-                f"Deepgram speech-to-text lost its connection; {attempts} reconnects failed"
-                f" (last: {problem})"
-            )
-        delay = self._stt.backoff(failures)
-        log.warning(
-            "Deepgram STT %s; reconnect %d/%d in %.1f s", problem, failures, attempts, delay
-        )
-        await asyncio.sleep(delay)
-
-    def _was_healthy(self) -> bool:
-        lived = self._connected_at is not None and time.monotonic() - self._connected_at >= STABLE_S
-        return self._progress or lived
-
-    async def _one_connection(self, failures: int, problem: str) -> AsyncIterator[TranscriptEvent]:
-        self._progress, self._connected_at = False, None
-        async with self._stt.client().listen.v1.connect(**self._stt.connect_options()) as conn:
-            self._connected_at = time.monotonic()
-            if failures and self._stt.observer is not None:
-                self._stt.observer.degraded(PROVIDER, problem, "reconnected")
-            link = self._link = _Link(conn, self, self._stt.keepalive_s)
-            try:
-                async for event in self._receive(link):
-                    yield event
-            finally:
-                self._link = None
-                await link.stop()
-
-    async def _receive(self, link: _Link) -> AsyncIterator[TranscriptEvent]:
-        while True:
-            item = await link.next(self._stt.close_timeout_s)
-            if item is None:
-                log.warning("Deepgram STT did not close after CloseStream; finishing anyway")
-                return
-            if isinstance(item, _Closed):
-                if link.close_sent_at is not None and item.clean:
-                    return
-                raise _Dropped(item.problem)
-            if isinstance(item, BaseException):
-                raise item  # the sender failed for a reason other than the socket
-            if item is _CLOSE_SENT:
-                continue
-            at, message = item  # type: ignore[misc]
-            if link.close_sent_at is not None and _kind(message) == "Metadata":
-                return  # Metadata is the last message after CloseStream
-            event = self._event(message, at)
-            if event is not None:
-                yield event
-
-    def _event(self, message: Any, at: float) -> TranscriptEvent | None:
-        kind = _kind(message)
+    def event(self, message: Any, at: float) -> TranscriptEvent | None:
+        kind = kind_of(message)
         if kind == "Results":
             return self._results(message, at)
         if kind == "SpeechStarted":
@@ -389,9 +86,7 @@ class _ListenSession:
     def _results(self, message: Any, at: float) -> TranscriptEvent | None:
         final = bool(getattr(message, "is_final", False))
         if final:
-            self._progress = True
-            end = float(getattr(message, "start", 0) or 0) + float(message.duration or 0)
-            self._replay.finalized(end)
+            self._settled(float(getattr(message, "start", 0) or 0) + float(message.duration or 0))
         text = _transcript(message)
         # A final forced by Finalize closes the utterance as an endpoint would: we asked because
         # the caller went quiet.
@@ -403,35 +98,8 @@ class _ListenSession:
         return TranscriptEvent("interim", text, at=at)
 
 
-def _kind(message: Any) -> str | None:
-    """Dispatch on the wire `type`: the SDK's unchecked models may not match their class."""
-    if isinstance(message, dict):
-        return message.get("type")
-    return getattr(message, "type", None)
-
-
 def _transcript(message: Any) -> str:
     try:
         return str(message.channel.alternatives[0].transcript or "").strip()
     except (AttributeError, IndexError, TypeError):
         return ""
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, ConnectionClosed):
-        return close_description(exc)
-    if isinstance(exc, _Dropped):
-        return str(exc)
-    return f"cannot connect ({type(exc).__name__})"
-
-
-async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
-    """Cancel and wait (bounded); never swallows the cancellation of the caller itself."""
-    if not tasks:
-        return
-    for task in tasks:
-        task.cancel()
-    await asyncio.wait(tasks, timeout=TASK_STOP_S)
-    for task in tasks:
-        if task.done() and not task.cancelled():
-            task.exception()  # retrieved: errors were already reported through the inbox

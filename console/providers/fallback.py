@@ -85,6 +85,12 @@ class FallbackSTT(_Fallback):
         async for event in self.secondary.stream(audio):
             yield event
 
+    @property
+    def detects_turns(self) -> bool:
+        """Whether the recognizer listening now ends turns itself (Flux does; the local one,
+        which takes over when the cloud gives up, does not)."""
+        return bool(getattr(getattr(self, "_active", self.primary), "detects_turns", False))
+
     def finalize(self) -> None:
         """Forwarded to whichever recognizer is listening, if it can (Deepgram can)."""
         if (finalize := getattr(getattr(self, "_active", None), "finalize", None)) is not None:

@@ -46,8 +46,16 @@ class ProviderRegistry:
 
     def _stt_tier(self) -> Tier:
         if self.settings.deepgram_api_key:
-            return Tier("cloud", "Deepgram nova-2", "DEEPGRAM_API_KEY is set")
+            return Tier("cloud", self._deepgram_recognizer(), "DEEPGRAM_API_KEY is set")
         return Tier("local", "faster-whisper tiny.en", "no DEEPGRAM_API_KEY: local recognition")
+
+    def _deepgram_recognizer(self) -> str:
+        """Which recognizer STT_ENGINE picked, with the Flux thresholds that shape its turns."""
+        s = self.settings
+        if s.stt_engine == "flux":
+            return (f"Deepgram flux-general-en (eager {s.flux_eager_eot_threshold}, "
+                    f"end {s.flux_eot_threshold}, timeout {s.flux_eot_timeout_ms} ms)")
+        return "Deepgram nova-2"
 
     def _llm_tier(self) -> Tier:
         if self.settings.groq_api_key:
@@ -69,16 +77,28 @@ class ProviderRegistry:
                 raise ProviderError("no speech-to-text: set DEEPGRAM_API_KEY or install "
                                     "the local extra (pip install -e '.[local]')")
             return local
-        from console.providers.deepgram import DeepgramSTT
-
-        cloud = DeepgramSTT(self.settings.deepgram_api_key.get_secret_value(),
-                            self.settings.deepgram_base_url, observer=observer,
-                            client=self._shared_deepgram())
+        cloud = self._deepgram_stt(observer)
         if local is None:
             return cloud
         from console.providers.fallback import FallbackSTT
 
         return FallbackSTT(cloud, local, observer)
+
+    def _deepgram_stt(self, observer: ProviderObserver | None) -> SpeechToText:
+        """The recognizer STT_ENGINE names, on the process's shared Deepgram client."""
+        s = self.settings
+        assert s.deepgram_api_key is not None
+        where = (s.deepgram_api_key.get_secret_value(), s.deepgram_base_url)
+        shared = {"observer": observer, "client": self._shared_deepgram()}
+        if s.stt_engine == "flux":
+            from console.providers.deepgram_flux import DeepgramFluxSTT
+
+            return DeepgramFluxSTT(*where, eot_threshold=s.flux_eot_threshold,
+                                   eager_eot_threshold=s.flux_eager_eot_threshold,
+                                   eot_timeout_ms=s.flux_eot_timeout_ms, **shared)
+        from console.providers.deepgram import DeepgramSTT
+
+        return DeepgramSTT(*where, **shared)
 
     def llm(self, profile: Any) -> LanguageModel:
         if self.settings.groq_api_key:

@@ -1,4 +1,5 @@
-"""A loopback Deepgram: live STT (`/v1/listen`), Aura TTS over WebSocket and REST (`/v1/speak`).
+"""A loopback Deepgram: live STT (Nova `/v1/listen`, Flux `/v2/listen`), Aura TTS over WebSocket
+and REST (`/v1/speak`).
 
 It speaks the wire protocol of PROTOCOLS.md sections 2 and 3, so the real deepgram-sdk is pointed
 at `fake.base_url` and never mocked:
@@ -18,6 +19,8 @@ words, then an interim every 0.8-1.0 s with a growing prefix of the scripted tra
 transcripts, no UtteranceEnd. deepgram_recognizer.py and deepgram_cadence.py say where each rule and
 number comes from (Deepgram's documentation, PROTOCOLS.md section 2, or observation).
 `cadence="eager"` restores the old quick cadence for tests whose subject is not turn timing.
+`/v2/listen` answers with Flux's turn events from the same script (deepgram_flux.py says how and
+where each number comes from); `fake.turn_infos` records every TurnInfo it sent.
 Speak streams deterministic noise unique to each text (`fake.audio_for(text)`), so a test can prove
 which sentence audio came from.
 
@@ -40,15 +43,17 @@ import json
 import time
 import uuid
 import zlib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
 from aiohttp import WSMsgType, web
 
 from tests.fakes.deepgram_cadence import CADENCES, Cadence
+from tests.fakes.deepgram_flux import FluxRecognizer, FluxTiming, Thresholds
 from tests.fakes.deepgram_recognizer import (
     SAMPLE_RATE,
+    ListenTimeline,
     Recognizer,
     frame_rms,
     mulaw_decode,
@@ -122,6 +127,10 @@ class FakeDeepgramOptions:
     """Close a listen socket with 1011 NET-0000 once it has received this many speech frames."""
     max_drops: int = 1
     """How many listen sockets `drop_after_speech_frames` may drop in all (then it stops)."""
+    drop_error_code: str | None = None
+    """Flux: send a fatal `Error` with this code before such a drop closes the socket."""
+    flux: FluxTiming = field(default_factory=FluxTiming)
+    """Flux's timing (`/v2/listen`); see deepgram_flux.py for the source of each default."""
     idle_timeout_s: float | None = 10.0
     """Close listen with 1011 NET-0001 after this long with neither audio nor KeepAlive (Deepgram:
     10 s). None: never."""
@@ -184,7 +193,8 @@ class FakeDeepgram(LoopbackServer):
         self.speech_started_at: list[float] = []
         self.finals_sent: list[tuple[str, float]] = []
         self.results_sent: list[dict[str, Any]] = []  # every Results, interim and final
-        self.recognizers: list[Recognizer] = []  # one per listen socket; `.log` has audio times
+        self.recognizers: list[ListenTimeline] = []  # one per listen socket (v1 or v2)
+        self.turn_infos: list[dict[str, Any]] = []  # every Flux TurnInfo sent, in order
         self.drops = 0
         # speak records
         self.speak_queries: list[dict[str, str]] = []  # one per accepted WS connection
@@ -198,6 +208,7 @@ class FakeDeepgram(LoopbackServer):
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/v1/listen", self._listen)
+        app.router.add_get("/v2/listen", self._flux_listen)
         app.router.add_get("/v1/speak", self._speak_ws)
         app.router.add_post("/v1/speak", self._speak_rest)
 
@@ -230,7 +241,11 @@ class FakeDeepgram(LoopbackServer):
             await ws.close(code=code, message=b"NET-0000")
 
     def next_transcript(self) -> str:
-        return self.script[0] if self.script else FALLBACK_TRANSCRIPT
+        return self.transcript_at(0)
+
+    def transcript_at(self, index: int) -> str:
+        """The script entry `index` places ahead (Flux holds a turn's entries until it ends)."""
+        return self.script[index] if index < len(self.script) else FALLBACK_TRANSCRIPT
 
     def transcript_done(self) -> None:
         if self.script:
@@ -246,6 +261,16 @@ class FakeDeepgram(LoopbackServer):
     async def _listen(self, request: web.Request) -> web.StreamResponse:
         if (refusal := self._refused(request)) is not None:
             return refusal
+        return await self._serve_listen(request, Recognizer)
+
+    async def _flux_listen(self, request: web.Request) -> web.StreamResponse:
+        if (refusal := self._refused(request) or _flux_refusal(request)) is not None:
+            return refusal
+        return await self._serve_listen(request, FluxRecognizer)
+
+    async def _serve_listen(
+        self, request: web.Request, kind: type[ListenTimeline]
+    ) -> web.StreamResponse:
         ws = web.WebSocketResponse(compress=False)
         await ws.prepare(request)
         self.listen_queries.append(dict(request.query))
@@ -253,9 +278,11 @@ class FakeDeepgram(LoopbackServer):
         self.listen_open += 1
         self._sockets.add(ws)
         self._notify()
-        rec = Recognizer(self, dict(request.query), len(self.listen_audio) - 1)
+        rec: ListenTimeline = kind(self, dict(request.query), len(self.listen_audio) - 1)
         self.recognizers.append(rec)
         try:
+            for message in rec.opening():
+                await self._send_listen(ws, message)
             await self._listen_loop(ws, rec)
         finally:
             self._sockets.discard(ws)
@@ -263,7 +290,7 @@ class FakeDeepgram(LoopbackServer):
             self._notify()
         return ws
 
-    async def _listen_loop(self, ws: web.WebSocketResponse, rec: Recognizer) -> None:
+    async def _listen_loop(self, ws: web.WebSocketResponse, rec: ListenTimeline) -> None:
         while not ws.closed:
             try:
                 msg = await ws.receive(timeout=self.opts.idle_timeout_s)
@@ -279,7 +306,7 @@ class FakeDeepgram(LoopbackServer):
             if done:
                 return
 
-    async def _on_audio(self, ws: web.WebSocketResponse, rec: Recognizer, data: bytes) -> bool:
+    async def _on_audio(self, ws: web.WebSocketResponse, rec: ListenTimeline, data: bytes) -> bool:
         self.audio_bytes += len(data)
         self.listen_audio[rec.connection] += len(data)
         for message in rec.feed(data):
@@ -287,26 +314,23 @@ class FakeDeepgram(LoopbackServer):
         limit = self.opts.drop_after_speech_frames
         if limit is not None and rec.speech_frames >= limit and self.drops < self.opts.max_drops:
             self.drops += 1
+            if self.opts.drop_error_code is not None and isinstance(rec, FluxRecognizer):
+                await self._send_listen(ws, rec.error(self.opts.drop_error_code))
             await ws.close(code=1011, message=b"NET-0000")
             return True
         return False
 
     async def _on_listen_control(
-        self, ws: web.WebSocketResponse, rec: Recognizer, message: dict[str, Any]
+        self, ws: web.WebSocketResponse, rec: ListenTimeline, message: dict[str, Any]
     ) -> bool:
-        kind = str(message.get("type"))
-        self.controls.append((kind, time.monotonic()))
+        self.controls.append((str(message.get("type")), time.monotonic()))
         self._notify()
-        if kind == "Finalize":
-            for result in rec.flush(from_finalize=True):
-                await self._send_listen(ws, result)
-        elif kind == "CloseStream":
-            for result in rec.flush(from_finalize=False):
-                await self._send_listen(ws, result)
-            await self._send_listen(ws, rec.metadata())
+        replies, close = rec.control(message)
+        for reply in replies:
+            await self._send_listen(ws, reply)
+        if close:
             await ws.close(code=1000)
-            return True
-        return False
+        return close
 
     async def _send_listen(self, ws: web.WebSocketResponse, message: dict[str, Any]) -> None:
         await ws.send_str(json.dumps(message))
@@ -317,6 +341,8 @@ class FakeDeepgram(LoopbackServer):
             self.results_sent.append(message)
             if message["is_final"]:
                 self.finals_sent.append((message["channel"]["alternatives"][0]["transcript"], now))
+        elif message["type"] == "TurnInfo":
+            self.turn_infos.append(message)
         self._notify()
 
     # /v1/speak WebSocket ------------------------------------------------------------------------
@@ -456,6 +482,17 @@ class _SpeakSession:
             self._fake._record_audio(req, len(chunk))
             await asyncio.sleep(self._fake._chunk_pause(len(chunk)))
         return True
+
+
+def _flux_refusal(request: web.Request) -> web.Response | None:
+    """/v2/listen wants a Flux model and thresholds in range: else 400 at the handshake."""
+    if not request.query.get("model", "").startswith("flux"):
+        return _error_json(400, "Bad Request", "/v2/listen serves Flux models only")
+    try:
+        problem = Thresholds.parse(dict(request.query)).problem()
+    except ValueError as error:
+        problem = str(error)
+    return None if problem is None else _error_json(400, "Bad Request", problem)
 
 
 def _error_json(status: int, code: str, message: str) -> web.Response:

@@ -126,8 +126,11 @@ class _Utterance:
 
 
 @dataclass
-class Recognizer:
-    fake: TranscriptSource
+class ListenTimeline:
+    """What Nova's and Flux's recognisers share: one socket's audio timeline, heard in 20 ms
+    frames, its seeded generator, and the log of every message made on it."""
+
+    fake: Any  # FakeDeepgram: the script and `opts`
     query: dict[str, str]
     connection: int  # index into fake.listen_audio
     samples: int = 0  # audio timeline of this socket
@@ -137,9 +140,6 @@ class Recognizer:
     """Every message made, with the audio time (s) it was made at: what tests pin cadence on."""
     _rng: random.Random = field(init=False)
     _carry: bytes = b""
-    _segment_start: float = 0.0  # where the next Results begins: end of the last final
-    _utt: _Utterance | None = None
-    _last_word_end: int | None = None  # sample; set from a final with words until UtteranceEnd
 
     def __post_init__(self) -> None:
         self._rng = connection_rng(self.fake.opts.seed, self.connection)
@@ -147,10 +147,6 @@ class Recognizer:
     @property
     def now(self) -> float:
         return self.samples / SAMPLE_RATE
-
-    @property
-    def endpointing_ms(self) -> int | None:
-        return _ms(self.query.get("endpointing"), DEFAULT_ENDPOINTING_MS)
 
     def feed(self, data: bytes) -> list[dict[str, Any]]:
         data = self._carry + data
@@ -161,6 +157,48 @@ class Recognizer:
             self.samples += FRAME_BYTES
             out += self._logged(self._frame(data[start : start + FRAME_BYTES]))
         return out
+
+    def is_speech(self, frame: bytes) -> bool:
+        return frame_rms(frame) > self.fake.opts.speech_rms
+
+    def opening(self) -> list[dict[str, Any]]:
+        """What the server says as the socket opens."""
+        raise NotImplementedError
+
+    def control(self, message: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+        """A client text message -> (replies, close the socket after them)."""
+        raise NotImplementedError
+
+    def _frame(self, frame: bytes) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def _logged(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        self.log += [(self.now, message) for message in messages]
+        return messages
+
+
+@dataclass
+class Recognizer(ListenTimeline):
+    fake: TranscriptSource
+    _segment_start: float = 0.0  # where the next Results begins: end of the last final
+    _utt: _Utterance | None = None
+    _last_word_end: int | None = None  # sample; set from a final with words until UtteranceEnd
+
+    @property
+    def endpointing_ms(self) -> int | None:
+        return _ms(self.query.get("endpointing"), DEFAULT_ENDPOINTING_MS)
+
+    def opening(self) -> list[dict[str, Any]]:
+        return []  # /v1/listen says nothing until there is audio
+
+    def control(self, message: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+        """A client text message -> (replies, close the socket after them). KeepAlive: none."""
+        kind = message.get("type")
+        if kind == "Finalize":
+            return self.flush(from_finalize=True), False
+        if kind == "CloseStream":
+            return [*self.flush(from_finalize=False), self.metadata()], True
+        return [], False
 
     def flush(self, *, from_finalize: bool) -> list[dict[str, Any]]:
         """Finalize -> a final with from_finalize (no speech_final); CloseStream -> speech_final."""
@@ -176,13 +214,8 @@ class Recognizer:
             "duration": round(self.now, 3), "channels": 1,
         }  # fmt: skip
 
-    def _logged(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        self.log += [(self.now, message) for message in messages]
-        return messages
-
     def _frame(self, frame: bytes) -> list[dict[str, Any]]:
-        is_speech = frame_rms(frame) > self.fake.opts.speech_rms
-        out = self._speech() if is_speech else self._silence()
+        out = self._speech() if self.is_speech(frame) else self._silence()
         if self._utt is not None:
             self._utt.age_frames += 1
             out += self._scheduled(self._utt)

@@ -1,4 +1,5 @@
-"""DeepgramSTT on the real deepgram-sdk, pointed at the loopback FakeDeepgram.
+"""DeepgramSTT (Nova) on the real deepgram-sdk, pointed at the loopback FakeDeepgram. What it
+shares with Flux (refused keys, bounded reconnects, cancellation) is in test_deepgram_listen.py.
 
 Tone bursts are speech to the fake; audio is sent faster than real time because the fake, like
 Deepgram, times endpointing on the audio timeline.
@@ -6,17 +7,16 @@ Deepgram, times endpointing on the audio timeline.
 
 from __future__ import annotations
 
-import asyncio
 import importlib.metadata
-import socket
 import time
 from collections.abc import AsyncIterator
 
 import pytest
 
-from console.providers.base import AudioQueueReader, ProviderError, TranscriptEvent
+from console.providers.base import TranscriptEvent
 from console.providers.deepgram_stt import DeepgramSTT
 from tests.fakes.deepgram_fake import FakeDeepgram, silence, tone
+from tests.integration.test_deepgram_listen import RecordingObserver, final_after_finalize, frames
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -24,29 +24,10 @@ FRAME = 160
 BOOKING = "I'd like to book an appointment"
 
 
-class RecordingObserver:
-    def __init__(self) -> None:
-        self.degradations: list[tuple[str, str, str]] = []
-        self.usages: list[dict[str, float]] = []
-
-    def degraded(self, provider: str, problem: str, fallback: str) -> None:
-        self.degradations.append((provider, problem, fallback))
-
-    def usage(self, **amounts: float) -> None:
-        self.usages.append(amounts)
-
-
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeDeepgram]:
     async with FakeDeepgram(script=[BOOKING, "My name is John Smith"]) as server:
         yield server
-
-
-async def frames(*parts: bytes) -> AsyncIterator[bytes]:
-    for part in parts:
-        for start in range(0, len(part), FRAME):
-            yield part[start : start + FRAME]
-            await asyncio.sleep(0)
 
 
 async def collect(stt: DeepgramSTT, audio: AsyncIterator[bytes]) -> list[TranscriptEvent]:
@@ -154,32 +135,6 @@ async def test_a_drop_after_a_final_replays_only_the_unfinalised_audio(fake) -> 
     assert fake.listen_audio[1] == len(first + second) - 1200 * 8  # all but the finalised 1.2 s
 
 
-async def test_a_refused_key_raises_provider_error_at_once_without_the_key(fake) -> None:
-    stt = DeepgramSTT("not-the-key-1234", fake.base_url, backoff_s=0.5)
-    started = time.monotonic()
-    with pytest.raises(ProviderError, match="refused the API key") as raised:
-        await collect(stt, frames(*utterance()))
-    assert time.monotonic() - started < 0.5  # no retry loop
-    assert "not-the-key-1234" not in str(raised.value) and fake.listen_connections == 0
-
-
-async def test_every_socket_dropping_ends_in_provider_error_after_bounded_retries(fake) -> None:
-    fake.opts.drop_after_speech_frames, fake.opts.max_drops = 5, 100
-    stt = DeepgramSTT(fake.api_key, fake.base_url, reconnect_attempts=3, backoff_s=0.01)
-    with pytest.raises(ProviderError, match="3 reconnects failed"):
-        await collect(stt, frames(*utterance()))
-    assert fake.listen_connections == 4
-
-
-async def test_an_unreachable_server_ends_in_provider_error_after_bounded_retries() -> None:
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    stt = DeepgramSTT("key", f"http://127.0.0.1:{port}", reconnect_attempts=2, backoff_s=0.01)
-    with pytest.raises(ProviderError, match="cannot connect"):
-        await collect(stt, frames(silence(100)))
-
-
 async def test_keepalive_keeps_the_socket_open_while_audio_pauses(fake) -> None:
     fake.opts.idle_timeout_s = 0.5  # the fake closes idle sockets after 0.5 s (Deepgram: 10 s)
 
@@ -211,36 +166,6 @@ async def test_audio_ending_mid_speech_still_yields_the_final_before_the_stream_
     assert fake.control_count("CloseStream") == 1
 
 
-async def test_cancelling_the_consumer_closes_the_socket(fake) -> None:
-    live: asyncio.Queue[bytes] = asyncio.Queue()
-
-    async def endless() -> AsyncIterator[bytes]:
-        while True:
-            yield await live.get()
-
-    seen: list[TranscriptEvent] = []
-
-    async def consume() -> None:
-        async for event in DeepgramSTT(fake.api_key, fake.base_url).stream(endless()):
-            seen.append(event)
-
-    consumer = asyncio.create_task(consume(), name="stt-consumer")
-    for part in (silence(200), tone(400)):
-        live.put_nowait(part)
-    await fake.wait_for(lambda: fake.speech_started_at)
-    consumer.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await asyncio.wait_for(consumer, timeout=2)
-    await fake.wait_for(lambda: fake.listen_open == 0)
-
-
-async def test_usage_reports_the_seconds_of_audio_sent(fake) -> None:
-    observer = RecordingObserver()
-    audio = b"".join(utterance())
-    await collect(DeepgramSTT(fake.api_key, fake.base_url, observer=observer), frames(audio))
-    assert observer.usages == [{"stt_seconds": pytest.approx(len(audio) / 8000)}]
-
-
 async def test_events_carry_the_monotonic_time_they_were_received(fake) -> None:
     before = time.monotonic()
     events = await collect(DeepgramSTT(fake.api_key, fake.base_url), frames(*utterance()))
@@ -252,28 +177,10 @@ async def test_events_carry_the_monotonic_time_they_were_received(fake) -> None:
 async def test_finalize_brings_the_final_at_once_instead_of_at_the_endpoint(fake) -> None:
     """The call asks when the caller went quiet over the agent: it must know what was said
     now, not 300 ms later at Deepgram's endpoint."""
-    stt = DeepgramSTT(fake.api_key, fake.base_url)
-    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-    stream = stt.stream(AudioQueueReader(queue))
-    for start in range(0, 8000, FRAME):  # 1 s of speech, then only 100 ms of quiet
-        queue.put_nowait(tone(1000)[start : start + FRAME])
-    queue.put_nowait(silence(100))
-    events = asyncio.create_task(collect_until_final(stream))
-    await fake.wait_for(lambda: fake.audio_bytes >= 8800)  # all of it reached Deepgram
-    stt.finalize()
-    event = await events
+    event = await final_after_finalize(DeepgramSTT(fake.api_key, fake.base_url), fake)
     assert (event.text, event.speech_final) == (BOOKING, True)  # it closes the utterance
     assert fake.control_count("Finalize") == 1
     assert fake.results_sent[-1]["from_finalize"] is True
-    queue.put_nowait(None)
-    await stream.aclose()
-
-
-async def collect_until_final(stream: AsyncIterator[TranscriptEvent]) -> TranscriptEvent:
-    async for event in stream:
-        if event.kind == "final":
-            return event
-    raise AssertionError("the stream ended without a final")
 
 
 async def test_noise_closes_its_utterance_with_an_empty_final() -> None:
