@@ -172,12 +172,14 @@ class Floor:
                                heard_at=turn.final_at, turn=turn)
 
     def _confirms(self, turn: CallerTurn) -> bool:
-        """The recognizer confirmed the tentative turn end a reply is being prepared for."""
+        """The recognizer confirmed the tentative turn end a reply is being prepared for (or
+        said it again): nothing new to answer."""
         spec = self._hold
-        if not isinstance(spec, Speculation) or turn.tentative or turn.text != spec.turn_text:
+        if not isinstance(spec, Speculation) or turn.text != spec.turn_text:
             return False
-        spec.settled = True
-        spec.changed.set()
+        if not turn.tentative:  # (a tentative one again: a replay after a reconnect)
+            spec.settled = True
+            spec.changed.set()
         return True
 
     def key_pressed(self, digit: str) -> None:

@@ -47,6 +47,7 @@ class CloudStack:
 
 async def start_cloud_stack(tmp_path, *, options: SessionOptions | None = None,
                             script: list[str] | None = None, reply: Any = None,
+                            stt_engine: str = "nova",
                             **deepgram_options: Any) -> tuple[CloudStack, Any]:
     # Short agent speech (15 ms per character) keeps whole-call tests quick.
     deepgram_options.setdefault("ms_per_char", 15.0)
@@ -61,6 +62,7 @@ async def start_cloud_stack(tmp_path, *, options: SessionOptions | None = None,
         twilio_account_sid=twilio.account_sid, twilio_auth_token=twilio.auth_token,
         twilio_api_base_url=twilio.base_url, twilio_phone_number="+15550000000",
         emergency_fallback_number=EMERGENCY[0], emergency_second_number=EMERGENCY[1],
+        stt_engine=stt_engine,
     )
     runtime = Runtime(settings, options=options)
     stack = CloudStack(deepgram, groq, twilio, runtime)

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from console.simulate.caller import Utterance
 from tests.fakes.deepgram_fake import silence
+from tests.integration.conftest import start_cloud_stack, stop_cloud_stack
 from tests.speech import monologue
 
 FRAGMENT = "I'd like to book a table for"
@@ -85,3 +88,32 @@ async def test_a_finished_question_is_released_at_once_with_one_llm_request(clou
     settled = cloud.events("SpeculationSettled")
     assert [(e.outcome, e.rule) for e in settled] == [("used", "question")]
     assert len(cloud.groq.requests) == 1
+
+
+@pytest.fixture
+async def flux(tmp_path):
+    stack, parts = await start_cloud_stack(tmp_path, stt_engine="flux")
+    yield stack
+    await stop_cloud_stack(parts)
+
+
+async def test_flux_eager_end_then_resumed_then_end_of_turn_gives_one_reply_to_the_whole_turn(
+        flux):
+    """A pause long enough for Flux's eager end (120 ms) but not its end of turn (260 ms): the
+    reply prepared on the eager end is dropped unheard when Flux says the turn resumed, and the
+    one the caller hears answers both halves."""
+    flux.deepgram.script = ["I'd like to book an appointment", "for next Tuesday morning"]
+    first, rest = monologue(1.2, gaps_ms=(0, 100)), monologue(1.0, gaps_ms=(0, 100), seed=3)
+    # The fake counts silence from its own speech threshold, which the clip's quiet tail is
+    # already under: 120 ms of digital silence lands between its eager end and end of turn.
+    talk = Utterance(mulaw=first + silence(120) + rest + silence(40))
+    caller = flux.caller(talk, reply_timeout_s=6.0)
+    await caller.run()
+    events = [m["event"] for m in flux.deepgram.turn_infos if m["event"] != "Update"]
+    assert events[:5] == ["StartOfTurn", "EagerEndOfTurn", "TurnResumed", "EagerEndOfTurn",
+                          "EndOfTurn"]
+    assert outcomes(flux) == ["discarded", "used"]
+    asked = [r.messages[-1]["content"] for r in flux.groq.requests]
+    assert asked[-1] == "I'd like to book an appointment for next Tuesday morning"
+    assert len(agent_turns(flux)) == 2
+    assert agent_audio_during(caller, 0.0, (len(first) + len(rest)) / 8000 + 0.2) == []
