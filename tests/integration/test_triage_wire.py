@@ -10,10 +10,22 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from console.calls import triage
+from console.calls.triage import KEEP_COMPANY_LINE
 from console.simulate.caller import Utterance
 from tests.fakes.deepgram_fake import silence
 from tests.integration.conftest import EMERGENCY, PUBLIC_URL, spoken
 from tests.speech import monologue
+
+
+async def until_seen(cloud, predicate, within_s: float) -> None:
+    """Until `predicate` holds, looked at each time the call publishes an event."""
+    changed = asyncio.Event()
+    cloud.runtime.bus.subscribe(lambda _event: changed.set())
+    async with asyncio.timeout(within_s):
+        while not predicate():
+            changed.clear()
+            await changed.wait()
+
 
 TRIGGER_REPLY = "I understand. Please stay calm EMERGENCY_DETECTED while I get help."
 
@@ -67,12 +79,16 @@ async def test_twilio_failing_twice_is_retried_until_the_redirect_lands(cloud):
 async def test_twilio_down_raises_a_critical_alert_and_keeps_the_caller_company(cloud):
     cloud.deepgram.script = ["chest pain"]
     cloud.twilio.down = True
+    prepared = len(cloud.deepgram.tts_requests)  # synthesized at start-up
     stays_on_the_line = Utterance(mulaw=silence(6000), wait_for_reply=False)
     caller = cloud.caller(spoken(), stays_on_the_line, reply_timeout_s=4.0, **MEDICAL)
     task = asyncio.create_task(caller.run())
-    await cloud.deepgram.wait_for(
-        lambda: sum("stay on the line" in r.text for r in cloud.deepgram.tts_requests) >= 2, 10)
+    # The company line is prepared audio (no TTS request when said): count what was said.
+    await until_seen(cloud, lambda: sum(KEEP_COMPANY_LINE == e.text
+                                        for e in cloud.events("AgentSpoke")) >= 2, 10)
     assert cloud.events("AlertRaised")[0].level == "critical"
+    said_then = [r.text for r in cloud.deepgram.tts_requests[prepared:]]
+    assert KEEP_COMPANY_LINE not in said_then  # from prepared audio: never waits on the TTS
     await cloud.runtime.control.take_over(caller.options.call_sid, "test")
     await task
 
