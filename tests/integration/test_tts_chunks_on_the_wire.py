@@ -1,0 +1,61 @@
+"""What a reply's chunks look like on Aura's speak socket.
+
+The real deepgram-sdk talks to the loopback FakeDeepgram; nothing is mocked. The fake's audio for a
+text is unique to it (`fake.audio_for`), so "exactly these bytes" proves no audio was lost and none
+leaked from another chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator
+
+import pytest
+
+from console.calls.metrics import TurnClock
+from console.calls.pacing import Pacer
+from console.calls.reply import AgentReply
+from console.providers.deepgram_tts import DeepgramTTS
+from tests.fakes.deepgram_fake import FakeDeepgram
+from tests.unit.session_fakes import RecordingSender
+
+pytestmark = pytest.mark.timeout(30)
+
+BOOKING = "Sure, I can help you with that booking today. Which day suits you?"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeDeepgram]:
+    # 5 ms of audio a character: a chunk streams in a few ms.
+    async with FakeDeepgram(first_byte_ms=5, ms_per_char=5) as server:
+        yield server
+
+
+@pytest.fixture
+async def tts(fake: FakeDeepgram) -> AsyncIterator[DeepgramTTS]:
+    provider = DeepgramTTS(fake.api_key, fake.base_url)
+    yield provider
+    await provider.aclose()
+
+
+async def llm_tokens(text: str) -> AsyncGenerator[str, None]:
+    for token in [text[:4], text[4], *[" " + w for w in text[6:].split(" ")]]:
+        yield token  # "Sure", ",", " I", " can" ...: the comma is its own token, as from Llama
+
+
+def client_frames(fake: FakeDeepgram) -> list[str]:
+    return [kind for kind, _ in fake.speak_messages]
+
+
+async def test_the_caller_hears_sure_as_its_own_speak_and_flush_before_the_rest(fake, tts):
+    reply = AgentReply(tts=tts, pacer=Pacer(RecordingSender()), clock=TurnClock())
+    await reply.play_tokens(llm_tokens(BOOKING))
+    assert [r.text for r in fake.tts_requests] == [
+        "Sure,", "I can help you with that booking today.", "Which day suits you?",
+    ]  # fmt: skip
+    assert client_frames(fake) == ["Speak", "Flush"] * 3
+    sure, rest = fake.tts_requests[0], fake.tts_requests[1]
+    assert sure.transport == "ws" and sure.flushed
+    assert sure.first_byte_at is not None and sure.first_byte_at < rest.received_at
+    heard = b"".join(bytes(s.audio) for s in reply.spoken.segments)
+    assert heard.startswith(fake.audio_for("Sure,") + fake.audio_for(rest.text))
+    assert reply.clock.stamps["first_sentence"] <= sure.received_at  # the stamp is the first chunk
