@@ -14,7 +14,7 @@ real population of callers produces, kept to show the cost of such a burst.
 Own overhead = the three hand-off gaps timed at the fakes and the caller (one clock,
 time.monotonic, shared by every process on Linux):
   final transcript sent -> LLM request received
-  end of the LLM's first sentence sent -> TTS request received
+  the token ending the reply's first chunk (its first clause) sent -> TTS request received
   TTS first byte sent -> first media frame received by the caller
 
     python bench/pipeline.py --calls 1 --calls 50 [--aligned]
@@ -37,20 +37,22 @@ from typing import Any
 from common import ServerProcess, split_cores, spread  # noqa: I001 - sets sys.path for tests.fakes
 from probe_server import LagProbe
 
+from console.calls.sentences import SentenceChunker
 from console.simulate.caller import CallerOptions, SimulatedCaller, Utterance
 from tests.fakes.deepgram_fake import FakeDeepgram, silence, tone
-from tests.fakes.groq_fake import FakeGroq
+from tests.fakes.groq_fake import FakeGroq, GroqResponse
 
 TURNS = 3
 STAGGER_S = 6.0  # under the profiles' 8 s idle reprompt, so the wait never triggers one
-# The first sentence ends on a word, as most do: after a number ("noted 12.") the chunker rightly
-# waits one more token in case a decimal follows, which would add the LLM's 5 ms token interval.
-REPLY = ("Okay, line {uid} noted. We are open on weekdays from eight in the morning until six, "
-         "and on Saturdays from nine until noon. Is there anything else?")
+# The first chunk (up to the first clause: "Line 12 is noted,") ends on a word, as most do: after
+# a number ("line 12,") the chunker rightly waits one more token in case "500" follows, which
+# would add the LLM's 5 ms token interval.
+REPLY = ("Line {uid} is noted, thanks. We are open on weekdays from eight in the morning until "
+         "six, and on Saturdays from nine until noon. Is there anything else?")
 
 
 def reply_for(request: Any) -> str:
-    """Each reply's first sentence names the utterance it answers, so its TTS request and the
+    """Each reply's first chunk names the utterance it answers, so its TTS request and the
     frame the caller hears can be traced back to one turn of one call."""
     last = request.messages[-1]["content"]
     uid = re.search(r"number (\d+)", last)
@@ -154,7 +156,7 @@ def _gap_breakdown(callers: list[SimulatedCaller], deepgram: FakeDeepgram,
                    groq: FakeGroq) -> dict[str, Any]:
     """Which hand-off the overhead sits in: p50/p95 of each of the three gaps."""
     gaps = _handoff_gaps(callers, deepgram, groq)
-    names = ("final_to_llm_request", "sentence_to_tts_request", "tts_byte_to_caller_frame")
+    names = ("final_to_llm_request", "first_chunk_to_tts_request", "tts_byte_to_caller_frame")
     return {name: spread([g[i] for g in gaps]) for i, name in enumerate(names)}
 
 
@@ -170,8 +172,7 @@ def _handoff_gaps(callers: list[SimulatedCaller], deepgram: FakeDeepgram,
     speaks = _times_by_key((r.text, r) for r in deepgram.tts_requests)
     gaps = []
     for response in groq.responses:
-        request, sentence_end = response.request, response.first_sentence_sent_at()
-        sentence = reply_for(request).split(". ")[0] + "."
+        request, (sentence, sentence_end) = response.request, _first_chunk(response)
         final_at = _last_before(finals.get(request.messages[-1]["content"], []),
                                 request.received)
         speak = _first_after(speaks.get(sentence, []), sentence_end,
@@ -185,6 +186,15 @@ def _handoff_gaps(callers: list[SimulatedCaller], deepgram: FakeDeepgram,
                          (speak.received_at - sentence_end) * 1000,
                          (frame_at - speak.first_byte_at) * 1000))
     return gaps
+
+
+def _first_chunk(response: GroqResponse) -> tuple[str, float | None]:
+    """The reply's first chunk, as the server's chunker cut it, and when its last token was sent."""
+    chunker = SentenceChunker()
+    for token in response.tokens:
+        if chunks := chunker.feed(token.text):
+            return chunks[0], token.at
+    return "", None
 
 
 def _times_by_key(pairs: Any) -> dict[Any, list[Any]]:
