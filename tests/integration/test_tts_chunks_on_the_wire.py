@@ -1,4 +1,4 @@
-"""What a reply's chunks look like on Aura's speak socket.
+"""What a reply's chunks look like on Aura's speak socket, and the limit of 20 Flushes in 60 s.
 
 The real deepgram-sdk talks to the loopback FakeDeepgram; nothing is mocked. The fake's audio for a
 text is unique to it (`fake.audio_for`), so "exactly these bytes" proves no audio was lost and none
@@ -14,6 +14,7 @@ import pytest
 from console.calls.metrics import TurnClock
 from console.calls.pacing import Pacer
 from console.calls.reply import AgentReply
+from console.providers.deepgram import make_client
 from console.providers.deepgram_tts import DeepgramTTS
 from tests.fakes.deepgram_fake import FakeDeepgram
 from tests.unit.session_fakes import RecordingSender
@@ -59,3 +60,28 @@ async def test_the_caller_hears_sure_as_its_own_speak_and_flush_before_the_rest(
     heard = b"".join(bytes(s.audio) for s in reply.spoken.segments)
     assert heard.startswith(fake.audio_for("Sure,") + fake.audio_for(rest.text))
     assert reply.clock.stamps["first_sentence"] <= sure.received_at  # the stamp is the first chunk
+
+
+async def test_the_fake_warns_and_sends_no_audio_for_a_flush_past_twenty_in_sixty_seconds(fake):
+    from deepgram.speak.v1.types import SpeakV1Text
+
+    client = make_client(fake.api_key, fake.base_url)
+    got: list[object] = []
+    async with client.speak.v1.connect(model="aura-asteria-en", encoding="mulaw",
+                                       sample_rate=8000) as sc:  # fmt: skip
+        first = await sc.recv()
+        for n in range(21):
+            await sc.send_text(SpeakV1Text(text=f"Line {n}."))
+            await sc.send_flush()
+            while (message := await sc.recv()) is not None and isinstance(message, bytes):
+                got.append(message)
+            got.append(message)
+        await sc.send_close()
+    kinds = [getattr(m, "type", "audio") for m in got if not isinstance(m, bytes)]
+    assert getattr(first, "type", None) == "Metadata"
+    assert kinds == ["Flushed"] * 20 + ["Warning"]
+    assert [getattr(m, "sequence_id", None) for m in got if not isinstance(m, bytes)][:20] == list(
+        range(20)
+    )
+    assert got[-1].code == "FLUSH_LIMIT_EXCEEDED" and "flush" in got[-1].description.lower()
+    assert not fake.tts_requests[-1].flushed and fake.tts_requests[-1].bytes_sent == 0
