@@ -62,7 +62,7 @@ TALK_S = 1.2  # each caller turn: real speech, no pause inside long enough to en
 
 
 def reply_for(request: Any) -> str:
-    """Each reply's first sentence names the utterance it answers, so its TTS request and the
+    """Each reply's first chunk names the utterance it answers, so its TTS request and the
     frame the caller hears can be traced back to one turn of one call."""
     last = request.messages[-1]["content"]
     uid = re.search(r"number (\d+)", last)

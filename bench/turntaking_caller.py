@@ -33,7 +33,7 @@ QUIET_S = 4.0
 QUIET_LIMIT_S = 30.0  # ... unless the agent talks on for this long
 REPLY_WAIT_S = 15.0  # the long reply must start this soon after the question
 # How far into the long reply (its first frame) the caller starts talking over it: inside its
-# first or second sentence (2.7 s and 1.7 s long), so sentences follow the cut one.
+# first three chunks (1.9, 0.7 and 1.7 s long), so chunks follow the cut one.
 AFTER_MS = (1000.0, 3500.0)
 
 

@@ -1,7 +1,9 @@
 """What the turn-taking bench's callers say, what the fakes make of it, and what the agent says.
 
 Shared by the bench process (the fakes need the transcripts) and the caller worker (the callers
-need the audio, and the analysis needs to know which sentence a received frame belongs to).
+need the audio, and the analysis needs to know which chunk a received frame belongs to: the agent
+speaks a reply as chunks, its first clause and then its sentences, each one TTS request with its
+own audio).
 
 Each over-talk utterance starts on a voiced frame, so the first frame the caller sends is the
 speech onset: the time the bench measures barge-in from.
@@ -14,7 +16,9 @@ from typing import Any
 
 from common import ROOT  # noqa: F401 - sets sys.path for tests.*
 
+from console.calls.sentences import SentenceChunker
 from tests.fakes.deepgram_fake import mulaw_encode, tone
+from tests.fakes.groq_fake import split_tokens
 
 FRAME_BYTES = 160  # 20 ms of 8 kHz mu-law
 MAX_PAUSE_S = 0.25  # inside one utterance, under the fake recogniser's 300 ms endpointing
@@ -28,15 +32,23 @@ TRANSCRIPTS = {
     "command": "Stop.",
     "interruption": "wait I have a question about that",
 }
-# The long reply the over-talk lands in: several sentences (~8.6 s at the fake's 60 ms a
-# character), so a cut one has others before and after it.
-LONG_REPLY = (
-    "We are open from eight until six on weekdays.",
-    "On Saturdays we open at nine.",
-    "We close at noon on Saturdays.",
-    "Is there anything else I can help with?",
+
+
+def spoken_chunks(text: str) -> tuple[str, ...]:
+    """`text` as the server speaks it when the fake LLM streams it: the server's own chunker."""
+    chunker = SentenceChunker()
+    chunks = [chunk for token in split_tokens(text) for chunk in chunker.feed(token)]
+    return (*chunks, *filter(None, [chunker.flush()]))
+
+
+# The long reply the over-talk lands in: four sentences (~8.6 s at the fake's 60 ms a character)
+# in five chunks ("We are open from eight until six" / "on weekdays." / ...), so a cut one has
+# others before and after it.
+LONG_REPLY = spoken_chunks(
+    "We are open from eight until six on weekdays. On Saturdays we open at nine. "
+    "We close at noon on Saturdays. Is there anything else I can help with?"
 )
-ANSWER = ("Of course.", "What would you like to know?")  # to anything but the question
+ANSWER = spoken_chunks("Of course. What would you like to know?")  # to anything but the question
 
 
 def reply_for(request: Any) -> str:

@@ -1,6 +1,10 @@
 """Per-turn latency stamps, in the vocabulary of DESIGN.md:
 speech end -> STT final -> LLM first token -> first sentence -> TTS first byte -> first frame sent
--> first mark played. Voice-to-voice = speech end -> first frame sent."""
+-> first mark played. Voice-to-voice = speech end -> first frame sent.
+
+`first_sentence` is when the reply's first chunk went to TTS: since replies start speaking at their
+first clause ("Sure,"), that is usually before the first sentence ends. The name stays because
+stored call metrics, the TUI and the benches key on it."""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
-"""One agent utterance in flight: tokens -> sentences -> speech -> paced frames.
+"""One agent utterance in flight: tokens -> chunks -> speech -> paced frames.
 
-The LLM and the TTS run concurrently: while sentence one is being spoken the LLM is already writing
-sentence two. Cancelling the task that runs `play` stops both, mid-token or mid-frame. A reply can
-be held (the caller spoke over it): the LLM and the TTS keep going, their audio is kept instead of
-queued, and `release()` queues it again from the first sentence the caller did not hear in full.
+A chunk is the reply's first clause ("Sure,"), then one sentence at a time (sentences.py). The LLM
+and the TTS run concurrently: while one chunk is being spoken the LLM is already writing the next.
+Cancelling the task that runs `play` stops both, mid-token or mid-frame. A reply can be held (the
+caller spoke over it): the LLM and the TTS keep going, their audio is kept instead of queued, and
+`release()` queues it again from the first sentence the caller did not hear in full.
 """
 
 from __future__ import annotations
@@ -162,12 +163,16 @@ class AgentReply:
             out.put_nowait(None)
 
     def _emit(self, sentence: str, out: asyncio.Queue[str | None]) -> None:
+        # The stage keeps its name (stored call metrics, the TUI and the benches read it), but it
+        # is the first *chunk*: the reply's first clause went to TTS, often before its first
+        # sentence ended.
         self.clock.stamp("first_sentence", self._now())
         out.put_nowait(sentence)
 
 
 def _split(text: str) -> list[str]:
-    chunker = SentenceChunker()
+    """Known text by sentence: cutting its first clause off would gain no time, only a Flush."""
+    chunker = SentenceChunker(first_clause=False)
     sentences = chunker.feed(text + " ")
     rest = chunker.flush()
     return sentences + ([rest] if rest else [])

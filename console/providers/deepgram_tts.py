@@ -1,8 +1,15 @@
 """Deepgram Aura text-to-speech: one speak WebSocket per call, REST when the socket fails.
 
-A sentence is `Speak` + `Flush`; its audio ends at `Flushed`. A sentence abandoned mid-way
-(barge-in cancels the consumer) sends `Clear`, and the next sentence first drains the socket up to
-`Cleared` (bounded; otherwise the socket is replaced), so stale audio can never leak into it.
+A chunk of speech (the reply's first clause, then each sentence) is `Speak` + `Flush`; its audio
+ends at `Flushed`. A chunk abandoned mid-way (barge-in cancels the consumer) sends `Clear`, and the
+next chunk first drains the socket up to `Cleared` (bounded; otherwise the socket is replaced), so
+stale audio can never leak into it.
+
+Deepgram processes at most 20 Flushes a socket in 60 s, then answers with a Warning and no audio
+(docs: tts-ws-flush, "Limits"); a busy call spends that (3 sentences after a first clause are 4
+Flushes; a turn every 5-10 s makes 24-48 a minute). So each socket counts its Flushes and a chunk
+past the limit goes by REST (same audio, no degraded notice); a Flush Deepgram refuses anyway is
+cleared off the socket, so its text is never spoken late, and the chunk goes by REST too.
 Raises ProviderError when Deepgram refuses the key, or when the socket and REST both fail.
 """
 
@@ -12,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -37,10 +45,41 @@ SEND_TIMEOUT_S = 0.5  # a Clear/Close that cannot be written in 0.5 s means a de
 CLOSE_TIMEOUT_S = 1.0  # the close handshake otherwise waits up to 10 s (websockets default)
 _NETWORK_ERRORS = (ConnectionClosed, OSError, TimeoutError, InvalidHandshake)
 _DEAD = object()  # the reader's last inbox item
+FLUSH_LIMIT = 20  # Flushes a socket may send in any FLUSH_WINDOW_S (docs: tts-ws-flush, "Limits")
+# Deepgram's window is 60 s, timed by its clock at arrival; ours is timed at sending. A second more
+# covers network jitter between two Flushes 20 apart, so our count never runs ahead of theirs.
+FLUSH_WINDOW_S = 61.0
 
 
 class _SocketFailed(Exception):
     """The speak socket failed or stalled during a sentence."""
+
+
+class _FlushLimited(Exception):
+    """This chunk may not be flushed on the socket: its Flush budget is spent, or was refused."""
+
+
+class _FlushBudget:
+    """The Flushes sent on one socket in the last `window_s` (a sliding window, so it also keeps
+    within any fixed window Deepgram may count in)."""
+
+    def __init__(self, limit: int, window_s: float) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._sent: deque[float] = deque()
+
+    def left(self) -> int:
+        now = time.monotonic()
+        while self._sent and now - self._sent[0] >= self.window_s:
+            self._sent.popleft()
+        return self.limit - len(self._sent)
+
+    def spend(self) -> None:
+        self._sent.append(time.monotonic())
+
+    def exhaust(self) -> None:
+        """Deepgram refused a Flush our count allowed: none are left for a whole window."""
+        self._sent = deque([time.monotonic()] * self.limit)
 
 
 @dataclass
@@ -64,12 +103,16 @@ class DeepgramTTS:
         stall_timeout_s: float = 5.0,
         ws_retry_after_s: float = 30.0,
         rest_timeout_s: float = 10.0,
+        flush_limit: int = FLUSH_LIMIT,
+        flush_window_s: float = FLUSH_WINDOW_S,
         client: AsyncDeepgramClient | None = None,
     ) -> None:
         """`clear_timeout_s`: how long the next sentence waits for `Cleared` before replacing the
         socket. `stall_timeout_s`: silence mid-sentence that counts as a failed socket.
         `ws_retry_after_s`: after the socket could not even be opened, sentences go straight to
-        REST for this long instead of paying a failing handshake each time."""
+        REST for this long instead of paying a failing handshake each time.
+        `flush_limit` / `flush_window_s`: the Flushes one socket may send in any window; a chunk
+        past them goes by REST."""
         self._api_key = api_key
         self._base_url = base_url
         self.voice = voice
@@ -78,6 +121,8 @@ class DeepgramTTS:
         self.stall_timeout_s = stall_timeout_s
         self.ws_retry_after_s = ws_retry_after_s
         self.rest_timeout_s = rest_timeout_s
+        self.flush_limit = flush_limit
+        self.flush_window_s = flush_window_s
         # Shared per process when the registry passes one (see DeepgramSTT); else made lazily.
         self._client: AsyncDeepgramClient | None = client
         self._http: httpx.AsyncClient | None = None
@@ -108,10 +153,13 @@ class DeepgramTTS:
                 async for chunk in audio:
                     yield chunk
             return
+        except _FlushLimited as exc:
+            problem = str(exc)  # a busy call, not a fault: no degraded notice
+            log.info("Deepgram TTS %s; this chunk goes over REST", problem)
         except _SocketFailed as exc:
             problem = str(exc)
             log.warning("Deepgram TTS %s; this sentence goes over REST", problem)
-        self._tell_degraded(problem)
+            self._tell_degraded(problem)
         async with contextlib.aclosing(self._rest(text, progress.sent, problem)) as audio:
             async for chunk in audio:
                 yield chunk
@@ -123,6 +171,8 @@ class DeepgramTTS:
             socket = await self._ready_socket()
             if socket is None:
                 raise _SocketFailed(self._ws_problem)
+            if socket.flushes.left() <= 0:
+                raise _FlushLimited(f"speak socket spent its {self.flush_limit} Flushes")
             fresh = socket.sentences == 0
             try:
                 async with contextlib.aclosing(
@@ -171,7 +221,8 @@ class DeepgramTTS:
 
     async def _open_socket(self) -> None:
         try:
-            self._socket = await _SpeakSocket.open(self.client(), self.voice)
+            budget = _FlushBudget(self.flush_limit, self.flush_window_s)
+            self._socket = await _SpeakSocket.open(self.client(), self.voice, budget)
             return
         except ApiError as exc:
             problem = handshake_problem(exc)  # a refused key raises ProviderError here
@@ -217,9 +268,10 @@ def _rest_failed(detail: str, problem: str) -> ProviderError:
 class _SpeakSocket:
     """One open speak WebSocket and the task that reads it into an inbox."""
 
-    def __init__(self, stack: contextlib.AsyncExitStack, conn: Any) -> None:
+    def __init__(self, stack: contextlib.AsyncExitStack, conn: Any, flushes: _FlushBudget) -> None:
         self._stack = stack
         self._conn = conn
+        self.flushes = flushes
         self.inbox: asyncio.Queue[object] = asyncio.Queue()
         self.dead = False
         self.problem = "speak socket closed"
@@ -229,7 +281,9 @@ class _SpeakSocket:
         self._reader = asyncio.create_task(self._read(), name="deepgram-tts-recv")
 
     @classmethod
-    async def open(cls, client: AsyncDeepgramClient, voice: str) -> _SpeakSocket:
+    async def open(
+        cls, client: AsyncDeepgramClient, voice: str, flushes: _FlushBudget
+    ) -> _SpeakSocket:
         stack = contextlib.AsyncExitStack()
         try:
             connect = client.speak.v1.connect(
@@ -239,10 +293,11 @@ class _SpeakSocket:
         except BaseException:
             await stack.aclose()
             raise
-        return cls(stack, conn)
+        return cls(stack, conn, flushes)
 
     async def sentence(self, text: str, stall_s: float) -> AsyncIterator[bytes]:
-        """Speak + Flush, then audio until Flushed. Raises _SocketFailed."""
+        """Speak + Flush, then audio until Flushed. Raises _SocketFailed, or _FlushLimited when
+        Deepgram refused the Flush (then the text is cleared, so no later Flush speaks it)."""
         token = object()
         self.owner = token
         self.sentences += 1
@@ -250,6 +305,7 @@ class _SpeakSocket:
         try:
             await self._send(self._conn.send_text(SpeakV1Text(text=text)))
             await self._send(self._conn.send_flush())
+            self.flushes.spend()
             async for chunk in self._audio(stall_s):
                 yield chunk
             complete = True
@@ -307,7 +363,11 @@ class _SpeakSocket:
             elif _kind(item) == "Flushed":
                 return
             elif _kind(item) == "Warning":
-                log.warning("Deepgram TTS warning: %s", getattr(item, "description", ""))
+                description = str(getattr(item, "description", ""))
+                if _refuses_flush(item):
+                    self.flushes.exhaust()
+                    raise _FlushLimited(f"Deepgram refused a Flush ({description})")
+                log.warning("Deepgram TTS warning: %s", description)
 
     async def _send(self, sending: Any) -> None:
         try:
@@ -325,6 +385,13 @@ class _SpeakSocket:
         finally:
             self.dead = True
             self.inbox.put_nowait(_DEAD)
+
+
+def _refuses_flush(warning: object) -> bool:
+    """Deepgram publishes no code for the Flush-limit Warning, only its wording ("cannot process
+    any more flush messages"): any Warning that names Flush is taken as one."""
+    said = f"{getattr(warning, 'code', '')} {getattr(warning, 'description', '')}"
+    return "flush" in said.lower()
 
 
 def _kind(message: object) -> str | None:

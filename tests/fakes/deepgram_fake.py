@@ -22,7 +22,9 @@ number comes from (Deepgram's documentation, PROTOCOLS.md section 2, or observat
 `/v2/listen` answers with Flux's turn events from the same script (deepgram_flux.py says how and
 where each number comes from); `fake.turn_infos` records every TurnInfo it sent.
 Speak streams deterministic noise unique to each text (`fake.audio_for(text)`), so a test can prove
-which sentence audio came from.
+which sentence audio came from. The speak socket behaves as PROTOCOLS.md section 3.2 and Deepgram's
+docs say (`_SpeakSession` lists the source of each behaviour), including the limit of 20 Flushes in
+60 s: a Flush past it gets a Warning and no audio.
 
 Every knob is a field of `FakeDeepgramOptions` (`fake.opts`, read live). Every message of
 interest is recorded with `time.monotonic()`, which is system-wide on Linux, so benches in another
@@ -43,6 +45,7 @@ import json
 import time
 import uuid
 import zlib
+from collections import deque
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -148,6 +151,11 @@ class FakeDeepgramOptions:
     """Close every speak socket with 1011 once it has sent this many audio bytes."""
     rest_status: int | None = None
     """Fail REST `POST /v1/speak` with this status and Deepgram's JSON error body (400, 500...)."""
+    flush_limit: int | None = 20
+    """Flushes a speak socket may send in any `flush_window_s` (Deepgram: 20 in 60 s); the next
+    ones get a Warning and are not processed. None: no limit."""
+    flush_window_s: float = 60.0
+    """The window of `flush_limit`, in seconds."""
 
     def timing(self) -> Cadence:
         """The cadence preset with every knob that is set laid over it."""
@@ -200,6 +208,7 @@ class FakeDeepgram(LoopbackServer):
         self.speak_queries: list[dict[str, str]] = []  # one per accepted WS connection
         self.speak_open = 0
         self.speak_messages: list[tuple[str, float]] = []  # Speak / Flush / Clear / Close
+        self.speak_warnings: list[tuple[dict[str, Any], float]] = []  # every Warning sent
         self.rest_queries: list[dict[str, str]] = []
         self.tts_requests: list[TtsRequest] = []
         self._sockets: set[web.WebSocketResponse] = set()
@@ -408,7 +417,28 @@ class FakeDeepgram(LoopbackServer):
 
 class _SpeakSession:
     """One speak socket: Speak texts wait for a Flush; a producer task streams them in order, so
-    a Clear can cut in between any two chunks."""
+    a Clear can cut in between any two chunks. Where each behaviour comes from:
+
+    - `Metadata` right after connecting: PROTOCOLS.md 3.2 (sent by the live service; the SDK
+      parses it as SpeakV1Metadata). Sent by `FakeDeepgram._speak_ws`.
+    - Speak text is buffered until a Flush; then its audio, then `{"type": "Flushed",
+      "sequence_id": n}`, n counting this socket's processed Flushes from 0: Deepgram's docs
+      (tts-ws-flush, "Flush Confirmation") and PROTOCOLS.md 3.2 ("after the audio for everything
+      before a Flush").
+    - `Clear` drops the buffered text and the audio not yet sent and is answered with `{"type":
+      "Cleared", "sequence_id": n}`: docs (tts-ws-clear) and PROTOCOLS.md 3.2.
+    - The Flush limit: "The maximum number of times you can send the Flush message is 20 times
+      every 60 seconds. After that, you will receive a warning message stating that we cannot
+      process any more flush messages until the 60-second time window has passed" (docs:
+      tts-ws-flush, "Limits"). So a Flush past `opts.flush_limit` in `opts.flush_window_s` gets a
+      Warning shaped as the SDK's SpeakV1Warning (`description`, `code`; PROTOCOLS.md 3.2), no
+      audio and no Flushed. The docs give no code, nor say whether the window slides or is
+      fixed, nor what becomes of the text: the fake's code is its own ("FLUSH_LIMIT_EXCEEDED"),
+      the window slides over processed Flushes (the stricter reading: a client within it is
+      within any fixed window too), and the text stays buffered, so a later processed Flush
+      speaks it unless a Clear drops it first.
+    - `Close` closes with 1000: PROTOCOLS.md 3.2.
+    """
 
     def __init__(self, fake: FakeDeepgram, ws: web.WebSocketResponse) -> None:
         self._fake = fake
@@ -416,6 +446,7 @@ class _SpeakSession:
         self._pending: list[TtsRequest] = []
         self._jobs: asyncio.Queue[tuple[list[TtsRequest], int]] = asyncio.Queue()
         self._flushes = 0
+        self._flushed_at: deque[float] = deque()  # processed Flushes within the limit's window
         self._clears = 0
         self._sent = 0  # audio bytes on this socket
         self._requests: list[TtsRequest] = []  # every Speak on this socket
@@ -435,14 +466,33 @@ class _SpeakSession:
             self._requests.append(req)
             self._pending.append(req)
         elif kind == "Flush":
-            self._jobs.put_nowait((self._pending, self._flushes))
-            self._pending, self._flushes = [], self._flushes + 1
+            await self._flush()
         elif kind == "Clear":
             await self._clear()
         elif kind == "Close":
             await self._ws.close(code=1000)
             return True
         return False
+
+    async def _flush(self) -> None:
+        if self._over_flush_limit():
+            opts = self._fake.opts
+            warning = {"type": "Warning", "code": "FLUSH_LIMIT_EXCEEDED", "description": (
+                f"Cannot process any more Flush messages: the limit is {opts.flush_limit} every"
+                f" {opts.flush_window_s:g} seconds.")}  # fmt: skip
+            self._fake.speak_warnings.append((warning, time.monotonic()))
+            await self._ws.send_str(json.dumps(warning))
+            return
+        self._flushed_at.append(time.monotonic())
+        self._jobs.put_nowait((self._pending, self._flushes))
+        self._pending, self._flushes = [], self._flushes + 1
+
+    def _over_flush_limit(self) -> bool:
+        limit, window = self._fake.opts.flush_limit, self._fake.opts.flush_window_s
+        now = time.monotonic()
+        while self._flushed_at and now - self._flushed_at[0] >= window:
+            self._flushed_at.popleft()
+        return limit is not None and len(self._flushed_at) >= limit
 
     async def stop(self) -> None:
         self._producer.cancel()

@@ -28,7 +28,8 @@ def test_a_sentence_is_released_as_soon_as_its_end_is_certain():
 
 
 def test_abbreviations_do_not_end_a_sentence():
-    assert chunk(["Dr. Smith can see you at ", "3 p.m. tomorrow. ", "Okay?"]) == [
+    assert chunk(["Yes. ", "Dr. Smith can see you at ", "3 p.m. tomorrow. ", "Okay?"]) == [
+        "Yes.",
         "Dr. Smith can see you at 3 p.m. tomorrow.",
         "Okay?",
     ]
@@ -40,8 +41,8 @@ def test_a_word_ending_like_an_abbreviation_still_ends_the_sentence():
 
 def test_a_run_on_sentence_is_cut_at_a_clause_so_speech_can_start():
     long = "word " * 30 + ", and then " + "more " * 10
-    pieces = chunk([long])
-    assert len(pieces) == 2 and pieces[0].endswith(",")
+    pieces = chunk(["Yes. ", long])
+    assert len(pieces) == 3 and pieces[1].endswith(",")
 
 
 def test_finals_join_until_speech_final():
@@ -132,7 +133,8 @@ def test_partial_frames_join_across_chunks_and_pad_only_at_segment_end():
 
 def test_a_sentence_ending_a_token_is_released_without_waiting_for_the_next():
     chunker = SentenceChunker()
-    assert chunker.feed("Okay,") == []
+    assert chunker.feed("Yes.") == ["Yes."]
+    assert chunker.feed(" Okay,") == []
     assert chunker.feed(" noted.") == ["Okay, noted."]
 
 

@@ -18,7 +18,7 @@ SEGMENTS = (
     ("speech_end->stt_final", "recognition", "cyan"),
     ("stt_final->llm_request", "to the LLM", "blue"),
     ("llm_request->llm_first_token", "LLM first token", "magenta"),
-    ("llm_first_token->first_sentence", "first sentence", "yellow"),
+    ("llm_first_token->first_sentence", "first chunk", "yellow"),  # first clause (metrics.py)
     ("first_sentence->tts_first_byte", "TTS first byte", "green"),
     ("tts_first_byte->first_frame_sent", "first frame out", "white"),
 )
