@@ -23,17 +23,18 @@ _CLAUSE_CUT_CHARS = 120
 _CLAUSE_END = re.compile(r"[,;:]\s")
 
 # --- the first chunk ------------------------------------------------------------------------------
-# With no clause mark, the first chunk is cut after this many words. 6 words are ~8 tokens, ~40 ms
+# With no clause mark, the first chunk is cut after this many words. 4 words are ~5 tokens, ~25 ms
 # of LLM stream at Groq's ~5 ms a token, where the old rule waited for the whole first sentence
-# (12-20 words on the phone: 75-125 ms). And 6 words are ~2 s of speech at ~170 words a minute,
-# which covers the next chunk's TTS first byte (~0.1-0.3 s) many times over, so the seam is silent.
-FIRST_CHUNK_WORDS = 6
+# (12-20 words on the phone: 75-125 ms; 6 words measured 40 ms on the pipeline bench, 4 words
+# 20 ms). And 4 words are ~1.4 s of speech at ~170 words a minute, which covers the next chunk's
+# TTS first byte (~0.1-0.3 s) several times over, so the seam is silent.
+FIRST_CHUNK_WORDS = 4
 # A cut at the budget that would leave "at the" / "with your" / "Dr." / "3" hanging waits up to
-# this many more words for a word that can end a phrase; then it cuts anyway.
-DANGLING_GRACE_WORDS = 2
+# this many more words for a word that can end a phrase; then it cuts anyway (at 8 words).
+DANGLING_GRACE_WORDS = 4
 # Words that lean on the next one: articles, prepositions, conjunctions, possessives, titles,
 # pronouns and auxiliaries; a bare number too ("at 3" + "p.m.", "3" + "dollars"). Generous on
-# purpose: a word listed wrongly ("I can do it") costs at most DANGLING_GRACE_WORDS tokens (~10 ms).
+# purpose: a word listed wrongly ("I can do it") costs at most DANGLING_GRACE_WORDS tokens (~20 ms).
 _LEANS_FORWARD = frozenset(
     "a an the to of in on at for with from by about into onto over under after before between "
     "through during without within until near like per via than and or but nor if because as "
