@@ -2,7 +2,7 @@
 timestamps. Prints what each caller heard as JSON (times are time.monotonic, shared by every
 process on Linux), and this process's own loop lag, which delays its receive timestamps.
 
-    python bench/caller_worker.py ws://127.0.0.1:PORT/media CALLS [STAGGER_S]
+    python bench/caller_worker.py ws://127.0.0.1:PORT/media CALLS STAGGER_S TURNS
 
 Each caller starts talking a random moment (uniform over STAGGER_S, seeded: the same every run)
 after its greeting: independent callers, including the ones who happen to talk at once.
@@ -32,9 +32,10 @@ def record(caller: Any) -> dict[str, Any]:
     }
 
 
-async def main(url: str, calls: int, stagger_s: float) -> None:
+async def main(url: str, calls: int, stagger_s: float, turns: int) -> None:
     moments = random.Random(calls)
-    callers = [_caller(url, moments.uniform(0, stagger_s), seed=i) for i in range(calls)]
+    callers = [_caller(url, moments.uniform(0, stagger_s), seed=i, turns=turns)
+               for i in range(calls)]
     probe = LagProbe()
     probing = asyncio.create_task(probe.run(), name="callers-lag-probe")
     await asyncio.gather(*(c.run() for c in callers))
@@ -43,4 +44,4 @@ async def main(url: str, calls: int, stagger_s: float) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]) if sys.argv[3:] else 0.0))
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])))

@@ -52,7 +52,8 @@ from tests.fakes.deepgram_fake import FakeDeepgram, silence
 from tests.fakes.groq_fake import FakeGroq
 from tests.speech import monologue, voiced_spans
 
-TURNS = 3
+TURNS = 3  # caller turns per call (then one barge-in)
+SOLO_TURNS = 12  # with one call, more turns: a p95 of three samples would be their maximum
 STAGGER_S = 6.0  # under the profiles' 8 s idle reprompt, so the wait never triggers one
 # The first sentence ends on a word, as most do: after a number ("noted 12.") the chunker rightly
 # waits one more token in case a decimal follows, which would add the LLM's 5 ms token interval.
@@ -71,6 +72,7 @@ def reply_for(request: Any) -> str:
 
 async def run(calls: int, stagger_s: float, cores: dict[str, list[int]] | None,
               stt: str = "nova") -> dict[str, Any]:
+    turns = SOLO_TURNS if calls == 1 else TURNS
     script = [f"this is caller line number {i} about my booking" for i in range(calls * 10)]
     async with FakeDeepgram(script=script, first_byte_ms=80, ms_per_char=60) as deepgram, \
             FakeGroq(reply=reply_for, first_token_ms=150, tokens_per_s=200) as groq:
@@ -82,7 +84,7 @@ async def run(calls: int, stagger_s: float, cores: dict[str, list[int]] | None,
                 started = time.monotonic()
                 probe = LagProbe()  # the fakes' own loop: its lag inflates their timestamps
                 probing = asyncio.create_task(probe.run(), name="fakes-lag-probe")
-                heard = await _run_callers(server.media_url, calls, stagger_s)
+                heard = await _run_callers(server.media_url, calls, stagger_s, turns)
                 callers = heard["callers"]
                 probing.cancel()
                 wall = time.monotonic() - started
@@ -92,14 +94,15 @@ async def run(calls: int, stagger_s: float, cores: dict[str, list[int]] | None,
                 await server.stop()
             playout = _server_playout(Path(workdir) / "bench.db")
             speculations = _speculations(Path(workdir) / "bench.db")
-        answered = calls * (TURNS + 1)  # three turns and the barge-in, each answered once
+        answered = calls * (turns + 1)  # each turn and the barge-in, answered once
         return {
             "calls": calls,
+            "turns_per_call": turns,
             "stt": stt,
             "first_words_spread_s": stagger_s,
             "cores": cores or "shared",
             "wall_s": round(wall, 1),
-            **_latencies(callers),
+            **_latencies(callers, turns),
             "own_overhead_ms": spread(_overheads(callers, deepgram, groq)),
             "hop_by_hop_ms": _gap_breakdown(callers, deepgram, groq),
             "llm_requests_per_answered_turn": round(len(groq.requests) / answered, 2),
@@ -123,12 +126,12 @@ def _server_env(deepgram: FakeDeepgram, groq: FakeGroq, workdir: str) -> dict[st
     }
 
 
-async def _run_callers(url: str, calls: int, stagger_s: float) -> dict[str, Any]:
+async def _run_callers(url: str, calls: int, stagger_s: float, turns: int) -> dict[str, Any]:
     """The callers run in their own process (bench/caller_worker.py): 50 callers pacing and
     receiving audio would otherwise delay the fakes' own timestamps in this loop."""
     worker = Path(__file__).with_name("caller_worker.py")
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(worker), url, str(calls), str(stagger_s),
+        sys.executable, str(worker), url, str(calls), str(stagger_s), str(turns),
         stdout=asyncio.subprocess.PIPE)
     out, _ = await proc.communicate()
     result = json.loads(out)
@@ -147,13 +150,13 @@ def _said(mulaw: bytes, **options: Any) -> Utterance:
     return Utterance(mulaw=mulaw + silence(40), label=f"{spoken_until:.3f}", **options)
 
 
-def _caller(url: str, delay_s: float = 0.0, seed: int = 0) -> SimulatedCaller:
-    """A caller who, once greeted, waits `delay_s` in silence, then talks: three turns of real
+def _caller(url: str, delay_s: float = 0.0, seed: int = 0, turns: int = TURNS) -> SimulatedCaller:
+    """A caller who, once greeted, waits `delay_s` in silence, then talks: `turns` turns of real
     speech, then one that barges in 700 ms into the agent's reply."""
-    talks = [monologue(TALK_S, gaps_ms=(0, 100), seed=seed * 10 + i) for i in range(TURNS + 1)]
-    speech = [_said(talk) for talk in talks[:TURNS]]
+    talks = [monologue(TALK_S, gaps_ms=(0, 100), seed=seed * 100 + i) for i in range(turns + 1)]
+    speech = [_said(talk) for talk in talks[:turns]]
     speech[0] = _said(silence(round(delay_s * 1000)) + talks[0])
-    barge = _said(talks[TURNS], barge_in_after_ms=700)
+    barge = _said(talks[turns], barge_in_after_ms=700)
     return SimulatedCaller(CallerOptions(url=url, utterances=[*speech, barge],
                                          reply_timeout_s=15.0))
 
@@ -162,12 +165,12 @@ def _speech_end(record: dict[str, Any]) -> float:
     return record["start"] + float(record["label"])
 
 
-def _latencies(callers: list[SimulatedCaller]) -> dict[str, Any]:
+def _latencies(callers: list[SimulatedCaller], turns: int) -> dict[str, Any]:
     """Voice-to-voice as the caller hears it: its last voiced frame -> the reply's first
     frame."""
     values = []
     for caller in callers:
-        for record in caller.speech[:TURNS]:
+        for record in caller.speech[:turns]:
             end = _speech_end(record)
             start = next((t for t in caller.turn_starts if t > end), None)
             if start is not None:

@@ -42,6 +42,7 @@ from typing import Any
 from common import ServerProcess, save_results, split_cores, spread  # noqa: I001 - sets sys.path
 from pipeline import (
     STAGGER_S,
+    TURNS,
     _barge_ins,
     _gap_breakdown,
     _latencies,
@@ -139,7 +140,7 @@ async def run(calls: int, console: bool, stagger_s: float,
             "first_words_spread_s": stagger_s,
             "cores": cores or "shared",
             **measured,
-            **_latencies(callers),
+            **_latencies(callers, TURNS),
             "own_overhead_ms": spread(_overheads(callers, deepgram, groq)),
             "own_overhead_by_handoff_ms": _gap_breakdown(callers, deepgram, groq),
             **_barge_ins(callers),
@@ -157,7 +158,7 @@ async def _measure(server: ProbedServer, calls: int, stagger_s: float) -> dict[s
     probing = asyncio.create_task(fakes_lag.run(), name="fakes-lag-probe")
     started = time.monotonic()
     try:
-        heard = await _run_callers(server.media_url, calls, stagger_s)
+        heard = await _run_callers(server.media_url, calls, stagger_s, TURNS)
     finally:
         probing.cancel()
     wall = time.monotonic() - started
