@@ -57,20 +57,23 @@ class Clip:
     audio: bytes
     phrases: list[Phrase]
 
-    def anchor(self) -> tuple[bytes, int]:
-        """The first 20 ms frame that is not digital silence, and its byte offset in the clip."""
+    def anchor(self, frames: int = 1) -> tuple[bytes, int]:
+        """`frames` 20 ms frames from the first one that is not digital silence, and the byte
+        offset where they begin in the clip."""
         for offset in range(0, len(self.audio) - FRAME_BYTES + 1, FRAME_BYTES):
-            frame = self.audio[offset : offset + FRAME_BYTES]
-            if frame.count(SILENCE_BYTE) < FRAME_BYTES:
-                return frame, offset
+            if self.audio[offset : offset + FRAME_BYTES].count(SILENCE_BYTE) < FRAME_BYTES:
+                return self.audio[offset : offset + frames * FRAME_BYTES], offset
         raise ValueError("a clip of digital silence cannot be found in a stream")
 
 
 @dataclass
 class ClipTimeline:
-    """Where each clip was heard on each listen socket, and the words of any window of it."""
+    """Where each clip was heard on each listen socket, and the words of any window of it.
+    `anchor_frames`: how much of each clip's start identifies it (more when clips may start
+    alike, e.g. two synthesized lines that both begin with "I")."""
 
     clips: list[Clip]
+    anchor_frames: int = 1
     found: dict[int, list[tuple[float, Clip]]] = field(default_factory=dict)
     """connection -> (clip start on that socket's audio timeline, clip), in order found."""
     _anchors: list[tuple[bytes, int, Clip]] = field(init=False)
@@ -78,7 +81,7 @@ class ClipTimeline:
     _words: dict[int, list[tuple[float, str]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._anchors = [(*clip.anchor(), clip) for clip in self.clips]
+        self._anchors = [(*clip.anchor(self.anchor_frames), clip) for clip in self.clips]
         keys = [key for key, _, _ in self._anchors]
         if len(set(keys)) != len(keys):
             raise ValueError("two clips start with the same frame: they could not be told apart")
@@ -95,7 +98,8 @@ class ClipTimeline:
                 start = (position - len(tail) + at - offset) / SAMPLE_RATE
                 self.found.setdefault(connection, []).append((start, clip))
                 self._words.pop(connection, None)
-        self._tails[connection] = window[-(FRAME_BYTES - 1) :]
+        longest = max((len(key) for key, _, _ in self._anchors), default=1)
+        self._tails[connection] = window[-(longest - 1) :] if longest > 1 else b""
 
     def transcribe(self, connection: int, start_s: float, end_s: float) -> str:
         """The hook for FakeDeepgram: words of every clip found on `connection` timed in

@@ -41,9 +41,13 @@ def test_a_clip_is_found_after_any_lead_in_even_split_between_messages() -> None
     assert timeline.transcribe(4, 0.0, 2.0) == ""  # another socket heard nothing of it
 
 
-def test_two_clips_that_start_alike_are_refused() -> None:
+def test_two_clips_that_start_alike_are_refused_unless_a_longer_anchor_tells_them_apart() -> None:
+    alike = [Clip(tone(200), []), Clip(tone(100) + tone(100, freq=300.0), [])]
     with pytest.raises(ValueError, match="same frame"):
-        ClipTimeline([Clip(tone(200), []), Clip(tone(200) + tone(100, freq=300.0), [])])
+        ClipTimeline(alike)
+    timeline = ClipTimeline(alike, anchor_frames=10)
+    timeline.heard(0, 0, silence(100) + alike[1].audio)
+    assert [(start, clip is alike[1]) for start, clip in timeline.found[0]] == [(0.1, True)]
 
 
 def test_the_recognizer_gives_each_utterance_the_words_of_its_own_audio() -> None:
