@@ -21,6 +21,9 @@ number comes from (Deepgram's documentation, PROTOCOLS.md section 2, or observat
 `cadence="eager"` restores the old quick cadence for tests whose subject is not turn timing.
 `/v2/listen` answers with Flux's turn events from the same script (deepgram_flux.py says how and
 where each number comes from); `fake.turn_infos` records every TurnInfo it sent.
+`transcribe=fn(connection, start_s, end_s) -> str` replaces the script: each utterance gets the
+words `fn` places between the end of the socket's last final and now (on its audio timeline), so
+text follows the audio however the server cuts it (deepgram_positions.py builds such an `fn`).
 Speak streams deterministic noise unique to each text (`fake.audio_for(text)`), so a test can prove
 which sentence audio came from. The speak socket behaves as PROTOCOLS.md section 3.2 and Deepgram's
 docs say (`_SpeakSession` lists the source of each behaviour), including the limit of 20 Flushes in
@@ -58,6 +61,7 @@ from tests.fakes.deepgram_recognizer import (
     SAMPLE_RATE,
     ListenTimeline,
     Recognizer,
+    Transcriber,
     frame_rms,
     mulaw_decode,
     mulaw_encode,
@@ -184,12 +188,15 @@ class FakeDeepgram(LoopbackServer):
     handler_cancellation = False  # WebSocket handlers close their sockets themselves
 
     def __init__(
-        self, api_key: str = DEFAULT_KEY, *, script: list[str] | None = None, **options: Any
-    ) -> None:
+        self, api_key: str = DEFAULT_KEY, *, script: list[str] | None = None,
+        transcribe: Transcriber | None = None, **options: Any,
+    ) -> None:  # fmt: skip
         super().__init__()
         self.api_key = api_key
         self.script: list[str] = list(script or [])
         """Transcripts handed out in order, one per utterance; "hello" once it runs out."""
+        self.transcribe = transcribe
+        """When set, utterances take their words from it by audio position, not from `script`."""
         self.opts = FakeDeepgramOptions(**options)
         self.opts.timing()  # an unknown cadence fails here, not inside a socket handler
         # listen records

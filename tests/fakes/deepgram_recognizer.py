@@ -9,6 +9,10 @@ https://developers.deepgram.com/docs/, "O:" an observation of the live service (
   transcript. A script entry of "" is noise (a cough, a door): D: understanding-end-of-speech-
   detection says background noise triggers the VAD, so `SpeechStarted` still fires, but every
   interim and final of it carries an empty transcript.
+- With a transcriber (`FakeDeepgram(transcribe=...)`) there is no script: an utterance's words
+  are those the transcriber places in the audio since the last final, asked again for every
+  interim, at the close, and on each speech frame while an UtteranceEnd is pending (new words
+  postpone it, as a scripted utterance's do from its onset). No words: noise, as above.
 - `SpeechStarted` (vad_events=true) and interims (interim_results=true) follow the cadence of
   deepgram_cadence.py (realistic by default: 100-200 ms, then 0.6-1.0 s, then every 0.8-1.0 s).
 - The final (`is_final` + `speech_final`) goes out once the silence after the last speech frame
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -52,10 +57,15 @@ class RecognizerOptions(Protocol):
     def timing(self) -> Cadence: ...
 
 
+Transcriber = Callable[[int, float, float], str]
+"""(listen connection, start s, end s on that socket's audio timeline) -> the words said there."""
+
+
 class TranscriptSource(Protocol):
-    """Hands out the scripted transcripts (FakeDeepgram)."""
+    """Hands out the scripted transcripts (FakeDeepgram), or transcribes by position."""
 
     opts: RecognizerOptions
+    transcribe: Transcriber | None
 
     def next_transcript(self) -> str: ...
 
@@ -224,7 +234,7 @@ class Recognizer(ListenTimeline):
     # utterances ------------------------------------------------------------------------------
 
     def _open(self) -> _Utterance:
-        words = self.fake.next_transcript().split()
+        words = [] if self.fake.transcribe else self.fake.next_transcript().split()
         if words:
             self._last_word_end = None  # new words close the gap UtteranceEnd was timing
         timing = self.fake.opts.timing()
@@ -241,7 +251,17 @@ class Recognizer(ListenTimeline):
             self._utt = self._open()
         utt = self._utt
         utt.speech_frames, utt.silence_ms, utt.speech_end = utt.speech_frames + 1, 0, self.samples
+        if self._last_word_end is not None:
+            self._transcribed(utt)
         return []
+
+    def _transcribed(self, utt: _Utterance) -> None:
+        """With a transcriber: the words of the audio since the last final, as far as it went."""
+        if (transcribe := self.fake.transcribe) is None:
+            return
+        utt.words = transcribe(self.connection, self._segment_start, self.now).split()
+        if utt.words:
+            self._last_word_end = None  # new words close the gap UtteranceEnd was timing
 
     def _silence(self) -> list[dict[str, Any]]:
         utt = self._utt
@@ -257,7 +277,10 @@ class Recognizer(ListenTimeline):
         utt, self._utt = self._utt, None
         assert utt is not None
         out = self._speech_started(utt)  # still owed: an utterance shorter than the VAD's delay
-        self.fake.transcript_done()
+        if self.fake.transcribe:
+            self._transcribed(utt)
+        else:
+            self.fake.transcript_done()
         if utt.words:
             self._last_word_end = utt.speech_end
         words = utt.words[utt.said :]
@@ -286,6 +309,7 @@ class Recognizer(ListenTimeline):
 
     def _interim(self, utt: _Utterance) -> list[dict[str, Any]]:
         timing = utt.timing
+        self._transcribed(utt)
         more = timing.first_interim_words if utt.interims == 0 else timing.words_per_interim
         utt.revealed = min(len(utt.words), utt.revealed + self._rng.randint(*more))
         utt.interims += 1
