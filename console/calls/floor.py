@@ -241,17 +241,22 @@ class Floor:
     async def _await_release(self, spec: Speculation) -> None:
         """Let the caller hear the prepared reply once the turn is surely over. The caller going
         on with words ends it elsewhere (`_decide`); a cough or a "mhm" only delays it."""
-        vad, options = self._host.ear.vad, self._host.options
-        while self._hold is spec:
+        vad, options, reply = self._host.ear.vad, self._host.options, spec.reply
+        if reply is not None:  # judged again the moment its audio exists: the caller may be
+            reply.on_first_audio = spec.changed.set  # talking again by then
+        while self._hold is spec and reply is self._voice.reply:
             quiet = time.monotonic() - vad.last_voiced
             release = release_for(spec, tuple(self._resumed_pauses), options.release_rule())
-            if (spec.settled and not vad.talking() and quiet >= release.after_quiet_s
+            ready = reply is not None and reply.has_audio
+            if (ready and spec.settled and not vad.talking() and quiet >= release.after_quiet_s
                     and sound_over(spec, quiet, options.barge_in_window_s)):
                 await self._release_speculation(spec, release)
                 return
             lines = [release.after_quiet_s, vad.settings.hangover_s]
             lines += [] if spec.sound_at is None else self._lines()
             await until_news(spec, next_line_s(lines, quiet))
+        if self._hold is spec:  # the reply ended unheard (nothing to say: muted, no audio)
+            self._hold = None
 
     async def _release_speculation(self, spec: Speculation, release: Release) -> None:
         async with self._lock:

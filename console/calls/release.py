@@ -23,15 +23,21 @@ from dataclasses import dataclass
 
 from console.calls.turns import words_of
 
-# Only words that (almost) never end a sentence: "so", "that", "then", "on", "in", "over",
-# "this" and "no" are out on purpose ("I think so.", "Hold on.", "I'd like that.", "No.").
+# Only words that (almost) never end a sentence: "that", "then", "on", "in", "over", "this"
+# and "no" are out on purpose ("Hold on.", "I'd like that.", "No."); "so" is judged apart.
 CONJUNCTIONS = frozenset({
     "and", "but", "or", "because", "cause", "cos", "if", "when", "while", "until", "unless",
     "although", "though", "since", "as", "than", "whether", "where", "plus", "nor",
 })  # fmt: skip
 PREPOSITIONS = frozenset({
     "to", "for", "with", "at", "of", "from", "about", "into", "onto", "like", "between",
-    "without", "during", "via", "per",
+    "without", "during", "via", "per", "near", "towards", "toward", "across", "against",
+})  # fmt: skip
+# "so" ends a sentence only after these ("I think so.", "I hope so."); elsewhere it is the
+# conjunction ("we moved last month so").
+SO_ENDS_AFTER = frozenset({
+    "think", "hope", "guess", "believe", "suppose", "said", "say", "says", "told", "do", "did",
+    "is", "was", "not", "and",
 })  # fmt: skip
 DETERMINERS = frozenset({"the", "a", "an", "my", "your", "our", "their", "his", "every"})
 FILLERS = frozenset({"um", "uh", "er", "erm", "uhm"})
@@ -83,6 +89,8 @@ def unfinished_sign(text: str) -> str | None:
         return "comma" if mark.group(1) == "," else f"trailing {mark.group(1)!r}"
     words = words_of(stripped)
     last = words[-1] if words else ""
+    if last == "so" and (len(words) < 2 or words[-2] not in SO_ENDS_AFTER):
+        return "conjunction 'so'"
     for kind, vocabulary in _OPEN_WORDS.items():
         if last in vocabulary:
             return f"{kind} {last!r}"

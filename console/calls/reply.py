@@ -56,6 +56,8 @@ class AgentReply:
         self.held = held
         self._heard_at_hold = ""
         self.resumes = 0
+        self.has_audio = False
+        self.on_first_audio: Callable[[], None] = lambda: None  # (a held reply becomes ready)
 
     # --- what is played ----------------------------------------------------------------------
     async def play_tokens(self, tokens: AsyncGenerator[str, None]) -> None:
@@ -131,6 +133,9 @@ class AgentReply:
 
     def _add_audio(self, segment: Segment, chunk: bytes) -> None:
         segment.audio += chunk
+        if not self.has_audio and chunk:
+            self.has_audio = True
+            self.on_first_audio()
         if segment.queued:
             self._pacer.enqueue_audio(chunk)
             segment.end_frame = self._pacer.frames_enqueued

@@ -31,6 +31,10 @@ TABLE = [
     ("I need to change the", 1.2, "unfinished: article 'the'"),
     ("So we have...", 1.2, "unfinished: trailing '...'"),
     ("I want to talk to", 1.2, "unfinished: preposition 'to'"),
+    ("I'm looking for a dentist near", 1.2, "unfinished: preposition 'near'"),
+    ("We moved to a new address last month so", 1.2, "unfinished: conjunction 'so'"),
+    ("I don't think so.", 0.0, "finished"),
+    ("I hope so", 0.0, "finished"),
     # a caller telling something at length gets time between sentences
     ("It was the age of wisdom. It was the age of foolishness.", 0.8, "narrating: 2 sentences"),
     ("Ever tried. Ever failed. No matter.", 0.8, "narrating: 3 sentences"),
