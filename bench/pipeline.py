@@ -19,7 +19,8 @@ lockstep instead, so every hand-off of every call lands in the same millisecond:
 real population of callers produces, kept to show the cost of such a burst.
 
 Hop by hop (one clock, time.monotonic, shared by every process on Linux), each reply:
-  endpoint wait:     caller's last voiced frame -> final transcript sent by the fake
+  endpoint wait:     caller's last voiced frame -> final transcript sent by the fake (on Flux:
+                     its EagerEndOfTurn, which the reply is prepared on)
   final transcript sent -> LLM request received
   first-chunk wait:  LLM's first token sent -> first TTS request received (the chunker's wait)
   TTS first byte sent -> first media frame received by the caller
@@ -206,7 +207,7 @@ def _handoff_gaps(callers: list[SimulatedCaller], deepgram: FakeDeepgram,
     heard = _times_by_key((frame, (caller, caller.started_at + at)) for caller in callers
                           for frame, at in zip(caller.turn_first_frames, caller.turn_starts,
                                                strict=False))
-    finals = _times_by_key(deepgram.finals_sent)
+    finals = _times_by_key(deepgram.finals_sent + deepgram.eager_ends_sent)
     gaps = []
     for response in groq.responses:
         request, reply = response.request, reply_for(response.request)
