@@ -209,8 +209,8 @@ class FakeDeepgram(LoopbackServer):
         self.finals_sent: list[tuple[str, float]] = []
         self.results_sent: list[dict[str, Any]] = []  # every Results, interim and final
         self.recognizers: list[ListenTimeline] = []  # one per listen socket (v1 or v2)
-        self.turn_infos: list[dict[str, Any]] = []
-        self.eager_ends_sent: list[tuple[str, float]] = []  # Flux: (transcript, monotonic)  # every Flux TurnInfo sent, in order
+        self.turn_infos: list[dict[str, Any]] = []  # every Flux TurnInfo sent, in order
+        self.eager_ends_sent: list[tuple[str, float]] = []  # Flux: (transcript, monotonic)
         self.drops = 0
         # speak records
         self.speak_queries: list[dict[str, str]] = []  # one per accepted WS connection
