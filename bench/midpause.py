@@ -172,8 +172,14 @@ def clip_of(trial: Trial, spoken: Spoken) -> Clip:
 # --- the fake LLM --------------------------------------------------------------------------------
 
 
+# Recognizers drop hesitations (the Whisper text the fake hands out has no "um" or "uh"), so
+# "the whole sentence" is judged on the words that carry it.
+HESITATIONS = frozenset({"um", "uh", "er", "erm", "uhm"})
+
+
 def normal(text: str) -> str:
-    return " ".join(re.sub(r"[^a-z0-9' ]", " ", text.lower()).split())
+    words = re.sub(r"[^a-z0-9' ]", " ", text.lower()).split()
+    return " ".join(w for w in words if w not in HESITATIONS)
 
 
 class Replies:
