@@ -209,7 +209,7 @@ def _handoff_gaps(callers: list[SimulatedCaller], deepgram: FakeDeepgram,
                                                strict=False))
     finals = _times_by_key(deepgram.finals_sent + deepgram.eager_ends_sent)
     gaps = []
-    for response in groq.responses:
+    for response in _heard_replies(groq.responses):
         request, reply = response.request, reply_for(response.request)
         final_at = _last_before(finals.get(request.messages[-1]["content"], []),
                                 request.received)
@@ -231,6 +231,16 @@ def _handoff_gaps(callers: list[SimulatedCaller], deepgram: FakeDeepgram,
                          (speak.received_at - first_token) * 1000,
                          (frame_at - speak.first_byte_at) * 1000))
     return gaps
+
+
+def _heard_replies(responses: list[Any]) -> list[Any]:
+    """Drop replies prepared and then redone before anything was heard (the caller went on): a
+    redone reply has the same text as the one heard, which would pair the dropped one's early
+    request with the heard one's frame."""
+    last: dict[str, Any] = {}
+    for response in sorted(responses, key=lambda r: r.request.received):
+        last[reply_for(response.request)] = response
+    return [r for r in responses if last.get(reply_for(r.request)) is r]
 
 
 def _times_by_key(pairs: Any) -> dict[Any, list[Any]]:
