@@ -10,6 +10,10 @@
   stops the reply before it (silently if none of it was heard yet, and then the caller's words
   join the same turn).
 - A reply is never released while the caller is talking: it waits until they are quiet.
+- A caller's turn is answered before we are sure it is over: when their sound ends we ask the
+  recognizer for the words (Finalize) and prepare the reply, held. It is heard once the release
+  rule (release.py) is met, its audio exists and the caller is still quiet; if they go on, it is
+  dropped unheard and their words join the turn (a speculation, holds.py).
 """
 
 from __future__ import annotations
