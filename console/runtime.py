@@ -161,15 +161,21 @@ class Runtime:
     async def _prepare_profile(self, name: str) -> None:
         try:
             profile = await asyncio.to_thread(profiles.load_profile, name)
-            tts = self.registry.tts(profile)
-            try:
-                for line in _lines_to_prepare(profile):
-                    audio = b"".join([chunk async for chunk in tts.synthesize(line)])
-                    self.greetings.remember(profile.name, line, audio)
-            finally:
-                await close_quietly(tts)
-        except Exception as error:  # noqa: BLE001 - a greeting can still be made per call
-            log.warning("could not prepare the %s greeting: %s", name, error)
+            lines = _lines_to_prepare(profile)
+            await asyncio.gather(*(self._prepare_lines(profile, lines[i::PREPARE_STREAMS])
+                                   for i in range(PREPARE_STREAMS)))
+        except Exception as error:  # noqa: BLE001 - a line can still be synthesized per call
+            log.warning("could not prepare the %s lines: %s", name, error)
+
+    async def _prepare_lines(self, profile: Any, lines: tuple[str, ...]) -> None:
+        """One TTS stream (a speak socket takes one text at a time) for a share of the lines."""
+        tts = self.registry.tts(profile)
+        try:
+            for line in lines:
+                audio = b"".join([chunk async for chunk in tts.synthesize(line)])
+                self.greetings.remember(profile.name, line, audio)
+        finally:
+            await close_quietly(tts)
 
     def _call_actions(self) -> Any:
         if not (self.settings.twilio_account_sid and self.settings.twilio_auth_token):
@@ -248,6 +254,11 @@ class ObserverRelay:
     def usage(self, **amounts: Any) -> None:
         if self.target is not None:
             self.target.usage(**amounts)
+
+
+# Lines are prepared over this many TTS streams per profile at once: start-up waits for the
+# slowest stream (eight lines one after another took 0.8 s more on the fakes' 80 ms first byte).
+PREPARE_STREAMS = 3
 
 
 def _lines_to_prepare(profile: Any) -> tuple[str, ...]:
