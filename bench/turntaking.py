@@ -139,6 +139,7 @@ async def run(calls: int, stand_in: bool, cores: dict[str, list[int]] | None,
                 await server.stop()
             lag = server.lag()  # both read before the temporary directory goes
             playout = _server_playout(Path(workdir) / "bench.db")
+    measured["llm_requests_per_call"] = round(len(groq.requests) / calls, 2)  # (speculation)
     return _report(calls, cores, measured, deepgram, {"playout": playout, "lag": lag},
                    keep_events)
 
