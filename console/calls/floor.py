@@ -104,9 +104,8 @@ class Floor:
         self._hold: Hold | None = None
         self._turn_no = 0
         self._reply_started_wall = 0.0
-        self._turn_text = ""  # the caller's words the reply in flight answers
-        self._turn_speech_end = 0.0  # ...and when they went quiet
-        self._discarded_text = ""  # words of a dropped speculation, not answered yet
+        self._answering: Speculation | None = None  # the caller's turn the reply in flight answers
+        self._dropped_unanswered = False  # a speculation was dropped: its words wait in the turn
         # Silences this caller went on talking after (the release rule's measure of them).
         self._resumed_pauses: deque[float] = deque(maxlen=5)
 
@@ -216,9 +215,13 @@ class Floor:
                 self._state.transition(M.PAUSED)
                 self._host.tasks.spawn("verdict", self._await_verdict(self._hold))
             else:  # none of it heard yet: it waits, as it would have had they not paused
-                self._speculate(Speculation(False, self._voice.reply, sound_at=now,
-                                            text=self._turn_text,
-                                            speech_end=self._turn_speech_end))
+                self._speculate(self._held_again(now))
+
+    def _held_again(self, sound_at: float) -> Speculation:
+        """The reply in flight, released but not heard yet, waits again for the caller."""
+        turn = self._answering or Speculation(False, None)
+        return Speculation(False, self._voice.reply, sound_at=sound_at, text=turn.text,
+                           speech_end=turn.speech_end)
 
     async def _await_verdict(self, hold: Hold) -> None:
         """Release once the caller's sound is over and had no words. Words end the hold
@@ -276,7 +279,7 @@ class Floor:
         self._hold = None
         await self._voice.cancel()
         self._settled(spec, outcome)
-        self._discarded_text = spec.text
+        self._dropped_unanswered = True
         if outcome != "cancelled" and spec.sound_at is not None and spec.speech_end:
             self._resumed_pauses.append(spec.sound_at - spec.speech_end)
         if self._state.mode in AGENT_TURN:
@@ -325,9 +328,9 @@ class Floor:
         elif self._voice.in_flight():
             self._hold = None
             await self._voice.cancel()  # none of it was heard: the new words join its turn
-        restated = turn is not None and turn.whole_turn and bool(self._discarded_text)
+        restated = turn is not None and turn.whole_turn and self._dropped_unanswered
         merged = self._host.conversation.caller_said(text, restated=restated)
-        self._discarded_text = ""
+        self._dropped_unanswered = False
         clock = TurnClock()
         clock.stamp("speech_end", spoken_until)
         clock.stamp("stt_final", heard_at)
@@ -357,8 +360,7 @@ class Floor:
         self._reply_started_wall = time.time()
         self._host.triage.reply_started()
         self._hold = None
-        self._turn_text = speculation.text if speculation else ""
-        self._turn_speech_end = speculation.speech_end if speculation else 0.0
+        self._answering = speculation
         task = self._voice.start(body, clock, held=speculation is not None,
                                  on_played=lambda reply: self._played(reply, role))
         if speculation is not None:
