@@ -49,28 +49,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import re
-import sys
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common import ServerProcess, pct, save_results, split_cores  # noqa: I001 - sets sys.path
+from common import ServerProcess, pct, split_cores  # noqa: I001 - sets sys.path
 from probe_server import LagProbe
 from speech_calls import (
-    STT_ENGINES,
     AgentAudio,
     ListeningCaller,
     PositionalDeepgram,
     Received,
+    add_call_options,
     inherited_settings,
     longest_gap_ms,
     played_ms,
     received,
+    save_and_print,
     server_env,
     trimmed,
 )
@@ -363,22 +362,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--concurrency", type=int, default=4,
-                        help="calls at once (1: one after another, slower, no shared server)")
-    parser.add_argument("--stt", choices=STT_ENGINES, default="nova",
-                        help="flux: the server gets STT_ENGINE=flux (see bench/speech_calls.py)")
-    parser.add_argument("--json-out", type=Path, help="write the JSON here "
-                        "(default: bench/results/midpause-<time>.json)")
-    parser.add_argument("--shared-cores", action="store_true",
-                        help="let the server, fakes and callers share every core")
+    add_call_options(parser, "midpause", concurrency=4,
+                     concurrency_help="calls at once (1: one after another, slower, no shared "
+                                      "server)")
     args = parser.parse_args()
     cores = split_cores(args.shared_cores)
     result = asyncio.run(run(plan(args.trials, args.seed), args.concurrency, args.stt, cores))
     result["seed"] = args.seed
-    path = save_results("midpause", result, args.json_out)
-    print(json.dumps(result, indent=2))
-    print(json.dumps(_headline(result)), file=sys.stderr)
-    print(f"saved {path}", file=sys.stderr)
+    save_and_print("midpause", result, args.json_out, _headline(result))
 
 
 if __name__ == "__main__":

@@ -45,21 +45,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common import ServerProcess, pct, save_results, split_cores  # noqa: I001 - sets sys.path
+from common import ServerProcess, pct, split_cores  # noqa: I001 - sets sys.path
 from probe_server import LagProbe
 from speech_calls import (
-    STT_ENGINES,
     AgentAudio,
     ListeningCaller,
     PositionalDeepgram,
+    add_call_options,
     inherited_settings,
+    save_and_print,
     server_env,
 )
 
@@ -312,23 +312,14 @@ def _headline(result: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--concurrency", type=int, default=3,
-                        help="calls at once (1: one recording after another)")
-    parser.add_argument("--stt", choices=STT_ENGINES, default="nova",
-                        help="flux: the server gets STT_ENGINE=flux (see bench/speech_calls.py)")
-    parser.add_argument("--json-out", type=Path, help="write the JSON here "
-                        "(default: bench/results/recordings-<time>.json)")
-    parser.add_argument("--shared-cores", action="store_true",
-                        help="let the server, fakes and callers share every core")
+    add_call_options(parser, "recordings", concurrency=3,
+                     concurrency_help="calls at once (1: one recording after another)")
     args = parser.parse_args()
     print("transcribing the recordings' phrases with Whisper tiny.en ...", file=sys.stderr)
     phrases = {name: phrases_of(speech.recording(name)) for name in speech.RECORDINGS}
     cores = split_cores(args.shared_cores)
     result = asyncio.run(run(phrases, args.concurrency, args.stt, cores))
-    path = save_results("recordings", result, args.json_out)
-    print(json.dumps(result, indent=2))
-    print(json.dumps(_headline(result)), file=sys.stderr)
-    print(f"saved {path}", file=sys.stderr)
+    save_and_print("recordings", result, args.json_out, _headline(result))
 
 
 if __name__ == "__main__":

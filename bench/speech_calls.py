@@ -15,13 +15,17 @@ as the nova recogniser does.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import bisect
+import json
 import os
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from common import ROOT  # noqa: F401 - sets sys.path for tests.*
+from common import ROOT, save_results  # noqa: F401 - ROOT sets sys.path for tests.*
 
 from console.simulate.caller import CallerOptions, SimulatedCaller, Utterance
 from tests import speech
@@ -174,3 +178,24 @@ def played_ms(caller: SimulatedCaller, start: float, end: float) -> int:
     low, high = int(start * 8000) // FRAME_BYTES, -(-int(end * 8000) // FRAME_BYTES)
     frames = (heard[i * FRAME_BYTES : (i + 1) * FRAME_BYTES] for i in range(low, high))
     return 20 * sum(1 for f in frames if f and f.count(0xFF) < len(f))
+
+
+def add_call_options(parser: argparse.ArgumentParser, bench: str, *, concurrency: int,
+                     concurrency_help: str) -> None:
+    """The options both speech benches take: calls at once, recognizer, output, cores."""
+    parser.add_argument("--concurrency", type=int, default=concurrency, help=concurrency_help)
+    parser.add_argument("--stt", choices=STT_ENGINES, default="nova",
+                        help="flux: the server gets STT_ENGINE=flux (see bench/speech_calls.py)")
+    parser.add_argument("--json-out", type=Path, help="write the JSON here "
+                        f"(default: bench/results/{bench}-<time>.json)")
+    parser.add_argument("--shared-cores", action="store_true",
+                        help="let the server, fakes and callers share every core")
+
+
+def save_and_print(bench: str, result: dict[str, Any], json_out: Path | None,
+                   headline: dict[str, Any]) -> None:
+    """Save the JSON, print it, and put the headline and where it went on stderr."""
+    path = save_results(bench, result, json_out)
+    print(json.dumps(result, indent=2))
+    print(json.dumps(headline), file=sys.stderr)
+    print(f"saved {path}", file=sys.stderr)

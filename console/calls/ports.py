@@ -25,7 +25,8 @@ class CallActions(Protocol):
 
 
 class GreetingSource(Protocol):
-    """Greeting audio prepared ahead, so the caller hears the agent the moment the stream starts."""
+    """Audio prepared ahead for each profile's fixed lines (greeting, holding phrases, apology,
+    reprompt, goodbye, the emergency company line), so none of them waits on the TTS."""
 
     def cached(self, profile: str, text: str) -> bytes | None: ...
 
