@@ -5,8 +5,9 @@ over people who pause to think. The rule reads the words of the turn so far and 
 silence it takes to be sure the caller is done:
 
 - A question ("...open on Sundays?"): it asks for an answer now.
-- Sounds unfinished (it ends on a comma, a conjunction, a preposition, an article or a filler:
-  "I'd like to book a table for", "my daughter has a fever and", "um"): wait the long bound.
+- Sounds unfinished (it ends on a comma, a conjunction, a preposition, an article, a filler, or
+  a clause that cannot end there: "I'd like to book a table for", "my daughter has a fever and",
+  "um", "my date of birth is", "can you", "I'm"): wait the long bound.
 - The caller is telling something at length (two sentences or more in one turn, or they
   already went on after a pause we took for the end): wait between sentences, at least as long
   as the longest pause they resumed after.
@@ -39,11 +40,32 @@ SO_ENDS_AFTER = frozenset({
     "think", "hope", "guess", "believe", "suppose", "said", "say", "says", "told", "do", "did",
     "is", "was", "not", "and",
 })  # fmt: skip
-DETERMINERS = frozenset({"the", "a", "an", "my", "your", "our", "their", "his", "every"})
+DETERMINERS = frozenset({"the", "a", "an", "my", "your", "our", "their", "his", "its", "every"})
 FILLERS = frozenset({"um", "uh", "er", "erm", "uhm"})
+INTENSIFIERS = frozenset({"very", "quite", "extremely", "fairly"})
+# A contracted auxiliary cannot end a clause ("yes it's" is not English): "my son's", as a
+# possessive, is not in the list.
+CONTRACTIONS = frozenset({
+    "i'm", "i'd", "i'll", "i've", "we're", "we've", "we'll", "we'd", "you're", "you've",
+    "you'll", "you'd", "they're", "they've", "they'll", "they'd", "it's", "it'll", "there's",
+    "here's", "that's", "what's", "who's", "where's", "how's", "he's", "she's", "he'll",
+    "she'll", "let's",
+})  # fmt: skip
 # Words after which a clause cannot end: the speaker is still building it.
 _OPEN_WORDS = {"conjunction": CONJUNCTIONS, "preposition": PREPOSITIONS, "article": DETERMINERS,
-               "filler": FILLERS}
+               "filler": FILLERS, "intensifier": INTENSIFIERS, "contraction": CONTRACTIONS}
+# "my date of birth is" waits for the date, but "yes it is", "here we are" and "I know where
+# she was" are whole: a stranded "is" ends a clause only after a pronoun or a wh-word.
+COPULAS = frozenset({"is", "are", "was", "were"})
+ENDS_BEFORE_COPULA = frozenset({
+    "it", "that", "this", "there", "here", "he", "she", "they", "we", "you", "i", "what", "who",
+    "where", "how", "which", "whatever", "so",
+})  # fmt: skip
+# "can you", "could I", "would we": a question that has only begun. "I" alone is a subject
+# waiting for its verb ("my wife and I"), except after an auxiliary ("so do I").
+MODALS = frozenset({"can", "could", "would", "will", "should", "shall", "may", "might"})
+AUXILIARIES = MODALS | COPULAS | frozenset({"do", "did", "does", "am", "have", "had", "must"})
+ASKED_SUBJECTS = frozenset({"you", "i", "we"})
 _TRAILING_MARK = re.compile(r"(,|;|:|-|–|—|\.\.\.|…)\s*$")
 _SENTENCE_END = re.compile(r"[.!?…]+(?=\s+\S)")
 # Between the longest pause the caller resumed after and our answer, this much more.
@@ -87,13 +109,28 @@ def unfinished_sign(text: str) -> str | None:
         return None
     if (mark := _TRAILING_MARK.search(stripped)) is not None:
         return "comma" if mark.group(1) == "," else f"trailing {mark.group(1)!r}"
-    words = words_of(stripped)
+    words = words_of(stripped.replace("\u2019", "'"))
     last = words[-1] if words else ""
-    if last == "so" and (len(words) < 2 or words[-2] not in SO_ENDS_AFTER):
-        return "conjunction 'so'"
+    before = words[-2] if len(words) >= 2 else ""
     for kind, vocabulary in _OPEN_WORDS.items():
         if last in vocabulary:
             return f"{kind} {last!r}"
+    return _open_clause(before, last)
+
+
+def _open_clause(before: str, last: str) -> str | None:
+    """A clause left open by its last two words: "so" as a conjunction, a stranded copula, a
+    question that has only begun, a subject with no verb yet, "and then"."""
+    if last == "so" and before not in SO_ENDS_AFTER:
+        return "conjunction 'so'"
+    if last in COPULAS and before not in ENDS_BEFORE_COPULA:
+        return f"open clause {f'{before} {last}'.strip()!r}"
+    if before in MODALS and last in ASKED_SUBJECTS:
+        return f"open question '{before} {last}'"
+    if last == "i" and before not in AUXILIARIES:
+        return "subject 'I'"
+    if last == "then" and before in {"and", "but", "so"}:
+        return f"conjunction '{before} then'"
     return None
 
 

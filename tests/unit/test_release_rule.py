@@ -33,6 +33,21 @@ TABLE = [
     ("I want to talk to", 1.2, "unfinished: preposition 'to'"),
     ("I'm looking for a dentist near", 1.2, "unfinished: preposition 'near'"),
     ("We moved to a new address last month so", 1.2, "unfinished: conjunction 'so'"),
+    ("My date of birth is", 1.2, "unfinished: open clause 'birth is'"),
+    ("The problem is.", 1.2, "unfinished: open clause 'problem is'"),  # smart_format
+    ("Can you", 1.2, "unfinished: open question 'can you'"),
+    ("I was wondering, could I", 1.2, "unfinished: open question 'could i'"),
+    ("My wife and I", 1.2, "unfinished: subject 'I'"),
+    ("Yesterday I’m", 1.2, "unfinished: contraction \"i'm\""),  # a typographic apostrophe
+    ("So what happened is there's", 1.2, "unfinished: contraction \"there's\""),
+    ("The pain is very", 1.2, "unfinished: intensifier 'very'"),
+    ("I took the pills and then", 1.2, "unfinished: conjunction 'and then'"),
+    ("Yes it is.", 0.0, "finished"),
+    ("Yes, I am.", 0.0, "finished"),
+    ("So do I.", 0.0, "finished"),
+    ("I know where she was", 0.0, "finished"),
+    ("Thank you.", 0.0, "finished"),
+    ("Since then.", 0.0, "finished"),
     ("I don't think so.", 0.0, "finished"),
     ("I hope so", 0.0, "finished"),
     # a caller telling something at length gets time between sentences
