@@ -14,6 +14,13 @@ from console import locations
 
 log = logging.getLogger(__name__)
 _N = TypeVar("_N", int, float)
+# Optional settings for which an empty value means "not set" (secrets above all).
+_OPTIONAL_TEXT = (
+    "groq_api_key", "deepgram_api_key", "twilio_account_sid", "twilio_auth_token",
+    "twilio_phone_number", "emergency_fallback_number", "emergency_second_number", "public_url",
+    "deepgram_base_url", "groq_base_url", "twilio_api_base_url", "ngrok_authtoken", "admin_token",
+)
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class Settings(BaseSettings):
@@ -89,6 +96,39 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     """Token for the local admin endpoint used by `voiceconsole control`. Generated when unset."""
 
+    # --- exposure and limits: what a hostile peer on the open internet can take ---------------
+    allow_unsigned_public: bool = False
+    """Serve a public address (a tunnel, PUBLIC_URL, or a bind beyond loopback) without Twilio
+    signatures. Off: such a start is refused, since anyone could then place calls, read the
+    profile's prompts out of the agent, or forge transfer outcomes. On: it runs, with a warning
+    in the status bar and in `doctor` for as long as it does."""
+    start_deadline_s: float = Field(5.0, gt=0, le=60)
+    """A media socket must send Twilio's `start` within this long, or it is closed (Twilio sends
+    it at once; a socket that does not is holding a slot for nothing)."""
+    max_sockets: int = Field(1200, ge=1)
+    """Media sockets open at once, calls and not-yet-started together; more are refused (503)."""
+    max_calls: int = Field(150, ge=1)
+    """Calls at once. Past it, /voice answers with a short spoken "all lines busy" and hangs
+    up, and a stream that starts anyway is closed (one process holds ~150 before frames go out
+    late: README, Concurrency)."""
+    media_rate_limit: float = Field(3.0, ge=0)
+    """Inbound messages a socket may send, as a multiple of real time (Twilio: 50 media frames a
+    second), beyond a MEDIA_BURST_S allowance. A socket over it is closed: a flood would take
+    the decode and the event loop from every other call. 0 turns the limit off."""
+    media_burst_s: float = Field(5.0, gt=0, le=60)
+    """How much audio (seconds of frames) a socket may send ahead of real time at once: Twilio
+    delivers in real time, but a network stall can release a backlog."""
+
+    @field_validator(*_OPTIONAL_TEXT, mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`TWILIO_AUTH_TOKEN=` (what copying .env.example leaves) means unset, never "set to
+        the empty string": an empty signing key lets anyone sign."""
+        if isinstance(value, str | SecretStr):
+            text = value.get_secret_value() if isinstance(value, SecretStr) else value
+            return value if text.strip() else None
+        return value
+
     @field_validator("flux_eot_threshold")
     @classmethod
     def _eot_in_range(cls, value: float) -> float:
@@ -129,6 +169,33 @@ class Settings(BaseSettings):
         """The wss:// URL Twilio opens for media; signatures are computed over exactly this."""
         host = self.public_host() or local_host or f"{self.host}:{self.port}"
         return f"wss://{host}/media"
+
+    def unsigned_reason(self) -> str | None:
+        """Why Twilio's signatures are not enforced, or None when they are."""
+        if self.twilio_auth_token is None:
+            return "no TWILIO_AUTH_TOKEN"
+        if not self.twilio_signature_validation:
+            return "TWILIO_SIGNATURE_VALIDATION is off"
+        return None
+
+    def public_reason(self, want_tunnel: bool = False) -> str | None:
+        """What makes this server reachable from beyond this machine, or None."""
+        if want_tunnel or self.ngrok_authtoken is not None:
+            return "an ngrok tunnel"
+        if self.public_url:
+            return f"PUBLIC_URL={self.public_url}"
+        if self.host not in LOOPBACK_HOSTS:
+            return f"HOST={self.host} (beyond loopback)"
+        return None
+
+    def exposure_problem(self, want_tunnel: bool = False) -> str | None:
+        """A public server that checks no signatures: anyone could call in and forge Twilio's
+        callbacks. The message says what to do; None when the set-up is safe or allowed."""
+        public, unsigned = self.public_reason(want_tunnel), self.unsigned_reason()
+        if public is None or unsigned is None:
+            return None
+        return (f"the server would be public ({public}) without Twilio signatures ({unsigned}): "
+                "set TWILIO_AUTH_TOKEN, or ALLOW_UNSIGNED_PUBLIC=true to run it anyway")
 
     def warn_about_risky_choices(self) -> None:
         if self.twilio_auth_token is not None and not self.twilio_signature_validation:

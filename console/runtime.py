@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from console import events as ev
 from console import profiles
 from console.calls.deadair import FILLERS
 from console.calls.live import LiveCalls
@@ -64,8 +65,12 @@ class Runtime:
         self.store = StoreWriter(settings.voiceconsole_db)
         self.control = LiveCalls(self.bus)
         self.greetings = MemoryGreetings()
+        # Calls whose transfer Twilio accepted and whose <Dial> outcome has not come yet: only
+        # those may report one.
+        self._dialing: set[str] = set()
         self.server = MediaServer(settings, self._new_call, self.bus)
-        add_dial_status_route(self.server.app, settings, self._dial_finished)
+        add_dial_status_route(self.server.app, settings, self._dial_finished,
+                              self._dialing.__contains__)
         self.edge = PublicEdge(settings, want_tunnel=tunnel)
         token = settings.admin_token.get_secret_value() if settings.admin_token else None
         self.admin = AdminServer(self.control, token, admin_file=admin_file_path(settings))
@@ -76,10 +81,12 @@ class Runtime:
         # media stream first and reports its outcome afterwards (Twilio's dial action).
         self._recent: OrderedDict[str, CallSession] = OrderedDict()
         self._unsubscribe_store: Callable[[], None] | None = None
+        self.bus.subscribe(self._note_transfer)
 
     # --- lifecycle -----------------------------------------------------------------------------
     async def start(self, progress: Progress = _log_progress) -> None:
         self.settings.warn_about_risky_choices()
+        self._refuse_unsigned_exposure(progress)
         progress("storage", f"opening {self.settings.voiceconsole_db}")
         self.settings.voiceconsole_db.parent.mkdir(parents=True, exist_ok=True)
         self.store.start()
@@ -95,6 +102,16 @@ class Runtime:
         await self.edge.open(port, progress)
         await self.admin.start()
         progress("admin", f"voiceconsole control -> {self.admin.url}")
+
+    def _refuse_unsigned_exposure(self, progress: Progress) -> None:
+        """A public server that checks no Twilio signatures lets anyone place calls and forge
+        transfer outcomes: refused before anything binds, unless explicitly allowed."""
+        problem = self.settings.exposure_problem(self.edge.want_tunnel)
+        if problem is None:
+            return
+        if not self.settings.allow_unsigned_public:
+            raise UnsafeExposure(problem)
+        progress("security", f"WARNING: {problem.split(':')[0]} (ALLOW_UNSIGNED_PUBLIC=true)")
 
     async def stop(self) -> None:
         """DESIGN.md's order: stop accepting and end calls, flush storage, restore the webhook,
@@ -134,13 +151,19 @@ class Runtime:
     def _remember(self, session: CallSession) -> None:
         self._recent[session.sid] = session
         while len(self._recent) > RECENT_CALLS:
-            self._recent.popitem(last=False)
+            forgotten, _ = self._recent.popitem(last=False)
+            self._dialing.discard(forgotten)
+
+    def _note_transfer(self, event: ev.CallEvent) -> None:
+        if isinstance(event, ev.TransferAttempted) and event.ok:
+            self._dialing.add(event.call_sid)
 
     async def _dial_finished(self, call_sid: str, status: str, form: Any) -> str | None:
         """Twilio's <Dial action> callback: on no-answer or busy, dial the next number."""
         session = self._recent.get(call_sid)
         number = session.dial_finished(status) if session else None
         if not number:
+            self._dialing.discard(call_sid)
             return None
         return dial_twiml(number, caller_id=self.settings.twilio_phone_number,
                           action_url=dial_action_url(self.settings, call_sid))
@@ -193,11 +216,18 @@ class Runtime:
             "calls": len(self.control.live_calls()),
             "protocol_errors": self.server.stats.protocol_errors,
             "rejected_request_errors": self.server.stats.rejected_requests,
+            "refused_errors": sum(self.server.stats.refused.values()),
+            "sessions_failed_errors": self.server.stats.sessions_failed,
+            "unsigned_public": self.settings.exposure_problem(self.edge.want_tunnel),
             "store_failures": self.store.failures,
             # A locked database delays writes (nothing is lost, events wait in memory), but the
             # operator should know: it shows among the errors until the backlog is written.
             "store_backlog_errors": self.store.pending if self.store.lock_waits else 0,
         }
+
+
+class UnsafeExposure(RuntimeError):
+    """Start-up refused: the server would be public without Twilio signatures."""
 
 
 def build_backend(settings: Settings, *, tunnel: bool = False) -> Runtime:

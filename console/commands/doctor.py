@@ -68,13 +68,25 @@ def _twilio(settings: Settings) -> dict[str, str]:
     return {
         "rest": "ready" if creds else "off: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN to "
         "transfer, hang up and sync the webhook",
-        "signatures": "checked" if settings.validates_signatures else "not checked "
-        "(no TWILIO_AUTH_TOKEN)",
+        "signatures": _signatures(settings),
         "public_url": settings.public_url or "unset: Twilio cannot reach this machine; set "
         "PUBLIC_URL or NGROK_AUTHTOKEN",
         "emergency": settings.emergency_fallback_number or "unset: emergencies cannot be "
         "transferred; set EMERGENCY_FALLBACK_NUMBER",
     }
+
+
+def _signatures(settings: Settings) -> str:
+    """Whether Twilio's signatures are enforced and, when not, why and whether that is safe."""
+    unsigned = settings.unsigned_reason()
+    if unsigned is None:
+        return "enforced: webhooks, media upgrades and dial callbacks must be signed"
+    problem = settings.exposure_problem()
+    if problem is None:
+        return f"NOT enforced ({unsigned}); fine while the server is reachable only from here"
+    if settings.allow_unsigned_public:
+        return f"NOT enforced ({unsigned}) on a PUBLIC server: ALLOW_UNSIGNED_PUBLIC=true"
+    return f"NOT enforced ({unsigned}); start-up will be refused: {problem}"
 
 
 def _print(report: dict) -> None:

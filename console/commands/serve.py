@@ -35,7 +35,13 @@ async def _serve(settings, tunnel: bool) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await runtime.start(_print_progress)
+    from console.runtime import UnsafeExposure
+
+    try:
+        await runtime.start(_print_progress)
+    except UnsafeExposure as refusal:
+        print(f"voiceconsole: refusing to start: {refusal}", file=sys.stderr, flush=True)
+        return 2  # refused before anything was opened: nothing to undo
     # Freeze what start-up built (modules, SDK clients) so full collections skip it: measured on
     # the console, a full collection otherwise took 85-134 ms, longer than the 100 ms the pacer
     # sends ahead of playout.

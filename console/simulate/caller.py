@@ -21,6 +21,7 @@ from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
 
 from console.simulate.options import CallerOptions, Utterance
 from console.simulate.playout import TURN_GAP_SAMPLES, Playout
+from console.simulate.ringing import ring
 from console.simulate.summary import build_summary
 from console.simulate.wav import write_wav
 from console.telephony import audio
@@ -69,6 +70,7 @@ class SimulatedCaller:
         self._t0 = 0.0
         self._last_arrival = -1.0
         self.duration = 0.0
+        self._stream_parameters: dict[str, str] = options.parameters()
 
     # ---- clock --------------------------------------------------------------------------
 
@@ -93,9 +95,10 @@ class SimulatedCaller:
         """Place the call, play the script, hang up; returns the summary."""
         try:
             async with aiohttp.ClientSession() as session:
-                ws = await self._connect(session)
-                if ws is not None:
-                    await self._call(ws)
+                if await self._answered(session):
+                    ws = await self._connect(session)
+                    if ws is not None:
+                        await self._call(ws)
         finally:
             self.duration = self._elapsed() if self._t0 else 0.0
         await self._save_recording()
@@ -107,6 +110,26 @@ class SimulatedCaller:
             return {}
         validator = RequestValidator(self.options.auth_token)
         return {SIGNATURE_HEADER: validator.compute_signature(self.options.signed(), {})}
+
+    async def _answered(self, session: aiohttp.ClientSession) -> bool:
+        """With an auth token the call rings /voice first, as on Twilio, and streams with the
+        parameters its TwiML names (the server's one-time ticket among them)."""
+        if not self.options.auth_token:
+            self._stream_parameters = self.options.parameters()
+            return True
+        try:
+            async with asyncio.timeout(self.options.connect_timeout_s):
+                answer = await ring(session, self.options)
+        except (aiohttp.ClientError, OSError, TimeoutError) as error:
+            self.errors.append(f"voice webhook: {type(error).__name__}: {error}"[:200])
+            self.ended_by = "connect-failed"
+            return False
+        if answer.refusal:
+            self.errors.append(f"voice webhook: {answer.refusal}"[:200])
+            self.ended_by = "refused"
+            return False
+        self._stream_parameters = {**answer.parameters, **(self.options.custom_parameters or {})}
+        return True
 
     async def _connect(self, session: aiohttp.ClientSession) -> Any:
         try:
@@ -141,7 +164,8 @@ class SimulatedCaller:
     def _start_message(self) -> str:
         o = self.options
         return tp.build_start(
-            o.stream_sid, o.call_sid, o.account_sid, o.parameters(), self._next_sequence()
+            o.stream_sid, o.call_sid, o.account_sid, self._stream_parameters,
+            self._next_sequence()
         )
 
     async def _play_script(self) -> None:

@@ -8,6 +8,11 @@ part of the signed URL, so with signatures on it cannot be altered. Without it w
 the form's `CallSid`: on a Dial action request that is the original (parent) call, while
 `DialCallSid` is the leg we dialled.
 
+Only Twilio may report an outcome, and only for a transfer we started: the request must be
+signed (whenever signatures are enforced; a public server without them does not start), and
+the call must have a transfer waiting for its outcome. A forged "busy" during an emergency
+would otherwise move the caller on to the next number.
+
 The answer: after `completed`/`answered` an empty `<Response/>` (the dialled person talked and
 hung up: the call is over). Otherwise the TwiML `on_status` returns, which lets the emergency
 triage dial its second number, or a short apology and a hang-up. A failing `on_status` still
@@ -40,6 +45,8 @@ APOLOGY = "Sorry, nobody could take your call right now. Please call again later
 
 # (original call SID, DialCallStatus, all form fields) -> TwiML to play next, or None
 OnDialStatus = Callable[[str, str, dict[str, str]], Awaitable[str | None]]
+# call SID -> whether a transfer of that call is waiting for its <Dial> outcome
+IsTransferring = Callable[[str], bool]
 
 
 def dial_action_url(settings: Settings, call_sid: str) -> str:
@@ -51,10 +58,11 @@ def dial_action_url(settings: Settings, call_sid: str) -> str:
 
 
 def add_dial_status_route(
-    app: web.Application, settings: Settings, on_status: OnDialStatus
+    app: web.Application, settings: Settings, on_status: OnDialStatus,
+    is_transferring: IsTransferring,
 ) -> None:
     """Register `POST /dial-status` on `app` (before the server starts)."""
-    handler = _DialStatus(settings, on_status)
+    handler = _DialStatus(settings, on_status, is_transferring)
     app.router.add_post(PATH, handler.handle)
 
 
@@ -66,12 +74,14 @@ def apology_twiml() -> str:
 
 
 class _DialStatus:
-    def __init__(self, settings: Settings, on_status: OnDialStatus) -> None:
+    def __init__(self, settings: Settings, on_status: OnDialStatus,
+                 is_transferring: IsTransferring) -> None:
         self.settings = settings
         self.on_status = on_status
+        self.is_transferring = is_transferring
         token = settings.twilio_auth_token
-        checked = settings.validates_signatures and token is not None
-        self.validator = RequestValidator(token.get_secret_value()) if checked and token else None
+        self.validator = (RequestValidator(token.get_secret_value())
+                          if settings.validates_signatures and token is not None else None)
 
     async def handle(self, request: web.Request) -> web.Response:
         form = await request.post()
@@ -82,6 +92,10 @@ class _DialStatus:
         call_sid = request.query.get("call") or fields.get("CallSid", "")
         if not call_sid:
             return web.Response(status=400, text="no call: expected ?call=CA... or CallSid")
+        if not self.is_transferring(call_sid):
+            log.warning("dial-status for %.40r refused: no transfer of that call is in progress",
+                        call_sid)
+            return web.Response(status=409, text="no transfer of this call is in progress")
         status = fields.get("DialCallStatus", "")
         return _twiml(await self._next_twiml(call_sid, status, fields))
 

@@ -10,10 +10,20 @@ After MAX_ERRORS_PER_SOCKET bad messages the socket is closed with 1008 (policy 
 a real Twilio stream sends ~50 good messages a second and never a bad one, so 1000 errors means
 the peer is not Twilio or is broken beyond use, and reading on would only burn CPU.
 
+What a peer must do to become a call, and keep doing to stay one (each limit a setting, each
+refusal counted in `ServerStats` and /health):
+- send `start` within START_DEADLINE_S, with a call and stream SID of Twilio's shape;
+- when signatures are enforced, bring back the one-time ticket /voice gave that call, from the
+  account of TWILIO_ACCOUNT_SID (guard.py says why the upgrade's own signature is not enough);
+- not be a second stream for a call that already has one;
+- stay under MAX_SOCKETS, MAX_CALLS and MEDIA_RATE_LIMIT;
+- keep reading what we send: a peer that stops for SEND_TIMEOUT_S is cut off.
+
 Reasons a handler's `on_stop(reason)` receives: "stream-stopped" (Twilio sent `stop`),
 "socket-closed" (the peer went away without one), "socket-error" (e.g. a frame over 1 MiB, which
-aiohttp closes with 1009), "protocol-errors" (the 1008 above), the reason given to
-`MediaSender.close`, or the reason given to `MediaServer.stop` ("server-shutdown").
+aiohttp closes with 1009), "protocol-errors" (the 1008 above), "inbound-flood" (over the rate
+limit), "peer-stopped-reading", the reason given to `MediaSender.close`, or the reason given to
+`MediaServer.stop` ("server-shutdown").
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,9 +46,10 @@ from twilio.request_validator import (
 from twilio.twiml.voice_response import VoiceResponse
 
 from console.config import Settings
-from console.events import EventBus, ProtocolErrorCounted
+from console.events import AlertRaised, EventBus, ProtocolErrorCounted
 from console.streams import HandlerFactory, StreamHandler, StreamStart
 from console.telephony import twilio_protocol as tp
+from console.telephony.guard import TICKET_PARAMETER, InboundBudget, StreamTickets, valid_sid
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +65,10 @@ SEND_TIMEOUT_S = 5.0  # a peer that stops reading for 5 s is treated as gone
 # water mark (16 KiB by default). Most sends (50 frames a second per call) take this path.
 UNBLOCKED_BELOW_BYTES = 16 * 1024
 SHUTDOWN_TIMEOUT_S = 5.0
+STREAM_ENDED_PATH = "/stream-ended"  # <Connect action>: Twilio asks it what next when we hang up
+BUSY_LINE = "Sorry, all our lines are busy right now. Please call again in a few minutes."
+FAILED_LINE = "Sorry, we could not take your call just now. Please call again in a few minutes."
+FAILED_SIDS_KEPT = 1000  # calls whose session failed, remembered for their <Connect action>
 
 
 @dataclass
@@ -66,6 +81,9 @@ class ServerStats:
     sockets_active: int = 0
     protocol_errors: int = 0
     rejected_requests: int = 0  # webhooks and upgrades refused for a bad or missing signature
+    errors_before_start: int = 0  # counted, never turned into a call
+    refused: Counter[str] = field(default_factory=Counter)  # sockets and calls turned away, why
+    sessions_failed: int = 0  # a call's session could not be built: the caller heard an apology
     errors_by_reason: Counter[str] = field(default_factory=Counter)
     errors_by_call: Counter[str] = field(default_factory=Counter)
 
@@ -111,6 +129,8 @@ class _SocketSender:
             except (ConnectionError, RuntimeError, TimeoutError) as error:
                 self.sealed = True  # the socket is going away; later writes are no-ops
                 log.debug("call %s: write dropped (%s)", self._connection.call_label, error)
+                if isinstance(error, TimeoutError):  # alive but not reading: cut it off
+                    self._connection.abandon("peer-stopped-reading")
 
 
 class _CallConnection:
@@ -136,6 +156,10 @@ class _CallConnection:
         self._finished = False
         self._handler_failures = 0
         self._forced_code: int | None = None
+        settings = server.settings
+        self._budget = InboundBudget(settings.media_rate_limit, settings.media_burst_s)
+        self._deadline = asyncio.get_running_loop().call_later(
+            settings.start_deadline_s, self._start_overdue)
 
     @property
     def call_label(self) -> str:
@@ -157,11 +181,34 @@ class _CallConnection:
             log.exception("call %s: media socket reader failed", self.call_label)
             self._end_reason = self._end_reason or "server-error"
         finally:
+            self._deadline.cancel()
             await self.finish(self._end_reason or "socket-closed")
+            self.server.release(self)
             await self._close_socket(WSCloseCode.OK)
+
+    def _start_overdue(self) -> None:
+        if self.handler is None and not self._finished:
+            self.server.refuse("start-deadline")
+            self.abandon("start-deadline")
+
+    def abandon(self, reason: str) -> None:
+        """Drop the connection now, without a closing handshake: the peer is not reading (or
+        never became a call), so waiting on it would hold the socket and the call open."""
+        self._end_reason = self._end_reason or reason
+        if self._transport is not None:
+            self._transport.abort()  # the reader ends, and run() finishes the call
+        else:
+            asyncio.get_running_loop().create_task(self._close_socket(WSCloseCode.POLICY_VIOLATION))
 
     async def _on_message(self, message: Any) -> bool:
         """Handle one frame; False ends the read loop."""
+        if not self._budget.spend():
+            self.server.refuse("inbound-flood")
+            log.warning("call %s: closed: inbound over %.1fx real time", self.call_label,
+                        self.server.settings.media_rate_limit)
+            self._end_reason = "inbound-flood"
+            self._forced_code = WSCloseCode.POLICY_VIOLATION
+            return False
         if message.type is WSMsgType.TEXT:
             return await self._on_text(message.data)
         if message.type is WSMsgType.BINARY:
@@ -215,19 +262,20 @@ class _CallConnection:
 
     async def _on_start(self, start: tp.Start) -> bool:
         if self.handler is not None or self._finished:
-            return self.count("second-start", start.call_sid[:40])
+            return self.count("second-start")
+        if (refusal := self.server.admission(start)) is not None:
+            return self._refuse(refusal)
         self.call_sid, self.stream_sid = start.call_sid, start.stream_sid
         self.sender = _SocketSender(self, start.stream_sid)
-        stream = StreamStart(
-            call_sid=start.call_sid,
-            stream_sid=start.stream_sid,
-            account_sid=start.account_sid,
-            custom_parameters=dict(start.custom_parameters),
-        )
+        params = {k: v for k, v in start.custom_parameters.items() if k != TICKET_PARAMETER}
+        stream = StreamStart(call_sid=start.call_sid, stream_sid=start.stream_sid,
+                             account_sid=start.account_sid, custom_parameters=params)
+        self.server.claim(self)
         try:
             self.handler = await self.server.handler_factory(stream, self.sender)
-        except Exception:
-            log.exception("call %s: handler factory failed; closing the stream", self.call_sid)
+        except Exception as error:  # noqa: BLE001 - whatever broke, the caller must not hear silence
+            self.server.session_failed(self, error)
+            self._end_reason = "session-failed"
             await self._close_socket(WSCloseCode.INTERNAL_ERROR)
             return False
         self.server.call_started()
@@ -236,6 +284,14 @@ class _CallConnection:
             await self.finish(self._end_reason or "socket-closed")
             return False
         return True
+
+    def _refuse(self, reason: str) -> bool:
+        """A `start` we will not serve: counted, logged, and the socket closed (1008)."""
+        self.server.refuse(reason)
+        log.warning("%s: stream refused: %s", self.socket_label, reason)
+        self._end_reason = reason
+        self._forced_code = WSCloseCode.POLICY_VIOLATION
+        return False
 
     def count(self, reason: str, detail: str = "") -> bool:
         """Record one bad message; False (stop reading) once the socket has had too many."""
@@ -296,10 +352,14 @@ class MediaServer:
                 web.post("/voice", self._voice),
                 web.get("/media", self._media),
                 web.get("/health", self._health),
+                web.post(STREAM_ENDED_PATH, self._stream_ended),
             ]
         )
         self._validator = _validator(settings)
+        self._tickets = StreamTickets()
         self._connections: set[_CallConnection] = set()
+        self._calls: dict[str, _CallConnection] = {}  # call SID -> its one live stream
+        self._failed: OrderedDict[str, None] = OrderedDict()  # calls whose session failed
         self._numbers = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
@@ -357,8 +417,57 @@ class MediaServer:
     def protocol_error(self, connection: _CallConnection, reason: str, detail: str) -> None:
         self.stats.protocol_errors += 1
         self.stats.errors_by_reason[reason] += 1
-        self.stats.errors_by_call[connection.call_label] += 1
+        if not connection.call_sid:  # not a call: a count, never a phantom call in the store
+            self.stats.errors_before_start += 1
+            return
+        self.stats.errors_by_call[connection.call_sid] += 1
         self.bus.publish(ProtocolErrorCounted(connection.call_sid, reason, detail))
+
+    def refuse(self, reason: str) -> None:
+        self.stats.refused[reason] += 1
+
+    def admission(self, start: tp.Start) -> str | None:
+        """Why this `start` may not become a call, or None. Checked before the SIDs are used
+        anywhere: a call SID ends up in REST paths, file names and the store."""
+        if not (valid_sid("call", start.call_sid) and valid_sid("stream", start.stream_sid)):
+            return "bad-sid"
+        if start.call_sid in self._calls:
+            return "duplicate-stream"  # the live one keeps the call
+        if len(self._calls) >= self.settings.max_calls:
+            return "calls-full"
+        if self._validator is not None:
+            return self._unbound(start)
+        return None
+
+    def _unbound(self, start: tp.Start) -> str | None:
+        """With signatures on: the stream must be the one /voice answered, for our account."""
+        account = self.settings.twilio_account_sid
+        if account and start.account_sid != account:
+            return "wrong-account"
+        ticket = start.custom_parameters.get(TICKET_PARAMETER, "")
+        if not self._tickets.redeem(start.call_sid, ticket):
+            return "no-ticket"
+        return None
+
+    def claim(self, connection: _CallConnection) -> None:
+        self._calls[connection.call_sid] = connection
+
+    def release(self, connection: _CallConnection) -> None:
+        if self._calls.get(connection.call_sid) is connection:
+            del self._calls[connection.call_sid]
+
+    def session_failed(self, connection: _CallConnection, error: Exception) -> None:
+        """The call's session could not be built (a broken profile, a provider that would not
+        start...). The operator is told, /health counts it, and when Twilio asks the
+        <Connect action> what next, the caller hears an apology instead of silence."""
+        sid = connection.call_sid
+        log.error("call %s: session could not start: %s", sid, error, exc_info=error)
+        self.stats.sessions_failed += 1
+        self._failed[sid] = None
+        while len(self._failed) > FAILED_SIDS_KEPT:
+            self._failed.popitem(last=False)
+        self.bus.publish(AlertRaised(sid, level="critical",
+                                     message=f"call could not start: {error}"[:200]))
 
     def call_started(self) -> None:
         self.stats.calls_active += 1
@@ -373,15 +482,39 @@ class MediaServer:
         form = await request.post()
         if not self._signed(request, self._voice_url(request), form):
             return self._reject("voice webhook")
+        call_sid = str(form.get("CallSid", ""))
+        if self._validator is not None and not valid_sid("call", call_sid):
+            return web.Response(status=400, text="CallSid missing or not a Twilio call SID")
+        if len(self._calls) >= self.settings.max_calls:
+            self.refuse("calls-full")
+            return _twiml(_spoken_then_hang_up(BUSY_LINE))
         response = VoiceResponse()
-        stream = response.connect().stream(url=self.settings.stream_url(request.host))
+        connect = response.connect(action=self._public_base(request) + STREAM_ENDED_PATH)
+        stream = connect.stream(url=self.settings.stream_url(request.host))
         stream.parameter(name="caller", value=str(form.get("From", "")))
         stream.parameter(name="called", value=str(form.get("To", "")))
-        return web.Response(text=str(response), content_type="text/xml")
+        if self._validator is not None:
+            stream.parameter(name=TICKET_PARAMETER, value=self._tickets.issue(call_sid))
+        return _twiml(str(response))
+
+    async def _stream_ended(self, request: web.Request) -> web.Response:
+        """Twilio's <Connect action>: our side ended the stream and the call is still up. A call
+        whose session failed hears an apology; any other ends, as it did before."""
+        form = await request.post()
+        if not self._signed(request, self._voice_url(request), form):
+            return self._reject("stream-ended callback")
+        if str(form.get("CallSid", "")) in self._failed:
+            return _twiml(_spoken_then_hang_up(FAILED_LINE))
+        response = VoiceResponse()
+        response.hangup()
+        return _twiml(str(response))
 
     async def _media(self, request: web.Request) -> web.StreamResponse:
         if self._stopping:
             return web.Response(status=503, text="shutting down")
+        if self.stats.sockets_active >= self.settings.max_sockets:
+            self.refuse("sockets-full")
+            return web.Response(status=503, text="too many media sockets")
         if not self._signed(request, self.settings.stream_url(request.host), {}):
             return self._reject("media upgrade")
         ws = web.WebSocketResponse(timeout=CLOSE_TIMEOUT_S, max_msg_size=WS_MAX_FRAME_BYTES)
@@ -409,20 +542,35 @@ class MediaServer:
             self.stats.sockets_active -= 1
 
     async def _health(self, request: web.Request) -> web.Response:
-        body = {
+        return web.json_response(self.health())
+
+    def health(self) -> dict[str, Any]:
+        """/health's body, and what the console's status bar shows."""
+        stats = self.stats
+        return {
             "status": "ok",
-            "calls": self.stats.calls_active,
-            "protocol_errors": self.stats.protocol_errors,
-            "rejected_requests": self.stats.rejected_requests,
+            "calls": stats.calls_active,
+            "sockets": stats.sockets_active,
+            "protocol_errors": stats.protocol_errors,
+            "errors_before_start": stats.errors_before_start,
+            "rejected_requests": stats.rejected_requests,
+            "refused": dict(stats.refused),
+            "sessions_failed": stats.sessions_failed,
+            "signatures": "enforced" if self._validator else self.settings.unsigned_reason(),
+            "limits": {"max_calls": self.settings.max_calls,
+                       "max_sockets": self.settings.max_sockets,
+                       "start_deadline_s": self.settings.start_deadline_s,
+                       "media_rate_limit": self.settings.media_rate_limit},
         }
-        return web.json_response(body)
 
     # ---- signatures ---------------------------------------------------------------------
 
     def _voice_url(self, request: web.Request) -> str:
         """Twilio signs the public URL it called (the tunnel's), never our local address."""
-        base = self.settings.public_url or f"{request.scheme}://{request.host}"
-        return base + request.path_qs
+        return self._public_base(request) + request.path_qs
+
+    def _public_base(self, request: web.Request) -> str:
+        return self.settings.public_url or f"{request.scheme}://{request.host}"
 
     def _signed(self, request: web.Request, url: str, params: Any) -> bool:
         if self._validator is None:
@@ -430,6 +578,17 @@ class MediaServer:
         signature = request.headers.get(SIGNATURE_HEADER, "")
         algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
         return bool(signature) and self._validator.validate(url, params, signature, algorithm)
+
+
+def _twiml(text: str) -> web.Response:
+    return web.Response(text=text, content_type="text/xml")
+
+
+def _spoken_then_hang_up(line: str) -> str:
+    response = VoiceResponse()
+    response.say(line)
+    response.hangup()
+    return str(response)
 
 
 def _validator(settings: Settings) -> RequestValidator | None:

@@ -37,6 +37,7 @@ class CloudStack:
         opts = CallerOptions(url=self.runtime.server.media_url,
                              auth_token=token.get_secret_value() if token else None,
                              signed_url=f"wss://{PUBLIC_URL.removeprefix('https://')}/media",
+                             account_sid=self.runtime.settings.twilio_account_sid or "",
                              utterances=list(utterances), **options)
         self.twilio.add_call(opts.call_sid)
         return SimulatedCaller(opts)

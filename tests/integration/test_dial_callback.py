@@ -45,6 +45,7 @@ class Rig:
     server: MediaServer
     recorder: Recorder
     http: aiohttp.ClientSession
+    transferring: set[str]
 
     async def post(self, path: str, form: dict[str, str], *, sign: bool = True,
                    signed_url: str | None = None) -> tuple[int, str]:
@@ -60,10 +61,11 @@ async def _rig(**overrides: object) -> AsyncIterator[Rig]:
     settings = load_settings(host="127.0.0.1", port=0, public_url=PUBLIC_URL, **overrides)
     server = MediaServer(settings, _no_calls, EventBus())
     recorder = Recorder()
-    add_dial_status_route(server.app, settings, recorder)
+    transferring = {CALL}  # the runtime's calls with a transfer waiting for its outcome
+    add_dial_status_route(server.app, settings, recorder, transferring.__contains__)
     await server.start()
     async with aiohttp.ClientSession() as http:
-        yield Rig(settings, server, recorder, http)
+        yield Rig(settings, server, recorder, http, transferring)
     await server.stop()
 
 
@@ -171,3 +173,12 @@ async def test_a_post_that_names_no_call_is_a_bad_request(open_rig: Rig):
     status, _ = await open_rig.post("/dial-status", {"DialCallStatus": "busy"}, sign=False)
 
     assert status == 400 and open_rig.recorder.seen == []
+
+
+async def test_a_signed_outcome_for_a_call_with_no_transfer_in_progress_is_refused(rig: Rig):
+    """A forged (or replayed) "busy" must not move a caller on to the next emergency number."""
+    rig.transferring.clear()
+
+    status, _ = await rig.post(_path(rig.settings), _outcome("busy"))
+
+    assert status == 409 and rig.recorder.seen == []

@@ -21,6 +21,7 @@ import aiohttp
 import pytest
 from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
 
+from console.simulate.ringing import ring
 from console.telephony import twilio_protocol as tp
 from tests.integration.conftest import CloudStack, spoken, start_cloud_stack
 from tests.integration.conftest import stop_cloud_stack as stop_stack
@@ -119,12 +120,23 @@ def signed_upgrade(stack: CloudStack) -> dict[str, str]:
         public, {})}
 
 
-async def hostile_socket(url: str, headers: dict[str, str], frames: list[str | bytes],
+async def ticket_for(stack: CloudStack, session: aiohttp.ClientSession, call_sid: str) -> str:
+    """With the leaked token a peer can ring /voice as Twilio would and get a call's ticket."""
+    caller = stack.caller(call_sid=call_sid)
+    answer = await ring(session, caller.options)
+    return answer.parameters["ticket"]
+
+
+async def hostile_socket(stack: CloudStack, headers: dict[str, str], frames: list[str | bytes],
                          call_sid: str | None) -> None:
+    url = stack.runtime.server.media_url
     async with aiohttp.ClientSession() as session, session.ws_connect(url, headers=headers) as ws:
         if call_sid:
+            ticket = await ticket_for(stack, session, call_sid)
             await ws.send_str(tp.build_connected())
-            await ws.send_str(tp.build_start("MZ" + call_sid[2:], call_sid, "AC" + "0" * 32))
+            await ws.send_str(tp.build_start("MZ" + call_sid[2:], call_sid,
+                                             stack.runtime.settings.twilio_account_sid or "",
+                                             {"ticket": ticket}))
         for index in range(0, len(frames), BURST):
             for frame in frames[index : index + BURST]:
                 await (ws.send_bytes(frame) if isinstance(frame, bytes) else ws.send_str(frame))
@@ -191,11 +203,11 @@ async def test_ten_thousand_bad_frames_and_webhooks_leave_ten_good_calls_untouch
     stack: CloudStack, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.ERROR, logger="console")
-    frames, url = hostile_frames(BAD_FRAMES), stack.runtime.server.media_url
+    frames = hostile_frames(BAD_FRAMES)
     share = BAD_FRAMES // HOSTILE_SOCKETS
     sids = ["CA" + f"{n:032d}" for n in range(HOSTILE_SOCKETS)]
     headers = signed_upgrade(stack)
-    hostile = [hostile_socket(url, headers, frames[n * share:(n + 1) * share],
+    hostile = [hostile_socket(stack, headers, frames[n * share:(n + 1) * share],
                               sids[n] if n < STARTED_HOSTILE else None)
                for n in range(HOSTILE_SOCKETS)]
     good = [stack.caller(spoken(), spoken(), reply_quiet_ms=200) for _ in range(GOOD_CALLS)]

@@ -11,6 +11,7 @@ import pytest
 
 from console.telephony import twilio_protocol as tp
 from tests.integration.conftest_telephony import (
+    CALL_SID,
     PUBLIC_URL,
     STREAM_SID,
     TOKEN,
@@ -62,7 +63,9 @@ async def test_voice_webhook_signed_for_the_public_url_gets_stream_twiml(telepho
     stream = _stream(body)
     assert stream.get("url") == "wss://abc.ngrok.app/media"
     parameters = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+    ticket = parameters.pop("ticket")  # binds the stream to this call (test_admission.py)
     assert parameters == {"caller": "+15551230000", "called": "+15559870000"}
+    assert len(ticket) >= 32
 
 
 async def test_voice_webhook_signed_for_the_local_address_is_refused(telephony):
@@ -110,7 +113,8 @@ async def test_health_reports_live_calls_and_protocol_errors(telephony):
         async with aiohttp.ClientSession() as session:
             async with session.get(harness.server.url + "/health") as response:
                 body = await response.json()
-    assert body == {"status": "ok", "calls": 1, "protocol_errors": 1, "rejected_requests": 0}
+    counts = {key: body[key] for key in ("status", "calls", "protocol_errors", "rejected_requests")}
+    assert counts == {"status": "ok", "calls": 1, "protocol_errors": 1, "rejected_requests": 0}
 
 
 async def test_port_zero_binds_a_free_port_and_urls_use_it(telephony):
@@ -210,7 +214,7 @@ async def test_a_failing_handler_factory_closes_only_that_call(telephony):
     good_factory = harness.server.handler_factory
     harness.server.handler_factory = broken_factory
     async with raw_socket(harness, start=False) as ws:
-        await ws.send_str(tp.build_start("MZ1", "CA1", "AC1"))
+        await ws.send_str(tp.build_start(STREAM_SID, CALL_SID, "AC" + "0" * 32))
         closing = await ws.receive()
     assert closing.type is aiohttp.WSMsgType.CLOSE and closing.data == 1011
     harness.server.handler_factory = good_factory
@@ -222,9 +226,8 @@ async def test_health_is_json_with_zero_counts_on_an_idle_server(telephony):
     harness = await telephony()
     async with aiohttp.ClientSession() as session:
         async with session.get(harness.server.url + "/health") as response:
-            assert json.loads(await response.text()) == {
-                "status": "ok",
-                "calls": 0,
-                "protocol_errors": 0,
-                "rejected_requests": 0,
-            }
+            body = json.loads(await response.text())
+    assert {key: body[key] for key in ("status", "calls", "sockets", "protocol_errors",
+                                       "rejected_requests", "refused", "sessions_failed")} == {
+        "status": "ok", "calls": 0, "sockets": 0, "protocol_errors": 0, "rejected_requests": 0,
+        "refused": {}, "sessions_failed": 0}

@@ -204,6 +204,7 @@ def long_caller(runtime: Runtime, twilio: Any, audio: bytes) -> SimulatedCaller:
         token = runtime.settings.twilio_auth_token
         options.auth_token = token.get_secret_value() if token else None
         options.signed_url = f"wss://{runtime.settings.public_url.removeprefix('https://')}/media"
+        options.account_sid = runtime.settings.twilio_account_sid or ""
         twilio.add_call(options.call_sid)
     return SimulatedCaller(options)
 

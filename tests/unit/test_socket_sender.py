@@ -32,6 +32,10 @@ class Connection:
     def __init__(self, ws: PeerSocket, backlog: int) -> None:
         self.ws = ws
         self.backlog = backlog
+        self.abandoned: list[str] = []
+
+    def abandon(self, reason: str) -> None:
+        self.abandoned.append(reason)
 
     def write_backlog(self) -> int:
         return self.backlog
@@ -50,8 +54,10 @@ async def test_frames_to_a_peer_that_keeps_up_go_out_in_order() -> None:
 async def test_a_peer_that_stopped_reading_is_let_go_after_the_send_timeout(monkeypatch) -> None:
     monkeypatch.setattr(server, "SEND_TIMEOUT_S", 0.05)
     ws = PeerSocket(stalled=True)
-    sender = _SocketSender(Connection(ws, backlog=1 << 20), "MZ1")
+    connection = Connection(ws, backlog=1 << 20)
+    sender = _SocketSender(connection, "MZ1")
     await asyncio.wait_for(sender.send_audio(b"\xff" * 160), timeout=2.0)
     assert sender.sealed
+    assert connection.abandoned == ["peer-stopped-reading"]  # cut off, so the call can end
     await sender.send_audio(b"\xff" * 160)  # later writes are dropped, quietly
     assert len(ws.sent) == 1

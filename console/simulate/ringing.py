@@ -1,0 +1,63 @@
+"""Before a stream there is a ring: Twilio POSTs the call to the voice webhook and opens the
+`<Stream>` that the TwiML answer names, with its `<Parameter>`s as `customParameters`.
+
+A simulated caller with an auth token does the same, signed as Twilio signs, so a server that
+binds each stream to the call /voice answered (a one-time ticket) can be called like the real
+thing. Without a token it dials the media socket directly, as a local test line would.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass
+
+import aiohttp
+from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
+
+from console.simulate.options import CallerOptions
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What /voice said: the stream's parameters, or the words of a refusal (busy, failed)."""
+
+    parameters: dict[str, str]
+    refusal: str = ""
+
+
+async def ring(session: aiohttp.ClientSession, options: CallerOptions) -> Answer:
+    """POST the call to /voice as Twilio would and read the TwiML it answers."""
+    form = {"CallSid": options.call_sid, "AccountSid": options.account_sid,
+            "From": options.from_number, "To": options.to_number, "CallStatus": "ringing",
+            "Direction": "inbound"}  # fmt: skip
+    signed_url = _https(options.signed()) + "/voice"
+    headers = {}
+    if options.auth_token:
+        validator = RequestValidator(options.auth_token)
+        headers[SIGNATURE_HEADER] = validator.compute_signature(signed_url, form)
+    async with session.post(_http(options.url) + "/voice", data=form, headers=headers) as reply:
+        text = await reply.text()
+        if reply.status != 200:
+            return Answer({}, f"/voice answered {reply.status}: {text[:80]}")
+    return _read_twiml(text)
+
+
+def _read_twiml(twiml: str) -> Answer:
+    root = ElementTree.fromstring(twiml)
+    stream = root.find("./Connect/Stream")
+    if stream is None:
+        said = " ".join((say.text or "") for say in root.iter("Say"))
+        return Answer({}, said or "no <Stream> in the answer")
+    return Answer({p.get("name", ""): p.get("value", "") for p in stream.iter("Parameter")})
+
+
+def _http(media_url: str) -> str:
+    """ws://host:port/media -> http://host:port"""
+    scheme, _, rest = media_url.partition("://")
+    secure = scheme in ("wss", "https")
+    return ("https://" if secure else "http://") + rest.rsplit("/media", 1)[0]
+
+
+def _https(signed_media_url: str) -> str:
+    """wss://public.host/media -> https://public.host (what Twilio signs /voice over)"""
+    return "https://" + signed_media_url.partition("://")[2].rsplit("/media", 1)[0]

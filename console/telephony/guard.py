@@ -1,0 +1,85 @@
+"""What the media server asks of a peer before and while it is a call: pure, cheap checks.
+
+- `StreamTickets`: the media upgrade's signature covers only `wss://host/media`, so a captured
+  header would open any number of streams for any call, forever. /voice therefore hands Twilio
+  a one-time ticket as a stream `<Parameter>`; `start` must bring it back for the same call.
+- `InboundBudget`: Twilio sends 50 media frames a second. A peer far above that is flooding,
+  and would take the event loop and the recognizer from every other call.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+TICKET_PARAMETER = "ticket"
+TICKET_TTL_S = 60.0  # Twilio opens the stream within a second or two of /voice's answer
+MAX_OPEN_TICKETS = 10_000  # /voice is signed, so only Twilio can fill this; bounded anyway
+FRAMES_PER_S = 50  # Twilio's 20 ms media frames
+
+_SID = {"call": re.compile(r"CA[0-9a-fA-F]{32}"), "stream": re.compile(r"MZ[0-9a-fA-F]{32}"),
+        "account": re.compile(r"AC[0-9a-fA-F]{32}")}  # fmt: skip
+
+
+def valid_sid(kind: str, text: str) -> bool:
+    """Twilio's SID shape: two letters and 32 hex digits ("CA…" a call, "MZ…" a stream, "AC…"
+    an account). Anything else is refused before it reaches a log, a store or a REST path."""
+    return _SID[kind].fullmatch(text) is not None
+
+
+class StreamTickets:
+    """One-time tickets, one per call that /voice answered, each good once and for a minute."""
+
+    def __init__(self, ttl_s: float = TICKET_TTL_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._open: OrderedDict[str, tuple[str, float]] = OrderedDict()  # call -> (ticket, due)
+
+    def issue(self, call_sid: str) -> str:
+        self._forget_expired()
+        ticket = secrets.token_urlsafe(24)
+        self._open[call_sid] = (ticket, self._clock() + self._ttl_s)
+        self._open.move_to_end(call_sid)
+        while len(self._open) > MAX_OPEN_TICKETS:
+            self._open.popitem(last=False)
+        return ticket
+
+    def redeem(self, call_sid: str, ticket: str) -> bool:
+        """True once for the ticket /voice gave this call, if it has not expired."""
+        entry = self._open.pop(call_sid, None)
+        if entry is None:
+            return False
+        expected, due = entry
+        return self._clock() <= due and hmac.compare_digest(expected, ticket)
+
+    def _forget_expired(self) -> None:
+        now = self._clock()
+        while self._open and next(iter(self._open.values()))[1] < now:
+            self._open.popitem(last=False)
+
+
+class InboundBudget:
+    """A token bucket over inbound messages: `rate` times real time, `burst_s` of frames ahead.
+    `spend()` is False once the peer has sent more than that."""
+
+    def __init__(self, rate: float, burst_s: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        self._per_s = rate * FRAMES_PER_S
+        self._capacity = max(1.0, burst_s * FRAMES_PER_S)
+        self._clock = clock
+        self._tokens = self._capacity
+        self._at = clock()
+
+    def spend(self) -> bool:
+        if self._per_s <= 0:
+            return True  # the limit is off
+        now = self._clock()
+        self._tokens = min(self._capacity, self._tokens + (now - self._at) * self._per_s)
+        self._at = now
+        self._tokens -= 1
+        return self._tokens >= 0
