@@ -22,6 +22,8 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
+from console.telephony.guard import valid_sid
+
 log = logging.getLogger(__name__)
 
 # The SDK logs ~6 INFO lines per request (URL, query with phone numbers, headers): noise in the
@@ -45,6 +47,14 @@ class TwilioRestError(Exception):
         self.status = status
         self.code = code
         self.message = message
+
+
+def _call(call_sid: str) -> str:
+    """The SDK puts the SID into the request path as it is: "../IncomingPhoneNumbers/PN…" would
+    act on another resource. The media server refuses such SIDs; this is the last line."""
+    if not valid_sid("call", call_sid):
+        raise TwilioRestError(0, None, f"not a Twilio call SID: {call_sid[:40]!r}")
+    return call_sid
 
 
 class TwilioRest:
@@ -79,16 +89,16 @@ class TwilioRest:
 
     async def redirect(self, call_sid: str, twiml: str) -> None:
         """Replace what the live call is doing with `twiml` (e.g. `dial_twiml(...)`)."""
-        await self._run(lambda: self._client.calls(call_sid).update(twiml=twiml))
+        await self._run(lambda: self._client.calls(_call(call_sid)).update(twiml=twiml))
 
     async def redirect_url(self, call_sid: str, url: str, method: str = "POST") -> None:
         """Make the live call fetch its next TwiML from `url`."""
-        await self._run(lambda: self._client.calls(call_sid).update(url=url, method=method))
+        await self._run(lambda: self._client.calls(_call(call_sid)).update(url=url, method=method))
 
     async def hang_up(self, call_sid: str) -> bool:
         """End the call. False when Twilio no longer knows it (20404: already ended)."""
         try:
-            await self._run(lambda: self._client.calls(call_sid).update(status="completed"))
+            await self._run(lambda: self._client.calls(_call(call_sid)).update(status="completed"))
         except TwilioRestError as error:
             if error.code == NOT_FOUND:
                 return False
