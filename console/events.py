@@ -215,3 +215,13 @@ class EventBus:
                 subscriber(event)
             except Exception:
                 log.exception("event subscriber failed on %s", event.kind)
+
+
+@dataclass(frozen=True)
+class AudioDropped(CallEvent):
+    """Caller audio was dropped because the call's recognizer fell behind (it stopped reading, or
+    the caller sent faster than real time): the oldest frames went, the newest were kept. One
+    event per episode; `frames` of 20 ms each."""
+
+    where: str  # which queue: "ear" (the caller's audio on its way to the recognizer)
+    frames: int

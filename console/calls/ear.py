@@ -8,14 +8,21 @@ the utterance closed, has a whole caller turn ended. Deciding what to do is not 
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from enum import Enum
 
 from console.calls.turns import DEFAULT_BACKCHANNELS, CallerTurn, TurnDetector, is_backchannel
 from console.calls.vad import VadSettings, VoiceActivity
 from console.providers.base import AudioQueueReader, SpeechToText, TranscriptEvent
+from console.providers.queues import NewestAudio
+
+# Caller audio waiting for the recognizer: 10 s = 500 frames of 20 ms (80 kB). A live recognizer
+# reads it as it comes; it stops only while Deepgram reconnects (backoff 0.1 + 0.2 + 0.4 + 0.8 +
+# 1.6 = 3.1 s over 5 attempts, plus their handshakes), and that audio must survive to be replayed.
+# Past that the recognizer is gone (a deaf call) or the caller floods us faster than real time:
+# the oldest frames are dropped, so memory stays flat and the newest audio is what gets heard.
+AUDIO_QUEUE_FRAMES = 500
 
 
 @dataclass(frozen=True)
@@ -45,11 +52,13 @@ class VoiceChange(Enum):
 
 class Ear:
     def __init__(self, stt: SpeechToText, *, backchannels: frozenset[str] = DEFAULT_BACKCHANNELS,
-                 vad: VadSettings | None = None) -> None:
+                 vad: VadSettings | None = None,
+                 on_dropped: Callable[[int], None] | None = None) -> None:
+        """`on_dropped(frames)`: once per episode of dropped audio (see `NewestAudio`)."""
         self._stt = stt
         self._backchannels = backchannels
         self.vad = VoiceActivity(vad)
-        self._audio: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._audio = NewestAudio(AUDIO_QUEUE_FRAMES, on_dropped)
         self._turns = TurnDetector()
 
     def hear(self, mulaw: bytes, now: float) -> VoiceChange | None:
@@ -62,6 +71,17 @@ class Ear:
 
     def close(self) -> None:
         self._audio.put_nowait(None)
+        self._audio.report()  # frames dropped in an episode that never ended
+
+    @property
+    def frames_waiting(self) -> int:
+        """Caller frames the recognizer has not read yet (at most AUDIO_QUEUE_FRAMES)."""
+        return self._audio.qsize()
+
+    @property
+    def frames_dropped(self) -> int:
+        """Caller frames dropped because the recognizer fell behind, over the whole call."""
+        return self._audio.dropped
 
     async def listen(self) -> AsyncIterator[Heard]:
         """Run the recognizer over the call's audio. Raises what the recognizer raises."""

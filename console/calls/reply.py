@@ -21,10 +21,17 @@ from console.calls.pacing import Pacer
 from console.calls.playback import Segment, SpokenLog
 from console.calls.sentences import SentenceChunker
 from console.providers.base import ProviderError, TextToSpeech
+from console.providers.queues import Inbox
 
 log = logging.getLogger(__name__)
 
 _mark_ids = itertools.count(1)
+
+# Sentences the LLM has written and the TTS has not taken yet. A reply is capped at 200 tokens
+# (groq_llm's max_tokens), about 20 sentences at most, so a reply never waits here and the triage
+# gate sees each token as soon as it streams. A model that ignores the cap is paused at 32
+# (backpressure: nothing it wrote is lost) instead of filling memory.
+SENTENCES_AHEAD = 32
 
 # Returns False to stop the reply at once (the triage monitor found a trigger in the tokens).
 TokenGate = Callable[[str], bool]
@@ -61,7 +68,7 @@ class AgentReply:
 
     # --- what is played ----------------------------------------------------------------------
     async def play_tokens(self, tokens: AsyncGenerator[str, None]) -> None:
-        sentences: asyncio.Queue[str | None] = asyncio.Queue()
+        sentences: Inbox[str | None] = Inbox(SENTENCES_AHEAD)
         producer = asyncio.create_task(self._produce(tokens, sentences), name="reply-llm")
         try:
             while (sentence := await sentences.get()) is not None:
@@ -150,9 +157,7 @@ class AgentReply:
         self._pacer.end_segment(segment.mark)
         segment.end_frame = self._pacer.frames_enqueued
 
-    async def _produce(
-        self, tokens: AsyncGenerator[str, None], out: asyncio.Queue[str | None]
-    ) -> None:
+    async def _produce(self, tokens: AsyncGenerator[str, None], out: Inbox[str | None]) -> None:
         chunker = SentenceChunker()
         try:
             async with contextlib.aclosing(tokens):  # closes the LLM stream if the gate trips
@@ -161,18 +166,18 @@ class AgentReply:
                     if not self._gate(token):
                         return
                     for sentence in chunker.feed(token):
-                        self._emit(sentence, out)
+                        await self._emit(sentence, out)
             if (rest := chunker.flush()) is not None:
-                self._emit(rest, out)
+                await self._emit(rest, out)
         finally:
-            out.put_nowait(None)
+            out.put_final(None)
 
-    def _emit(self, sentence: str, out: asyncio.Queue[str | None]) -> None:
+    async def _emit(self, sentence: str, out: Inbox[str | None]) -> None:
         # The stage keeps its name (stored call metrics, the TUI and the benches read it), but it
         # is the first *chunk*: the reply's first clause went to TTS, often before its first
         # sentence ended.
         self.clock.stamp("first_sentence", self._now())
-        out.put_nowait(sentence)
+        await out.put(sentence)
 
 
 def _split(text: str) -> list[str]:

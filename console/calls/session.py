@@ -8,6 +8,7 @@ their public methods.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ from console.calls.vad import VoiceActivity
 from console.calls.voice import Voice
 from console.providers.base import LanguageModel, SpeechToText, TextToSpeech
 from console.streams import MediaSender, StreamStart
+
+log = logging.getLogger(__name__)
 
 AudioTap = Callable[[str, bytes], None]  # (leg: "caller" | "agent", 20 ms of mu-law)
 
@@ -69,7 +72,8 @@ class CallSession:
         self.call_state = CallState(lambda mode: self.events(ev.StateChanged, state=str(mode)))
         self.conversation = Conversation(self.profile.system_prompt)
         self.triage = Triage(self, self.options.emergency_numbers)
-        self.ear = Ear(deps.stt, backchannels=self.options.backchannel_words())
+        self.ear = Ear(deps.stt, backchannels=self.options.backchannel_words(),
+                       on_dropped=self._audio_dropped)
         self.voice = Voice(sender, deps.tts, self, self.tasks, lead_s=self.options.lead_s,
                            gate=self.triage.agent_gate)
         self.floor = Floor(self)
@@ -172,6 +176,11 @@ class CallSession:
 
     def caller_voice(self) -> VoiceActivity:
         return self.ear.vad
+
+    def _audio_dropped(self, frames: int) -> None:
+        log.warning("call %s: recognizer fell behind; dropped the oldest %d frames (%.1f s)",
+                    self.sid, frames, frames * 0.02)
+        self.events(ev.AudioDropped, where="ear", frames=frames)
 
     def _tap(self, leg: str, mulaw: bytes) -> None:
         for tap in self._taps:

@@ -37,6 +37,7 @@ from console.providers.deepgram import (
     handshake_problem,
     make_client,
 )
+from console.providers.queues import Inbox, NewestAudio
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,14 @@ BATCH_LIMIT_BYTES = REPLAY_PIECE  # frames that piled up go out together, up to 
 REPLAY_LIMIT_S = 30  # keep at most 30 s (240 kB) of unsettled audio for replay
 STABLE_S = 10.0  # a socket that lived this long resets the reconnect budget
 TASK_STOP_S = 1.0  # how long teardown waits for cancelled tasks
+# Deepgram sends a few messages per second of audio (interims, SpeechStarted, UtteranceEnd), and
+# the call reads each as it comes. 256 is minutes of results: a consumer that far behind is
+# stuck, and the reader stops reading the socket (backpressure) instead of holding more.
+INBOX_LIMIT = 256
+# Audio from a source other than the session's own queue waits here for the sender: 10 s = 500
+# chunks of 20 ms, as much as the session's queue holds (ear.py says why). Past that the socket
+# has stopped taking audio; the oldest is dropped and counted, the newest kept.
+AUDIO_LIMIT = 500
 _NETWORK_ERRORS = (ConnectionClosed, OSError, TimeoutError, InvalidHandshake)
 
 Settled = Callable[[float], None]  # "audio up to this socket time (s) is settled"
@@ -177,7 +186,7 @@ class _Link:
 
     def __init__(self, conn: Any, session: _ListenSession, stt: ListenSTT) -> None:
         self.conn = conn
-        self.inbox: asyncio.Queue[object] = asyncio.Queue()
+        self.inbox: Inbox[object] = Inbox(INBOX_LIMIT)
         self.close_sent_at: float | None = None
         self.last_send = time.monotonic()
         self._stt = stt
@@ -207,7 +216,7 @@ class _Link:
     async def close_stream(self) -> None:
         await self.conn.send_close_stream()
         self.close_sent_at = time.monotonic()
-        self.inbox.put_nowait(_CLOSE_SENT)
+        self.inbox.put_final(_CLOSE_SENT)
 
     async def next(self, drain_s: float) -> object | None:
         """The next inbox item; None when the drain after CloseStream has run out of time."""
@@ -228,12 +237,12 @@ class _Link:
                 message = await self.conn.recv()
             except ConnectionClosed as exc:
                 clean = isinstance(exc, ConnectionClosedOK)
-                self.inbox.put_nowait(_Closed(close_description(exc), clean))
+                self.inbox.put_final(_Closed(close_description(exc), clean))
                 return
             except ValueError:  # a text frame that is not JSON: skip it, keep the stream
                 log.warning("Deepgram STT sent a frame that is not JSON; ignored")
                 continue
-            self.inbox.put_nowait((time.monotonic(), message))
+            await self.inbox.put((time.monotonic(), message))  # stamped on arrival
 
     async def _keepalive(self) -> None:
         """The SDK sends no keep-alive; Deepgram closes (NET-0001) after 10 s without audio."""
@@ -249,7 +258,7 @@ class _Link:
 
     def _sender_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
-            self.inbox.put_nowait(task.exception())
+            self.inbox.put_final(task.exception())
 
 
 class _ListenSession:
@@ -260,7 +269,7 @@ class _ListenSession:
         self._audio = audio
         # The session's own queue is read directly; any other source goes through a pump task
         # into one (a task hop per frame that the session's audio does not need).
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._queue = NewestAudio(AUDIO_LIMIT, self._audio_dropped)
         self._reader = (
             audio if isinstance(audio, AudioQueueReader) else AudioQueueReader(self._queue)
         )
@@ -329,6 +338,12 @@ class _ListenSession:
         self._progress = True
         self._replay.settled(until_s)
 
+    def _audio_dropped(self, chunks: int) -> None:
+        problem = f"the socket stopped taking audio; dropped the oldest {chunks} chunks"
+        log.warning("Deepgram STT %s", problem)
+        if self._stt.observer is not None:
+            self._stt.observer.degraded(self._stt.provider, problem, "newest audio kept")
+
     async def _pump(self) -> None:
         try:
             async for chunk in self._audio:
@@ -336,6 +351,7 @@ class _ListenSession:
                     self._queue.put_nowait(chunk)
         finally:
             self._queue.put_nowait(None)
+            self._queue.report()
 
     async def _connections(self) -> AsyncIterator[TranscriptEvent]:
         failures, problem = 0, ""

@@ -37,6 +37,7 @@ from console.providers.deepgram import (
     handshake_problem,
     make_client,
 )
+from console.providers.queues import Inbox
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,11 @@ FLUSH_LIMIT = 20  # Flushes a socket may send in any FLUSH_WINDOW_S (docs: tts-w
 # Deepgram's window is 60 s, timed by its clock at arrival; ours is timed at sending. A second more
 # covers network jitter between two Flushes 20 apart, so our count never runs ahead of theirs.
 FLUSH_WINDOW_S = 61.0
+# Messages read off the speak socket and not yet taken: a sentence's audio chunks, then Flushed.
+# The sentence being spoken takes each chunk as it comes (into the pacer), so a few wait at most;
+# 256 chunks is more than a long sentence. Past that the reader stops reading the socket
+# (backpressure: nothing is lost) instead of holding whatever a runaway socket sends.
+INBOX_LIMIT = 256
 
 
 class _SocketFailed(Exception):
@@ -272,7 +278,7 @@ class _SpeakSocket:
         self._stack = stack
         self._conn = conn
         self.flushes = flushes
-        self.inbox: asyncio.Queue[object] = asyncio.Queue()
+        self.inbox: Inbox[object] = Inbox(INBOX_LIMIT)
         self.dead = False
         self.problem = "speak socket closed"
         self.owner: object | None = None  # token of the sentence whose audio is arriving
@@ -379,12 +385,12 @@ class _SpeakSocket:
     async def _read(self) -> None:
         try:
             async for message in self._conn:
-                self.inbox.put_nowait(message)
+                await self.inbox.put(message)
         except ConnectionClosed as exc:
             self.problem = close_description(exc)
         finally:
             self.dead = True
-            self.inbox.put_nowait(_DEAD)
+            self.inbox.put_final(_DEAD)
 
 
 def _refuses_flush(warning: object) -> bool:

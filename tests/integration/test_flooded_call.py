@@ -1,0 +1,90 @@
+"""A caller flooding a deaf call: inside the call nothing grows without bound.
+
+The whole runtime on the cloud stack; Deepgram refuses our key and no local recognizer is
+installed, so the call's recognizer is gone for the rest of the call (the operator is told and
+may take over) and nobody reads the caller's audio. A raw Twilio media socket then sends frames
+ten times faster than real time. The call's audio queue stays at its bound, keeping the newest
+frames, and the operator is told how many were dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import aiohttp
+import pytest
+
+from console import events as ev
+from console.calls.ear import AUDIO_QUEUE_FRAMES
+from console.providers import local_stt
+from console.telephony import twilio_protocol as tp
+from console.telephony.audio import FRAME_BYTES
+from tests.integration.conftest import start_cloud_stack, stop_cloud_stack
+
+pytestmark = pytest.mark.timeout(30)
+
+SPEEDUP = 10  # frames per 20 ms tick
+FLOOD_FRAMES = AUDIO_QUEUE_FRAMES * 3 // 2  # 15 s of audio in 1.5 s
+
+
+class Watch:
+    def __init__(self, bus: ev.EventBus) -> None:
+        self.events: list[ev.CallEvent] = []
+        self._changed = asyncio.Event()
+        bus.subscribe(self._seen)
+
+    def _seen(self, event: ev.CallEvent) -> None:
+        self.events.append(event)
+        self._changed.set()
+
+    def of(self, kind: type[ev.CallEvent]) -> list[ev.CallEvent]:
+        return [event for event in self.events if isinstance(event, kind)]
+
+    async def until(self, predicate: Callable[[], object], within: float = 10.0) -> None:
+        async with asyncio.timeout(within):
+            while not predicate():
+                self._changed.clear()
+                await self._changed.wait()
+
+
+async def test_a_deaf_call_flooded_at_ten_times_real_time_keeps_its_audio_queue_at_its_bound(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(local_stt, "_WEIGHTS_PACKAGE", "no_such_weights_package")
+    stack, parts = await start_cloud_stack(tmp_path)
+    watch = Watch(stack.runtime.bus)
+    try:
+        stack.deepgram.api_key = "revoked-key"  # the fake now refuses ours, as Deepgram would
+        caller = stack.caller()
+        o = caller.options
+        async with aiohttp.ClientSession() as http, http.ws_connect(
+            o.url, headers=caller.signature_headers()
+        ) as ws:
+            await ws.send_str(tp.build_connected())
+            await ws.send_str(tp.build_start(o.stream_sid, o.call_sid, o.account_sid,
+                                             o.parameters(), 1))
+            await watch.until(lambda: watch.of(ev.ProviderDegraded))  # the recognizer is gone
+            ear = stack.runtime.control.get(o.call_sid).ear
+            most_waiting = await flood(ws, o.stream_sid, lambda: ear.frames_waiting)
+            await ws.send_str(tp.build_stop(o.stream_sid, o.account_sid, o.call_sid, 2))
+            await watch.until(lambda: watch.of(ev.CallEnded))
+    finally:
+        await stop_cloud_stack(parts)
+    assert most_waiting <= AUDIO_QUEUE_FRAMES
+    assert ear.frames_waiting == AUDIO_QUEUE_FRAMES  # full, with the newest frames
+    assert ear.frames_dropped == FLOOD_FRAMES - AUDIO_QUEUE_FRAMES + 1  # +1: the end's place
+    dropped = watch.of(ev.AudioDropped)
+    assert [(e.where, e.frames) for e in dropped] == [("ear", ear.frames_dropped)]  # type: ignore[attr-defined]
+
+
+async def flood(ws: aiohttp.ClientWebSocketResponse, stream_sid: str,
+                waiting: Callable[[], int]) -> int:
+    """Send FLOOD_FRAMES of caller audio at SPEEDUP x real time; the most the call held."""
+    frame, most = tp.build_media(stream_sid, b"\xff" * FRAME_BYTES), 0
+    for _ in range(FLOOD_FRAMES // SPEEDUP):
+        for _ in range(SPEEDUP):
+            await ws.send_str(frame)
+        await asyncio.sleep(0.02)  # the flood's own clock: one tick of 20 ms
+        most = max(most, waiting())
+    return most
