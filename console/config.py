@@ -89,6 +89,13 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     """Token for the local admin endpoint used by `voiceconsole control`. Generated when unset."""
 
+    # --- Process and files ----------------------------------------------------------------
+    log_max_bytes: int = Field(10_000_000, ge=10_000)
+    """The console's log file (data/logs/console.log) is rotated when it reaches this many bytes:
+    calls are logged all day and the file would otherwise grow until the disk is full."""
+    log_backup_count: int = Field(5, ge=1, le=100)
+    """Rotated log files kept (console.log.1 is the newest); the oldest beyond this is deleted."""
+
     @field_validator("flux_eot_threshold")
     @classmethod
     def _eot_in_range(cls, value: float) -> float:
