@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import signal
 import sys
@@ -56,7 +57,8 @@ async def _serve(settings, tunnel: bool) -> int:
           f"health {runtime.server.url}/health", flush=True)
     try:
         await stop.wait()
-        print("shutting down: ending calls, flushing storage", flush=True)
+        with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone (EIO)
+            print("shutting down: ending calls, flushing storage", flush=True)
     finally:
         await runtime.stop()
     return 0
