@@ -119,6 +119,13 @@ class Settings(BaseSettings):
     """How much audio (seconds of frames) a socket may send ahead of real time at once: Twilio
     delivers in real time, but a network stall can release a backlog."""
 
+    # --- Process and files ----------------------------------------------------------------
+    log_max_bytes: int = Field(10_000_000, ge=10_000)
+    """The console's log file (data/logs/console.log) is rotated when it reaches this many bytes:
+    calls are logged all day and the file would otherwise grow until the disk is full."""
+    log_backup_count: int = Field(5, ge=1, le=100)
+    """Rotated log files kept (console.log.1 is the newest); the oldest beyond this is deleted."""
+
     @field_validator(*_OPTIONAL_TEXT, mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

@@ -8,9 +8,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from console import events as ev
+from console import locations
+from console.config import Settings
 from console.providers.wer import word_error_rate
 from console.runtime import Runtime
 from console.simulate.caller import CallerOptions, SimulatedCaller, Utterance
@@ -38,6 +41,20 @@ SCRIPTS: dict[str, list[str]] = {
         "Thanks, goodbye.",
     ],
 }
+
+
+# The demo places simulated calls on this machine: it has no business with the Twilio number (its
+# webhook would be re-pointed at a server that is gone in a minute), a tunnel or the public URL.
+_NOT_FOR_THE_DEMO = ("twilio_account_sid", "twilio_auth_token", "twilio_phone_number",
+                     "public_url", "ngrok_authtoken")
+
+
+def demo_settings(settings: Settings, *, db: Path | None = None) -> Settings:
+    """The demo's settings: its own database (so its own data folder, admin file, lock and log)
+    unless `db` is given, and nothing that reaches Twilio or ngrok."""
+    update: dict[str, Any] = {name: None for name in _NOT_FOR_THE_DEMO}
+    update["voiceconsole_db"] = db or locations.demo_db_path(settings.voiceconsole_db)
+    return settings.model_copy(update=update)
 
 
 @dataclass

@@ -1,11 +1,14 @@
 """How Twilio reaches this process: an optional ngrok tunnel and the number's voice webhook.
 
 Both are set up after the server listens and undone at shutdown, in reverse order; a failure is
-reported in plain words and never stops the server (calls placed directly still work).
+reported in plain words and never stops the server (calls placed directly still work). Undoing
+also works on a start-up cut short: whatever was opened or pointed is closed or put back, even a
+webhook update still on its way to Twilio when the start-up was called off.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
@@ -17,6 +20,8 @@ from console.telephony.webhook_sync import WebhookSync, WebhookSyncError
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, str], None]
+# A webhook update in flight when start-up was cancelled is given this long to land (then put back).
+POINTING_WAIT_S = 10.0
 
 
 class PublicEdge:
@@ -26,6 +31,7 @@ class PublicEdge:
         self.tunnel: Tunnel | None = None
         self.webhook: WebhookSync | None = None
         self._rest: TwilioRest | None = None
+        self._pointing: asyncio.Task[str] | None = None
         self.state = {"tunnel": "off", "webhook": "off"}
 
     async def open(self, port: int, progress: Progress) -> None:
@@ -58,8 +64,12 @@ class PublicEdge:
         self._rest = TwilioRest(s.twilio_account_sid, s.twilio_auth_token.get_secret_value(),
                                 s.twilio_api_base_url)
         self.webhook = WebhookSync(self._rest, s.twilio_phone_number)
+        # Its own task, shielded: if start-up is cancelled meanwhile, Twilio may still apply the
+        # change, and close() must wait for it to know what to put back.
+        self._pointing = asyncio.create_task(self.webhook.point_at(s.public_url),
+                                             name="webhook-point")
         try:
-            previous = await self.webhook.point_at(s.public_url)
+            previous = await asyncio.shield(self._pointing)
         except WebhookSyncError as error:
             self.state["webhook"] = "failed"
             progress("webhook", str(error))
@@ -69,6 +79,10 @@ class PublicEdge:
                             f"(was {previous or 'unset'}; restored on exit)")
 
     async def close(self) -> None:
+        if self._pointing is not None:
+            await asyncio.wait([self._pointing], timeout=POINTING_WAIT_S)
+            if self._pointing.done() and not self._pointing.cancelled():
+                self._pointing.exception()  # retrieved: a failure to point leaves nothing to undo
         if self.webhook is not None and not await self.webhook.restore():
             log.warning("webhook not restored: %s", self.webhook.last_error)
         if self._rest is not None:

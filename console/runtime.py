@@ -27,6 +27,7 @@ from console.config import Settings
 from console.events import EventBus
 from console.lifecycle import PublicEdge
 from console.providers.registry import ProviderRegistry
+from console.storage.files import private_folder
 from console.storage.repository import CallRepository
 from console.storage.writer import StoreWriter
 from console.streams import MediaSender, StreamStart
@@ -82,13 +83,25 @@ class Runtime:
         self._recent: OrderedDict[str, CallSession] = OrderedDict()
         self._unsubscribe_store: Callable[[], None] | None = None
         self.bus.subscribe(self._note_transfer)
+        self._stopping: asyncio.Task[None] | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
     async def start(self, progress: Progress = _log_progress) -> None:
+        """Start every piece in order. A start-up that fails or is cancelled part-way runs the
+        ordered shutdown before raising: a webhook already pointed at us is restored and a tunnel
+        already open is closed, rather than left behind for a process that is going away."""
+        try:
+            await self._start(progress)
+        except BaseException:
+            log.error("start-up did not finish; undoing what was started")
+            await asyncio.shield(self.stop())
+            raise
+
+    async def _start(self, progress: Progress) -> None:
         self.settings.warn_about_risky_choices()
         self._refuse_unsigned_exposure(progress)
         progress("storage", f"opening {self.settings.voiceconsole_db}")
-        self.settings.voiceconsole_db.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(self.settings.voiceconsole_db.parent)
         self.store.start()
         self._unsubscribe_store = self.bus.subscribe(self.store)
         for name, tier in self.registry.tiers().items():
@@ -115,16 +128,36 @@ class Runtime:
 
     async def stop(self) -> None:
         """DESIGN.md's order: stop accepting and end calls, flush storage, restore the webhook,
-        close the tunnel."""
-        await self.admin.stop()
+        close the tunnel. Runs once, whoever asks and however often (a failed start-up, a signal,
+        the console's quit); later callers wait for the same shutdown. Shielded: a caller that is
+        cancelled does not cut it short."""
+        if self._stopping is None:
+            self._stopping = asyncio.create_task(self._stop(), name="runtime-stop")
+        await asyncio.shield(self._stopping)
+
+    async def _stop(self) -> None:
+        # Each step runs even when an earlier one failed: a server that would not close must not
+        # leave the number pointing at a tunnel that is about to vanish.
+        steps = (self.admin.stop, self._end_calls, self.store.close, self._unsubscribe,
+                 self.edge.close, self._close_actions, self.registry.aclose)
+        for step in steps:
+            try:
+                await step()
+            except Exception:
+                log.exception("shutdown step %s failed; going on", step.__name__)
+        log.info("shut down")
+
+    async def _end_calls(self) -> None:
         await self.server.stop("server-shutdown")
-        await self.store.close()
+
+    async def _unsubscribe(self) -> None:
         if self._unsubscribe_store:
             self._unsubscribe_store()
-        await self.edge.close()
+            self._unsubscribe_store = None
+
+    async def _close_actions(self) -> None:
         if self.actions is not None and hasattr(self.actions, "aclose"):
             await self.actions.aclose()
-        await self.registry.aclose()
 
     # --- calls ---------------------------------------------------------------------------------
     async def _new_call(self, start: StreamStart, sender: MediaSender) -> CallSession:

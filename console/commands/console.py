@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import logging
 import logging.handlers
+import os
 import queue
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from console import locations
-from console.config import load_settings
+from console.config import Settings, load_settings
+from console.storage.files import private_file, private_folder
+from console.storage.lock import DataFolderLock, FolderInUse
+
+log = logging.getLogger(__name__)
 
 
 def register(subparsers: Any) -> None:
@@ -45,23 +53,43 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from console.tui.app import VoiceConsoleApp  # Textual loads only for this command
 
-    app = VoiceConsoleApp(build_backend(settings), actor=args.actor)
-    with _logging_to_file(locations.data_dir() / "logs" / "console.log") as log_path:
+    with hold_data_folder(settings, "console"):
+        app = VoiceConsoleApp(build_backend(settings), actor=args.actor)
+        return run_app(app, settings)
+
+
+def hold_data_folder(settings: Settings, command: str) -> DataFolderLock:
+    """The instance's data folder, held for the process's life, or a refusal that names the
+    process holding it (storage/lock.py)."""
+    folder = locations.data_folder(settings.voiceconsole_db)
+    try:
+        return DataFolderLock(folder).acquire()
+    except FolderInUse as error:
+        raise SystemExit(f"voiceconsole {command}: {error}") from None
+
+
+def run_app(app: Any, settings: Settings) -> int:
+    """Run the console with its log in a file, and SIGTERM/SIGHUP taking the quit path."""
+    log_file = locations.log_path(settings.voiceconsole_db)
+    with _logging_to_file(log_file, settings.log_max_bytes, settings.log_backup_count) as path, \
+            _shutdown_on_signals(app):
         app.run()
-    print(f"voiceconsole: log written to {log_path}", file=sys.stderr)
+    print(f"voiceconsole: log written to {path}", file=sys.stderr)
     return app.return_code or 0
 
 
 @contextlib.contextmanager
-def _logging_to_file(path: Path) -> Iterator[Path]:
+def _logging_to_file(path: Path, max_bytes: int, backups: int) -> Iterator[Path]:
     """While the console owns the terminal, log lines on stderr would tear its screen apart, and
     a blocking write on the event loop would stall call audio: records go through a queue to a
-    file written by the listener's own thread."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    file written by the listener's own thread. The file is private (it quotes callers) and
+    rotated at `max_bytes`, keeping `backups` old ones."""
+    private_folder(path.parent)
     root = logging.getLogger()
     saved = root.handlers[:]
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    file_handler = logging.FileHandler(path, encoding="utf-8")
+    file_handler = PrivateRotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups,
+                                              encoding="utf-8")
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     listener = logging.handlers.QueueListener(records, file_handler)
     root.handlers = [logging.handlers.QueueHandler(records)]
@@ -72,6 +100,92 @@ def _logging_to_file(path: Path) -> Iterator[Path]:
         listener.stop()
         file_handler.close()
         root.handlers = saved
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Each file it opens, the first and every one after a rollover, is created 0600."""
+
+    def _open(self) -> Any:
+        private_file(self.baseFilename)
+        return super()._open()
+
+
+@contextlib.contextmanager
+def _shutdown_on_signals(app: Any) -> Iterator[None]:
+    """SIGTERM (`kill`, systemd) and SIGHUP (the terminal was closed) take the same way out as
+    ctrl+q: end the calls, flush storage, restore the webhook, close the tunnel, then exit.
+    Without this, either signal killed the process on the spot and left the number pointing at
+    a dead tunnel and an ngrok agent running."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    previous = {signum: signal.signal(signum, _on_signal(app)) for signum in QUIT_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+QUIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _on_signal(app: Any) -> Any:
+    def handle(signum: int, _frame: Any) -> None:
+        if signum == signal.SIGHUP:
+            _leave_the_closed_terminal()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # the console is not running yet or any more: nothing to wind down
+            raise SystemExit(128 + signum) from None
+        # A Python signal handler interrupts whatever the loop was doing: hand the work to the
+        # loop instead (call_soon_threadsafe is the one loop call safe from a handler).
+        loop.call_soon_threadsafe(_quit, app, signal.Signals(signum).name)
+
+    return handle
+
+
+def _quit(app: Any, signal_name: str) -> None:
+    log.warning("%s: shutting down in order (ending calls, restoring the webhook, closing the "
+                "tunnel)", signal_name)
+    app.call_later(_quit_in_app, app)
+
+
+_QUITTING: set[asyncio.Task[None]] = set()  # a reference, so the task is not collected mid-way
+
+
+async def _quit_in_app(app: Any) -> None:
+    """In the app's context: ctrl+q's path (the ordered shutdown in a worker, then exit)."""
+    await app.action_quit()
+    task = asyncio.create_task(_release_input_after_shutdown(app), name="release-input")
+    _QUITTING.add(task)
+    task.add_done_callback(_QUITTING.discard)
+
+
+async def _release_input_after_shutdown(app: Any) -> None:
+    await app.stop_backend()  # the one shutdown action_quit began: wait for it, start nothing
+    for fd in _SILENT_INPUT:  # Textual's input thread may sit in a read on the quiet pipe:
+        os.close(fd)          # end of file lets it go before Textual joins it on exit
+    _SILENT_INPUT.clear()
+
+
+_SILENT_INPUT: list[int] = []  # write ends kept open while the quiet stdin must stay quiet
+
+
+def _leave_the_closed_terminal() -> None:
+    """After a hang-up every write to the terminal fails (EIO): Textual's writer thread would
+    die on the first one, and the next repaints would block the event loop on its full queue,
+    in the middle of the shutdown. Output goes to /dev/null, and input to a pipe that stays quiet
+    until the shutdown is done (the hung-up terminal, like /dev/null, reads as end of file at
+    once, and Textual's input thread would spin on it, taking the CPU from the shutdown)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    read_end, write_end = os.pipe()
+    os.dup2(read_end, 0)
+    os.close(read_end)
+    _SILENT_INPUT.append(write_end)
 
 
 def _runtime_factory() -> Any:
@@ -92,13 +206,11 @@ def _runtime_factory() -> Any:
 
 
 def run_console_demo(settings: Any, *, calls: int = 1, fast: bool = False) -> int:
-    """`voiceconsole demo` with the console: the same runtime, with simulated callers."""
+    """`voiceconsole demo` with the console: the same runtime, with simulated callers. The caller
+    holds the demo's data folder."""
     from console.demo import DemoBackend
     from console.runtime import Runtime
     from console.tui.app import VoiceConsoleApp
 
     app = VoiceConsoleApp(DemoBackend(Runtime(settings), calls=calls, fast=fast), actor="demo")
-    with _logging_to_file(locations.data_dir() / "logs" / "console.log") as log_path:
-        app.run()
-    print(f"voiceconsole: log written to {log_path}", file=sys.stderr)
-    return app.return_code or 0
+    return run_app(app, settings)

@@ -19,24 +19,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--profile", help="agent profile (default: PROFILE or scheduling)")
     parser.add_argument("--fast", action="store_true", help="send caller audio unpaced")
     parser.add_argument("--db", type=Path,
-                        help="database to store the demo calls in (default: VOICECONSOLE_DB)")
+                        help="database to store the demo calls in (default: demo/demo.db in the "
+                             "data folder, apart from a console that may be running)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from console.commands.console import hold_data_folder
+    from console.demo import demo_settings
+
     if args.calls < 1:
         raise SystemExit("voiceconsole demo: --calls must be at least 1")
     overrides: dict[str, object] = {"port": 0, "host": "127.0.0.1"}
     if args.profile:
         overrides["profile"] = args.profile
-    if args.db:
-        overrides["voiceconsole_db"] = args.db
-    settings = load_settings(**overrides)
-    if not args.headless:
-        from console.commands.console import run_console_demo
+    settings = demo_settings(load_settings(**overrides), db=args.db)
+    with hold_data_folder(settings, "demo"):
+        if not args.headless:
+            from console.commands.console import run_console_demo
 
-        return run_console_demo(settings, calls=args.calls, fast=args.fast)
-    return asyncio.run(_headless(settings, args.calls, args.fast))
+            return run_console_demo(settings, calls=args.calls, fast=args.fast)
+        return asyncio.run(_headless(settings, args.calls, args.fast))
 
 
 async def _headless(settings, calls: int, fast: bool) -> int:

@@ -27,6 +27,7 @@ from console.events import (
     TurnCompleted,
     TurnMeasured,
 )
+from console.storage.files import private_database
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +45,9 @@ def open_db(
     check_same_thread: bool = True,
 ) -> Database:
     """Open (creating if needed) the call store at `path`, in WAL mode, with the current schema.
-    Blocking: call it from a thread, never from the event loop."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    Blocking: call it from a thread, never from the event loop. The file and its folder are made
+    private first (files.py): SQLite gives the -wal and -shm files the database file's mode."""
+    path = private_database(path)
     conn = sqlite3.connect(str(path), timeout=busy_timeout, check_same_thread=check_same_thread)
     try:
         db = Database(conn, execute_plugins=False)

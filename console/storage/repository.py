@@ -20,6 +20,7 @@ from typing import IO, Any
 from sqlite_utils import Database
 
 from console.storage.db import open_db
+from console.storage.files import private_folder
 
 CSV_COLUMNS = (
     "call_sid",
@@ -201,8 +202,9 @@ def _call_row(row: dict[str, Any]) -> dict[str, Any]:
 
 @contextmanager
 def _atomic_file(path: Path) -> Iterator[IO[str]]:
-    """Write beside `path`, then rename: a reader never sees half an export."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write beside `path`, then rename: a reader never sees half an export. mkstemp makes
+    the file 0600, and the folder is kept private too (files.py)."""
+    private_folder(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:

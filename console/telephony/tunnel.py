@@ -8,6 +8,12 @@ PUBLIC_URL.
 pyngrok is synchronous (urllib + a subprocess), so it runs in a worker thread. Its start-up loop
 blocks on the agent's stdout; when our bound expires we kill the agent, which closes that pipe
 and lets the thread finish instead of lingering until the process exits.
+
+The agent never outlives us. It runs in a session of its own (a Ctrl-C or a closed terminal must
+not cut the tunnel before the calls through it have ended), so nothing would stop it if we died
+without closing it (SIGKILL, the OOM killer, a crash): a watchdog does. `prctl(PR_SET_PDEATHSIG)`
+cannot: it fires when the *thread* that started the agent ends, and pyngrok starts it from a
+worker thread that ends as soon as the tunnel is open.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import subprocess
 import threading
 from collections.abc import Callable
 from typing import TypeVar
@@ -39,9 +47,11 @@ class TunnelError(Exception):
 class Tunnel:
     """An open tunnel. `public_url` is the https base Twilio should call."""
 
-    def __init__(self, public_url: str, config: conf.PyngrokConfig) -> None:
+    def __init__(self, public_url: str, config: conf.PyngrokConfig,
+                 watchdog: AgentWatchdog | None = None) -> None:
         self.public_url = public_url
         self._config = config
+        self._watchdog = watchdog
         self._closed = False
 
     def __repr__(self) -> str:
@@ -62,6 +72,51 @@ class Tunnel:
             ngrok.disconnect(self.public_url, self._config)
         finally:
             ngrok.kill(self._config)
+            if self._watchdog is not None:
+                self._watchdog.stand_down()
+
+
+# Runs as `sh -c WATCHDOG_SCRIPT ngrok-watchdog <agent pid>`, its stdin a pipe whose write end only
+# this process holds. A clean close writes "closed"; end of file without it means we died.
+WATCHDOG_SCRIPT = 'read -r word; [ "$word" = closed ] || kill -TERM "$1" 2>/dev/null'
+
+
+class AgentWatchdog:
+    """A tiny `sh` that ends the ngrok agent when this process dies, however it dies: the kernel
+    closes our end of its pipe then, and the shell reads end of file."""
+
+    def __init__(self, agent_pid: int) -> None:
+        read_end, self._write_end = os.pipe()  # both close-on-exec: no other child inherits them
+        try:
+            self._proc = subprocess.Popen(
+                ["sh", "-c", WATCHDOG_SCRIPT, "ngrok-watchdog", str(agent_pid)],
+                stdin=read_end, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True,  # like the agent: our terminal closing must not end it
+            )
+        except BaseException:
+            os.close(self._write_end)
+            raise
+        finally:
+            os.close(read_end)
+
+    def stand_down(self) -> None:
+        """We closed the agent ourselves: the watchdog leaves without killing anything."""
+        with contextlib.suppress(OSError):
+            os.write(self._write_end, b"closed\n")
+        os.close(self._write_end)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._proc.wait(CLOSE_TIMEOUT_S)
+
+
+def _watch(config: conf.PyngrokConfig) -> AgentWatchdog | None:
+    agent = getattr(process, "_current_processes", {}).get(config.ngrok_path)
+    if agent is None:
+        return None
+    try:
+        return AgentWatchdog(agent.proc.pid)
+    except OSError as error:  # no sh: the agent still ends with a clean shutdown
+        log.warning("could not start the ngrok watchdog: %s", error)
+        return None
 
 
 def tunnel_wanted(flag: bool, authtoken: str | None) -> bool:
@@ -96,27 +151,34 @@ async def open_tunnel(
     upstream = f"http://{host}:{port}"
     abandoned = threading.Event()
     try:
-        url = await _in_daemon_thread(lambda: _connect(upstream, config, abandoned), timeout_s)
+        url, watchdog = await _in_daemon_thread(
+            lambda: _connect(upstream, config, abandoned), timeout_s)
     except TimeoutError:
         abandoned.set()
         await _kill_quietly(config)
         raise TunnelError(
             f"could not start an ngrok tunnel: no answer within {timeout_s:g} s"
         ) from None
+    except asyncio.CancelledError:  # start-up was called off (a signal): leave no agent behind
+        abandoned.set()
+        await asyncio.shield(_kill_quietly(config))
+        raise
     except Exception as error:  # noqa: BLE001 - pyngrok, OSError (cannot exec), YAML: all fatal
+        await _kill_quietly(config)  # an agent that started but gave no URL must not linger
         raise TunnelError(_explain(error)) from None
     log.info("ngrok tunnel open: %s -> %s", url, upstream)
-    return Tunnel(url, config)
+    return Tunnel(url, config, watchdog)
 
 
-def _connect(upstream: str, config: conf.PyngrokConfig, abandoned: threading.Event) -> str:
+def _connect(upstream: str, config: conf.PyngrokConfig,
+             abandoned: threading.Event) -> tuple[str, AgentWatchdog | None]:
     """Runs in a worker thread. If we already gave up waiting, do not leave an agent behind."""
     tunnel = ngrok.connect(upstream, "http", pyngrok_config=config)
     if abandoned.is_set():
         ngrok.kill(config)
     if not tunnel.public_url:
         raise PyngrokError("ngrok answered without a public URL")
-    return _https(tunnel.public_url)
+    return _https(tunnel.public_url), _watch(config)
 
 
 def _https(url: str) -> str:
