@@ -48,14 +48,14 @@ class CloudStack:
 
 async def start_cloud_stack(tmp_path, *, options: SessionOptions | None = None,
                             script: list[str] | None = None, reply: Any = None,
-                            stt_engine: str = "nova",
+                            stt_engine: str = "nova", overrides: dict[str, Any] | None = None,
                             **deepgram_options: Any) -> tuple[CloudStack, Any]:
     # Short agent speech (15 ms per character) keeps whole-call tests quick.
     deepgram_options.setdefault("ms_per_char", 15.0)
     deepgram = await FakeDeepgram(script=script or [], **deepgram_options).start()
     groq = await FakeGroq(**({"reply": reply} if reply is not None else {})).start()
     twilio = await FakeTwilioRest().start()
-    settings = load_settings(
+    values: dict[str, Any] = dict(
         _env_file=None, port=0, voiceconsole_db=tmp_path / "calls.db", public_url=PUBLIC_URL,
         deepgram_api_key=deepgram.api_key, deepgram_base_url=deepgram.base_url,
         groq_api_key=groq.api_key,
@@ -65,6 +65,7 @@ async def start_cloud_stack(tmp_path, *, options: SessionOptions | None = None,
         emergency_fallback_number=EMERGENCY[0], emergency_second_number=EMERGENCY[1],
         stt_engine=stt_engine,
     )
+    settings = load_settings(**{**values, **(overrides or {})})
     runtime = Runtime(settings, options=options)
     stack = CloudStack(deepgram, groq, twilio, runtime)
     stack.seen = []

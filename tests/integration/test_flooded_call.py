@@ -18,6 +18,7 @@ import pytest
 from console import events as ev
 from console.calls.ear import AUDIO_QUEUE_FRAMES
 from console.providers import local_stt
+from console.simulate.ringing import ring
 from console.telephony import twilio_protocol as tp
 from console.telephony.audio import FRAME_BYTES
 from tests.integration.conftest import start_cloud_stack, stop_cloud_stack
@@ -52,7 +53,9 @@ async def test_a_deaf_call_flooded_at_ten_times_real_time_keeps_its_audio_queue_
     tmp_path, monkeypatch
 ):
     monkeypatch.setattr(local_stt, "_WEIGHTS_PACKAGE", "no_such_weights_package")
-    stack, parts = await start_cloud_stack(tmp_path)
+    # The socket's own rate limit (test_admission.py) would close a 10x flood within a second;
+    # off here, so the flood reaches the call and its queue's bound is what is tested.
+    stack, parts = await start_cloud_stack(tmp_path, overrides={"media_rate_limit": 0})
     watch = Watch(stack.runtime.bus)
     try:
         stack.deepgram.api_key = "revoked-key"  # the fake now refuses ours, as Deepgram would
@@ -61,9 +64,10 @@ async def test_a_deaf_call_flooded_at_ten_times_real_time_keeps_its_audio_queue_
         async with aiohttp.ClientSession() as http, http.ws_connect(
             o.url, headers=caller.signature_headers()
         ) as ws:
+            answer = await ring(http, o)  # /voice's TwiML: the stream's ticket
             await ws.send_str(tp.build_connected())
             await ws.send_str(tp.build_start(o.stream_sid, o.call_sid, o.account_sid,
-                                             o.parameters(), 1))
+                                             answer.parameters, 1))
             await watch.until(lambda: watch.of(ev.ProviderDegraded))  # the recognizer is gone
             ear = stack.runtime.control.get(o.call_sid).ear
             most_waiting = await flood(ws, o.stream_sid, lambda: ear.frames_waiting)

@@ -151,6 +151,7 @@ async def _place_a_long_call(console: Console) -> tuple[str, asyncio.Task[Any]]:
     """A caller who keeps quiet on the line (20 s of silence, in real time), until we end it."""
     options = CallerOptions(
         url=f"ws://127.0.0.1:{console.port}/media", auth_token=console.twilio.auth_token,
+        account_sid=console.twilio.account_sid,
         signed_url=f"wss://{PUBLIC_URL.removeprefix('https://')}/media",
         utterances=[Utterance(mulaw=silence(20_000), wait_for_reply=False)],
         wait_for_greeting=False)
