@@ -3,6 +3,8 @@ and exports. Pure functions, except `export_calls`, which writes a file (run it 
 
 from __future__ import annotations
 
+import hashlib
+import re
 import time
 from datetime import datetime
 from pathlib import Path
@@ -11,13 +13,22 @@ from typing import Any
 from rich.text import Text
 
 from console import events as ev
+from console.safe_text import printable
 from console.tui.backend import HistorySource
 from console.tui.describe import describe, duration
 from console.tui.widgets.transcript import LABELS
 
+EXPORT_KINDS = ("json", "csv")
+CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")  # what Twilio issues; a stored SID came off the wire
+_SAFE_STEM = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
 
 class ExportUnavailable(RuntimeError):
     """The history source has no export (see console.tui.backend.HistoryExports)."""
+
+
+class UnsafeExportName(ValueError):
+    """An export file name that is not a plain name inside the exports folder."""
 
 
 def when(epoch: float | None) -> str:
@@ -90,8 +101,24 @@ def _describe_row(call_sid: str, row: dict[str, Any]) -> str | None:
     return f"{row['kind']} {row['payload']}"
 
 
+def export_stem(call_sid: str) -> str:
+    """The file name of one call's export: its SID when it is a Twilio call SID, else "call-"
+    and a digest of it (the same SID, the same name). A SID in the store is whatever the wire
+    said, and "../../x" is no file name."""
+    if CALL_SID.fullmatch(call_sid):
+        return call_sid
+    digest = hashlib.sha256(call_sid.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"call-{digest[:16]}"
+
+
 def export_path(folder: Path, kind: str, stem: str = "calls") -> Path:
-    return folder / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.{kind}"
+    """A new export file directly inside `folder`; raises UnsafeExportName for anything else."""
+    if kind not in EXPORT_KINDS or not _SAFE_STEM.fullmatch(stem):
+        raise UnsafeExportName(f"not an export name: {printable(stem)!r}.{printable(kind)}")
+    path = (folder / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.{kind}").resolve()
+    if path.parent != folder.resolve():  # e.g. a symlink with the export's name in it
+        raise UnsafeExportName(f"{path} is not inside the exports folder {folder}")
+    return path
 
 
 def export_calls(history: HistorySource, kind: str, call_sids: list[str], stem: str) -> str:

@@ -15,6 +15,7 @@ from textual.widgets import Footer, Header, Static
 from console.tui.backend import HistorySource
 from console.tui.records import (
     export_calls,
+    export_stem,
     render_record_events,
     render_record_header,
     render_record_transcript,
@@ -75,7 +76,8 @@ class CallRecordScreen(Screen):
         self.query_one("#record-events", Static).update(render_record_events(record))
 
     def action_export(self, kind: str) -> None:
-        export = partial(run_export, self, self._history, kind, [self.call_sid], self.call_sid)
+        stem = export_stem(self.call_sid)
+        export = partial(run_export, self, self._history, kind, [self.call_sid], stem)
         self.run_worker(export, thread=True, name=f"export {kind}", group="export")
 
 
