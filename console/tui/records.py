@@ -41,23 +41,32 @@ def row_cells(call: dict[str, Any]) -> tuple[Text, ...]:
     flag = Text("⚠ emergency", style="bold red") if call.get("emergency") else Text("")
     return (
         Text(when(call.get("started"))),
-        Text(call.get("from_number") or "unknown"),
-        Text(call.get("profile") or "—"),
+        Text(_field(call, "from_number", "unknown")),
+        Text(_field(call, "profile", "—")),
         Text(duration(seconds) if seconds is not None else "live"),
-        Text(str(call.get("turn_count", 0))),
-        Text(call.get("end_reason") or call.get("status") or ""),
+        Text(printable(call.get("turn_count", 0))),
+        Text(_ending(call)),
         flag,
     )
 
 
+def _field(call: dict[str, Any], key: str, default: str = "") -> str:
+    """A stored value, printable (console.safe_text): the store keeps what callers sent."""
+    return printable(call.get(key) or default)
+
+
+def _ending(call: dict[str, Any]) -> str:
+    return printable(call.get("end_reason") or call.get("status") or "")
+
+
 def render_record_header(call: dict[str, Any]) -> Text:
     text = Text()
-    text.append(call.get("from_number") or "unknown", style="bold")
-    text.append(f" → {call.get('to_number') or '—'}  profile {call.get('profile') or '—'}  ")
+    text.append(_field(call, "from_number", "unknown"), style="bold")
+    text.append(f" → {_field(call, 'to_number', '—')}  profile {_field(call, 'profile', '—')}  ")
     text.append(f"{when(call.get('started'))}  ")
     seconds = call.get("duration")
     text.append(duration(seconds) if seconds is not None else "still live")
-    text.append(f"  {call.get('end_reason') or call.get('status') or ''}", style="dim")
+    text.append(f"  {_ending(call)}", style="dim")
     if call.get("emergency"):
         text.append("  ⚠ EMERGENCY", style="bold white on red")
     return text
@@ -68,9 +77,10 @@ def render_record_transcript(call: dict[str, Any]) -> Text:
     for turn in call.get("turns", []):
         if text:
             text.append("\n")
-        label, style = LABELS.get(turn["role"], (turn["role"][:8].ljust(8), "bold"))
+        role = printable(turn["role"])
+        label, style = LABELS.get(role, (role[:8].ljust(8), "bold"))
         text.append(f"{label} ", style=style)
-        text.append(turn.get("text") or "")
+        text.append(printable(turn.get("text") or ""))
         if turn.get("interrupted"):
             text.append(" ⟂ cut", style="bold yellow")
     return text or Text("nobody said anything on this call", style="dim")
@@ -98,7 +108,7 @@ def _describe_row(call_sid: str, row: dict[str, Any]) -> str | None:
             return describe(kind(call_sid, at=row["at"], **row["payload"]))
         except TypeError:  # stored by an older version with other fields
             pass
-    return f"{row['kind']} {row['payload']}"
+    return printable(f"{row['kind']} {row['payload']}")
 
 
 def export_stem(call_sid: str) -> str:
