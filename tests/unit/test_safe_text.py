@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from console.commands.control import format_calls
 from console.safe_text import json_printable, printable, spreadsheet_safe
 
 BIDI = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -76,3 +77,7 @@ def test_a_csv_cell_that_is_text_or_a_number_is_left_alone() -> None:
         "caller hung up", -3, 1.5, None, ""
     ]
 
+
+def test_control_list_shows_a_live_callers_number_without_its_escapes() -> None:
+    table = format_calls([{"call_sid": "CA1", "state": "listening", "caller": "\x1b]0;x\x07+1"}])
+    assert "\x1b" not in table and "\x07" not in table and "]0;x+1" in table
