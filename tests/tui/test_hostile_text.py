@@ -18,6 +18,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from textual.app import App
 from textual.events import Paste
 from textual.pilot import Pilot
 from textual.widgets import Input
@@ -49,6 +50,7 @@ from console.tui.screens.dialogs import ConfirmScreen, PromptScreen
 from console.tui.screens.history import HistoryScreen
 from console.tui.screens.transfer import TransferScreen
 from console.tui.widgets.calls_table import CallsTable
+from console.tui.widgets.printable_input import PrintableInput
 
 from .conftest import frozen_clock, wait_until
 from .fakes import T0, FakeBackend
@@ -350,3 +352,20 @@ def store(db_path: Path, events: list[CallEvent]) -> None:
         write_event(db, event)
     db.conn.commit()
     db.close()
+
+
+async def test_a_pasted_escape_sequence_never_enters_a_text_box_and_the_cursor_follows() -> None:
+    class OneBox(App[None]):
+        def compose(self):
+            yield PrintableInput(value="+15")
+
+    app = OneBox()
+    async with app.run_test() as pilot:
+        box = app.query_one(PrintableInput)
+        box.cursor_position = 1
+        box.post_message(Paste("\x1b]52;c;eA==\x0755\x9b"))  # a clipboard write in the paste
+        await pilot.pause()
+        assert box.value == "+]52;c;eA==5515"
+        assert box.cursor_position == len("+]52;c;eA==55")  # after what was pasted
+        box.value = "\u202e+1555"
+        assert box.value == "+1555"
