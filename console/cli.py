@@ -6,12 +6,18 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import select
+import signal
 import sys
 
 from pydantic import ValidationError
 
 # Subcommand modules, imported lazily so `voiceconsole calls` never loads the audio stack.
 COMMANDS = ("console", "serve", "simulate", "calls", "demo", "doctor", "control")
+# What a shell reports for a writer its reader hung up on (`calls show SID | head`): killed by
+# SIGPIPE. Python ignores SIGPIPE and raises BrokenPipeError instead; we exit as if it had not.
+CLOSED_PIPE_EXIT = 128 + signal.SIGPIPE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,13 +55,39 @@ def main(argv: list[str] | None = None) -> int:
         # No subcommand: the operator console. Top-level flags (-v) stay in front of it.
         args = parser.parse_args([*argv, "console"])
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # here, not at exit: a closed pipe must surface where it is caught
+        return code
+    except BrokenPipeError:
+        if not _stdout_closed():
+            raise  # a socket's, not ours: that one is a real failure
+        return _reader_went_away()
     except ValidationError as error:  # a setting out of range: say which, not a traceback
         print(
             f"voiceconsole: bad settings (.env or environment):\n{_problems(error)}",
             file=sys.stderr,
         )
         return 2
+
+
+def _stdout_closed() -> bool:
+    """Whether nobody reads our stdout any more (poll reports an error on a pipe's write end
+    once its reader has gone)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), or no real stdout
+        return False
+
+
+def _reader_went_away() -> int:
+    """The reader closed our stdout (`| head` read enough): stop quietly. What is still buffered
+    for it goes to /dev/null, or Python's own flush at exit would print a second traceback."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return CLOSED_PIPE_EXIT
 
 
 def _problems(error: ValidationError) -> str:

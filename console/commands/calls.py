@@ -4,7 +4,8 @@
     voiceconsole calls show SID [--json]
 
 Reads the store named by `settings.voiceconsole_db`; it never creates the file, so a fresh
-install says "no calls yet" instead of leaving an empty database behind.
+install says "no calls yet" instead of leaving an empty database behind. What it prints is
+`printable` (console.safe_text): the store keeps what callers sent, terminal escapes included.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from console.safe_text import json_printable, printable
 
 if TYPE_CHECKING:
     from console.storage.repository import CallRepository
@@ -61,11 +64,11 @@ def _positive_int(text: str) -> int:
 def list_command(args: argparse.Namespace) -> int:
     db_path = _db_path()
     if not db_path.exists():
-        print("[]" if args.json else f"no calls yet (no database at {db_path})")
+        print("[]" if args.json else printable(f"no calls yet (no database at {db_path})"))
         return 0
     calls = _repository(db_path, lambda repo: repo.list_calls(limit=args.limit, search=args.search))
     if args.json:
-        print(json.dumps(calls, indent=2, ensure_ascii=False))
+        print(_json(calls))
     elif calls:
         print(format_table(calls))
     else:
@@ -77,10 +80,10 @@ def show_command(args: argparse.Namespace) -> int:
     db_path = _db_path()
     call = _repository(db_path, lambda repo: repo.get_call(args.sid)) if db_path.exists() else None
     if call is None:
-        print(f"no call {args.sid} in {db_path}", file=sys.stderr)
+        print(printable(f"no call {args.sid} in {db_path}"), file=sys.stderr)
         return 1
     if getattr(args, "json", False):
-        print(json.dumps(call, indent=2, ensure_ascii=False))
+        print(_json(call))
     else:
         print(format_call(call))
     return 0
@@ -103,6 +106,11 @@ def _repository(db_path: Path, query: Callable[[CallRepository], T]) -> T:
 # ---------------------------------------------------------------------------- text output
 
 
+def _json(value: Any) -> str:
+    """The same data, with C1 controls and the like escaped (json.dumps leaves them raw)."""
+    return json_printable(json.dumps(value, indent=2, ensure_ascii=False))
+
+
 def format_table(calls: list[dict[str, Any]]) -> str:
     cells = [[title for title, _ in LIST_COLUMNS]]
     cells += [[_cell(key, call) for _, key in LIST_COLUMNS] for call in calls]
@@ -119,10 +127,10 @@ def _cell(key: str, call: dict[str, Any]) -> str:
     if key == "started":
         return _when(value)
     if key == "duration":
-        return _duration(value) if value is not None else call["status"]
+        return _duration(value) if value is not None else printable(call["status"])
     if key == "emergency":
         return "EMERGENCY" if value else ""
-    return "" if value is None else str(value)
+    return "" if value is None else printable(value)
 
 
 def format_call(call: dict[str, Any]) -> str:
@@ -141,7 +149,7 @@ def format_call(call: dict[str, Any]) -> str:
     ]
     if call["metrics"]:
         lines += ["metrics (ms):", *(_metric_line(group) for group in call["metrics"])]
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)  # each line stays one line
 
 
 def _turn_line(turn: dict[str, Any]) -> str:
@@ -150,7 +158,8 @@ def _turn_line(turn: dict[str, Any]) -> str:
 
 
 def _event_line(event: dict[str, Any]) -> str:
-    payload = json.dumps(event["payload"], ensure_ascii=False) if event["payload"] else ""
+    payload = event["payload"]
+    payload = json_printable(json.dumps(payload, ensure_ascii=False)) if payload else ""
     return f"  {_clock(event['at'])} {event['kind']:<20} {payload}".rstrip()
 
 

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from console.safe_text import json_printable, printable
+
 LIST_TIMEOUT_S = 5.0
 # `say` returns once the line is spoken or queued; TTS of a long sentence can take seconds.
 ACTION_TIMEOUT_S = 30.0
@@ -66,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             return _list(endpoint, args.json)
         return _act(endpoint, args)
     except ControlError as error:
-        print(error, file=sys.stderr)
+        print(printable(error), file=sys.stderr)  # it may quote the server, or a call
         return error.code
 
 
@@ -103,7 +105,7 @@ def _body(action: str, words: list[str]) -> dict[str, str]:
 def _list(endpoint: Endpoint, as_json: bool) -> int:
     calls = _request(endpoint, "GET", "/calls", None, LIST_TIMEOUT_S, sid=None)["calls"]
     if as_json:
-        print(json.dumps(calls, indent=2, ensure_ascii=False))
+        print(json_printable(json.dumps(calls, indent=2, ensure_ascii=False)))
     elif calls:
         print(format_calls(calls))
     else:
@@ -192,7 +194,7 @@ def _cell(call: dict[str, Any], key: str) -> str:
     if key == "mode":
         return _mode(call)
     value = call.get(key)
-    return "-" if value in (None, "") else str(value)
+    return "-" if value in (None, "") else printable(value)  # a caller's number is theirs
 
 
 def _mode(call: dict[str, Any]) -> str:

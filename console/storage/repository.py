@@ -19,6 +19,7 @@ from typing import IO, Any
 
 from sqlite_utils import Database
 
+from console.safe_text import spreadsheet_safe
 from console.storage.db import open_db
 from console.storage.files import private_folder
 
@@ -118,7 +119,8 @@ class CallRepository:
         with _atomic_file(Path(path)) as out:
             writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore")
             writer.writeheader()
-            writer.writerows(rows)
+            # A caller's "number" may be =HYPERLINK(...): a cell is shown, never run.
+            writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in rows)
         return len(rows)
 
     # -- under the lock --------------------------------------------------------------------

@@ -14,9 +14,11 @@ from collections.abc import Callable
 
 from textual.app import App
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from console.audio_io import AudioDevices
+from console.safe_text import printable
 from console.tui.audio_desk import AudioDesk
 from console.tui.backend import ConsoleBackend
 from console.tui.board import CallBoard
@@ -88,12 +90,26 @@ class VoiceConsoleApp(OperatorActions, App[None]):
         except Exception as error:  # the operator must read why; the console stays open
             log.exception("runtime start-up failed")
             self._progress("start-up", f"failed: {error}")
-            self.notify(f"Start-up failed: {error}", severity="error", timeout=30)
+            self.notify(f"Start-up failed: {error}", severity="error", timeout=30, markup=False)
             return
         self.started = True
         _settle_heap()
         self.dashboard.show_startup(finished_ok=True)
         self.call_after_refresh(self._tick)  # the dashboard may still be mounting
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notification (screens' too) loses what a terminal would obey. Ours pass
+        `markup=False` when they quote anything from outside: an error, a caller, the store."""
+        message, title = printable(message, multiline=True), printable(title)
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def _progress(self, step: str, status: str) -> None:
         self.startup_steps[step] = status

@@ -7,6 +7,7 @@ operations, cheap enough to run inside the bus callback.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import deque
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from console.events import (
     TurnCompleted,
     TurnMeasured,
 )
+from console.safe_text import printable
 from console.tui.describe import describe
 
 # TurnMeasured.stages key for speech end -> first frame sent (DESIGN.md latency vocabulary); the
@@ -129,6 +131,7 @@ class CallBoard:
 
     def apply(self, event: CallEvent) -> CallState:
         call = self._call_for(event)
+        event = printable_event(event)
         handler = _HANDLERS.get(type(event))
         if handler is not None:
             handler(call, event)
@@ -170,6 +173,24 @@ class CallBoard:
             # Events can precede CallStarted for us (the console attached mid-call).
             call = self._calls[event.call_sid] = CallState(event.call_sid, started_at=event.at)
         return call
+
+
+def printable_event(event: CallEvent) -> CallEvent:
+    """The event with every text in it printable (console.safe_text): a caller's number, a
+    custom parameter or a transcript may hold terminal escapes. `call_sid` is left as it is: it
+    is the key the console acts on, never shown from here."""
+    changes: dict[str, Any] = {}
+    for each in dataclasses.fields(event):
+        name, value = each.name, getattr(event, each.name)
+        if isinstance(value, str) and name != "call_sid":
+            cleaned: Any = printable(value)
+        elif isinstance(value, dict):  # TurnMeasured.stages: the keys become labels
+            cleaned = {printable(key): item for key, item in value.items()}
+        else:
+            continue
+        if cleaned != value:
+            changes[name] = cleaned
+    return dataclasses.replace(event, **changes) if changes else event
 
 
 def _started(call: CallState, event: CallStarted) -> None:

@@ -21,12 +21,14 @@ from console.events import (
     TransferAttempted,
     TransferFinished,
 )
+from console.safe_text import printable
 
 
 def describe(event: CallEvent) -> str | None:
-    """A timeline line for `event`, or None for high-rate kinds the transcript already shows."""
+    """A timeline line for `event`, or None for high-rate kinds the transcript already shows.
+    Printable (console.safe_text): it may quote a caller, or a stored payload."""
     words = _WORDS.get(type(event))
-    return words(event) if words is not None else None
+    return printable(words(event)) if words is not None else None
 
 
 def duration(seconds: float) -> str:

@@ -186,8 +186,9 @@ class OperatorActions(_Base):
         try:
             await request()
         except Exception as error:  # an ended call or a REST failure must not end the console
-            log.warning("%s on %s failed: %s", label, call.call_sid, error)
-            self.notify(f"{label} failed: {error}", severity="error", timeout=10)
+            # %r: the log is read in a terminal too, and the error may quote what a caller sent
+            log.warning("%s on %r failed: %r", label, call.call_sid, str(error))
+            self.notify(f"{label} failed: {error}", severity="error", timeout=10, markup=False)
             return
         if mark is not None:
             setattr(call, *mark)  # until the call's own events say otherwise
@@ -201,7 +202,8 @@ class OperatorActions(_Base):
 
     async def _tell(self, notice: Awaitable[Notice]) -> None:
         message, severity = await notice
-        self.notify(message, severity=severity, timeout=8)  # type: ignore[arg-type]
+        # markup=False: the words may quote a device's or a call's error.
+        self.notify(message, severity=severity, timeout=8, markup=False)  # type: ignore[arg-type]
 
     def sync_audio(self, changed: frozenset[str]) -> None:
         """Calls that ended stop being heard; a call handed back stops hearing the mic."""

@@ -3,6 +3,8 @@ and exports. Pure functions, except `export_calls`, which writes a file (run it 
 
 from __future__ import annotations
 
+import hashlib
+import re
 import time
 from datetime import datetime
 from pathlib import Path
@@ -11,13 +13,22 @@ from typing import Any
 from rich.text import Text
 
 from console import events as ev
+from console.safe_text import printable
 from console.tui.backend import HistorySource
 from console.tui.describe import describe, duration
 from console.tui.widgets.transcript import LABELS
 
+EXPORT_KINDS = ("json", "csv")
+CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")  # what Twilio issues; a stored SID came off the wire
+_SAFE_STEM = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
 
 class ExportUnavailable(RuntimeError):
     """The history source has no export (see console.tui.backend.HistoryExports)."""
+
+
+class UnsafeExportName(ValueError):
+    """An export file name that is not a plain name inside the exports folder."""
 
 
 def when(epoch: float | None) -> str:
@@ -30,23 +41,32 @@ def row_cells(call: dict[str, Any]) -> tuple[Text, ...]:
     flag = Text("⚠ emergency", style="bold red") if call.get("emergency") else Text("")
     return (
         Text(when(call.get("started"))),
-        Text(call.get("from_number") or "unknown"),
-        Text(call.get("profile") or "—"),
+        Text(_field(call, "from_number", "unknown")),
+        Text(_field(call, "profile", "—")),
         Text(duration(seconds) if seconds is not None else "live"),
-        Text(str(call.get("turn_count", 0))),
-        Text(call.get("end_reason") or call.get("status") or ""),
+        Text(printable(call.get("turn_count", 0))),
+        Text(_ending(call)),
         flag,
     )
 
 
+def _field(call: dict[str, Any], key: str, default: str = "") -> str:
+    """A stored value, printable (console.safe_text): the store keeps what callers sent."""
+    return printable(call.get(key) or default)
+
+
+def _ending(call: dict[str, Any]) -> str:
+    return printable(call.get("end_reason") or call.get("status") or "")
+
+
 def render_record_header(call: dict[str, Any]) -> Text:
     text = Text()
-    text.append(call.get("from_number") or "unknown", style="bold")
-    text.append(f" → {call.get('to_number') or '—'}  profile {call.get('profile') or '—'}  ")
+    text.append(_field(call, "from_number", "unknown"), style="bold")
+    text.append(f" → {_field(call, 'to_number', '—')}  profile {_field(call, 'profile', '—')}  ")
     text.append(f"{when(call.get('started'))}  ")
     seconds = call.get("duration")
     text.append(duration(seconds) if seconds is not None else "still live")
-    text.append(f"  {call.get('end_reason') or call.get('status') or ''}", style="dim")
+    text.append(f"  {_ending(call)}", style="dim")
     if call.get("emergency"):
         text.append("  ⚠ EMERGENCY", style="bold white on red")
     return text
@@ -57,9 +77,10 @@ def render_record_transcript(call: dict[str, Any]) -> Text:
     for turn in call.get("turns", []):
         if text:
             text.append("\n")
-        label, style = LABELS.get(turn["role"], (turn["role"][:8].ljust(8), "bold"))
+        role = printable(turn["role"])
+        label, style = LABELS.get(role, (role[:8].ljust(8), "bold"))
         text.append(f"{label} ", style=style)
-        text.append(turn.get("text") or "")
+        text.append(printable(turn.get("text") or ""))
         if turn.get("interrupted"):
             text.append(" ⟂ cut", style="bold yellow")
     return text or Text("nobody said anything on this call", style="dim")
@@ -87,11 +108,27 @@ def _describe_row(call_sid: str, row: dict[str, Any]) -> str | None:
             return describe(kind(call_sid, at=row["at"], **row["payload"]))
         except TypeError:  # stored by an older version with other fields
             pass
-    return f"{row['kind']} {row['payload']}"
+    return printable(f"{row['kind']} {row['payload']}")
+
+
+def export_stem(call_sid: str) -> str:
+    """The file name of one call's export: its SID when it is a Twilio call SID, else "call-"
+    and a digest of it (the same SID, the same name). A SID in the store is whatever the wire
+    said, and "../../x" is no file name."""
+    if CALL_SID.fullmatch(call_sid):
+        return call_sid
+    digest = hashlib.sha256(call_sid.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"call-{digest[:16]}"
 
 
 def export_path(folder: Path, kind: str, stem: str = "calls") -> Path:
-    return folder / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.{kind}"
+    """A new export file directly inside `folder`; raises UnsafeExportName for anything else."""
+    if kind not in EXPORT_KINDS or not _SAFE_STEM.fullmatch(stem):
+        raise UnsafeExportName(f"not an export name: {printable(stem)!r}.{printable(kind)}")
+    path = (folder / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.{kind}").resolve()
+    if path.parent != folder.resolve():  # e.g. a symlink with the export's name in it
+        raise UnsafeExportName(f"{path} is not inside the exports folder {folder}")
+    return path
 
 
 def export_calls(history: HistorySource, kind: str, call_sids: list[str], stem: str) -> str:

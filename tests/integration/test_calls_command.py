@@ -159,3 +159,58 @@ def test_the_installed_voiceconsole_command_lists_calls(filled: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "CA-flood" in result.stdout and "CA-dentist" not in result.stdout
+
+
+HOSTILE = "\x1b]0;owned\x07\x1b[2J\x9b2J\x1b]52;c;ZWNobyBvd25lZA==\x07\u202e[/]"
+OBEYED = [chr(c) for c in [*range(0x20), *range(0x7F, 0xA0)] if chr(c) != "\n"] + ["\u202e"]
+
+
+async def _store(db_path: Path, events: list) -> None:
+    writer = StoreWriter(db_path)
+    writer.start()
+    for event in events:
+        writer(event)
+    await writer.close()
+
+
+def test_calls_output_shows_what_a_caller_sent_without_anything_the_terminal_would_obey(
+    db_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asyncio.run(_store(db_path, [
+        CallStarted("CAhostile", stream_sid="MZ1", from_number=HOSTILE + "+1555",
+                    to_number="+15559990000", profile=HOSTILE, at=T0),
+        TurnCompleted("CAhostile", role="caller", text=f"hello{HOSTILE}\nthere", started=T0,
+                      ended=T0 + 1, at=T0 + 1),
+        CallEnded("CAhostile", reason=HOSTILE, at=T0 + 2),
+    ]))  # fmt: skip
+    outputs = {}
+    for argv in (["calls"], ["calls", "show", "CAhostile"], ["calls", "--json"],
+                 ["calls", "show", "CAhostile", "--json"], ["calls", "show", HOSTILE]):  # fmt: skip
+        main(argv)
+        out, err = capsys.readouterr()
+        outputs[" ".join(argv)] = out
+        assert not [c for c in out + err if c in OBEYED], argv
+    assert "]0;owned[2J2J]52;c;ZWNobyBvd25lZA==[/]+1555" in outputs["calls"]
+    assert "hello]0;owned" in outputs["calls show CAhostile"]  # one line: the "\n" is a space
+    # The JSON keeps the data as it is, escaped.
+    assert json.loads(outputs["calls --json"])[0]["from_number"] == HOSTILE + "+1555"
+    call = json.loads(outputs["calls show CAhostile --json"])
+    assert call["turns"][0]["text"] == f"hello{HOSTILE}\nthere"
+
+
+def test_calls_show_into_a_pipe_closed_early_exits_quietly(filled: Path) -> None:
+    asyncio.run(_store(filled, [
+        TurnCompleted("CA-dentist", role="caller", text="so many words " * 20, started=T0 + 10,
+                      ended=T0 + 11, at=T0 + 11)
+        for _ in range(300)
+    ]))  # fmt: skip  -- ~90 kB: more than a pipe holds, so the writer must meet the closed end
+    project = Path(__file__).resolve().parents[2]
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "console.cli", "calls", "show", "CA-dentist"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "VOICECONSOLE_DB": str(filled), "PYTHONPATH": str(project)},
+    )  # fmt: skip
+    reader.stdout.close()  # `| head` read its lines and left
+    stderr = reader.stderr.read().decode()
+    assert reader.wait(timeout=60) == 141  # as if SIGPIPE had ended it: 128 + 13
+    assert stderr == ""

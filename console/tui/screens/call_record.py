@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,9 +13,11 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from console.safe_text import printable
 from console.tui.backend import HistorySource
 from console.tui.records import (
     export_calls,
+    export_stem,
     render_record_events,
     render_record_header,
     render_record_transcript,
@@ -48,7 +51,7 @@ class CallRecordScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = f"call {self.call_sid}"
+        self.sub_title = printable(f"call {self.call_sid}")
         self._read()
 
     @work(thread=True, exclusive=True, group="record-read", name="call record read")
@@ -64,7 +67,7 @@ class CallRecordScreen(Screen):
             return  # closed while the read ran
         header = self.query_one("#record-header", Static)
         if record is None:
-            header.update(problem or f"No call {self.call_sid} in the history.")
+            header.update(Text(printable(problem or f"No call {self.call_sid} in the history.")))
             return
         self.record = record
         header.update(render_record_header(record))
@@ -75,7 +78,8 @@ class CallRecordScreen(Screen):
         self.query_one("#record-events", Static).update(render_record_events(record))
 
     def action_export(self, kind: str) -> None:
-        export = partial(run_export, self, self._history, kind, [self.call_sid], self.call_sid)
+        stem = export_stem(self.call_sid)
+        export = partial(run_export, self, self._history, kind, [self.call_sid], stem)
         self.run_worker(export, thread=True, name=f"export {kind}", group="export")
 
 
@@ -87,4 +91,6 @@ def run_export(
         message, severity = export_calls(history, kind, call_sids, stem), "information"
     except Exception as error:  # no export in this runtime, a full disk, a read-only folder
         message, severity = f"Export failed: {error}", "error"
-    screen.app.call_from_thread(screen.notify, message, severity=severity, timeout=15)
+    # markup=False: an error may quote what a caller sent, and markup would be obeyed.
+    notify = partial(screen.notify, message, severity=severity, timeout=15, markup=False)
+    screen.app.call_from_thread(notify)

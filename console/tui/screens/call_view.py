@@ -52,7 +52,8 @@ class CallViewScreen(BoardView, Screen):
     def refresh_board(self, changed: frozenset[str]) -> None:
         call = self._board.get(self.call_sid)
         if call is None:
-            self.query_one("#call-header", Static).update("This call ended and was forgotten.")
+            forgotten = Text("This call ended and was forgotten.")
+            self.query_one("#call-header", Static).update(forgotten)
             return
         self.sub_title = f"call from {call.caller}"
         self.query_one("#call-header", Static).update(render_header(call, self._clock()))
@@ -73,7 +74,7 @@ class CallViewScreen(BoardView, Screen):
         banner.display = call.alert is not None
         if call.alert is not None:
             progress = f"  ·  {call.transfer}" if call.transfer else ""
-            banner.update(f"⚠ EMERGENCY “{call.alert.phrase}”{progress}")
+            banner.update(Text(f"⚠ EMERGENCY “{call.alert.phrase}”{progress}"))  # not markup
 
 
 def render_header(call: CallState, now: float) -> Text:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
+
+from console.safe_text import printable
+from console.tui.widgets.printable_input import PrintableInput
 
 
 class PromptScreen(ModalScreen[str | None]):
@@ -21,8 +25,9 @@ class PromptScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self._title, classes="dialog-title")
-            yield Input(placeholder=self._placeholder, id="prompt-input")
+            # Text, not markup: a title names the caller, whose number is whatever they sent.
+            yield Label(Text(printable(self._title)), classes="dialog-title")
+            yield PrintableInput(placeholder=self._placeholder, id="prompt-input")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value.strip() or None)
@@ -43,7 +48,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self._question, classes="dialog-title")
+            yield Label(Text(printable(self._question)), classes="dialog-title")
             yield Label("y = yes    n / escape = no", classes="dialog-hint")
 
     def action_answer(self, yes: bool) -> None:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -23,9 +24,11 @@ from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 from textual.worker import get_current_worker
 
 from console import profiles
+from console.safe_text import printable
 from console.tui.backend import HistorySource
 from console.tui.records import row_cells
 from console.tui.screens.call_record import CallRecordScreen, run_export
+from console.tui.widgets.printable_input import PrintableInput
 
 PAGE = 200  # calls listed at once, newest first; a narrower search reaches older ones
 TYPING_PAUSE = 0.3
@@ -33,6 +36,7 @@ COLUMNS = ("Started", "Caller", "Profile", "Duration", "Turns", "Ended", "Emerge
 SINCE = (("any time", "any"), ("today", "today"), ("last 7 days", "7"), ("last 30 days", "30"))
 EMERGENCY = (("all calls", "all"), ("emergencies only", "yes"), ("no emergency", "no"))
 ANY_PROFILE = ("any profile", "*")
+SEARCH_HINT = "words said, a number or a call SID"
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ class HistoryScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="history-filters"):
-            yield Input(placeholder="words said, a number or a call SID", id="history-search")
+            yield PrintableInput(placeholder=SEARCH_HINT, id="history-search")
             yield Select(SINCE, value="any", allow_blank=False, id="history-since")
             yield Select([ANY_PROFILE], value="*", allow_blank=False, id="history-profile")
             yield Select(EMERGENCY, value="all", allow_blank=False, id="history-emergency")
@@ -127,7 +131,9 @@ class HistoryScreen(Screen):
         table.clear()
         for call in rows:
             table.add_row(*row_cells(call), key=call["call_sid"])
-        self.query_one("#history-status", Static).update(problem or _summary(chosen, rows))
+        # Text, not markup: the summary quotes the search, an error may quote anything.
+        status = printable(problem or _summary(chosen, rows))
+        self.query_one("#history-status", Static).update(Text(status))
         self.loaded = True
 
     @work(thread=True, group="history-profiles", name="history profiles")
@@ -141,7 +147,7 @@ class HistoryScreen(Screen):
         self.profile_names = names
         select = self.query_one("#history-profile", Select)
         with select.prevent(Select.Changed):  # new choices, same filter: no second query
-            select.set_options([ANY_PROFILE, *((name, name) for name in names)])
+            select.set_options([ANY_PROFILE, *((Text(printable(name)), name) for name in names)])
             select.value = "*"
 
     def on_input_changed(self, _: Input.Changed) -> None:

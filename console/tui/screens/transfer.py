@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -16,6 +17,8 @@ from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
 from console import profiles
+from console.safe_text import printable
+from console.tui.widgets.printable_input import PrintableInput
 
 # What Twilio dials: E.164, a plus and 8 to 15 digits (the profile loader checks the same).
 _NUMBER = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -47,17 +50,20 @@ class TransferScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(f"Transfer {self._caller} to…", classes="dialog-title")
+            # Text, not markup: the caller's number is whatever the caller sent.
+            yield Label(Text(printable(f"Transfer {self._caller} to…")), classes="dialog-title")
             if self._problem:
-                yield Label(self._problem, classes="dialog-hint")
+                yield Label(Text(printable(self._problem)), classes="dialog-hint")
             yield OptionList(*self._options(), id="transfer-targets")
-            yield Input(placeholder="or type a number, e.g. +15551234567", id="transfer-number")
+            yield PrintableInput(
+                placeholder="or type a number, e.g. +15551234567", id="transfer-number"
+            )
             yield Label("enter = transfer    escape = cancel", classes="dialog-hint")
 
     def _options(self) -> list[Option]:
         width = max(len(name) for name in self._targets)
         return [
-            Option(f"{name.replace('_', ' '):<{width}}  {number or '(profile default)'}", id=name)
+            Option(_target_line(name, number, width), id=name)
             for name, number in self._targets.items()
         ]
 
@@ -75,3 +81,7 @@ class TransferScreen(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def _target_line(name: str, number: str, width: int) -> Text:
+    return Text(printable(f"{name.replace('_', ' '):<{width}}  {number or '(profile default)'}"))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from console.safe_text import printable
+
 _BAD = ("fail", "error")
 _MEH = ("unavailable", "skipped", "off", "not ", "warning", "fallback")
 
@@ -23,7 +25,8 @@ def render_steps(steps: dict[str, str]) -> Text:
     for step, status in steps.items():
         if text:
             text.append("\n")
-        text.append(f"{step:<16}", style="bold")
+        status = printable(status)  # it may quote an error from the tunnel or Twilio
+        text.append(printable(f"{step:<16}"), style="bold")
         text.append(status, style=_tone(status))
     return text or Text("starting…", style="dim")
 

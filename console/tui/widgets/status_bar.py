@@ -8,6 +8,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
+from console.safe_text import printable
 from console.tui.backend import BackendStatus
 
 ERROR_SUFFIXES = ("_errors", "_failures")  # flat counters, e.g. protocol_errors, store_failures
@@ -23,16 +24,18 @@ class StatusBar(Static):
 
 
 def render_status(status: Mapping[str, Any]) -> Text:
+    """Printable (console.safe_text): a status may quote an error from the tunnel or Twilio."""
     text = Text()
     where = status.get("public_url") or status.get("local_url") or "no public URL"
-    text.append(where, style="bold")
-    text.append(f"  tunnel {status.get('tunnel') or '—'}")
-    text.append(f"  webhook {status.get('webhook') or '—'}")
+    text.append(printable(where), style="bold")
+    text.append(printable(f"  tunnel {status.get('tunnel') or '—'}"))
+    text.append(printable(f"  webhook {status.get('webhook') or '—'}"))
     tiers = status.get("tiers") or {}
-    text.append("  " + " ".join(f"{k} {tiers.get(k, '—')}" for k in ("stt", "llm", "tts")))
+    shown_tiers = " ".join(f"{k} {tiers.get(k, '—')}" for k in ("stt", "llm", "tts"))
+    text.append(printable(f"  {shown_tiers}"))
     errors = {k: v for k, v in error_counts(status).items() if v}
     summary = ", ".join(f"{k} {v}" for k, v in errors.items()) or "none"
-    text.append(f"  errors {summary}", style="bold red" if errors else "")
+    text.append(printable(f"  errors {summary}"), style="bold red" if errors else "")
     return text
 
 
