@@ -30,10 +30,10 @@ OUR_SUFFIXES = (".db", ".db-wal", ".db-shm", ".db-journal")
 
 def private_folder(path: Path | str) -> Path:
     """Create `path` (and missing parents) 0700, or tighten it when it exists, is open to
-    others, and is ours: nothing in it but what voiceconsole keeps there. A folder the user shares with other
-    things (VOICECONSOLE_DB=~/calls.db puts the store in their home) is only reported: its
-    mode is theirs to choose, and our files inside are 0600 anyway. Parents that already
-    existed are left as they are."""
+    others, and is ours: nothing in it but what voiceconsole keeps there. A folder the user
+    shares with other things (VOICECONSOLE_DB=~/calls.db puts the store in their home) is only
+    reported: its mode is theirs to choose, and our files inside are 0600 anyway. Parents that
+    already existed are left as they are."""
     path = Path(path)
     path.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
     if _ours(path):
