@@ -249,7 +249,8 @@ class Runtime:
             "calls": len(self.control.live_calls()),
             "protocol_errors": self.server.stats.protocol_errors,
             "rejected_request_errors": self.server.stats.rejected_requests,
-            "refused_errors": sum(self.server.stats.refused.values()),
+            # Each limit's refusals by name (start-deadline, inbound-flood, calls-full...).
+            "errors": {f"refused {why}": n for why, n in self.server.stats.refused.items()},
             "sessions_failed_errors": self.server.stats.sessions_failed,
             "unsigned_public": self.settings.exposure_problem(self.edge.want_tunnel),
             "store_failures": self.store.failures,

@@ -18,6 +18,7 @@ from console.events import (
     AgentInterrupted,
     AgentResumed,
     AgentSpoke,
+    AlertRaised,
     CallEnded,
     CallerTranscribed,
     CallEvent,
@@ -56,12 +57,21 @@ class TranscriptLine:
 
 @dataclass
 class Alert:
+    """What the alert screen shows for a call: an emergency phrase (`phrase` from `source`, in
+    `text`), or, with an empty phrase, a critical alert whose words are `text` (a deaf call, a
+    session that could not start, every transfer failing)."""
+
     phrase: str
     source: str
     text: str
     at: float
     progress: list[str] = field(default_factory=list)
     acknowledged: bool = False
+
+    @property
+    def headline(self) -> str:
+        """A few words for a row or a banner."""
+        return f"EMERGENCY “{self.phrase}”" if self.phrase else self.text
 
 
 @dataclass
@@ -301,6 +311,17 @@ def _emergency(call: CallState, event: EmergencyDetected) -> None:
     call.alert = Alert(event.phrase, event.source, event.text, event.at, list(previous))
 
 
+def _alert_raised(call: CallState, event: AlertRaised) -> None:
+    """A critical alert comes up on the screen as an emergency does; on a call already alerted
+    it is one more line under that alert (the operator sees one alert per call)."""
+    if event.level != "critical":
+        return  # a warning is a line on the call's timeline (describe.py), not a modal
+    if call.alert is not None and not call.alert.acknowledged:
+        call.alert.progress.append(event.message)
+        return
+    call.alert = Alert("", "system", event.message, event.at)
+
+
 def _transfer_attempted(call: CallState, event: TransferAttempted) -> None:
     _progress(call, describe(event) or "")
 
@@ -342,6 +363,7 @@ _HANDLERS: dict[type[CallEvent], Callable[[CallState, Any], None]] = {
     AgentResumed: _resumed,
     TurnMeasured: _measured,
     EmergencyDetected: _emergency,
+    AlertRaised: _alert_raised,
     TransferAttempted: _transfer_attempted,
     TransferFinished: _transfer_finished,
     OperatorActed: _operator,

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from textual.message import Message
 
-from console.events import CallEvent, EmergencyDetected, EventBus
+from console.events import AlertRaised, CallEvent, EmergencyDetected, EventBus
 from console.tui.board import CallBoard
 
 REFRESH_INTERVAL = 0.1
@@ -36,6 +36,11 @@ class EmergencyRaised(Message):
         super().__init__()
         self.call_sid = call_sid
         self.phrase = phrase
+
+
+def _critical(event: CallEvent) -> bool:
+    """A critical alert rings and comes up over every screen, as an emergency does."""
+    return isinstance(event, AlertRaised) and event.level == "critical"
 
 
 class EventBridge:
@@ -66,9 +71,9 @@ class EventBridge:
     def on_event(self, event: CallEvent) -> None:
         self._board.apply(event)
         self._dirty.add(event.call_sid)
-        if isinstance(event, EmergencyDetected):
+        if isinstance(event, EmergencyDetected) or _critical(event):
             self.flush()
-            self._post(EmergencyRaised(event.call_sid, event.phrase))
+            self._post(EmergencyRaised(event.call_sid, getattr(event, "phrase", "")))
         elif self._flush_handle is None:
             loop = asyncio.get_running_loop()
             self._flush_handle = loop.call_later(self._interval, self.flush)

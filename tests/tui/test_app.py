@@ -10,7 +10,13 @@ from rich.text import Text
 from textual.command import CommandList
 from textual.widgets import Input, OptionList, Static
 
-from console.events import CallerTranscribed, CallStarted, StateChanged, TurnMeasured
+from console.events import (
+    AlertRaised,
+    CallerTranscribed,
+    CallStarted,
+    StateChanged,
+    TurnMeasured,
+)
 from console.tui.app import VoiceConsoleApp
 from console.tui.screens.alert import AlertScreen
 from console.tui.screens.call_view import CallViewScreen
@@ -307,6 +313,30 @@ async def test_an_emergency_alert_shows_on_any_screen_rings_and_is_acknowledged(
         await wait_until(pilot, lambda: app.screen is before)
         assert app.board.pending_alerts() == []
         assert cell(app, "CA1", "alert") == "⚠ chest pain"  # the flag stays after the ack
+
+
+async def test_a_critical_alert_without_an_emergency_comes_up_rings_and_offers_take_over(
+    backend,
+) -> None:
+    """A deaf call, a session that could not start, a transfer that keeps failing: the
+    operator must see it on whatever screen is up, as an emergency."""
+    app = make_app(backend)
+    bells: list[int] = []
+    app.bell = lambda: bells.append(1)
+    async with app.run_test(size=SIZE) as pilot:
+        backend.play(call_script("CA1"))
+        await wait_until(pilot, lambda: table_has(app, "CA1"))
+        backend.play([AlertRaised("CA1", level="critical",
+                                  message="This call cannot hear the caller: take it over")])
+        await wait_until(pilot, lambda: isinstance(app.screen, AlertScreen))
+        assert bells == [1]
+        assert str(app.screen.query_one("#alert-title", Static).content) == "⚠  ALERT"
+        body = app.screen.query_one("#alert-body", Static).content.plain
+        assert "This call cannot hear the caller: take it over" in body
+        await pilot.press("t")
+        await wait_until(pilot, lambda: recorded(backend, "take_over"))
+        assert recorded(backend, "take_over") == [("take_over", "CA1", "console")]
+        assert cell(app, "CA1", "alert").startswith("⚠ This call cannot hear")
 
 
 async def test_hang_up_from_the_alert_acts_on_the_alerted_call_and_keeps_the_alert(backend) -> None:

@@ -53,6 +53,8 @@ class AlertScreen(BoardView, ModalScreen[None]):
             self._close()  # acknowledged, or the call was forgotten
             return
         self.query_one("#alert-body", Static).update(render_alerts(pending))
+        emergency = any(call.alert and call.alert.phrase for call in pending)
+        self.query_one("#alert-title", Static).update("⚠  EMERGENCY" if emergency else "⚠  ALERT")
 
     def on_screen_resume(self) -> None:
         self.refresh_board(frozenset())  # a dialog opened from here has closed
@@ -77,6 +79,11 @@ def render_alerts(calls: list[CallState]) -> Text:
             text.append("\n\n")
         text.append(f"{call.caller}", style="bold")
         text.append(f"  ({call.profile or 'no profile'}, {call.state})\n")
+        if not call.alert.phrase:  # a critical alert: its words, then what followed
+            text.append(call.alert.text, style="bold")
+            for line in call.alert.progress:
+                text.append(f"\n  → {line}")
+            continue
         text.append("matched ")
         text.append(f"“{call.alert.phrase}”", style="bold reverse")
         text.append(f" from the {call.alert.source}: ")

@@ -74,7 +74,7 @@ class CallViewScreen(BoardView, Screen):
         banner.display = call.alert is not None
         if call.alert is not None:
             progress = f"  ·  {call.transfer}" if call.transfer else ""
-            banner.update(Text(f"⚠ EMERGENCY “{call.alert.phrase}”{progress}"))  # not markup
+            banner.update(Text(f"⚠ {call.alert.headline}{progress}"))  # not markup
 
 
 def render_header(call: CallState, now: float) -> Text:

@@ -223,9 +223,8 @@ def row_cells(call: CallState, now: float) -> dict[str, Text]:
     alert = call.alert
     flag = Text("")
     if alert is not None:
-        flag = Text(
-            f"⚠ {alert.phrase}", style="bold white on red" if not alert.acknowledged else "bold red"
-        )
+        style = "bold white on red" if not alert.acknowledged else "bold red"
+        flag = Text(f"⚠ {alert.phrase or alert.text}", style=style)
     state = call.state + (" · muted" if call.agent_muted else "")
     return {
         "caller": Text(call.caller, style=dim),

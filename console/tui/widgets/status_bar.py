@@ -26,6 +26,8 @@ class StatusBar(Static):
 def render_status(status: Mapping[str, Any]) -> Text:
     """Printable (console.safe_text): a status may quote an error from the tunnel or Twilio."""
     text = Text()
+    if status.get("unsigned_public"):  # ALLOW_UNSIGNED_PUBLIC: said for as long as it runs
+        text.append("⚠ PUBLIC, SIGNATURES OFF ", style="bold white on red")
     where = status.get("public_url") or status.get("local_url") or "no public URL"
     text.append(printable(where), style="bold")
     text.append(printable(f"  tunnel {status.get('tunnel') or '—'}"))
