@@ -9,8 +9,10 @@ opening an up-to-date database performs no writes at all.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import re
 import sqlite3
 import time
 from collections.abc import Callable
@@ -175,6 +177,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 def write_event(db: Database, event: CallEvent) -> None:
     """Map one event to its rows. Runs inside the writer's transaction."""
+    event = _storable(event)
     row_writer = _ROW_WRITERS.get(type(event))
     if row_writer is not None:
         row_writer(db, event)
@@ -182,6 +185,18 @@ def write_event(db: Database, event: CallEvent) -> None:
         "INSERT INTO events (call_sid, kind, payload, at) VALUES (?, ?, ?, ?)",
         [event.call_sid, event.kind, _payload_json(event), event.at],
     )
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _storable(event: CallEvent) -> CallEvent:
+    """A lone surrogate (which JSON can carry, but is no character) makes SQLite refuse the
+    whole row, and the event would be lost: such text is stored with U+FFFD instead."""
+    changes = {f.name: _LONE_SURROGATE.sub("\ufffd", value) for f in dataclasses.fields(event)
+               if isinstance(value := getattr(event, f.name), str)
+               and _LONE_SURROGATE.search(value)}
+    return dataclasses.replace(event, **changes) if changes else event
 
 
 def _payload_json(event: CallEvent) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,7 +140,16 @@ def _text(data: dict[str, Any], key: str, default: str | None = None) -> str:
         raise ProtocolError("missing-field", key)
     if not isinstance(value, str):
         raise ProtocolError("bad-field", f"{key} is not a string")
-    return value
+    return whole_characters(value)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def whole_characters(text: str) -> str:
+    """JSON may carry a lone surrogate ("\\ud800"), which is no character: SQLite refuses to
+    store it and the call's record would be lost with it. It becomes U+FFFD here, at the door."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def _number(data: dict[str, Any], key: str) -> int:
@@ -172,7 +182,7 @@ def _string_map(value: Any) -> dict[str, str]:
         return {}
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise ProtocolError("bad-field", "customParameters is not a string map")
-    return dict(value)
+    return {whole_characters(str(k)): whole_characters(v) for k, v in value.items()}
 
 
 def _event_name(message: dict[str, Any]) -> str:

@@ -414,3 +414,17 @@ def read_exports(folder: Path) -> tuple[list[dict], list[dict], list[Path]]:
     with (folder / "calls.csv").open(newline="") as handle:
         table = list(csv.DictReader(handle))
     return exported, table, list(folder.rglob("*.tmp"))
+
+
+async def test_a_lone_surrogate_in_a_callers_field_does_not_lose_the_call(
+    writer: StoreWriter, bus: EventBus, db_path: Path
+) -> None:
+    """JSON lets a peer send "\\ud800", which is no character: SQLite refused the row, and
+    the whole CallStarted was dropped with it."""
+    bus.publish(CallStarted("CA1", stream_sid="MZ1", from_number="+1555\ud800",
+                            to_number="+1666", profile="scheduling", at=T0))
+    bus.publish(turn("CA1", "caller", "hello \udfff there", T0 + 2))
+    await writer.flush()
+    call = stored_call(db_path, "CA1")
+    assert call["from_number"] == "+1555\ufffd"
+    assert rows(db_path, "SELECT text FROM turns") == [("hello \ufffd there",)]

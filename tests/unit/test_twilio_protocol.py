@@ -187,3 +187,11 @@ def test_a_bare_mark_without_a_name_object_is_rejected_on_the_outbound_side_too(
     with pytest.raises(tp.ProtocolError) as caught:
         tp.parse_outbound('{"event": "mark", "streamSid": "MZ"}')
     assert caught.value.reason == "missing-field"
+
+
+def test_a_lone_surrogate_from_the_wire_becomes_a_replacement_character() -> None:
+    message = json.dumps({"event": "start", "sequenceNumber": "1", "start": {
+        "callSid": "CA" + "0" * 32, "streamSid": "MZ" + "0" * 32,
+        "customParameters": {"caller": "+1555\ud800"}}})
+    start = tp.parse_inbound(message)
+    assert start.custom_parameters == {"caller": "+1555\ufffd"}
