@@ -48,6 +48,8 @@ class AlertScreen(BoardView, ModalScreen[None]):
         return live[0].call_sid if live else None
 
     def refresh_board(self, changed: frozenset[str]) -> None:
+        if not self.is_mounted:
+            return  # pushed, not composed yet: on_mount shows the board
         pending = self._board.pending_alerts()
         if not pending:
             self._close()  # acknowledged, or the call was forgotten
