@@ -32,7 +32,7 @@ TRIGGER_REPLY = "I understand. Please stay calm EMERGENCY_DETECTED while I get h
 
 @pytest.fixture(autouse=True)
 def quick_company(monkeypatch):
-    monkeypatch.setattr(triage, "KEEP_COMPANY_EVERY_S", 0.3)
+    monkeypatch.setattr(triage, "COMPANY_PAUSE_S", 0.3)
 
 
 # The medical intake profile lists "chest pain" among the caller's emergency phrases.
@@ -80,7 +80,7 @@ async def test_twilio_down_raises_a_critical_alert_and_keeps_the_caller_company(
     cloud.deepgram.script = ["chest pain"]
     cloud.twilio.down = True
     prepared = len(cloud.deepgram.tts_requests)  # synthesized at start-up
-    stays_on_the_line = Utterance(mulaw=silence(6000), wait_for_reply=False)
+    stays_on_the_line = Utterance(mulaw=silence(2000), wait_for_reply=False)
     caller = cloud.caller(spoken(), stays_on_the_line, reply_timeout_s=4.0, **MEDICAL)
     task = asyncio.create_task(caller.run())
     # The company line is prepared audio (no TTS request when said): count what was said.
