@@ -215,3 +215,24 @@ class EventBus:
                 subscriber(event)
             except Exception:
                 log.exception("event subscriber failed on %s", event.kind)
+
+
+# --- the safety path (issue 13) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallerAudioDropped(CallEvent):
+    """Caller audio nobody could listen to (the recognizer was gone): dropped, not queued.
+    Published once, when the call ends."""
+
+    frames: int  # 20 ms each
+    reason: str
+
+
+@dataclass(frozen=True)
+class ProfileRejected(CallEvent):
+    """An edited profile file is invalid: the call uses the last good version of it, and the
+    file stays rejected until it is fixed. `problem` names the file and the field."""
+
+    profile: str
+    problem: str

@@ -18,10 +18,11 @@ from typing import Any
 
 from console import profiles
 from console.calls.deadair import FILLERS
+from console.calls.deaf import DEAF_LINE
 from console.calls.live import LiveCalls
 from console.calls.ports import MemoryGreetings, close_quietly
 from console.calls.session import CallDeps, CallSession, SessionOptions
-from console.calls.triage import KEEP_COMPANY_LINE
+from console.calls.triage import COMPANY_LINES
 from console.config import Settings
 from console.events import EventBus
 from console.lifecycle import PublicEdge
@@ -263,4 +264,4 @@ PREPARE_STREAMS = 3
 
 def _lines_to_prepare(profile: Any) -> tuple[str, ...]:
     return (profile.greeting, *FILLERS, profile.apology, profile.reprompt, profile.goodbye,
-            KEEP_COMPANY_LINE)
+            *COMPANY_LINES, DEAF_LINE)

@@ -51,10 +51,15 @@ class Ear:
         self.vad = VoiceActivity(vad)
         self._audio: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._turns = TurnDetector()
+        self._deaf = False
+        self.frames_dropped = 0  # caller audio no recognizer was left to read
 
     def hear(self, mulaw: bytes, now: float) -> VoiceChange | None:
         """One inbound frame; says when the caller's sound starts or ends."""
-        self._audio.put_nowait(mulaw)
+        if self._deaf:
+            self.frames_dropped += 1
+        else:
+            self._audio.put_nowait(mulaw)
         was_talking = self.vad.voiced
         if self.vad.frame(mulaw, now):
             return VoiceChange.STARTED
@@ -62,6 +67,13 @@ class Ear:
 
     def close(self) -> None:
         self._audio.put_nowait(None)
+
+    def deafen(self) -> None:
+        """The recognizer is gone for good: drop the caller's audio (counted) from now on, and
+        what waits for it, instead of queueing it for nobody. The voice activity still hears."""
+        self._deaf = True
+        while not self._audio.empty():
+            self.frames_dropped += self._audio.get_nowait() is not None
 
     async def listen(self) -> AsyncIterator[Heard]:
         """Run the recognizer over the call's audio. Raises what the recognizer raises."""

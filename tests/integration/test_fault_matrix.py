@@ -31,7 +31,9 @@ from typing import Any
 import pytest
 
 from console import events as ev
-from console.calls.triage import COMPANY_LINES
+from console.calls import deaf
+from console.calls.deaf import DEAF_LINE
+from console.calls.triage import COMPANY_LINES, STILL_HERE_LINE
 from console.simulate.caller import SimulatedCaller, Utterance
 from console.storage.repository import CallRepository
 from console.telephony.audio import SAMPLE_RATE, SILENCE_BYTE
@@ -182,6 +184,43 @@ async def test_deepgram_refusing_the_key_still_answers_the_caller(tmp_path):
         await assert_nothing_lost(stack, summary["call_sid"])
         assert stack.watch.of("ProviderDegraded", provider="stt")
         assert_no_dead_air(summary)
+
+
+async def kill_deepgram(stack: CloudStack) -> None:
+    """Deepgram goes away for good: open sockets close and every reconnect is refused."""
+    stack.deepgram.api_key = "revoked-key"
+    await stack.deepgram.kill_sockets()
+
+
+async def test_stt_dying_with_no_local_recognizer_alerts_and_keeps_the_caller_company(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(deaf, "DEAF_PAUSE_S", 0.5)
+    async with cloud(tmp_path, script=["what time do you open"]) as stack:
+        stack.runtime.registry._local_stt = lambda observer: None  # none installed
+        stack.groq.reply = CALM_REPLY
+        waits = Utterance(mulaw=silence(1200), wait_for_reply=False)
+        caller = quick_caller(stack, spoken(), spoken(), waits)
+        call = asyncio.create_task(caller.run(), name="deaf-call")
+        sid, watch = caller.options.call_sid, stack.watch
+        await watch.until(lambda: len(watch.of("TurnCompleted", call_sid=sid, role="agent")) == 2)
+        await kill_deepgram(stack)  # after the first answer: the call could hear until now
+        await watch.until(lambda: watch.of("TurnCompleted", call_sid=sid, text=STILL_HERE_LINE))
+        await stack.runtime.control.take_over(sid, "test")
+        taken_at = watch.events[-1].at
+        summary = await call
+        # Words nobody could hear are still answered (by a line) within the 2 s.
+        assert_no_dead_air({"utterances": summary["utterances"][:2], "errors": summary["errors"]})
+        alert = watch.of("AlertRaised", call_sid=sid)
+        assert [a.level for a in alert] == ["critical"] and "cannot hear" in alert[0].message
+        lost_at = watch.of("ProviderDegraded", call_sid=sid, provider="stt")[0].at
+        said = [e.text for e in watch.of("AgentSpoke", call_sid=sid) if e.at >= lost_at]
+        assert said == [DEAF_LINE, STILL_HERE_LINE]  # and nothing once a person has the call
+        await assert_nothing_lost(stack, sid)
+        lost = lost_at - time.time() + time.monotonic()
+        sent_after = sum(1 for t in caller.sent_at if caller.started_at + t > lost)
+        dropped = watch.of("CallerAudioDropped", call_sid=sid)[0].frames
+        assert abs(dropped - sent_after) <= 10  # dropped as it came, never queued for nobody
+        assert taken_at > lost_at
 
 
 # ---- Groq -------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from console.calls import triage
-from console.calls.triage import KEEP_COMPANY_LINE
+from console.calls.deaf import DEAF_LINE
+from console.calls.triage import COMPANY_LINES, KEEP_COMPANY_LINE
 from console.simulate.caller import Utterance
 from tests.fakes.deepgram_fake import silence
 from tests.integration.conftest import EMERGENCY, PUBLIC_URL, spoken
@@ -89,6 +90,9 @@ async def test_twilio_down_raises_a_critical_alert_and_keeps_the_caller_company(
     assert cloud.events("AlertRaised")[0].level == "critical"
     said_then = [r.text for r in cloud.deepgram.tts_requests[prepared:]]
     assert KEEP_COMPANY_LINE not in said_then  # from prepared audio: never waits on the TTS
+    # Every line of the safety path was prepared at start-up, for every profile.
+    for line in (*COMPANY_LINES, DEAF_LINE):
+        assert cloud.runtime.greetings.cached("medical_intake", line) is not None, line
     await cloud.runtime.control.take_over(caller.options.call_sid, "test")
     await task
 
