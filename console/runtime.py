@@ -65,6 +65,7 @@ class Runtime:
         self.store = StoreWriter(settings.voiceconsole_db)
         self.control = LiveCalls(self.bus)
         self.greetings = MemoryGreetings()
+        self.profiles = profiles.ProfileBook()
         self.server = MediaServer(settings, self._new_call, self.bus)
         add_dial_status_route(self.server.app, settings, self._dial_finished)
         self.edge = PublicEdge(settings, want_tunnel=tunnel)
@@ -81,6 +82,8 @@ class Runtime:
     # --- lifecycle -----------------------------------------------------------------------------
     async def start(self, progress: Progress = _log_progress) -> None:
         self.settings.warn_about_risky_choices()
+        progress("profiles", "checking every profile")  # a bad one stops the start, named
+        await asyncio.to_thread(self.profiles.check_all, self._profile_names())
         progress("storage", f"opening {self.settings.voiceconsole_db}")
         self.settings.voiceconsole_db.parent.mkdir(parents=True, exist_ok=True)
         self.store.start()
@@ -112,8 +115,9 @@ class Runtime:
 
     # --- calls ---------------------------------------------------------------------------------
     async def _new_call(self, start: StreamStart, sender: MediaSender) -> CallSession:
-        # Read per call (a small file, off the loop) so an edited profile applies to the next call.
-        profile = await asyncio.to_thread(profiles.load_profile, self._profile_name(start))
+        # Read per call (a small file, off the loop) so an edited profile applies to the next
+        # call; an invalid edit is reported and the last good version used.
+        profile, stale = await self.profiles.for_call(self._profile_name(start))
         relay = ObserverRelay()
         deps = CallDeps(
             stt=self.registry.stt(relay),
@@ -130,6 +134,8 @@ class Runtime:
         self.control.add(session)
         self._remember(session)
         await session.begin()
+        if stale is not None:
+            profiles.report_stale(session.events, stale)
         return session
 
     def _remember(self, session: CallSession) -> None:
@@ -151,6 +157,10 @@ class Runtime:
         params = start.custom_parameters
         by_number = self.settings.profile_numbers.get(params.get("called", ""))
         return params.get("profile") or by_number or self.settings.profile
+
+    def _profile_names(self) -> list[str]:
+        """Every profile the settings route calls to."""
+        return [self.settings.profile, *self.settings.profile_numbers.values()]
 
     async def _prepare_greetings(self) -> None:
         """Synthesize once each line a call may need at any moment (greeting, holding phrases,
