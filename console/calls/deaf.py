@@ -23,15 +23,15 @@ from console.calls.company import keep_company
 from console.calls.ear import Ear
 from console.calls.ports import CallEvents
 from console.calls.state import CallMode, CallState
-from console.calls.triage import STILL_HERE_LINE
+from console.calls.triage import KEEP_COMPANY_LINE
 from console.calls.vad import VoiceActivity
 
 log = logging.getLogger(__name__)
 
 DEAF_ALERT = "This call cannot hear the caller (speech recognition is gone): take over"
 DEAF_LINE = "Sorry, I can't hear you right now. Please stay on the line: a person is coming."
-# Then the emergency's own "still here" line: one line fewer to prepare for every profile.
-DEAF_LINES = (DEAF_LINE, STILL_HERE_LINE)
+# Then, in turn, the emergency's own company line (one line fewer to prepare per profile).
+DEAF_LINES = (DEAF_LINE, KEEP_COMPANY_LINE)
 # Between two lines: the caller is not in silence for long, and not talked at without pause
 # (they may be trying to speak to us; we cannot know what they say).
 DEAF_PAUSE_S = 4.0

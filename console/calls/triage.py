@@ -38,12 +38,13 @@ RETRY_JITTER_S = 0.15
 ATTEMPT_TIMEOUT_S = 0.8
 # A blip is over in a few attempts (about 2 s); still failing after these, the operator must act.
 ALERT_AFTER_ATTEMPTS = 3
-# The caller hears a line, this much silence, the next line...: a line lasts 3 to 4 s, so the
-# caller is never left more than about a second and a half wondering whether anyone is there.
+# The caller hears the line (about 4 s), this much silence, the line again...: never more than
+# about a second and a half wondering whether anyone is there, and time to speak between.
 COMPANY_PAUSE_S = 1.2
 KEEP_COMPANY_LINE = "Please stay on the line. I am connecting you to a person right now."
-STILL_HERE_LINE = "I'm still here with you. Please stay on the line."
-COMPANY_LINES = (KEEP_COMPANY_LINE, STILL_HERE_LINE)
+# Said in turn. One line, as hold lines are: each line is prepared for every profile at start-up
+# (start-up waits for them all; a second line made it 0.2 s slower on the fakes).
+COMPANY_LINES = (KEEP_COMPANY_LINE,)
 ANNOUNCE_LINE = "Connecting you to a person now."
 CRITICAL_ALERT = "Emergency transfer failed: take this call now"
 # Dial outcomes after which the next emergency number is tried.

@@ -33,7 +33,7 @@ import pytest
 from console import events as ev
 from console.calls import deaf
 from console.calls.deaf import DEAF_LINE
-from console.calls.triage import COMPANY_LINES, STILL_HERE_LINE
+from console.calls.triage import COMPANY_LINES, KEEP_COMPANY_LINE
 from console.simulate.caller import SimulatedCaller, Utterance
 from console.storage.repository import CallRepository
 from console.telephony.audio import SAMPLE_RATE, SILENCE_BYTE
@@ -204,7 +204,7 @@ async def test_stt_dying_with_no_local_recognizer_alerts_and_keeps_the_caller_co
         sid, watch = caller.options.call_sid, stack.watch
         await watch.until(lambda: len(watch.of("TurnCompleted", call_sid=sid, role="agent")) == 2)
         await kill_deepgram(stack)  # after the first answer: the call could hear until now
-        await watch.until(lambda: watch.of("TurnCompleted", call_sid=sid, text=STILL_HERE_LINE))
+        await watch.until(lambda: watch.of("TurnCompleted", call_sid=sid, text=KEEP_COMPANY_LINE))
         await stack.runtime.control.take_over(sid, "test")
         taken_at = watch.events[-1].at
         summary = await call
@@ -214,7 +214,7 @@ async def test_stt_dying_with_no_local_recognizer_alerts_and_keeps_the_caller_co
         assert [a.level for a in alert] == ["critical"] and "cannot hear" in alert[0].message
         lost_at = watch.of("ProviderDegraded", call_sid=sid, provider="stt")[0].at
         said = [e.text for e in watch.of("AgentSpoke", call_sid=sid) if e.at >= lost_at]
-        assert said == [DEAF_LINE, STILL_HERE_LINE]  # and nothing once a person has the call
+        assert said == [DEAF_LINE, KEEP_COMPANY_LINE]  # and nothing once a person has the call
         await assert_nothing_lost(stack, sid)
         lost = lost_at - time.time() + time.monotonic()
         sent_after = sum(1 for t in caller.sent_at if caller.started_at + t > lost)
