@@ -219,9 +219,22 @@ class EventBus:
 
 @dataclass(frozen=True)
 class AudioDropped(CallEvent):
-    """Caller audio was dropped because the call's recognizer fell behind (it stopped reading, or
-    the caller sent faster than real time): the oldest frames went, the newest were kept. One
-    event per episode; `frames` of 20 ms each."""
+    """Caller audio was dropped. "ear": the call's recognizer fell behind (it stopped reading, or
+    the caller sent faster than real time): the oldest frames went, the newest were kept, one
+    event per episode. "deaf": the recognizer was gone with no fallback, so nothing was queued;
+    one event when the call ends. `frames` of 20 ms each."""
 
-    where: str  # which queue: "ear" (the caller's audio on its way to the recognizer)
+    where: str  # "ear": the recognizer fell behind; "deaf": there was no recognizer left
     frames: int
+
+
+# --- the safety path (issue 13) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProfileRejected(CallEvent):
+    """An edited profile file is invalid: the call uses the last good version of it, and the
+    file stays rejected until it is fixed. `problem` names the file and the field."""
+
+    profile: str
+    problem: str

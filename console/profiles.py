@@ -3,20 +3,30 @@
 An operator edits `data/profiles/NAME.toml` to change a prompt without touching code; the copies in
 `console/profiles/` ship inside the package and are used when the editable file is missing.
 Loading reads a file: call it at startup or through `asyncio.to_thread`, never on the event loop.
+
+A running console goes through a `ProfileBook`: every profile is validated at start-up (one that
+is invalid stops the start, naming file, field and problem), each call re-reads its profile (an
+edit applies to the next call), and an edit that does not validate is reported, while calls go
+on with the last good version.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NoReturn
 
+from console import events as ev
 from console import locations
+
+log = logging.getLogger(__name__)
 
 EMERGENCY_SENTINEL = "EMERGENCY_DETECTED"
 """What the LLM says (alone or inside a sentence) when the caller describes an emergency."""
@@ -178,13 +188,15 @@ def parse_profile(data: dict[str, Any], path: Path) -> Profile:
     """Validate a decoded TOML table. The profile's name is its file name."""
     reader = _Reader(data, path, "")
     reader.reject_unknown(_PROFILE_KEYS)
+    if reader.text("name", default=path.stem) != path.stem:
+        reader.fail("name", f"a profile is named by its file ({path.stem}): leave 'name' out")
     triggers = reader.phrases("agent_triggers", default=[EMERGENCY_SENTINEL])
     return Profile(
         name=path.stem,
         title=reader.text("title", default=path.stem.replace("_", " ").title()),
         system_prompt=reader.text("system_prompt"),
         greeting=reader.text("greeting"),
-        voice=reader.text("voice", default="aura-asteria-en"),
+        voice=_voice(reader),
         local_voice=reader.text("local_voice", default="") or None,
         caller_emergency_phrases=reader.phrases("caller_emergency_phrases", default=[]),
         agent_triggers=triggers,
@@ -200,6 +212,15 @@ def parse_profile(data: dict[str, Any], path: Path) -> Profile:
 
 
 _DEFAULT_APOLOGY = "I'm sorry, I'm having trouble right now. Please hold on a moment."
+# Deepgram Aura voice ids: aura-asteria-en, aura-2-thalia-en.
+_AURA_VOICE = re.compile(r"^aura-[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+def _voice(reader: _Reader) -> str:
+    voice = reader.text("voice", default="aura-asteria-en")
+    if not _AURA_VOICE.match(voice):
+        reader.fail("voice", f"{voice!r} is not a Deepgram Aura voice like aura-asteria-en")
+    return voice
 
 
 def _transfer_targets(reader: _Reader) -> Mapping[str, str]:
@@ -320,3 +341,84 @@ class _Reader:
                 self.fail(f"{key}[{index}]", "must be a table")
             readers.append(_Reader(item, self.path, f"{self.prefix}{key}[{index}]."))
         return readers
+
+
+# ---------------------------------------------------------------------------------------------
+# The running console's profiles: checked at start-up, the last good version kept
+
+
+class InvalidProfiles(ValueError):
+    """Profiles that are invalid at start-up, every one named with its file, field and problem."""
+
+    def __init__(self, errors: list[ProfileError]) -> None:
+        lines = "\n".join(f"  {error}" for error in errors)
+        super().__init__(f"{len(errors)} invalid profile(s); fix them before starting:\n{lines}")
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class StaleProfile:
+    """A call runs on the last good version of its profile: the file on disk is invalid."""
+
+    name: str
+    error: ProfileError
+    new: bool  # the first call to meet this invalid version: the operator has not been told
+
+
+class ProfileBook:
+    """The profiles a running console uses, and the last good version of each."""
+
+    def __init__(self) -> None:
+        self._good: dict[str, Profile] = {}
+        self._reported: dict[str, str] = {}  # name -> the problem already reported
+
+    def check_all(self, required: Iterable[str] = ()) -> list[Profile]:
+        """Validate every profile on disk and every one `required` (the settings name them).
+        Blocking. Raises InvalidProfiles naming each bad one: a profile that was never good
+        fails here, at start-up, rather than on every call."""
+        errors: list[ProfileError] = []
+        for name in dict.fromkeys([*list_profiles(), *required]):
+            try:
+                self._good[name] = load_profile(name)
+            except ProfileError as error:
+                errors.append(error)
+        if errors:
+            raise InvalidProfiles(errors)
+        return list(self._good.values())
+
+    def get(self, name: str) -> tuple[Profile, StaleProfile | None]:
+        """The profile as the file says now, or (when the file became invalid) its last good
+        version and why. Blocking. Raises ProfileError for one that was never good."""
+        try:
+            profile = load_profile(name)
+        except ProfileError as error:
+            return self._last_good(name, error)
+        self._good[name] = profile
+        if self._reported.pop(name, None) is not None:
+            log.info("profile %s is valid again: calls use it", name)
+        return profile, None
+
+    async def for_call(self, name: str) -> tuple[Profile, StaleProfile | None]:
+        """`get`, off the event loop (it reads a file)."""
+        return await asyncio.to_thread(self.get, name)
+
+    def _last_good(self, name: str, error: ProfileError) -> tuple[Profile, StaleProfile]:
+        good = self._good.get(name)
+        if good is None:
+            raise error
+        new = self._reported.get(name) != str(error)
+        if new:
+            self._reported[name] = str(error)
+            log.warning("profile %s: the edit is invalid (%s); calls use the last good version "
+                        "until the file is fixed", name, error)
+        return good, StaleProfile(name, error, new)
+
+
+def report_stale(events: Callable[..., None], stale: StaleProfile) -> None:
+    """On the call that met it (`events` is the call's CallEvents): every such call records that
+    it ran on the last good version; the operator is alerted once per invalid edit."""
+    events(ev.ProfileRejected, profile=stale.name, problem=str(stale.error))
+    if stale.new:
+        events(ev.AlertRaised, level="warning",
+               message=f"Profile {stale.name} edit rejected ({stale.error}): calls use the last "
+                       "good version until the file is fixed")

@@ -19,10 +19,11 @@ from typing import Any
 from console import events as ev
 from console import profiles
 from console.calls.deadair import FILLERS
+from console.calls.deaf import DEAF_LINE
 from console.calls.live import LiveCalls
 from console.calls.ports import MemoryGreetings, close_quietly
 from console.calls.session import CallDeps, CallSession, SessionOptions
-from console.calls.triage import KEEP_COMPANY_LINE
+from console.calls.triage import COMPANY_LINES
 from console.config import Settings
 from console.events import EventBus
 from console.lifecycle import PublicEdge
@@ -69,6 +70,7 @@ class Runtime:
         # Calls whose transfer Twilio accepted and whose <Dial> outcome has not come yet: only
         # those may report one.
         self._dialing: set[str] = set()
+        self.profiles = profiles.ProfileBook()
         self.server = MediaServer(settings, self._new_call, self.bus)
         add_dial_status_route(self.server.app, settings, self._dial_finished,
                               self._dialing.__contains__)
@@ -100,6 +102,8 @@ class Runtime:
     async def _start(self, progress: Progress) -> None:
         self.settings.warn_about_risky_choices()
         self._refuse_unsigned_exposure(progress)
+        progress("profiles", "checking every profile")  # a bad one stops the start, named
+        await asyncio.to_thread(self.profiles.check_all, self._profile_names())
         progress("storage", f"opening {self.settings.voiceconsole_db}")
         private_folder(self.settings.voiceconsole_db.parent)
         self.store.start()
@@ -161,8 +165,9 @@ class Runtime:
 
     # --- calls ---------------------------------------------------------------------------------
     async def _new_call(self, start: StreamStart, sender: MediaSender) -> CallSession:
-        # Read per call (a small file, off the loop) so an edited profile applies to the next call.
-        profile = await asyncio.to_thread(profiles.load_profile, self._profile_name(start))
+        # Read per call (a small file, off the loop) so an edited profile applies to the next
+        # call; an invalid edit is reported and the last good version used.
+        profile, stale = await self.profiles.for_call(self._profile_name(start))
         relay = ObserverRelay()
         deps = CallDeps(
             stt=self.registry.stt(relay),
@@ -179,6 +184,8 @@ class Runtime:
         self.control.add(session)
         self._remember(session)
         await session.begin()
+        if stale is not None:
+            profiles.report_stale(session.events, stale)
         return session
 
     def _remember(self, session: CallSession) -> None:
@@ -206,6 +213,10 @@ class Runtime:
         params = start.custom_parameters
         by_number = self.settings.profile_numbers.get(params.get("called", ""))
         return params.get("profile") or by_number or self.settings.profile
+
+    def _profile_names(self) -> list[str]:
+        """Every profile the settings route calls to."""
+        return [self.settings.profile, *self.settings.profile_numbers.values()]
 
     async def _prepare_greetings(self) -> None:
         """Synthesize once each line a call may need at any moment (greeting, holding phrases,
@@ -327,4 +338,4 @@ PREPARE_STREAMS = 3
 
 def _lines_to_prepare(profile: Any) -> tuple[str, ...]:
     return (profile.greeting, *FILLERS, profile.apology, profile.reprompt, profile.goodbye,
-            KEEP_COMPANY_LINE)
+            *COMPANY_LINES, DEAF_LINE)

@@ -60,10 +60,15 @@ class Ear:
         self.vad = VoiceActivity(vad)
         self._audio = NewestAudio(AUDIO_QUEUE_FRAMES, on_dropped)
         self._turns = TurnDetector()
+        self._deaf = False
+        self.frames_unheard = 0  # caller audio no recognizer was left to read (a deaf call)
 
     def hear(self, mulaw: bytes, now: float) -> VoiceChange | None:
         """One inbound frame; says when the caller's sound starts or ends."""
-        self._audio.put_nowait(mulaw)
+        if self._deaf:
+            self.frames_unheard += 1
+        else:
+            self._audio.put_nowait(mulaw)
         was_talking = self.vad.voiced
         if self.vad.frame(mulaw, now):
             return VoiceChange.STARTED
@@ -82,6 +87,13 @@ class Ear:
     def frames_dropped(self) -> int:
         """Caller frames dropped because the recognizer fell behind, over the whole call."""
         return self._audio.dropped
+
+    def deafen(self) -> None:
+        """The recognizer is gone for good: drop the caller's audio (counted) from now on, and
+        what waits for it, instead of queueing it for nobody. The voice activity still hears."""
+        self._deaf = True
+        while not self._audio.empty():
+            self.frames_unheard += self._audio.get_nowait() is not None
 
     async def listen(self) -> AsyncIterator[Heard]:
         """Run the recognizer over the call's audio. Raises what the recognizer raises."""

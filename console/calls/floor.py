@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from console import events as ev
 from console.calls import lines
 from console.calls.conversation import Conversation
+from console.calls.deaf import carry_on_deaf
 from console.calls.ear import Ear, Heard, VoiceChange
 from console.calls.holds import (
     RECOGNIZER_LOST_S,
@@ -49,6 +50,7 @@ from console.calls.state import AGENT_TURN, PAUSABLE, SPEAKS_ON_FIRST_FRAME, Cal
 from console.calls.tasks import TaskOwner
 from console.calls.triage import Triage
 from console.calls.turns import DEFAULT_BACKCHANNELS, CallerTurn
+from console.calls.vad import VoiceActivity
 from console.calls.voice import ReplyBody, Voice
 from console.providers.base import ProviderError
 
@@ -81,6 +83,7 @@ class FloorOptions:
 
 
 class FloorHost(Protocol):
+    sid: str
     call_state: CallState
     ear: Ear
     voice: Voice
@@ -93,6 +96,10 @@ class FloorHost(Protocol):
     options: FloorOptions
 
     async def end_call(self, reason: str) -> None: ...
+
+    async def speak_line(self, text: str, *, role: str = "agent") -> bool: ...
+
+    def caller_voice(self) -> VoiceActivity: ...
 
 
 class Floor:
@@ -128,8 +135,7 @@ class Floor:
             async for heard in host.ear.listen():
                 await self._heard(heard)
         except ProviderError as error:
-            host.events.degraded("stt", str(error), "operator")
-            await self.speak_line(host.profile.apology)
+            await carry_on_deaf(host, str(error))  # for the rest of the call
 
     async def _heard(self, heard: Heard) -> None:
         event = heard.event

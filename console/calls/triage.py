@@ -3,19 +3,23 @@
 Two detectors. The agent's token stream is scanned as it arrives, with a rolling tail so a phrase
 split across tokens still matches, and the reply stops before the sentence holding it is spoken.
 The caller's interim and final transcripts are matched too. On a hit the escalation cuts playback,
-redirects the call to a human with retries, and, if Twilio cannot be reached, raises the operator
-alert to critical and keeps the caller company until someone acts. Never silence.
+keeps the caller company and asks Twilio to redirect the call to a person, again and again, for as
+long as the caller waits: an outage of Twilio REST is outlasted, not given up on. If the redirect
+does not land at once, the operator alert goes critical. Never silence.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from console import events as ev
+from console.calls.company import keep_company
 from console.calls.ports import CallActions, CallEvents
 from console.calls.state import CallMode, CallState
 from console.calls.tasks import TaskOwner
@@ -23,15 +27,26 @@ from console.calls.vad import VoiceActivity
 
 log = logging.getLogger(__name__)
 
-# Three attempts within about 2 s: Twilio REST blips are short, the caller's patience is shorter.
-RETRY_DELAYS_S = (0.2, 0.6)
-# Twilio answers a redirect in well under a second; one that hangs longer is abandoned (it may
-# still land: a second redirect to the same <Dial> is harmless) so the retries stay prompt.
-ATTEMPT_TIMEOUT_S = 1.5
-# While no transfer works: say the keep-company line, then try Twilio again, about this often.
-KEEP_COMPANY_EVERY_S = 6.0
+# Twilio REST is asked again about once a second (0.6 to 0.9 s from the start of one attempt to the
+# start of the next) for as long as the caller waits, so the redirect lands within a second of
+# Twilio answering again, even after a long outage. The jitter keeps calls that failed together
+# from retrying in step.
+RETRY_EVERY_S = 0.75
+RETRY_JITTER_S = 0.15
+# Twilio answers a redirect in well under a second; one that hangs longer is abandoned so the next
+# attempt starts on time (it may still land: a second redirect to the same <Dial> is harmless).
+ATTEMPT_TIMEOUT_S = 0.8
+# A blip is over in a few attempts (about 2 s); still failing after these, the operator must act.
+ALERT_AFTER_ATTEMPTS = 3
+# The caller hears the line (about 4 s), this much silence, the line again...: never more than
+# about a second and a half wondering whether anyone is there, and time to speak between.
+COMPANY_PAUSE_S = 1.2
 KEEP_COMPANY_LINE = "Please stay on the line. I am connecting you to a person right now."
+# Said in turn. One line, as hold lines are: each line is prepared for every profile at start-up
+# (start-up waits for them all; a second line made it 0.2 s slower on the fakes).
+COMPANY_LINES = (KEEP_COMPANY_LINE,)
 ANNOUNCE_LINE = "Connecting you to a person now."
+CRITICAL_ALERT = "Emergency transfer failed: take this call now"
 # Dial outcomes after which the next emergency number is tried.
 UNANSWERED = {"no-answer", "busy", "failed", "canceled"}
 
@@ -76,11 +91,17 @@ class EscalationHost(Protocol):
     def caller_voice(self) -> VoiceActivity: ...
 
 
+def next_attempt_after(started: float) -> float:
+    """When the attempt after one started at `started` begins (monotonic)."""
+    return started + RETRY_EVERY_S + random.uniform(-RETRY_JITTER_S, RETRY_JITTER_S)
+
+
 class Escalation:
     def __init__(self, host: EscalationHost, numbers: tuple[str, ...]) -> None:
         self.host = host
         self.numbers = [n for n in numbers if n]
-        self._next = 0
+        self._current = 0  # the number being dialled (Twilio REST failures never move it on)
+        self._attempts = 0
         self._alerted = False
         self.stopped = False
         self.connected_to: str | None = None
@@ -95,12 +116,9 @@ class Escalation:
         if not host.call_state.try_transition(CallMode.TRANSFERRING):
             return  # an operator already has the call, or it is ending
         # The caller hears at once that a person is coming, while Twilio is asked to dial.
-        host.tasks.spawn("emergency-company", self._keep_company())
-        while not self._over():
-            if await self.transfer_to_next():
-                return
-            await asyncio.sleep(KEEP_COMPANY_EVERY_S)
-            self._next = 0  # every number failed: start over, the operator is already alerted
+        host.tasks.spawn("emergency-company", keep_company(
+            host, COMPANY_LINES, COMPANY_PAUSE_S, self._company_done))
+        await self.redirect_until_landed()
 
     def stop(self) -> None:
         """A person took the call: no more transfer attempts or company lines."""
@@ -109,60 +127,62 @@ class Escalation:
     def _over(self) -> bool:
         return self.stopped or self.host.call_state.mode is not CallMode.TRANSFERRING
 
-    async def transfer_to_next(self) -> bool:
-        """Dial the next emergency number, with retries. True once Twilio accepted a redirect."""
-        while self._next < len(self.numbers):
-            number = self.numbers[self._next]
-            self._next += 1
-            if await self._transfer_with_retries(number):
+    async def redirect_until_landed(self) -> bool:
+        """Ask Twilio to dial the current emergency number until it accepts (True), the call
+        ends or a person takes it. A refused redirect says nothing about the number (Twilio
+        checks it when <Dial> runs, and reports that through the dial action), so every retry
+        goes to the same one."""
+        if not self._can_redirect():
+            self._raise_critical()
+            return False
+        while not self._over():
+            started = time.monotonic()
+            number = self.numbers[self._current]
+            if await self._attempt(number):
                 self.connected_to = number
                 return True
-            self._raise_critical()
+            if self._attempts >= ALERT_AFTER_ATTEMPTS:
+                self._raise_critical()
+            await asyncio.sleep(max(0.0, next_attempt_after(started) - time.monotonic()))
+        return False
+
+    def _can_redirect(self) -> bool:
+        """Without a number or Twilio credentials no retry can help: say so once."""
         if not self.numbers:
-            self._raise_critical()
-        return False
-
-    async def _transfer_with_retries(self, number: str) -> bool:
-        actions: CallActions | None = self.host.deps.actions
-        if actions is None:
-            self._attempted(number, 1, False, "no Twilio credentials: cannot redirect the call")
+            log.error("call %s: emergency with no EMERGENCY_FALLBACK_NUMBER set", self.host.sid)
             return False
-        for attempt, delay in enumerate((0.0, *RETRY_DELAYS_S), start=1):
-            await asyncio.sleep(delay)
-            if self.stopped:
-                return False  # a person has the call now: no redirect behind their back
-            try:
-                await asyncio.wait_for(
-                    actions.transfer(self.host.sid, number, announce=ANNOUNCE_LINE),
-                    ATTEMPT_TIMEOUT_S)
-            except Exception as error:  # noqa: BLE001 - every failure is recorded and retried
-                self._attempted(number, attempt, False, str(error) or type(error).__name__)
-                continue
-            self._attempted(number, attempt, True)
-            return True
-        return False
+        if self.host.deps.actions is None:
+            self._attempts += 1
+            self._attempted(self.numbers[0], False,
+                            "no Twilio credentials: cannot redirect the call")
+            return False
+        return True
 
-    def _attempted(self, number: str, attempt: int, ok: bool, detail: str = "") -> None:
-        self.host.events(ev.TransferAttempted, target=number, attempt=attempt, ok=ok,
+    async def _attempt(self, number: str) -> bool:
+        if self._over():
+            return False  # a person has the call now: no redirect behind their back
+        actions: CallActions = self.host.deps.actions
+        self._attempts += 1
+        try:
+            await asyncio.wait_for(
+                actions.transfer(self.host.sid, number, announce=ANNOUNCE_LINE),
+                ATTEMPT_TIMEOUT_S)
+        except Exception as error:  # noqa: BLE001 - every failure is recorded and retried
+            self._attempted(number, False, str(error) or type(error).__name__)
+            return False
+        self._attempted(number, True)
+        return True
+
+    def _attempted(self, number: str, ok: bool, detail: str = "") -> None:
+        self.host.events(ev.TransferAttempted, target=number, attempt=self._attempts, ok=ok,
                          detail=detail)
 
     def _raise_critical(self) -> None:
-        """Once every attempt at a number failed, the operator must act: highest alert, once."""
+        """The redirect is not landing: the operator must act. Highest alert, once."""
         if self._alerted:
             return
         self._alerted = True
-        self.host.events(ev.AlertRaised, level="critical",
-                         message="Emergency transfer failed: take this call now")
-
-    async def _keep_company(self) -> None:
-        """Until the transfer lands or an operator acts, the caller hears a person is coming:
-        as soon as they stop talking, and again every few seconds (sooner if they cut it off)."""
-        while not self._company_done():
-            await self.host.caller_voice().until_quiet()  # never talk over someone in distress
-            if self._company_done():
-                return
-            heard = await self.host.speak_line(KEEP_COMPANY_LINE)
-            await asyncio.sleep(KEEP_COMPANY_EVERY_S if heard else 0.0)
+        self.host.events(ev.AlertRaised, level="critical", message=CRITICAL_ALERT)
 
     def _company_done(self) -> bool:
         return bool(self.connected_to) or self._over()
@@ -171,10 +191,10 @@ class Escalation:
         """The <Dial action> callback's outcome. Returns the next number to dial, if any."""
         target = self.connected_to or ""
         self.host.events(ev.TransferFinished, target=target, outcome=outcome)
-        if outcome not in UNANSWERED or self._next >= len(self.numbers):
+        if outcome not in UNANSWERED or self._current + 1 >= len(self.numbers):
             return None
-        self.connected_to = self.numbers[self._next]
-        self._next += 1
+        self._current += 1
+        self.connected_to = self.numbers[self._current]
         return self.connected_to
 
 

@@ -39,6 +39,7 @@ class ProviderRegistry:
         self._groq: Any = None
         self._deepgram: Any = None
         self._deepgram_http: Any = None
+        self._local_stt_missing: str | None = None  # why, once looked up ("" = installed)
 
     # --- which tier ------------------------------------------------------------------------
     def tiers(self) -> dict[str, Tier]:
@@ -46,8 +47,27 @@ class ProviderRegistry:
 
     def _stt_tier(self) -> Tier:
         if self.settings.deepgram_api_key:
-            return Tier("cloud", self._deepgram_recognizer(), "DEEPGRAM_API_KEY is set")
+            why = "DEEPGRAM_API_KEY is set"
+            if missing := self.local_stt_missing():
+                # Said where the operator looks (start-up, doctor): if Deepgram fails, the
+                # call cannot hear its caller, and only a person can help it.
+                why += (f"; no local fallback ({missing}): if Deepgram fails, the call goes "
+                        "deaf and the operator must take over")
+            return Tier("cloud", self._deepgram_recognizer(), why)
         return Tier("local", "faster-whisper tiny.en", "no DEEPGRAM_API_KEY: local recognition")
+
+    def local_stt_missing(self) -> str:
+        """Why the local recognizer cannot run ("" when it can). Looked up once: the status
+        bar asks for the tiers on every refresh."""
+        if self._local_stt_missing is None:
+            try:
+                from console.providers.local_stt import whisper_model_dir
+
+                whisper_model_dir()
+                self._local_stt_missing = ""
+            except (ImportError, ProviderError) as error:
+                self._local_stt_missing = str(error) or type(error).__name__
+        return self._local_stt_missing
 
     def _deepgram_recognizer(self) -> str:
         """Which recognizer STT_ENGINE picked, with the Flux thresholds that shape its turns."""

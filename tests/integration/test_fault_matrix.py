@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import re
 import sqlite3
 import subprocess
 import time
@@ -29,8 +31,13 @@ from typing import Any
 import pytest
 
 from console import events as ev
-from console.simulate.caller import SimulatedCaller
+from console.calls import deaf
+from console.calls.deaf import DEAF_LINE
+from console.calls.triage import COMPANY_LINES, KEEP_COMPANY_LINE
+from console.simulate.caller import SimulatedCaller, Utterance
 from console.storage.repository import CallRepository
+from console.telephony.audio import SAMPLE_RATE, SILENCE_BYTE
+from tests.fakes.deepgram_fake import silence, tts_audio
 from tests.integration.conftest import (
     EMERGENCY,
     CloudStack,
@@ -179,6 +186,43 @@ async def test_deepgram_refusing_the_key_still_answers_the_caller(tmp_path):
         assert_no_dead_air(summary)
 
 
+async def kill_deepgram(stack: CloudStack) -> None:
+    """Deepgram goes away for good: open sockets close and every reconnect is refused."""
+    stack.deepgram.api_key = "revoked-key"
+    await stack.deepgram.kill_sockets()
+
+
+async def test_stt_dying_with_no_local_recognizer_alerts_and_keeps_the_caller_company(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(deaf, "DEAF_PAUSE_S", 0.5)
+    async with cloud(tmp_path, script=["what time do you open"]) as stack:
+        stack.runtime.registry._local_stt = lambda observer: None  # none installed
+        stack.groq.reply = CALM_REPLY
+        waits = Utterance(mulaw=silence(1200), wait_for_reply=False)
+        caller = quick_caller(stack, spoken(), spoken(), waits)
+        call = asyncio.create_task(caller.run(), name="deaf-call")
+        sid, watch = caller.options.call_sid, stack.watch
+        await watch.until(lambda: len(watch.of("TurnCompleted", call_sid=sid, role="agent")) == 2)
+        await kill_deepgram(stack)  # after the first answer: the call could hear until now
+        await watch.until(lambda: watch.of("TurnCompleted", call_sid=sid, text=KEEP_COMPANY_LINE))
+        await stack.runtime.control.take_over(sid, "test")
+        taken_at = watch.events[-1].at
+        summary = await call
+        # Words nobody could hear are still answered (by a line) within the 2 s.
+        assert_no_dead_air({"utterances": summary["utterances"][:2], "errors": summary["errors"]})
+        alert = watch.of("AlertRaised", call_sid=sid)
+        assert [a.level for a in alert] == ["critical"] and "cannot hear" in alert[0].message
+        lost_at = watch.of("ProviderDegraded", call_sid=sid, provider="stt")[0].at
+        said = [e.text for e in watch.of("AgentSpoke", call_sid=sid) if e.at >= lost_at]
+        assert said == [DEAF_LINE, KEEP_COMPANY_LINE]  # and nothing once a person has the call
+        await assert_nothing_lost(stack, sid)
+        lost = lost_at - time.time() + time.monotonic()
+        sent_after = sum(1 for t in caller.sent_at if caller.started_at + t > lost)
+        dropped = watch.of("AudioDropped", call_sid=sid)[0].frames
+        assert abs(dropped - sent_after) <= 10  # dropped as it came, never queued for nobody
+        assert taken_at > lost_at
+
+
 # ---- Groq -------------------------------------------------------------------------------------
 
 
@@ -295,11 +339,13 @@ async def test_emergency_with_twilio_failing_alerts_and_keeps_the_caller_company
     async with cloud(tmp_path, script=["I can't breathe"]) as stack:
         break_twilio(stack, "5xx")
         # A caller in distress stays on the line after "stay on the line" (2 s, not the quick
-        # 0.2 s): long enough for every attempt at both numbers.
+        # 0.2 s): long enough for the attempts after which the operator is alerted.
         summary = await quick_caller(stack, spoken(), reply_quiet_ms=2000).run()
         assert_no_dead_air(summary)
         failed = stack.watch.of("TransferAttempted", ok=False)
-        assert {e.target for e in failed} == set(EMERGENCY)  # each number tried, none took
+        # Twilio refusing the redirect is no fault of the number: the first one is retried (the
+        # second is for a <Dial> that goes unanswered).
+        assert len(failed) >= 3 and {e.target for e in failed} == {EMERGENCY[0]}
         assert stack.watch.of("AlertRaised", level="critical")
         assert "stay on the line" in spoken_texts(stack)
         stored = await assert_nothing_lost(stack, summary["call_sid"])
@@ -312,6 +358,72 @@ async def test_emergency_with_twilio_timing_out_keeps_the_caller_company_within_
         summary = await quick_caller(stack, spoken()).run()
         await assert_nothing_lost(stack, summary["call_sid"])
         assert_no_dead_air(summary)
+
+
+OUTAGE_S = 10.0
+LONGEST_SILENCE_S = 2.0
+RETRY_EVERY_S = 1.0
+REDIRECT_AFTER_RETURN_S = 1.0
+LINE_MS_PER_CHAR = 60.0  # the company line lasts about 4 s, as the prepared line really does
+
+
+def company_lines_at_full_length(stack: CloudStack) -> None:
+    """The quick rows shorten agent speech; silence is measured between company lines, so
+    here they last as long as they do on a real call."""
+    for line in COMPANY_LINES:
+        stack.runtime.greetings.remember(stack.runtime.settings.profile, line,
+                                         tts_audio(line, LINE_MS_PER_CHAR))
+
+
+def longest_silence_s(heard: bytes, start_s: float, end_s: float) -> float:
+    """The longest run of silence the caller's ear got between two moments of the call (the
+    simulated phone's speaker, silence filled in where no audio came)."""
+    start, end = int(start_s * SAMPLE_RATE), int(end_s * SAMPLE_RATE)
+    window = heard[start:end].ljust(end - start, bytes([SILENCE_BYTE]))
+    runs = re.findall(re.escape(bytes([SILENCE_BYTE])) + b"+", window)
+    return max(map(len, runs), default=0) / SAMPLE_RATE
+
+
+# The whole of a long outage, in real time (about 12 s): the caller is kept company throughout,
+# Twilio is asked again every second, and the redirect follows Twilio's return at once.
+@pytest.mark.timing
+async def test_a_10_s_twilio_outage_keeps_company_and_redirects_within_1_s_of_its_end(tmp_path):
+    async with cloud(tmp_path, script=["I can't breathe"]) as stack:
+        company_lines_at_full_length(stack)
+        break_twilio(stack, "5xx")
+        # The caller waits in silence for longer than the outage; the move to <Dial> ends it.
+        stays_on_the_line = Utterance(mulaw=silence(int(OUTAGE_S * 1000) + 5000))
+        caller = quick_caller(stack, spoken(wait_for_reply=False), stays_on_the_line,
+                              max_call_s=30.0)
+        call = asyncio.create_task(caller.run(), name="outage-call")
+        sid, twilio = caller.options.call_sid, stack.twilio
+        first = await twilio.wait_for_request(lambda r: r.sid == sid and "Twiml" in r.form, 10.0)
+        back_at = await restore_after(stack, first.received + OUTAGE_S)
+        landed = await twilio.wait_for_request(
+            lambda r: r.sid == sid and "Twiml" in r.form and r.status == 200, OUTAGE_S)
+        call.cancel()  # the caller's side sends `stop`, as Twilio does when it moves to <Dial>
+        with contextlib.suppress(asyncio.CancelledError):
+            await call
+        attempts = [r.received for r in twilio.requests if r.sid == sid and "Twiml" in r.form]
+        assert attempts[-1] == landed.received and landed.received - first.received > OUTAGE_S
+        assert max(b - a for a, b in itertools.pairwise(attempts)) <= RETRY_EVERY_S
+        assert landed.received - back_at <= REDIRECT_AFTER_RETURN_S
+        window = (first.received - caller.started_at, landed.received - caller.started_at)
+        assert longest_silence_s(caller.playout.heard, *window) <= LONGEST_SILENCE_S
+        assert [e.level for e in stack.watch.of("AlertRaised", call_sid=sid)] == ["critical"]
+        await assert_nothing_lost(stack, sid)
+
+
+async def restore_after(stack: CloudStack, at: float) -> float:
+    """Twilio REST answers again at `at` (monotonic); returns when it did."""
+    back = asyncio.get_running_loop().create_future()
+
+    def restore() -> None:
+        stack.twilio.down = False
+        back.set_result(time.monotonic())
+
+    asyncio.get_running_loop().call_at(at, restore)
+    return await back
 
 
 # ---- the caller's socket ----------------------------------------------------------------------

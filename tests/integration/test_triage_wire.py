@@ -10,7 +10,8 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from console.calls import triage
-from console.calls.triage import KEEP_COMPANY_LINE
+from console.calls.deaf import DEAF_LINE
+from console.calls.triage import COMPANY_LINES, KEEP_COMPANY_LINE
 from console.simulate.caller import Utterance
 from tests.fakes.deepgram_fake import silence
 from tests.integration.conftest import EMERGENCY, PUBLIC_URL, spoken
@@ -32,7 +33,7 @@ TRIGGER_REPLY = "I understand. Please stay calm EMERGENCY_DETECTED while I get h
 
 @pytest.fixture(autouse=True)
 def quick_company(monkeypatch):
-    monkeypatch.setattr(triage, "KEEP_COMPANY_EVERY_S", 0.3)
+    monkeypatch.setattr(triage, "COMPANY_PAUSE_S", 0.3)
 
 
 # The medical intake profile lists "chest pain" among the caller's emergency phrases.
@@ -80,7 +81,7 @@ async def test_twilio_down_raises_a_critical_alert_and_keeps_the_caller_company(
     cloud.deepgram.script = ["chest pain"]
     cloud.twilio.down = True
     prepared = len(cloud.deepgram.tts_requests)  # synthesized at start-up
-    stays_on_the_line = Utterance(mulaw=silence(6000), wait_for_reply=False)
+    stays_on_the_line = Utterance(mulaw=silence(2000), wait_for_reply=False)
     caller = cloud.caller(spoken(), stays_on_the_line, reply_timeout_s=4.0, **MEDICAL)
     task = asyncio.create_task(caller.run())
     # The company line is prepared audio (no TTS request when said): count what was said.
@@ -89,6 +90,9 @@ async def test_twilio_down_raises_a_critical_alert_and_keeps_the_caller_company(
     assert cloud.events("AlertRaised")[0].level == "critical"
     said_then = [r.text for r in cloud.deepgram.tts_requests[prepared:]]
     assert KEEP_COMPANY_LINE not in said_then  # from prepared audio: never waits on the TTS
+    # Every line of the safety path was prepared at start-up, for every profile.
+    for line in (*COMPANY_LINES, DEAF_LINE):
+        assert cloud.runtime.greetings.cached("medical_intake", line) is not None, line
     await cloud.runtime.control.take_over(caller.options.call_sid, "test")
     await task
 

@@ -28,8 +28,9 @@ class FlakyActions:
 
 @pytest.fixture(autouse=True)
 def fast_retries(monkeypatch):
-    monkeypatch.setattr(triage, "RETRY_DELAYS_S", (0.01, 0.01))
-    monkeypatch.setattr(triage, "KEEP_COMPANY_EVERY_S", 0.05)
+    monkeypatch.setattr(triage, "RETRY_EVERY_S", 0.01)
+    monkeypatch.setattr(triage, "RETRY_JITTER_S", 0.0)
+    monkeypatch.setattr(triage, "COMPANY_PAUSE_S", 0.05)
 
 
 def test_scanner_finds_a_sentinel_split_across_tokens():
@@ -103,3 +104,20 @@ async def test_unanswered_dial_moves_on_to_the_second_number():
     outcomes = [e.outcome for e in h.of_kind("TransferFinished")]
     assert outcomes == ["no-answer", "completed"]
     await h.session.on_stop("test")
+
+
+async def test_retries_go_on_at_the_first_number_for_as_long_as_twilio_refuses():
+    h = await emergency_call("Okay.", failures=1000)
+    h.stt.say("final", "chest pain", speech_final=True)
+    await h.until(lambda: len(h.of_kind("TransferAttempted")) >= 12)
+    assert {e.target for e in h.of_kind("TransferAttempted")} == {"+15550001000"}
+    assert [e.level for e in h.of_kind("AlertRaised")] == ["critical"]  # once, not per retry
+    await h.session.operator.take_over()
+    await h.session.on_stop("test")
+
+
+def test_retries_are_spaced_under_a_second_with_jitter(monkeypatch):
+    monkeypatch.undo()  # the real spacing, not the quick one of the other tests
+    waits = [triage.next_attempt_after(100.0) - 100.0 for _ in range(200)]
+    assert 0.5 <= min(waits) and max(waits) <= 0.9  # always under a second
+    assert max(waits) - min(waits) > 0.1  # calls that failed together drift apart
