@@ -8,12 +8,15 @@ from typing import Any
 from console.events import (
     AgentInterrupted,
     AgentResumed,
+    AlertRaised,
+    AudioDropped,
     CallEnded,
     CallEvent,
     CallStarted,
     DtmfPressed,
     EmergencyDetected,
     OperatorActed,
+    ProfileRejected,
     ProtocolErrorCounted,
     ProviderDegraded,
     SpeculationSettled,
@@ -73,6 +76,11 @@ def _speculation(e: SpeculationSettled) -> str:
     return _SPECULATION_WORDS.get(e.outcome, f"prepared reply {e.outcome}")
 
 
+def _audio_dropped(e: AudioDropped) -> str:
+    why = "no recognizer" if e.where == "deaf" else "the recognizer fell behind"
+    return f"{duration(e.frames * 0.02)} of caller audio dropped: {why}"
+
+
 def _operator(e: OperatorActed) -> str:
     detail = f": {e.detail}" if e.detail else ""
     return f"{e.actor} {e.action.replace('_', ' ').replace('-', ' ')}{detail}"
@@ -92,4 +100,7 @@ _WORDS: dict[type[CallEvent], Callable[[Any], str]] = {
     ProviderDegraded: lambda e: f"{e.provider} degraded: {e.problem} → {e.fallback}",
     ProtocolErrorCounted: lambda e: f"protocol error: {e.reason}",
     DtmfPressed: lambda e: f"caller pressed {e.digit}",
+    AlertRaised: lambda e: f"{e.level.upper()} ALERT: {e.message}",
+    ProfileRejected: lambda e: f"profile {e.profile} edit rejected ({e.problem}): last good used",
+    AudioDropped: _audio_dropped,
 }

@@ -161,3 +161,16 @@ def test_the_timeline_says_when_a_prepared_reply_was_heard_and_when_it_was_dropp
         "answered once sure, 1250 ms after preparing (unfinished: preposition 'for')")
     dropped = SpeculationSettled("CA1", text="a table for", outcome="discarded", held_ms=700.0)
     assert describe(dropped) == "prepared reply dropped unheard: the caller went on"
+
+
+def test_the_safety_path_reads_on_the_timeline() -> None:
+    from console.events import AlertRaised, AudioDropped, ProfileRejected
+
+    assert describe(AudioDropped("CA1", where="deaf", frames=750)) == (
+        "0:15 of caller audio dropped: no recognizer")
+    assert describe(AudioDropped("CA1", where="ear", frames=50)) == (
+        "0:01 of caller audio dropped: the recognizer fell behind")
+    assert describe(AlertRaised("CA1", level="critical", message="cannot hear")) == (
+        "CRITICAL ALERT: cannot hear")
+    assert describe(ProfileRejected("CA1", profile="dental", problem="greeting")).startswith(
+        "profile dental edit rejected")
