@@ -7,6 +7,9 @@ out of things"); it failed on the server as it was then."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
+import socket
 import xml.etree.ElementTree as ElementTree
 from collections.abc import AsyncIterator
 
@@ -210,18 +213,46 @@ async def test_a_peer_that_stops_reading_is_cut_off_and_its_call_ends(telephony,
 
     monkeypatch.setattr(server_module, "SEND_TIMEOUT_S", 0.3)
     harness = await telephony()
-    async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(harness.server.media_url) as ws:
-            await ws.send_str(tp.build_connected())
-            await ws.send_str(tp.build_start(STREAM_SID, CALL_SID, ACCOUNT))
-            await harness.until(lambda: harness.handlers)
-            handler = harness.handlers[0]
-            # 10 minutes of agent audio (10 MB) that this peer never reads: the buffers fill up.
-            sending = asyncio.create_task(handler.reply("long", frames=30_000))
-            await harness.until(lambda: handler.stops, within=15)
-            sending.cancel()
+    reader, writer = await _peer_that_never_reads(harness.server.port)
+    try:
+        writer.write(_client_frame(tp.build_connected()))
+        writer.write(_client_frame(tp.build_start(STREAM_SID, CALL_SID, ACCOUNT)))
+        await harness.until(lambda: harness.handlers)
+        handler = harness.handlers[0]
+        # 10 minutes of agent audio (10 MB) that this peer never reads: the buffers fill up.
+        sending = asyncio.create_task(handler.reply("long", frames=30_000))
+        await harness.until(lambda: handler.stops, within=15)
+        sending.cancel()
+    finally:
+        writer.close()
     assert handler.stops == ["peer-stopped-reading"]
-    assert harness.server.stats.calls_active == 0 and harness.server.stats.sockets_active == 0
+    await harness.until(lambda: harness.server.stats.sockets_active == 0)
+    assert harness.server.stats.calls_active == 0
+
+
+async def _peer_that_never_reads(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A WebSocket peer that upgrades, then never reads again. Its receive buffer is fixed
+    small (the kernel would otherwise grow it to tens of MB), so the server's sends back up."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    reader, writer = await asyncio.open_connection(sock=sock, limit=4096)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(f"GET /media HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                 f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                 "Sec-WebSocket-Version: 13\r\n\r\n".encode())
+    await reader.readuntil(b"\r\n\r\n")  # 101 Switching Protocols; nothing is read after
+    return reader, writer
+
+
+def _client_frame(text: str) -> bytes:
+    """One masked text frame, as RFC 6455 asks of a client."""
+    payload, mask = text.encode(), os.urandom(4)
+    size = len(payload)
+    length = (bytes([0x80 | size]) if size < 126
+              else bytes([0x80 | 126]) + size.to_bytes(2, "big"))
+    return bytes([0x81]) + length + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
 # ---- failing visibly ---------------------------------------------------------------------------
