@@ -120,7 +120,15 @@ def _options(args: argparse.Namespace) -> Any:
     )
     if args.call_sid:
         options.call_sid = args.call_sid
+    if options.auth_token:  # a signed server binds streams to our account (and /voice's ticket)
+        options.account_sid = _account_sid() or options.account_sid
     return options
+
+
+def _account_sid() -> str | None:
+    from console.config import load_settings
+
+    return load_settings().twilio_account_sid
 
 
 def _print(summary: dict[str, Any], as_json: bool) -> None:
