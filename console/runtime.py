@@ -80,8 +80,10 @@ class Runtime:
         self.history = LazyHistory(settings.voiceconsole_db)
         self.listen_in = self.control  # listen-in: LiveCalls.tap(call_sid, sink(leg, mulaw))
         self.actions: Any = None
-        # Sessions stay reachable briefly after their stream ends: a <Dial> transfer ends the
-        # media stream first and reports its outcome afterwards (Twilio's dial action).
+        # A session whose call is being transferred stays reachable after its stream ends: a
+        # <Dial> transfer ends the media stream first and reports its outcome afterwards
+        # (Twilio's dial action). Any other is let go when its call ends: a whole ended session
+        # is ~230 kB (a flood of short calls kept 100 of them: bench/hostile_load.py).
         self._recent: OrderedDict[str, CallSession] = OrderedDict()
         self._unsubscribe_store: Callable[[], None] | None = None
         self.bus.subscribe(self._note_transfer)
@@ -197,10 +199,21 @@ class Runtime:
     def _note_transfer(self, event: ev.CallEvent) -> None:
         if isinstance(event, ev.TransferAttempted) and event.ok:
             self._dialing.add(event.call_sid)
+        elif isinstance(event, ev.CallEnded) and not self._may_hear_of_a_transfer(event.call_sid):
+            self._recent.pop(event.call_sid, None)
+
+    def _may_hear_of_a_transfer(self, call_sid: str) -> bool:
+        """Twilio accepted a transfer of this call, or an emergency escalation may be making one
+        (its REST request can still be in flight when the stream ends)."""
+        session = self._recent.get(call_sid)
+        escalating = session is not None and session.escalation is not None
+        return call_sid in self._dialing or escalating
 
     async def _dial_finished(self, call_sid: str, status: str, form: Any) -> str | None:
         """Twilio's <Dial action> callback: on no-answer or busy, dial the next number."""
         session = self._recent.get(call_sid)
+        if session is None:  # an operator's transfer whose session was let go: still audited
+            self.bus.publish(ev.TransferFinished(call_sid, target="", outcome=status))
         number = session.dial_finished(status) if session else None
         if not number:
             self._dialing.discard(call_sid)

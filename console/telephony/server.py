@@ -16,7 +16,8 @@ refusal counted in `ServerStats` and /health):
 - when signatures are enforced, bring back the one-time ticket /voice gave that call, from the
   account of TWILIO_ACCOUNT_SID (guard.py says why the upgrade's own signature is not enough);
 - not be a second stream for a call that already has one;
-- stay under MAX_SOCKETS, MAX_CALLS and MEDIA_RATE_LIMIT;
+- stay under MAX_SOCKETS (MAX_PENDING_SOCKETS of them not yet started), MAX_CALLS and
+  MEDIA_RATE_LIMIT;
 - keep reading what we send: a peer that stops for SEND_TIMEOUT_S is cut off.
 
 Reasons a handler's `on_stop(reason)` receives: "stream-stopped" (Twilio sent `stop`),
@@ -512,15 +513,29 @@ class MediaServer:
     async def _media(self, request: web.Request) -> web.StreamResponse:
         if self._stopping:
             return web.Response(status=503, text="shutting down")
-        if self.stats.sockets_active >= self.settings.max_sockets:
-            self.refuse("sockets-full")
-            return web.Response(status=503, text="too many media sockets")
         if not self._signed(request, self.settings.stream_url(request.host), {}):
             return self._reject("media upgrade")
-        ws = web.WebSocketResponse(timeout=CLOSE_TIMEOUT_S, max_msg_size=WS_MAX_FRAME_BYTES)
-        await ws.prepare(request)
-        await self._serve_socket(ws, request.transport)
+        if (full := self._no_room()) is not None:
+            self.refuse(full)
+            return web.Response(status=503, text=f"no room for a media socket ({full})")
+        self.stats.sockets_active += 1  # the slot is taken before the upgrade's awaits
+        try:
+            ws = web.WebSocketResponse(timeout=CLOSE_TIMEOUT_S, max_msg_size=WS_MAX_FRAME_BYTES)
+            await ws.prepare(request)
+            await self._serve_socket(ws, request.transport)
+        finally:
+            self.stats.sockets_active -= 1
         return ws
+
+    def _no_room(self) -> str | None:
+        """Sockets that have not started a call get a small share of their own: real streams
+        send `start` at once, so many waiting ones are someone holding slots (each costs ~40 kB
+        and garbage-collection time, and would keep real calls out of MAX_SOCKETS)."""
+        if self.stats.sockets_active >= self.settings.max_sockets:
+            return "sockets-full"
+        if self.stats.sockets_active - len(self._calls) >= self.settings.max_pending_sockets:
+            return "pending-full"
+        return None
 
     def _reject(self, what: str) -> web.Response:
         """A request without a valid Twilio signature: refused, logged and counted (a forged
@@ -534,12 +549,10 @@ class MediaServer:
     ) -> None:
         connection = _CallConnection(self, ws, next(self._numbers), transport)
         self._connections.add(connection)
-        self.stats.sockets_active += 1
         try:
             await connection.run()
         finally:
             self._connections.discard(connection)
-            self.stats.sockets_active -= 1
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response(self.health())
@@ -559,6 +572,7 @@ class MediaServer:
             "signatures": "enforced" if self._validator else self.settings.unsigned_reason(),
             "limits": {"max_calls": self.settings.max_calls,
                        "max_sockets": self.settings.max_sockets,
+                       "max_pending_sockets": self.settings.max_pending_sockets,
                        "start_deadline_s": self.settings.start_deadline_s,
                        "media_rate_limit": self.settings.media_rate_limit},
         }
