@@ -109,8 +109,9 @@ class Settings(BaseSettings):
     """Media sockets open at once, calls and not-yet-started together; more are refused (503)."""
     max_pending_sockets: int = Field(200, ge=1)
     """Of those, sockets that have not sent `start` yet (Twilio sends it at once, so only a
-    burst of calls arriving together has many); more are refused (503): someone holding
-    sockets open must not fill the server's memory or keep real calls out."""
+    burst of calls arriving together has many). Past it the one waiting longest is closed to
+    make room: someone holding sockets open must not fill the server's memory, nor keep real
+    calls out."""
     max_calls: int = Field(150, ge=1)
     """Calls at once. Past it, /voice answers with a short spoken "all lines busy" and hangs
     up, and a stream that starts anyway is closed (one process holds ~150 before frames go out

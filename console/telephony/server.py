@@ -16,8 +16,8 @@ refusal counted in `ServerStats` and /health):
 - when signatures are enforced, bring back the one-time ticket /voice gave that call, from the
   account of TWILIO_ACCOUNT_SID (guard.py says why the upgrade's own signature is not enough);
 - not be a second stream for a call that already has one;
-- stay under MAX_SOCKETS (MAX_PENDING_SOCKETS of them not yet started), MAX_CALLS and
-  MEDIA_RATE_LIMIT;
+- stay under MAX_SOCKETS, MAX_CALLS and MEDIA_RATE_LIMIT; of the sockets not yet started, the
+  MAX_PENDING_SOCKETS newest are kept;
 - keep reading what we send: a peer that stops for SEND_TIMEOUT_S is cut off.
 
 Reasons a handler's `on_stop(reason)` receives: "stream-stopped" (Twilio sent `stop`),
@@ -360,6 +360,7 @@ class MediaServer:
         self._tickets = StreamTickets()
         self._connections: set[_CallConnection] = set()
         self._calls: dict[str, _CallConnection] = {}  # call SID -> its one live stream
+        self._waiting: OrderedDict[_CallConnection, None] = OrderedDict()  # no `start` yet
         self._failed: OrderedDict[str, None] = OrderedDict()  # calls whose session failed
         self._numbers = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -452,6 +453,7 @@ class MediaServer:
 
     def claim(self, connection: _CallConnection) -> None:
         self._calls[connection.call_sid] = connection
+        self._waiting.pop(connection, None)
 
     def release(self, connection: _CallConnection) -> None:
         if self._calls.get(connection.call_sid) is connection:
@@ -515,9 +517,10 @@ class MediaServer:
             return web.Response(status=503, text="shutting down")
         if not self._signed(request, self.settings.stream_url(request.host), {}):
             return self._reject("media upgrade")
-        if (full := self._no_room()) is not None:
-            self.refuse(full)
-            return web.Response(status=503, text=f"no room for a media socket ({full})")
+        if self.stats.sockets_active >= self.settings.max_sockets:
+            self.refuse("sockets-full")
+            return web.Response(status=503, text="too many media sockets")
+        self._make_room_to_wait()
         self.stats.sockets_active += 1  # the slot is taken before the upgrade's awaits
         try:
             ws = web.WebSocketResponse(timeout=CLOSE_TIMEOUT_S, max_msg_size=WS_MAX_FRAME_BYTES)
@@ -527,15 +530,17 @@ class MediaServer:
             self.stats.sockets_active -= 1
         return ws
 
-    def _no_room(self) -> str | None:
-        """Sockets that have not started a call get a small share of their own: real streams
-        send `start` at once, so many waiting ones are someone holding slots (each costs ~40 kB
-        and garbage-collection time, and would keep real calls out of MAX_SOCKETS)."""
-        if self.stats.sockets_active >= self.settings.max_sockets:
-            return "sockets-full"
-        if self.stats.sockets_active - len(self._calls) >= self.settings.max_pending_sockets:
-            return "pending-full"
-        return None
+    def _make_room_to_wait(self) -> None:
+        """Sockets that have not started a call get a small share: each costs ~40 kB and
+        garbage-collection time, and enough of them would keep real calls out. When the share is
+        full, the one that has waited longest goes, not the newcomer: a real stream sends
+        `start` within milliseconds of opening, so it is never the oldest; someone holding
+        sockets open is."""
+        while len(self._waiting) >= self.settings.max_pending_sockets:
+            oldest = next(iter(self._waiting))
+            del self._waiting[oldest]
+            self.refuse("pending-evicted")
+            oldest.abandon("pending-evicted")
 
     def _reject(self, what: str) -> web.Response:
         """A request without a valid Twilio signature: refused, logged and counted (a forged
@@ -549,10 +554,12 @@ class MediaServer:
     ) -> None:
         connection = _CallConnection(self, ws, next(self._numbers), transport)
         self._connections.add(connection)
+        self._waiting[connection] = None
         try:
             await connection.run()
         finally:
             self._connections.discard(connection)
+            self._waiting.pop(connection, None)
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response(self.health())
