@@ -81,7 +81,8 @@ async def test_twilio_down_raises_a_critical_alert_and_keeps_the_caller_company(
     cloud.deepgram.script = ["chest pain"]
     cloud.twilio.down = True
     prepared = len(cloud.deepgram.tts_requests)  # synthesized at start-up
-    stays_on_the_line = Utterance(mulaw=silence(2000), wait_for_reply=False)
+    # On the line long enough for two company lines (~4 s each, 1.2 s apart) on a loaded machine.
+    stays_on_the_line = Utterance(mulaw=silence(7000), wait_for_reply=False)
     caller = cloud.caller(spoken(), stays_on_the_line, reply_timeout_s=4.0, **MEDICAL)
     task = asyncio.create_task(caller.run())
     # The company line is prepared audio (no TTS request when said): count what was said.

@@ -20,11 +20,17 @@ pytestmark = pytest.mark.timeout(30)
 
 PUBLIC_URL = "https://fake-tunnel.ngrok-free.app"
 
+# The agent lingers 0.3 s after its error line before it exits. pyngrok stops reading the agent's
+# output as soon as the process has exited, even with lines still in the pipe; an agent that
+# exits at once would make this test about that race (on a loaded machine pyngrok then reports
+# only "unable to start"), not about the reason we pass on.
 FAILING_AGENT = """
+import time
 print('t=2024-01-01T00:00:00+0000 lvl=info msg="no configuration paths supplied"', flush=True)
 print('t=2024-01-01T00:00:00+0000 lvl=eror msg="session closing" '
       'err="authentication failed: Usage of ngrok requires a verified account and authtoken. '
       'ERR_NGROK_4018"', flush=True)
+time.sleep(0.3)
 raise SystemExit(1)
 """
 
