@@ -27,6 +27,7 @@ from console.calls.triage import COMPANY_LINES
 from console.config import Settings
 from console.events import EventBus
 from console.lifecycle import PublicEdge
+from console.memory import trim_periodically
 from console.providers.registry import ProviderRegistry
 from console.storage.files import private_folder
 from console.storage.repository import CallRepository
@@ -88,6 +89,7 @@ class Runtime:
         self._unsubscribe_store: Callable[[], None] | None = None
         self.bus.subscribe(self._note_transfer)
         self._stopping: asyncio.Task[None] | None = None
+        self._trimming: asyncio.Task[None] | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
     async def start(self, progress: Progress = _log_progress) -> None:
@@ -121,6 +123,7 @@ class Runtime:
         await self.edge.open(port, progress)
         await self.admin.start()
         progress("admin", f"voiceconsole control -> {self.admin.url}")
+        self._trimming = asyncio.create_task(trim_periodically(), name="memory-trim")
 
     def _refuse_unsigned_exposure(self, progress: Progress) -> None:
         """A public server that checks no Twilio signatures lets anyone place calls and forge
@@ -144,14 +147,18 @@ class Runtime:
     async def _stop(self) -> None:
         # Each step runs even when an earlier one failed: a server that would not close must not
         # leave the number pointing at a tunnel that is about to vanish.
-        steps = (self.admin.stop, self._end_calls, self.store.close, self._unsubscribe,
-                 self.edge.close, self._close_actions, self.registry.aclose)
+        steps = (self._stop_trimming, self.admin.stop, self._end_calls, self.store.close,
+                 self._unsubscribe, self.edge.close, self._close_actions, self.registry.aclose)
         for step in steps:
             try:
                 await step()
             except Exception:
                 log.exception("shutdown step %s failed; going on", step.__name__)
         log.info("shut down")
+
+    async def _stop_trimming(self) -> None:
+        if self._trimming is not None:
+            self._trimming.cancel()
 
     async def _end_calls(self) -> None:
         await self.server.stop("server-shutdown")
