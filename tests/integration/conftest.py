@@ -3,11 +3,14 @@ protocols, the real SDKs pointed at them, our real server, and simulated Twilio 
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from console import events as ev
 from console.calls.session import SessionOptions
 from console.config import load_settings
 from console.runtime import Runtime
@@ -86,3 +89,26 @@ async def cloud(tmp_path):
     stack, parts = await start_cloud_stack(tmp_path)
     yield stack
     await stop_cloud_stack(parts)
+
+
+class Watch:
+    """Every event the bus publishes, and a way to wait for one without sleeping."""
+
+    def __init__(self, bus: ev.EventBus) -> None:
+        self.events: list[ev.CallEvent] = []
+        self._changed = asyncio.Event()
+        bus.subscribe(self._seen)
+
+    def _seen(self, event: ev.CallEvent) -> None:
+        self.events.append(event)
+        self._changed.set()
+
+    def of(self, kind: str, **fields: Any) -> list[Any]:
+        return [e for e in self.events
+                if e.kind == kind and all(getattr(e, k) == v for k, v in fields.items())]
+
+    async def until(self, predicate: Callable[[], object], within: float = 10.0) -> None:
+        async with asyncio.timeout(within):
+            while not predicate():
+                self._changed.clear()
+                await self._changed.wait()

@@ -41,6 +41,7 @@ from tests.fakes.deepgram_fake import silence, tts_audio
 from tests.integration.conftest import (
     EMERGENCY,
     CloudStack,
+    Watch,
     spoken,
     start_cloud_stack,
     stop_cloud_stack,
@@ -55,29 +56,6 @@ QUICK = {"reply_quiet_ms": 200, "greeting_timeout_s": 3.0, "reply_timeout_s": 2.
 SLOW_S = 2.5  # "slow" for a provider: on its own it would overrun the 2 s budget
 CALM_REPLY = "Sure. We open at eight."
 LONG_REPLY = "We are open every weekday from eight in the morning until six at night. " * 4
-
-
-class Watch:
-    """Every event the bus publishes, and a way to wait for one without sleeping."""
-
-    def __init__(self, bus: ev.EventBus) -> None:
-        self.events: list[ev.CallEvent] = []
-        self._changed = asyncio.Event()
-        bus.subscribe(self._seen)
-
-    def _seen(self, event: ev.CallEvent) -> None:
-        self.events.append(event)
-        self._changed.set()
-
-    def of(self, kind: str, **fields: Any) -> list[Any]:
-        return [e for e in self.events
-                if e.kind == kind and all(getattr(e, k) == v for k, v in fields.items())]
-
-    async def until(self, predicate: Callable[[], object], within: float = 10.0) -> None:
-        async with asyncio.timeout(within):
-            while not predicate():
-                self._changed.clear()
-                await self._changed.wait()
 
 
 @contextlib.asynccontextmanager

@@ -16,38 +16,17 @@ from collections.abc import Callable
 import aiohttp
 import pytest
 
-from console import events as ev
 from console.calls.ear import AUDIO_QUEUE_FRAMES
 from console.providers import local_stt
 from console.simulate.ringing import ring
 from console.telephony import twilio_protocol as tp
 from console.telephony.audio import FRAME_BYTES
-from tests.integration.conftest import start_cloud_stack, stop_cloud_stack
+from tests.integration.conftest import Watch, start_cloud_stack, stop_cloud_stack
 
 pytestmark = pytest.mark.timeout(30)
 
 SPEEDUP = 10  # frames per 20 ms tick
 FLOOD_FRAMES = AUDIO_QUEUE_FRAMES * 3 // 2  # 15 s of audio in 1.5 s
-
-
-class Watch:
-    def __init__(self, bus: ev.EventBus) -> None:
-        self.events: list[ev.CallEvent] = []
-        self._changed = asyncio.Event()
-        bus.subscribe(self._seen)
-
-    def _seen(self, event: ev.CallEvent) -> None:
-        self.events.append(event)
-        self._changed.set()
-
-    def of(self, kind: type[ev.CallEvent]) -> list[ev.CallEvent]:
-        return [event for event in self.events if isinstance(event, kind)]
-
-    async def until(self, predicate: Callable[[], object], within: float = 10.0) -> None:
-        async with asyncio.timeout(within):
-            while not predicate():
-                self._changed.clear()
-                await self._changed.wait()
 
 
 async def test_a_deaf_call_flooded_at_ten_times_real_time_queues_none_of_it_and_says_so(
@@ -69,16 +48,16 @@ async def test_a_deaf_call_flooded_at_ten_times_real_time_queues_none_of_it_and_
             await ws.send_str(tp.build_connected())
             await ws.send_str(tp.build_start(o.stream_sid, o.call_sid, o.account_sid,
                                              answer.parameters, 1))
-            await watch.until(lambda: watch.of(ev.ProviderDegraded))  # the recognizer is gone
+            await watch.until(lambda: watch.of("ProviderDegraded"))  # the recognizer is gone
             ear = stack.runtime.control.get(o.call_sid).ear
             most_waiting = await flood(ws, o.stream_sid, lambda: ear.frames_waiting)
             await ws.send_str(tp.build_stop(o.stream_sid, o.account_sid, o.call_sid, 2))
-            await watch.until(lambda: watch.of(ev.CallEnded))
+            await watch.until(lambda: watch.of("CallEnded"))
     finally:
         await stop_cloud_stack(parts)
     assert most_waiting == 0  # (after the call, only its end marker waits)
     assert ear.frames_unheard >= FLOOD_FRAMES  # the flood, and whatever came before it
-    dropped = watch.of(ev.AudioDropped)
+    dropped = watch.of("AudioDropped")
     assert [(e.where, e.frames) for e in dropped] == [("deaf", ear.frames_unheard)]  # type: ignore[attr-defined]
 
 
