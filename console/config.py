@@ -209,6 +209,11 @@ class Settings(BaseSettings):
         return (f"the server would be public ({public}) without Twilio signatures ({unsigned}): "
                 "set TWILIO_AUTH_TOKEN, or ALLOW_UNSIGNED_PUBLIC=true to run it anyway")
 
+    def refusal_to_serve(self, want_tunnel: bool = False) -> str | None:
+        """Why start-up must be refused (`exposure_problem`), unless ALLOW_UNSIGNED_PUBLIC
+        says to run anyway."""
+        return None if self.allow_unsigned_public else self.exposure_problem(want_tunnel)
+
     def warn_about_risky_choices(self) -> None:
         if self.twilio_auth_token is not None and not self.twilio_signature_validation:
             log.warning("Twilio signature validation is OFF although a token is set")

@@ -128,12 +128,10 @@ class Runtime:
     def _refuse_unsigned_exposure(self, progress: Progress) -> None:
         """A public server that checks no Twilio signatures lets anyone place calls and forge
         transfer outcomes: refused before anything binds, unless explicitly allowed."""
-        problem = self.settings.exposure_problem(self.edge.want_tunnel)
-        if problem is None:
-            return
-        if not self.settings.allow_unsigned_public:
-            raise UnsafeExposure(problem)
-        progress("security", f"WARNING: {problem.split(':')[0]} (ALLOW_UNSIGNED_PUBLIC=true)")
+        if (refusal := self.settings.refusal_to_serve(self.edge.want_tunnel)) is not None:
+            raise UnsafeExposure(refusal)
+        if (problem := self.settings.exposure_problem(self.edge.want_tunnel)) is not None:
+            progress("security", f"WARNING: {problem.split(':')[0]} (ALLOW_UNSIGNED_PUBLIC=true)")
 
     async def stop(self) -> None:
         """DESIGN.md's order: stop accepting and end calls, flush storage, restore the webhook,

@@ -46,15 +46,19 @@ EXPOSURE = [
 
 
 @pytest.mark.parametrize(("values", "tunnel", "refused"), EXPOSURE)
-async def test_a_public_server_without_signatures_refuses_to_start(values, tunnel, refused,
-                                                                   tmp_path) -> None:
-    runtime = Runtime(settings(voiceconsole_db=tmp_path / "calls.db", port=0, **values),
-                      tunnel=tunnel)
+def test_a_public_server_without_signatures_refuses_to_start(values, tunnel, refused) -> None:
+    refusal = settings(**values).refusal_to_serve(tunnel)
+    assert (refusal is not None) == refused
     if refused:
-        with pytest.raises(UnsafeExposure, match="without Twilio signatures"):
-            runtime._refuse_unsigned_exposure(lambda step, status: None)
-    else:
-        runtime._refuse_unsigned_exposure(lambda step, status: None)
+        assert "without Twilio signatures" in refusal
+
+
+async def test_the_runtime_refuses_before_anything_binds(tmp_path) -> None:
+    runtime = Runtime(settings(voiceconsole_db=tmp_path / "calls.db", port=0,
+                               public_url="https://x.example"))
+    with pytest.raises(UnsafeExposure, match="without Twilio signatures"):
+        await runtime.start(lambda step, status: None)
+    assert runtime.server.port == 0 and not (tmp_path / "calls.db").exists()
 
 
 def test_doctor_says_whether_signatures_are_enforced_and_why_not() -> None:
