@@ -57,6 +57,8 @@ class DashboardScreen(BoardView, Screen):
         return sid if call is not None and call.live else None
 
     def refresh_board(self, changed: frozenset[str]) -> None:
+        if not self._mounted:
+            return  # mounted a moment before its children: on_mount shows the board
         calls = self._board.calls()
         self.query_one(CallsTable).sync(calls, self._clock())
         self.query_one("#no-calls").display = not calls
