@@ -238,3 +238,28 @@ class ProfileRejected(CallEvent):
 
     profile: str
     problem: str
+
+
+# --- after the call (issue 14) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordingSaved(CallEvent):
+    """The call's stereo recording is complete at `path` (left: the caller; right: what the caller
+    heard), `seconds` long. Published once, when the call ends."""
+
+    path: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CallSummarized(CallEvent):
+    """What the call came to, written when it ended: at most three sentences, a disposition from
+    the profile's list, action items and the profile's extracted fields. `source` is "llm" (cloud
+    tier) or "rules" (the deterministic extractor)."""
+
+    summary: str
+    disposition: str
+    action_items: tuple[str, ...] = ()
+    fields: tuple[tuple[str, str], ...] = ()  # (name, value), in the profile's order
+    source: str = "rules"
