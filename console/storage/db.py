@@ -25,7 +25,9 @@ from console.events import (
     CallEnded,
     CallEvent,
     CallStarted,
+    CallSummarized,
     EmergencyDetected,
+    RecordingSaved,
     TurnCompleted,
     TurnMeasured,
 )
@@ -166,8 +168,19 @@ def _create_turns(db: Database) -> None:
     db["turns"].enable_fts(["text"], create_triggers=True)
 
 
+def _migration_2(db: Database) -> None:
+    """After the call (issue 14): where the recording is, and what the call came to. The action
+    items and fields are JSON (a list of strings; an object of name -> value)."""
+    calls = db["calls"]
+    calls.add_column("recording_path", str)
+    calls.add_column("recording_seconds", float)
+    for column in ("summary", "disposition", "action_items", "fields", "summary_source"):
+        calls.add_column(column, str)
+    calls.create_index(["disposition"], if_not_exists=True)
+
+
 # Append only: never edit a migration that has shipped, add the next one instead.
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_migration_1,)
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_migration_1, _migration_2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -257,12 +270,31 @@ def _emergency_detected(db: Database, event: EmergencyDetected) -> None:
     db.execute("UPDATE calls SET emergency = 1 WHERE call_sid = ?", [event.call_sid])
 
 
+def _recording_saved(db: Database, event: RecordingSaved) -> None:
+    db.execute(
+        "UPDATE calls SET recording_path = ?, recording_seconds = ? WHERE call_sid = ?",
+        [event.path, event.seconds, event.call_sid],
+    )
+
+
+def _call_summarized(db: Database, event: CallSummarized) -> None:
+    db.execute(
+        """UPDATE calls SET summary = ?, disposition = ?, action_items = ?, fields = ?,
+               summary_source = ? WHERE call_sid = ?""",
+        [event.summary, event.disposition,
+         json.dumps(list(event.action_items), ensure_ascii=False),
+         json.dumps(dict(event.fields), ensure_ascii=False), event.source, event.call_sid],
+    )
+
+
 _ROW_WRITERS: dict[type, Callable[[Database, Any], None]] = {
     CallStarted: _call_started,
     CallEnded: _call_ended,
     TurnCompleted: _turn_completed,
     TurnMeasured: _turn_measured,
     EmergencyDetected: _emergency_detected,
+    RecordingSaved: _recording_saved,
+    CallSummarized: _call_summarized,
 }
 
 

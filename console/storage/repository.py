@@ -199,7 +199,9 @@ def _search_clause(db: Database, search: str, params: dict[str, Any]) -> str:
 
 
 def _call_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {**row, "emergency": bool(row["emergency"])}
+    return {**row, "emergency": bool(row["emergency"]),
+            "action_items": json.loads(row.get("action_items") or "[]"),
+            "fields": json.loads(row.get("fields") or "{}")}
 
 
 @contextmanager

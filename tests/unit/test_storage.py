@@ -16,9 +16,11 @@ from console.events import (
     CallEnded,
     CallerTranscribed,
     CallStarted,
+    CallSummarized,
     EmergencyDetected,
     EventBus,
     ProtocolErrorCounted,
+    RecordingSaved,
     TurnCompleted,
     TurnMeasured,
 )
@@ -179,6 +181,25 @@ async def test_emergency_detected_flags_the_call(
     )
     await writer.flush()
     assert stored_call(db_path, "CA1")["emergency"] is True
+
+
+async def test_a_calls_recording_and_summary_are_stored_with_it(
+    bus: EventBus, writer: StoreWriter, db_path: Path
+) -> None:
+    bus.publish(started("CA1"))
+    bus.publish(RecordingSaved("CA1", path="/rec/CA1.wav", seconds=42.5, at=T0 + 43))
+    bus.publish(CallSummarized(
+        "CA1", summary="Booked a cleaning.", disposition="booked",
+        action_items=("send a reminder",), fields=(("name", "Ana"), ("time", "Tue 3 pm")),
+        source="rules", at=T0 + 44))
+    await writer.flush()
+
+    call = stored_call(db_path, "CA1")
+    assert (call["recording_path"], call["recording_seconds"]) == ("/rec/CA1.wav", 42.5)
+    assert (call["summary"], call["disposition"]) == ("Booked a cleaning.", "booked")
+    assert call["action_items"] == ["send a reminder"]
+    assert call["fields"] == {"name": "Ana", "time": "Tue 3 pm"}
+    assert call["summary_source"] == "rules"
 
 
 async def test_every_event_is_kept_in_the_audit_log_with_its_payload(
