@@ -263,3 +263,14 @@ class CallSummarized(CallEvent):
     action_items: tuple[str, ...] = ()
     fields: tuple[tuple[str, str], ...] = ()  # (name, value), in the profile's order
     source: str = "rules"
+
+
+@dataclass(frozen=True)
+class CallerSpanRedacted(CallEvent):
+    """Something sensitive (`kind`: "card", "ssn", "dob", "dtmf") was said or keyed between
+    `started` and `ended` (epoch seconds, the clock of `at`). The stored text already hides it; the
+    recording mutes that span of the caller's channel."""
+
+    started: float
+    ended: float
+    kind: str
