@@ -71,7 +71,8 @@ class VoiceConsoleApp(OperatorActions, App[None]):
         self._clock = clock
         self.bridge = EventBridge(self.board, self.post_message, refresh_interval)
         self.dashboard = DashboardScreen(self.board, clock, self.startup_steps)
-        self.audio_desk = AudioDesk(backend.listen_in, backend.control, audio or AudioDevices())
+        self.audio_devices = audio or AudioDevices()  # listen-in, the microphone, replays
+        self.audio_desk = AudioDesk(backend.listen_in, backend.control, self.audio_devices)
         self._stopping: asyncio.Task[None] | None = None  # the one runtime shutdown, once begun
 
     # -- lifecycle ------------------------------------------------------------------------------

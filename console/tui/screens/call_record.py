@@ -1,7 +1,9 @@
-"""One stored call in full: header, transcript, latency chart and the audit log of events."""
+"""One stored call in full: header, recording player, transcript (the line under the playhead
+highlighted), latency chart and the audit log of events."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -13,6 +15,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from console.audio_io import AudioDevices
 from console.safe_text import printable
 from console.tui.backend import HistorySource
 from console.tui.records import (
@@ -23,6 +26,12 @@ from console.tui.records import (
     render_record_transcript,
 )
 from console.tui.widgets.latency_chart import render_latency_chart
+from console.tui.widgets.replay_player import (
+    ReplayPlayer,
+    export_wav,
+    follow_turn,
+    highlight_turn,
+)
 
 
 class CallRecordScreen(Screen):
@@ -30,6 +39,7 @@ class CallRecordScreen(Screen):
         Binding("escape", "app.pop_screen", "Back"),
         Binding("j", "export('json')", "Export JSON"),
         Binding("c", "export('csv')", "Export CSV"),
+        Binding("w", "export_wav", "Export WAV"),
     ]
 
     def __init__(self, history: HistorySource, call_sid: str) -> None:
@@ -37,10 +47,12 @@ class CallRecordScreen(Screen):
         self._history = history
         self.call_sid = call_sid
         self.record: dict[str, Any] | None = None  # set once the read has answered
+        self._transcript = Text()  # the record's transcript, before the playhead's highlight
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("loading…", id="record-header")
+        yield ReplayPlayer(getattr(self.app, "audio_devices", None) or AudioDevices())
         with Horizontal(id="record-body"):
             with VerticalScroll(id="record-transcript-box"):
                 yield Static(id="record-transcript")
@@ -71,11 +83,26 @@ class CallRecordScreen(Screen):
             return
         self.record = record
         header.update(render_record_header(record))
-        self.query_one("#record-transcript", Static).update(render_record_transcript(record))
+        self._transcript = render_record_transcript(record)
+        self.query_one("#record-transcript", Static).update(self._transcript)
+        self.query_one(ReplayPlayer).load(record)
         self.query_one("#record-latency", Static).update(
             render_latency_chart(record.get("metrics", []))
         )
         self.query_one("#record-events", Static).update(render_record_events(record))
+
+    def on_replay_player_turn_reached(self, message: ReplayPlayer.TurnReached) -> None:
+        transcript = self.query_one("#record-transcript", Static)
+        transcript.update(highlight_turn(self._transcript, message.turn))
+        box = self.query_one("#record-transcript-box", VerticalScroll)
+        follow_turn(box, self._transcript, message.turn, transcript.content_region.width)
+
+    def action_export_wav(self) -> None:
+        if self.record is None:
+            return
+        exports_dir = getattr(self._history, "exports_dir", None)
+        export = partial(export_wav, exports_dir, self.record, export_stem(self.call_sid))
+        self.run_worker(partial(tell, self, export), thread=True, name="export wav", group="export")
 
     def action_export(self, kind: str) -> None:
         stem = export_stem(self.call_sid)
@@ -87,8 +114,13 @@ def run_export(
     screen: Screen, history: HistorySource, kind: str, call_sids: list[str], stem: str
 ) -> None:
     """Thread worker body for both history screens: export, then tell the operator where."""
+    tell(screen, partial(export_calls, history, kind, call_sids, stem))
+
+
+def tell(screen: Screen, export: Callable[[], str]) -> None:
+    """Thread worker body: run an export, then tell the operator where it went, or why not."""
     try:
-        message, severity = export_calls(history, kind, call_sids, stem), "information"
+        message, severity = export(), "information"
     except Exception as error:  # no export in this runtime, a full disk, a read-only folder
         message, severity = f"Export failed: {error}", "error"
     # markup=False: an error may quote what a caller sent, and markup would be obeyed.
