@@ -2,6 +2,8 @@
 
     voiceconsole calls [--json] [--limit N] [--search TEXT]
     voiceconsole calls show SID [--json]
+    voiceconsole calls play SID [--speed 1|1.5|2] [--from SECONDS]   (calls_audio.py)
+    voiceconsole calls export SID (--wav | --json | --csv) [--out PATH]
 
 Reads the store named by `settings.voiceconsole_db`; it never creates the file, so a fresh
 install says "no calls yet" instead of leaving an empty database behind. What it prints is
@@ -18,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from console.commands import calls_audio
 from console.safe_text import json_printable, printable
 
 if TYPE_CHECKING:
@@ -39,7 +42,7 @@ LIST_COLUMNS = (
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("calls", help="list stored calls, or show one")
+    parser = subparsers.add_parser("calls", help="list stored calls; show, play or export one")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument(
         "--limit", type=_positive_int, default=50, metavar="N", help="at most N calls (50)"
@@ -52,6 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     # SUPPRESS: `calls --json show SID` keeps the --json given before `show`.
     show.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     show.set_defaults(func=show_command)
+    calls_audio.register(actions)  # play and export: the recording (issue 14)
 
 
 def _positive_int(text: str) -> int:
