@@ -21,7 +21,7 @@ class Stretcher:
     """Streams `samples` (mono int16) from `position` at `speed` times normal rate."""
 
     def __init__(self, samples: np.ndarray, position: int, speed: float) -> None:
-        self._x = samples.astype(np.float64)
+        self._x = samples  # int16, converted a window at a time: a seek must not copy an hour
         self._speed = speed
         self._analysis = float(position)  # where in the recording the next window is taken
         self._natural: int | None = None  # where the last window would have continued
@@ -61,7 +61,7 @@ class Stretcher:
         return low + best_match(region, self._window_at(self._natural))
 
     def _window_at(self, start: int, length: int = WINDOW) -> np.ndarray:
-        piece = self._x[start : start + length]
+        piece = self._x[start : start + length].astype(np.float64)
         return piece if len(piece) == length else np.pad(piece, (0, length - len(piece)))
 
 
