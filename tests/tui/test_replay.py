@@ -237,3 +237,22 @@ async def test_a_call_without_a_recording_says_so(tmp_path) -> None:
     assert notes[0] == f"Nothing to play: call {SID} has no recording"
     assert notes[1] == f"Export failed: call {SID} has no recording"
     assert card.speakers == []
+
+
+class RefusingSoundCard(FakeSoundCard):
+    """A speaker that is there but will not open (PortAudio: "Invalid sample rate")."""
+
+    def _speaker(self, callback):
+        raise OSError("Error opening RawOutputStream: Invalid sample rate [PaErrorCode -9997]")
+
+
+async def test_a_speaker_that_refuses_to_open_is_reported_and_nothing_plays(recording) -> None:
+    history, _, _ = recording
+    app = replay_app(history, RefusingSoundCard())
+    notes = notes_of(app)
+    async with app.run_test(size=SIZE) as pilot:
+        player = await open_player(pilot)
+        await pilot.press("space")
+        await wait_until(pilot, lambda: notes)
+        assert notes[0].startswith("Cannot play here: the speaker failed (Error opening")
+        assert not player.engine.playing and "the speaker failed" in str(player.content)

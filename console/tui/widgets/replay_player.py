@@ -9,6 +9,7 @@ and reads it back ten times a second (POLL) to redraw one line.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -112,13 +113,14 @@ class ReplayPlayer(Static, can_focus=True):
 
     async def _open(self, engine: ReplayEngine) -> bool:
         reason = await asyncio.to_thread(self._devices.why_unavailable, "output")
-        output = ReplayOutput(engine, self._devices.open_output)
         if reason is None:
+            # Kept before it opens: if the screen closes meanwhile, on_unmount closes it.
+            output = self._output = ReplayOutput(engine, self._devices.open_output)
             try:
                 await asyncio.to_thread(output.start)
-                self._output = output
                 return True
             except Exception as error:  # the device went away or refused the format
+                self._output = None
                 await asyncio.to_thread(output.close)
                 reason = f"the speaker failed ({error})"
         self.device_problem = f"Cannot play here: {reason}. Press w to export the WAV instead."
@@ -135,7 +137,7 @@ class ReplayPlayer(Static, can_focus=True):
     def action_speed(self) -> None:
         self._move(ReplayEngine.next_speed)
 
-    def _move(self, change: Any) -> None:
+    def _move(self, change: Callable[[ReplayEngine], object]) -> None:
         if self.engine is not None:
             change(self.engine)
             self._tick()
