@@ -22,6 +22,7 @@ from .test_audio_desk import FakeSoundCard
 from .test_history import NOW, ExportingHistory, notes_of, open_history, stored_history
 
 SIZE = (140, 40)
+THREADED = 10.0  # seconds to wait on a thread (file read, device, export) on a loaded machine
 SID = "CA" + "0a" * 16
 STARTED = NOW - 600
 SECONDS = 12.0
@@ -55,7 +56,8 @@ async def open_player(pilot) -> ReplayPlayer:
     await pilot.press("enter")
     await wait_until(pilot, lambda: isinstance(pilot.app.screen, CallRecordScreen))
     player = pilot.app.screen.query_one(ReplayPlayer)
-    await wait_until(pilot, lambda: player.engine is not None or player.problem != LOADING)
+    loaded = lambda: player.engine is not None or player.problem != LOADING  # noqa: E731
+    await wait_until(pilot, loaded, within=THREADED)
     return player
 
 
@@ -82,7 +84,7 @@ async def test_play_sends_the_recording_to_the_speaker_sample_for_sample(recordi
         player = await open_player(pilot)
         assert player_line(player).startswith("⏸ 0:00 / 0:12")
         await pilot.press("space")
-        await wait_until(pilot, lambda: card.speakers and player.engine.playing)
+        await wait_until(pilot, lambda: card.speakers and player.engine.playing, within=THREADED)
         speaker = card.speakers[0]
         played = np.concatenate([speaker.pull(160) for _ in range(100)])  # 2 s
         assert np.array_equal(played, heard[: 2 * RATE])
@@ -91,7 +93,7 @@ async def test_play_sends_the_recording_to_the_speaker_sample_for_sample(recordi
         await wait_until(pilot, lambda: not player.engine.playing)
         assert not speaker.pull(160).any() and player.engine.position == 2.0
         await pilot.press("escape")  # leaving the call closes its device
-        await wait_until(pilot, lambda: speaker.closed)
+        await wait_until(pilot, lambda: speaker.closed, within=THREADED)
 
 
 async def test_seek_and_skip_move_what_the_speaker_plays_next(recording) -> None:
@@ -101,7 +103,7 @@ async def test_seek_and_skip_move_what_the_speaker_plays_next(recording) -> None
     async with app.run_test(size=SIZE) as pilot:
         player = await open_player(pilot)
         await pilot.press("space")
-        await wait_until(pilot, lambda: card.speakers and player.engine.playing)
+        await wait_until(pilot, lambda: card.speakers and player.engine.playing, within=THREADED)
         speaker = card.speakers[0]
 
         async def next_from(seconds: float) -> None:
@@ -128,7 +130,7 @@ async def test_faster_replay_covers_more_recording_per_second_heard(recording) -
     async with app.run_test(size=SIZE) as pilot:
         player = await open_player(pilot)
         await pilot.press("space")
-        await wait_until(pilot, lambda: card.speakers and player.engine.playing)
+        await wait_until(pilot, lambda: card.speakers and player.engine.playing, within=THREADED)
         speaker = card.speakers[0]
         for speed, start in ((1.5, 0.0), (2.0, 3.0)):
             await pilot.press("f")
@@ -154,7 +156,7 @@ async def test_the_transcript_line_under_the_playhead_is_highlighted_as_it_plays
         player = await open_player(pilot)
         assert highlighted_line(app) is None  # 0:00 is before the greeting
         await pilot.press("space")
-        await wait_until(pilot, lambda: card.speakers and player.engine.playing)
+        await wait_until(pilot, lambda: card.speakers and player.engine.playing, within=THREADED)
         seen: list[str | None] = []
         for step in range(1, 21):  # the whole call, 0.6 s at a time
             card.speakers[0].pull(round(0.6 * RATE))
@@ -206,12 +208,12 @@ async def test_without_a_speaker_the_player_says_why_and_the_wav_still_exports(
     async with app.run_test(size=SIZE) as pilot:
         player = await open_player(pilot)
         await pilot.press("space")
-        await wait_until(pilot, lambda: notes)
+        await wait_until(pilot, lambda: notes, within=THREADED)
         assert notes[0].startswith("Cannot play here: no audio output device")
         assert "export" in notes[0] and not player.engine.playing
         assert "no audio output device" in str(player.content)
         await pilot.press("w")
-        await wait_until(pilot, lambda: len(notes) == 2)
+        await wait_until(pilot, lambda: len(notes) == 2, within=THREADED)
     assert_exported(notes[1], history, wav)
 
 
@@ -233,7 +235,7 @@ async def test_a_call_without_a_recording_says_so(tmp_path) -> None:
         assert player.engine is None
         assert str(player.content) == f"call {SID} has no recording"
         await pilot.press("space", "w")
-        await wait_until(pilot, lambda: len(notes) == 2)
+        await wait_until(pilot, lambda: len(notes) == 2, within=THREADED)
     assert notes[0] == f"Nothing to play: call {SID} has no recording"
     assert notes[1] == f"Export failed: call {SID} has no recording"
     assert card.speakers == []
@@ -253,6 +255,6 @@ async def test_a_speaker_that_refuses_to_open_is_reported_and_nothing_plays(reco
     async with app.run_test(size=SIZE) as pilot:
         player = await open_player(pilot)
         await pilot.press("space")
-        await wait_until(pilot, lambda: notes)
+        await wait_until(pilot, lambda: notes, within=THREADED)
         assert notes[0].startswith("Cannot play here: the speaker failed (Error opening")
         assert not player.engine.playing and "the speaker failed" in str(player.content)
