@@ -3,6 +3,7 @@ sound card whose stream the test pulls as PortAudio's thread would (this machine
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -258,3 +259,31 @@ async def test_a_speaker_that_refuses_to_open_is_reported_and_nothing_plays(reco
         await wait_until(pilot, lambda: notes, within=THREADED)
         assert notes[0].startswith("Cannot play here: the speaker failed (Error opening")
         assert not player.engine.playing and "the speaker failed" in str(player.content)
+
+
+class SlowSoundCard(FakeSoundCard):
+    """A speaker that takes its time to open (PortAudio can take hundreds of ms)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opening = threading.Event()
+        self.may_open = threading.Event()
+
+    def _speaker(self, callback):
+        self.opening.set()
+        self.may_open.wait(timeout=10)
+        return super()._speaker(callback)
+
+
+async def test_leaving_the_call_while_the_speaker_opens_still_closes_it(recording) -> None:
+    history, _, _ = recording
+    card = SlowSoundCard()
+    app = replay_app(history, card)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_player(pilot)
+        await pilot.press("space")
+        await wait_until(pilot, card.opening.is_set, within=THREADED)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, CallRecordScreen))
+        card.may_open.set()
+        await wait_until(pilot, lambda: card.speakers and card.speakers[0].closed, within=THREADED)
