@@ -141,7 +141,7 @@ class Settings(BaseSettings):
     an unsigned hand-off would let anyone who finds the receiver post fake calls into the CRM."""
     call_webhook_max_attempts: int = Field(12, ge=1, le=100)
     """Attempts before a delivery is dead-lettered (shown in the console, retried by hand). With
-    the default backoff, 12 attempts span about 1.7 hours of receiver outage."""
+    the default backoff, 12 attempts span 50 minutes to 1.7 hours of receiver outage."""
     call_webhook_backoff_base_s: float = Field(5.0, gt=0, le=3600)
     """Wait before the second attempt; each later wait doubles (with jitter), up to the cap."""
     call_webhook_backoff_cap_s: float = Field(1800.0, gt=0, le=86400)
