@@ -132,10 +132,8 @@ class WebhookWorker:
             log.exception("webhook delivery %s failed unexpectedly", row["id"])
 
     async def _attempt(self, row: dict[str, Any]) -> None:
-        if row["attempts"] > self.max_attempts:  # claimed for a last try by a process that died
-            await self._record(row, None, "no answer to the last attempt (the process stopped)",
-                               None, give_up=True)
-            return
+        # A row past its last attempt was claimed by a process that died before the answer: it
+        # is sent once more (its outcome is unknown), and dead-lettered if that fails too.
         body = row["body"] or await asyncio.to_thread(self._freeze_body, row)
         if body is None:
             await self._record(row, None, "the call is not in the store", None, give_up=True)

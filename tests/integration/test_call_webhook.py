@@ -133,14 +133,17 @@ async def test_a_30_s_receiver_outage_ends_in_one_delivery_after_it(tmp_path):
 
     async with WebhookReceiver(SECRET, answer) as receiver:
         await _store_summarized_call(db)
-        async with _worker(_settings(db, receiver.url)):
+        # Waits of 1, 2, then 4 s at most (2-4 s with jitter): 20 attempts outlast 30 s.
+        settings = _settings(db, receiver.url, call_webhook_max_attempts=20)
+        async with _worker(settings):
             await receiver.wait_for(lambda: receiver.accepted, timeout=50)
             row = await _until_row(db, "delivered", 5)
     refused = receiver.requests[:-1]
     assert len(receiver.accepted) == 1 and receiver.accepted[0].at >= outage_ends[0]
     assert refused and all(r.status == 503 for r in refused)
     assert len({r.body for r in receiver.requests}) == 1, "every attempt sends the same bytes"
-    assert row["attempts"] == len(receiver.requests) >= 4  # 1 s, 2 s, 4 s, 4 s... within 30 s
+    assert row["attempts"] == len(receiver.requests) >= 8
+    assert receiver.accepted[0].at - outage_ends[0] <= 4.5, "the next attempt after the outage"
 
 
 async def _deliver_process(db: Path, url: str) -> Any:
