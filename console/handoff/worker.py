@@ -157,7 +157,8 @@ class WebhookWorker:
         try:
             async with self._http.post(self.url, data=body, headers=headers, timeout=timeout,
                                        allow_redirects=False) as response:
-                answer = (await response.text(errors="replace"))[:ANSWER_CHARS]
+                # Only the start of the answer: a receiver's error page can be any size.
+                answer = (await response.content.read(ANSWER_CHARS)).decode(errors="replace")
                 wait = policy.retry_after(response.headers.get("Retry-After"))
                 return response.status, f"HTTP {response.status}: {answer}".strip(), wait
         except TimeoutError:
