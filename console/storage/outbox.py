@@ -67,6 +67,12 @@ class Outbox:
                 self._db.close()
                 self._db = None
 
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     # -- the worker's side ------------------------------------------------------------------
 
     def claim_due(self, now: float, lease_s: float, limit: int) -> list[dict[str, Any]]:

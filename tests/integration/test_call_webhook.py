@@ -53,11 +53,8 @@ async def _store_summarized_call(db: Path, sid: str = SID) -> None:
 
 
 def _rows(db: Path) -> list[dict[str, Any]]:
-    outbox = Outbox(db)
-    try:
+    with Outbox(db) as outbox:
         return outbox.list_deliveries(("pending", "delivered", "dead"))
-    finally:
-        outbox.close()
 
 
 async def _until_row(db: Path, status: str | None, within: float,

@@ -30,10 +30,9 @@ def dead_letter(db_path: Path, sid: str, error: str) -> int:
             enqueue(db, event)
     row_id = db.execute("SELECT id FROM webhook_deliveries WHERE call_sid = ?", [sid]).fetchone()[0]
     db.close()
-    outbox = Outbox(db_path)
-    assert [row["id"] for row in outbox.claim_due(T0 + 20, 10, 8)] == [row_id]
-    outbox.failed(row_id, error, 500, None, T0 + 20)
-    outbox.close()
+    with Outbox(db_path) as outbox:
+        assert [row["id"] for row in outbox.claim_due(T0 + 20, 10, 8)] == [row_id]
+        outbox.failed(row_id, error, 500, None, T0 + 20)
     return row_id
 
 
@@ -56,7 +55,8 @@ async def test_dead_letters_are_listed_with_their_error_and_r_puts_one_back_in_t
         await pilot.press("r")
         await wait_until(pilot, lambda: screen.loaded and _status(screen, row_id) == "pending")
     backend.deliveries.close()
-    rows = Outbox(db).list_deliveries()
+    with Outbox(db) as outbox:
+        rows = outbox.list_deliveries()
     assert [(r["id"], r["status"], r["attempts"]) for r in rows] == [(row_id, "pending", 0)]
 
 

@@ -107,7 +107,8 @@ async def test_a_summarized_call_and_its_delivery_are_written_together_once(tmp_
     for event in [*_call("CA1"), CallSummarized("CA1", "Edited.", "resolved", at=NOW + 9)]:
         writer(event)
     await writer.flush()
-    rows = Outbox(db).list_deliveries()
+    with Outbox(db) as outbox:
+        rows = outbox.list_deliveries()
     await writer.close()
     assert [(r["call_sid"], r["status"], r["attempts"], r["idempotency_key"]) for r in rows] == [
         ("CA1", "pending", 0, "CA1:call.completed")]
@@ -120,7 +121,8 @@ async def test_without_a_webhook_nothing_is_queued(tmp_path):
     for event in _call("CA1"):
         writer(event)
     await writer.close()
-    assert Outbox(tmp_path / "calls.db").list_deliveries() == []
+    with Outbox(tmp_path / "calls.db") as outbox:
+        assert outbox.list_deliveries() == []
 
 
 def _stored(db_path: Path, *sids: str) -> Outbox:
@@ -136,11 +138,11 @@ def _stored(db_path: Path, *sids: str) -> Outbox:
 
 def test_a_claimed_delivery_is_not_claimed_again_until_its_lease_runs_out(tmp_path):
     """What a kill -9 mid-attempt leaves: the row comes due again once the lease has passed."""
-    outbox = _stored(tmp_path / "calls.db", "CA1")
-    first = outbox.claim_due(NOW + 10, lease_s=15, limit=8)
-    assert [(r["call_sid"], r["attempts"]) for r in first] == [("CA1", 1)]
-    assert outbox.claim_due(NOW + 24, lease_s=15, limit=8) == []
-    assert [r["attempts"] for r in outbox.claim_due(NOW + 25, lease_s=15, limit=8)] == [2]
+    with _stored(tmp_path / "calls.db", "CA1") as outbox:
+        first = outbox.claim_due(NOW + 10, lease_s=15, limit=8)
+        assert [(r["call_sid"], r["attempts"]) for r in first] == [("CA1", 1)]
+        assert outbox.claim_due(NOW + 24, lease_s=15, limit=8) == []
+        assert [r["attempts"] for r in outbox.claim_due(NOW + 25, lease_s=15, limit=8)] == [2]
 
 
 def test_the_body_is_the_stored_call_and_is_frozen_at_its_first_build(tmp_path):
@@ -152,9 +154,10 @@ def test_the_body_is_the_stored_call_and_is_frozen_at_its_first_build(tmp_path):
     assert (document["summary"], document["fields"], document["action_items"]) == (
         "Asked to pay.", {"name": "Ann"}, ["call back"])
     assert document["call"]["duration"] == 3 and document["recording"] is None
-    row_id = outbox.list_deliveries()[0]["id"]
-    assert outbox.freeze_body(row_id, body) == body
-    assert outbox.freeze_body(row_id, '{"other": 1}') == body, "a retry sends the same bytes"
+    with outbox:
+        row_id = outbox.list_deliveries()[0]["id"]
+        assert outbox.freeze_body(row_id, body) == body
+        assert outbox.freeze_body(row_id, '{"other": 1}') == body, "a retry sends the same bytes"
 
 
 # ------------------------------------------------------------------ CLI
@@ -162,10 +165,10 @@ def test_the_body_is_the_stored_call_and_is_frozen_at_its_first_build(tmp_path):
 
 def test_the_cli_lists_a_dead_letter_with_its_error_and_retries_it(tmp_path, monkeypatch, capsys):
     db = tmp_path / "calls.db"
-    outbox = _stored(db, "CA1", "CA2")
-    dead, delivered = sorted(r["id"] for r in outbox.claim_due(NOW + 5, 10, 8))
-    outbox.failed(dead, "HTTP 400: unknown field", 400, None, NOW + 6)
-    outbox.delivered(delivered, 200, NOW + 6)
+    with _stored(db, "CA1", "CA2") as outbox:
+        dead, delivered = sorted(r["id"] for r in outbox.claim_due(NOW + 5, 10, 8))
+        outbox.failed(dead, "HTTP 400: unknown field", 400, None, NOW + 6)
+        outbox.delivered(delivered, 200, NOW + 6)
     monkeypatch.setenv("VOICECONSOLE_DB", str(db))
     monkeypatch.chdir(tmp_path)  # no .env from the project
     assert main(["webhooks"]) == 0
