@@ -19,6 +19,7 @@ _OPTIONAL_TEXT = (
     "groq_api_key", "deepgram_api_key", "twilio_account_sid", "twilio_auth_token",
     "twilio_phone_number", "emergency_fallback_number", "emergency_second_number", "public_url",
     "deepgram_base_url", "groq_base_url", "twilio_api_base_url", "ngrok_authtoken", "admin_token",
+    "call_webhook_url", "call_webhook_secret",
 )
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -130,6 +131,35 @@ class Settings(BaseSettings):
     calls are logged all day and the file would otherwise grow until the disk is full."""
     log_backup_count: int = Field(5, ge=1, le=100)
     """Rotated log files kept (console.log.1 is the newest); the oldest beyond this is deleted."""
+
+    # --- End-of-call webhook (issue 14: the CRM hand-off; docs/webhook.md) ---------------------
+    call_webhook_url: str | None = None
+    """Each finished call is POSTed here as JSON once it is summarized (http or https). Empty:
+    off, and nothing is queued."""
+    call_webhook_secret: SecretStr | None = None
+    """HMAC-SHA256 key for the X-Voiceconsole-Signature header. Required with CALL_WEBHOOK_URL:
+    an unsigned hand-off would let anyone who finds the receiver post fake calls into the CRM."""
+    call_webhook_max_attempts: int = Field(12, ge=1, le=100)
+    """Attempts before a delivery is dead-lettered (shown in the console, retried by hand). With
+    the default backoff, 12 attempts span 50 minutes to 1.7 hours of receiver outage."""
+    call_webhook_backoff_base_s: float = Field(5.0, gt=0, le=3600)
+    """Wait before the second attempt; each later wait doubles (with jitter), up to the cap."""
+    call_webhook_backoff_cap_s: float = Field(1800.0, gt=0, le=86400)
+    """The longest wait between two attempts."""
+    call_webhook_timeout_s: float = Field(10.0, gt=0, le=300)
+    """A receiver that has not answered within this long counts as a failed attempt (retried)."""
+
+    @model_validator(mode="after")
+    def _webhook_is_signed(self) -> Self:
+        if self.call_webhook_url is None:
+            return self
+        url = self.call_webhook_url
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise ValueError(f"CALL_WEBHOOK_URL must be an http(s) URL, got {url!r}")
+        if self.call_webhook_secret is None:
+            raise ValueError("CALL_WEBHOOK_SECRET must be set with CALL_WEBHOOK_URL: receivers "
+                             "verify each call with it (docs/webhook.md)")
+        return self
 
     @field_validator(*_OPTIONAL_TEXT, mode="before")
     @classmethod

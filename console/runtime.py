@@ -26,10 +26,13 @@ from console.calls.session import CallDeps, CallSession, SessionOptions
 from console.calls.triage import COMPANY_LINES
 from console.config import Settings
 from console.events import EventBus
+from console.handoff.worker import Deliveries, WebhookWorker
 from console.lifecycle import PublicEdge
 from console.memory import trim_periodically
 from console.providers.registry import ProviderRegistry
 from console.storage.files import private_folder
+from console.storage.outbox import Outbox
+from console.storage.outbox import enqueue as enqueue_delivery
 from console.storage.repository import CallRepository
 from console.storage.writer import StoreWriter
 from console.streams import MediaSender, StreamStart
@@ -65,7 +68,7 @@ class Runtime:
                                  unfinished_hold_s=settings.unfinished_hold_s,
                                  narrating_hold_s=settings.narrating_hold_s)
         self.options = _with_emergency_numbers(options or default, settings)
-        self.store = StoreWriter(settings.voiceconsole_db)
+        self._hook_webhooks(settings)  # before the store: its writer queues their deliveries
         self.control = LiveCalls(self.bus)
         self.greetings = MemoryGreetings()
         # Calls whose transfer Twilio accepted and whose <Dial> outcome has not come yet: only
@@ -112,6 +115,7 @@ class Runtime:
         private_folder(self.settings.voiceconsole_db.parent)
         self.store.start()
         self._unsubscribe_store = self.bus.subscribe(self.store)
+        self._start_webhooks(progress)
         for name, tier in self.registry.tiers().items():
             progress(f"tier {name}", f"{tier.label()}: {tier.why}")
         progress("models", "warming up")
@@ -145,7 +149,8 @@ class Runtime:
     async def _stop(self) -> None:
         # Each step runs even when an earlier one failed: a server that would not close must not
         # leave the number pointing at a tunnel that is about to vanish.
-        steps = (self._stop_trimming, self.admin.stop, self._end_calls, self.store.close,
+        steps = (self._stop_trimming, self.admin.stop, self._end_calls, self._stop_webhooks,
+                 self.store.close,
                  self._unsubscribe, self.edge.close, self._close_actions, self.registry.aclose)
         for step in steps:
             try:
@@ -153,6 +158,35 @@ class Runtime:
             except Exception:
                 log.exception("shutdown step %s failed; going on", step.__name__)
         log.info("shut down")
+
+    # --- end-of-call webhook (issue 14; console/handoff) --------------------------------------
+    def _hook_webhooks(self, settings: Settings) -> None:
+        """With CALL_WEBHOOK_URL, the store writer queues a delivery with each call's summary (one
+        transaction) and a worker sends them; without it nothing is queued. `deliveries` is the
+        console's view of the outbox either way (dead letters outlive a URL being unset)."""
+        outbox = Outbox(settings.voiceconsole_db)
+        self.webhooks: WebhookWorker | None = None
+        if settings.call_webhook_url:
+            self.webhooks = WebhookWorker(settings, Outbox(settings.voiceconsole_db),
+                                          after_commit=self._store_flushed)
+        self.store = StoreWriter(settings.voiceconsole_db,
+                                 also_write=enqueue_delivery if self.webhooks else None)
+        self.deliveries = Deliveries(outbox, self.webhooks)
+
+    async def _store_flushed(self) -> None:
+        await self.store.flush()
+
+    def _start_webhooks(self, progress: Progress) -> None:
+        if self.webhooks is None:
+            return
+        self.webhooks.start()
+        self.bus.subscribe(self.webhooks.on_event)
+        progress("call hook", f"each finished call is posted to {self.webhooks.url}")
+
+    async def _stop_webhooks(self) -> None:
+        if self.webhooks is not None:
+            await self.webhooks.stop()
+        await asyncio.to_thread(self.deliveries.close)
 
     async def _stop_trimming(self) -> None:
         if self._trimming is not None:
@@ -283,6 +317,7 @@ class Runtime:
             "sessions_failed_errors": self.server.stats.sessions_failed,
             "unsigned_public": self.settings.exposure_problem(self.edge.want_tunnel),
             "store_failures": self.store.failures,
+            "call_hook_dead_errors": self.webhooks.dead_letters if self.webhooks else 0,
             # A locked database delays writes (nothing is lost, events wait in memory), but the
             # operator should know: it shows among the errors until the backlog is written.
             "store_backlog_errors": self.store.pending if self.store.lock_waits else 0,

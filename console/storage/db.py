@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 DEFAULT_BUSY_TIMEOUT_S = 5.0
 
 CALL_STATUSES = ("live", "ended", "interrupted")
+OUTBOX_TABLE = "webhook_deliveries"  # the end-of-call webhook's outbox (storage/outbox.py)
 
 
 def open_db(
@@ -179,8 +180,38 @@ def _migration_2(db: Database) -> None:
     calls.create_index(["disposition"], if_not_exists=True)
 
 
+def _migration_webhook_outbox(db: Database) -> None:
+    """The end-of-call webhook's outbox (issue 14). `body` stays NULL until the first attempt
+    builds it from the stored call; then it is kept, so every retry sends the same bytes."""
+    db[OUTBOX_TABLE].create(
+        {
+            "id": int,
+            "idempotency_key": str,
+            "call_sid": str,
+            "kind": str,
+            "status": str,
+            "attempts": int,
+            "next_attempt_at": float,
+            "last_error": str,
+            "last_status": int,
+            "body": str,
+            "created": float,
+            "updated": float,
+            "delivered_at": float,
+        },
+        pk="id",
+        not_null=["idempotency_key", "call_sid", "kind", "status", "attempts", "next_attempt_at"],
+        defaults={"status": "pending", "attempts": 0},
+    )
+    db[OUTBOX_TABLE].create_index(["idempotency_key"], unique=True, if_not_exists=True)
+    db[OUTBOX_TABLE].create_index(["status", "next_attempt_at"], if_not_exists=True)
+
+
 # Append only: never edit a migration that has shipped, add the next one instead.
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_migration_1, _migration_2)
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (
+    _migration_1, _migration_2,
+    _migration_webhook_outbox,  # issue 14 webhook (console/storage/outbox.py)
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -15,6 +15,7 @@ import queue
 import sqlite3
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,6 +112,7 @@ class StoreWriter:
         max_pending: int = DEFAULT_MAX_PENDING,
         busy_timeout: float = WRITER_BUSY_TIMEOUT_S,
         mark_abandoned_on_start: bool = True,
+        also_write: Callable[[Database, CallEvent], None] | None = None,
     ) -> None:
         self.db_path = Path(db_path)
         self.failures = 0
@@ -119,6 +121,9 @@ class StoreWriter:
         self._max_pending = max_pending
         self._busy_timeout = busy_timeout
         self._sweep_on_start = mark_abandoned_on_start
+        # More rows per event, in the same transaction (the webhook outbox: a call's summary and
+        # its pending delivery commit together).
+        self._also_write = also_write
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._pending: deque[_Job] = deque()  # writer thread only
         self._flushes: list[_Flush] = []  # writer thread only
@@ -318,6 +323,8 @@ class StoreWriter:
                 )
         else:
             write_event(db, job)
+            if self._also_write is not None:
+                self._also_write(db, job)
 
     def _drop_unstorable(self, job: _Job) -> None:
         self.failures += 1

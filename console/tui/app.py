@@ -29,6 +29,7 @@ from console.tui.screens.base import BoardView
 from console.tui.screens.call_view import CallViewScreen
 from console.tui.screens.dashboard import CallChosen, DashboardScreen
 from console.tui.screens.history import HistoryScreen
+from console.tui.screens.webhooks import WebhooksScreen
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ class VoiceConsoleApp(OperatorActions, App[None]):
         Binding("h", "hang_up", "Hang up"),
         Binding("l", "listen_in", "Listen"),
         Binding("p", "history", "History"),
+        # Not in the footer (its snapshots are shared with every screen): README, status bar.
+        Binding("o", "webhooks", "Webhooks", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
@@ -178,6 +181,13 @@ class VoiceConsoleApp(OperatorActions, App[None]):
 
     def action_history(self) -> None:
         self.push_screen(HistoryScreen(self.backend.history, self._clock))
+
+    def action_webhooks(self) -> None:
+        """The end-of-call webhook's dead letters and pending deliveries (screens/webhooks.py)."""
+        if (source := getattr(self.backend, "deliveries", None)) is None:
+            self.notify("This backend has no webhook outbox", severity="warning")
+        elif not isinstance(self.screen, WebhooksScreen):
+            self.push_screen(WebhooksScreen(source, self._clock))
 
     def _tick(self) -> None:
         gone = self.board.prune(self._clock(), KEEP_ENDED_FOR)
