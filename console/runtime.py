@@ -30,6 +30,7 @@ from console.lifecycle import PublicEdge
 from console.memory import trim_periodically
 from console.providers.registry import ProviderRegistry
 from console.storage.files import private_folder
+from console.storage.redacting import EVERYTHING, RedactingStore, RedactionPolicy
 from console.storage.repository import CallRepository
 from console.storage.writer import StoreWriter
 from console.streams import MediaSender, StreamStart
@@ -66,6 +67,8 @@ class Runtime:
                                  narrating_hold_s=settings.narrating_hold_s)
         self.options = _with_emergency_numbers(options or default, settings)
         self.store = StoreWriter(settings.voiceconsole_db)
+        # The store sees events through redaction (the profile's `redact`); nothing else does.
+        self.redacting = RedactingStore(self.store, self.bus.publish, self._redaction_policy)
         self.control = LiveCalls(self.bus)
         self.greetings = MemoryGreetings()
         # Calls whose transfer Twilio accepted and whose <Dial> outcome has not come yet: only
@@ -111,7 +114,7 @@ class Runtime:
         progress("storage", f"opening {self.settings.voiceconsole_db}")
         private_folder(self.settings.voiceconsole_db.parent)
         self.store.start()
-        self._unsubscribe_store = self.bus.subscribe(self.store)
+        self._unsubscribe_store = self.bus.subscribe(self.redacting)
         for name, tier in self.registry.tiers().items():
             progress(f"tier {name}", f"{tier.label()}: {tier.why}")
         progress("models", "warming up")
@@ -231,6 +234,14 @@ class Runtime:
         params = start.custom_parameters
         by_number = self.settings.profile_numbers.get(params.get("called", ""))
         return params.get("profile") or by_number or self.settings.profile
+
+    def _redaction_policy(self, name: str | None) -> RedactionPolicy:
+        """What the store must not keep of a call on profile `name` (None: the default one). A
+        profile never read (an unknown name) keeps nothing sensitive."""
+        profile = self.profiles.last_good(name or self.settings.profile)
+        if profile is None:
+            return EVERYTHING
+        return RedactionPolicy(frozenset(profile.redact), profile.sensitive_prompts)
 
     def _profile_names(self) -> list[str]:
         """Every profile the settings route calls to."""
