@@ -180,7 +180,7 @@ class Runtime:
         profile, stale = await self.profiles.for_call(self._profile_name(start))
         relay = ObserverRelay()
         deps = CallDeps(
-            stt=self.registry.stt(relay),
+            stt=self.registry.stt(relay, redact=profile.redact),
             llm=self.registry.llm(profile),
             tts=self.registry.tts(profile, relay),
             profile=profile,
