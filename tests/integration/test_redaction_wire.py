@@ -1,5 +1,6 @@
-"""Redaction over the real server: a medical-intake call whose caller says a card number next to
-an emergency phrase, and keys digits after a sensitive prompt. Triage hears the words as said;
+"""Redaction over the real server: a medical-intake call whose caller says a card number, a social
+security number and a date of birth next to an emergency phrase, and one that keys digits after a
+sensitive prompt. Triage hears the words as said;
 the store, its exports and the calls row the webhook is built from keep none of the secrets;
 the recording is told which caller spans to mute.
 
@@ -19,7 +20,11 @@ from console.storage.repository import CallRepository
 from tests.integration.conftest import spoken, start_cloud_stack, stop_cloud_stack
 
 CARD = "4111 1111 1111 1111"
-SAID = f"my card is {CARD} and I have chest pain"
+SSN = "123-45-6789"
+SAID = f"my card is {CARD}, my social is {SSN}, I was born March 3rd 1985 and I have chest pain"
+STORED = "my card is [card], my social is [ssn], I was born [dob] and I have chest pain"
+# Each as it was said or extracted (bare digit groups could turn up in a timestamp or a SID).
+SECRETS = (CARD, SSN, "123456789", "March 3rd 1985", "1985-03-03")
 # A quick caller: unpaced speech, instant playout (the subject is what is stored, not timing).
 MEDICAL = {"custom_parameters": {"caller": "+15550001111", "profile": "medical_intake"},
            "fast": True, "reply_quiet_ms": 300.0}
@@ -66,24 +71,26 @@ async def test_a_card_next_to_an_emergency_reaches_triage_raw_and_the_store_reda
     # Triage and the live console saw the words as said: the emergency was caught.
     detected = flux.events("EmergencyDetected")[0]
     assert detected.phrase == "chest pain" and CARD in detected.text
-    # The recording is told where the card was said: inside each caller turn that held it.
+    # The recording is told where each was said: inside each caller turn that held them.
     turns = [e for e in flux.events("TurnCompleted") if e.role == "caller"]
     spans = flux.events("CallerSpanRedacted")
-    assert [s.what for s in spans] == ["card"] * len(turns) and turns
-    for span, turn in zip(spans, turns, strict=True):
+    assert turns and [s.what for s in spans] == ["card", "ssn", "dob"] * len(turns)
+    for index, span in enumerate(spans):
+        turn = turns[index // 3]
         assert turn.started <= span.started < span.ended <= turn.ended
 
     # The summarizer's event for this call: its summary and fields are stored redacted too.
     flux.runtime.bus.publish(ev.CallSummarized(
         sid, summary=f"Chest pain; paid with card {CARD}.", disposition="escalated",
-        action_items=(f"refund {CARD}",), fields=(("card_number", CARD),)))
+        action_items=(f"refund {CARD}",),
+        fields=(("card_number", CARD), ("ssn", "123456789"), ("date_of_birth", "1985-03-03"))))
     call = await stored_call(flux, sid)
-    assert {t["text"] for t in call["turns"] if t["role"] == "caller"} == {
-        "my card is [card] and I have chest pain"}
+    assert {t["text"] for t in call["turns"] if t["role"] == "caller"} == {STORED}
     assert call["summary"] == "Chest pain; paid with card [card]."
-    assert call["fields"] == {"card_number": "[card]"}
+    assert call["fields"] == {"card_number": "[card]", "ssn": "[ssn]", "date_of_birth": "[dob]"}
     assert call["emergency"] == 1
-    assert "4111" not in json.dumps(call)  # turns, the audit log's payloads, summary, fields
+    stored = json.dumps(call)  # turns, the audit log's payloads, summary, fields
+    assert [secret for secret in SECRETS if secret in stored] == []
 
     exports = tmp_path / "exports"
     with CallRepository(flux.runtime.settings.voiceconsole_db) as repository:
@@ -91,7 +98,8 @@ async def test_a_card_next_to_an_emergency_reaches_triage_raw_and_the_store_reda
         repository.export_calls_csv(exports / "calls.csv", [sid])
     assert "[card]" in (exports / "calls.json").read_text()
     for name in ("calls.json", "calls.csv"):
-        assert "4111" not in (exports / name).read_text()
+        exported = (exports / name).read_text()
+        assert [secret for secret in SECRETS if secret in exported] == []
 
 
 async def test_keypad_digits_after_the_sensitive_prompt_are_stored_hidden_and_muted(flux):
