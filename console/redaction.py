@@ -53,7 +53,7 @@ def redact(text: str, kinds: Collection[str], prompt: str = "") -> Redacted:
     """`text` with every enabled kind replaced by its label. Text without a digit or a number
     word comes back as it was, cheaply (most turns)."""
     wanted = [kind for kind in ("card", "ssn", "dob") if kind in kinds]
-    if not wanted or not text or not _MAY_HOLD_A_NUMBER.search(text):
+    if not wanted or not text or not _may_hold_a_number(text):
         return Redacted(text, (), len(text))
     found: list[Found] = []
     for kind in wanted:
@@ -268,8 +268,17 @@ def _trimmed_end(run: re.Match[str]) -> int:
 
 
 _FINDERS = {"card": _cards, "ssn": _ssns, "dob": _dobs}
-# Most turns hold no digit, number word or month: they skip every finder.
-_MAY_HOLD_A_NUMBER = re.compile(rf"\d|\b(?:{_NUMBER_WORD}|{_MONTH})(?![a-z])", re.IGNORECASE)
+# Most turns hold no digit, number word or month: they skip every finder. A set lookup per word
+# costs ~5 us for a 100-character turn; one regex alternation of these words cost ~75 us.
+_NUMBERISH = frozenset(
+    re.findall(r"[a-z]+", f"{_NUMBER_WORD} {_MONTH} {_DIGIT_WORD} double triple"))
+_WORD = re.compile(r"[a-z]+")
+
+
+def _may_hold_a_number(text: str) -> bool:
+    if any(char.isdigit() for char in text):
+        return True
+    return not _NUMBERISH.isdisjoint(_WORD.findall(text.lower()))
 
 
 # ---------------------------------------------------------------------------- keypad digits
