@@ -32,7 +32,7 @@ Subscriber = Callable[[ev.CallEvent], None]
 _NOT_WORDS = frozenset({
     "stream_sid", "from_number", "to_number", "profile", "role", "state", "kind", "source",
     "cause", "outcome", "target", "path", "level", "disposition", "action", "actor", "provider",
-    "fallback", "where", "rule", "digit",
+    "fallback", "where", "rule", "digit", "what",
 })  # fmt: skip
 # The recording mutes this much either side of where the words most likely were: a turn event
 # carries no word timings, so a redacted stretch is placed by its share of the turn's characters.
@@ -41,6 +41,11 @@ SPAN_PAD_S = 0.75
 # finger holds one for 100-300 ms): the tone is in the caller's audio before the event.
 DTMF_TONE_BEFORE_S = 0.5
 DTMF_TONE_AFTER_S = 0.2
+
+
+# Of the sentences queued since the agent's last finished turn, the last this many characters are
+# the context of the caller's answer (a question is the end of what the agent says).
+SAYING_KEPT = 400
 
 
 @dataclass(frozen=True)
@@ -138,7 +143,7 @@ def _agent_heard(call: _Call, event: ev.CallEvent) -> None:
     """Agent and operator lines are the context of what the caller says next (a question that
     asks for a date of birth) and may open the keypad guard."""
     if isinstance(event, ev.AgentSpoke):
-        call.saying = f"{call.saying} {event.text}"
+        call.saying = f"{call.saying} {event.text}"[-SAYING_KEPT:]
     elif isinstance(event, ev.TurnCompleted):
         call.last_turn, call.saying = event.text, ""
     else:
