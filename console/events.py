@@ -267,10 +267,11 @@ class CallSummarized(CallEvent):
 
 @dataclass(frozen=True)
 class CallerSpanRedacted(CallEvent):
-    """Something sensitive (`kind`: "card", "ssn", "dob", "dtmf") was said or keyed between
+    """Something sensitive (`what`: "card", "ssn", "dob", "dtmf") was said or keyed between
     `started` and `ended` (epoch seconds, the clock of `at`). The stored text already hides it; the
-    recording mutes that span of the caller's channel."""
+    recording mutes that span of the caller's channel. (Not `kind`: every event's `kind` is its
+    type's name, a read-only property, and a field of that name made the event unconstructible.)"""
 
     started: float
     ended: float
-    kind: str
+    what: str

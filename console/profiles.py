@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 
 from console import events as ev
 from console import locations
+from console.redaction import KINDS as REDACTION_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,10 @@ class Profile:
     idle_reprompt_s: float
     idle_hangup_s: float
     responder: ResponderScript = field(default_factory=ResponderScript)
+    redact: tuple[str, ...] = ()
+    """What the call store never keeps: "card", "ssn", "dob", "dtmf" (console/redaction.py)."""
+    sensitive_prompts: tuple[str, ...] = ()
+    """Agent phrases after which the caller's keypad digits are sensitive (with "dtmf")."""
     source: Path | None = None
 
     @property
@@ -180,7 +185,7 @@ def load_profile_file(path: Path) -> Profile:
 _PROFILE_KEYS = {
     "name", "title", "system_prompt", "greeting", "voice", "local_voice",
     "caller_emergency_phrases", "agent_triggers", "transfer_targets", "reprompt", "goodbye",
-    "apology", "idle_reprompt_s", "idle_hangup_s", "responder",
+    "apology", "idle_reprompt_s", "idle_hangup_s", "responder", "redact", "sensitive_prompts",
 }  # fmt: skip
 
 
@@ -207,8 +212,20 @@ def parse_profile(data: dict[str, Any], path: Path) -> Profile:
         idle_reprompt_s=reader.seconds("idle_reprompt_s", default=8.0),
         idle_hangup_s=reader.seconds("idle_hangup_s", default=8.0),
         responder=_responder(reader.table("responder"), path),
+        redact=_redact(reader),
+        sensitive_prompts=reader.phrases("sensitive_prompts", default=[]),
         source=path,
     )
+
+
+def _redact(reader: _Reader) -> tuple[str, ...]:
+    kinds = reader.phrases("redact", default=[])
+    for index, kind in enumerate(kinds):
+        if kind not in REDACTION_KINDS:
+            reader.fail(f"redact[{index}]", f"{kind!r} is not one of {', '.join(REDACTION_KINDS)}")
+    if "dtmf" in kinds and not reader.phrases("sensitive_prompts", default=[]):
+        reader.fail("sensitive_prompts", "'dtmf' in redact needs the prompts that ask for digits")
+    return kinds
 
 
 _DEFAULT_APOLOGY = "I'm sorry, I'm having trouble right now. Please hold on a moment."
@@ -397,6 +414,10 @@ class ProfileBook:
         if self._reported.pop(name, None) is not None:
             log.info("profile %s is valid again: calls use it", name)
         return profile, None
+
+    def last_good(self, name: str) -> Profile | None:
+        """The last good version of `name` already read (no file is read), or None."""
+        return self._good.get(name)
 
     async def for_call(self, name: str) -> tuple[Profile, StaleProfile | None]:
         """`get`, off the event loop (it reads a file)."""

@@ -33,6 +33,7 @@ from console.providers.registry import ProviderRegistry
 from console.storage.files import private_folder
 from console.storage.outbox import Outbox
 from console.storage.outbox import enqueue as enqueue_delivery
+from console.storage.redacting import EVERYTHING, RedactingStore, RedactionPolicy
 from console.storage.repository import CallRepository
 from console.storage.writer import StoreWriter
 from console.streams import MediaSender, StreamStart
@@ -68,7 +69,9 @@ class Runtime:
                                  unfinished_hold_s=settings.unfinished_hold_s,
                                  narrating_hold_s=settings.narrating_hold_s)
         self.options = _with_emergency_numbers(options or default, settings)
-        self._hook_webhooks(settings)  # before the store: its writer queues their deliveries
+        self._hook_webhooks(settings)  # makes the store: its writer queues their deliveries
+        # The store sees events through redaction (the profile's `redact`); nothing else does.
+        self.redacting = RedactingStore(self.store, self.bus.publish, self._redaction_policy)
         self.control = LiveCalls(self.bus)
         self.greetings = MemoryGreetings()
         # Calls whose transfer Twilio accepted and whose <Dial> outcome has not come yet: only
@@ -114,7 +117,7 @@ class Runtime:
         progress("storage", f"opening {self.settings.voiceconsole_db}")
         private_folder(self.settings.voiceconsole_db.parent)
         self.store.start()
-        self._unsubscribe_store = self.bus.subscribe(self.store)
+        self._unsubscribe_store = self.bus.subscribe(self.redacting)
         self._start_webhooks(progress)
         for name, tier in self.registry.tiers().items():
             progress(f"tier {name}", f"{tier.label()}: {tier.why}")
@@ -211,7 +214,7 @@ class Runtime:
         profile, stale = await self.profiles.for_call(self._profile_name(start))
         relay = ObserverRelay()
         deps = CallDeps(
-            stt=self.registry.stt(relay),
+            stt=self.registry.stt(relay, redact=profile.redact),
             llm=self.registry.llm(profile),
             tts=self.registry.tts(profile, relay),
             profile=profile,
@@ -265,6 +268,14 @@ class Runtime:
         params = start.custom_parameters
         by_number = self.settings.profile_numbers.get(params.get("called", ""))
         return params.get("profile") or by_number or self.settings.profile
+
+    def _redaction_policy(self, name: str | None) -> RedactionPolicy:
+        """What the store must not keep of a call on profile `name` (None: the default one). A
+        profile never read (an unknown name) keeps nothing sensitive."""
+        profile = self.profiles.last_good(name or self.settings.profile)
+        if profile is None:
+            return EVERYTHING
+        return RedactionPolicy(frozenset(profile.redact), profile.sensitive_prompts)
 
     def _profile_names(self) -> list[str]:
         """Every profile the settings route calls to."""

@@ -8,6 +8,7 @@ refused key, a rejected request, or when `reconnect_attempts` reconnects in a ro
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -18,6 +19,17 @@ from console.providers.deepgram_listen import ListenSTT, Settled, kind_of
 log = logging.getLogger(__name__)
 
 PROVIDER = "deepgram-stt"
+# What of a profile's `redact` Nova can do itself, live (Deepgram's redaction docs: `pci`, card
+# numbers with expiry and CVV; `ssn`). Dates of birth only come with `numbers`, which would also
+# hide the callback numbers and times the agent needs, and keypad digits are never transcribed.
+# Flux (/v2/listen) offers number redaction only (`pci`/`ssn` are refused with 400), so nothing
+# is asked of it: there the store's own redaction is all.
+NOVA_REDACT = {"card": "pci", "ssn": "ssn"}
+
+
+def nova_redact(kinds: Collection[str]) -> tuple[str, ...]:
+    """The `redact` options for a profile's kinds, in the order of NOVA_REDACT."""
+    return tuple(option for kind, option in NOVA_REDACT.items() if kind in kinds)
 
 
 class DeepgramSTT(ListenSTT):
@@ -37,9 +49,13 @@ class DeepgramSTT(ListenSTT):
         endpointing_ms: int = 300,
         utterance_end_ms: int = 1000,
         language: str | None = None,
+        redact: Collection[str] = (),
         **connection: Any,
     ) -> None:
+        """`redact`: Deepgram's own options (`nova_redact`): it hides those in every transcript,
+        so the words never reach this process at all."""
         super().__init__(api_key, base_url, **connection)
+        self.redact = tuple(redact)
         self.model = model
         self.endpointing_ms = endpointing_ms
         self.utterance_end_ms = utterance_end_ms
@@ -54,6 +70,8 @@ class DeepgramSTT(ListenSTT):
         }  # fmt: skip
         if self.language:
             options["language"] = self.language
+        if self.redact:
+            options["redact"] = list(self.redact)  # the SDK repeats the key: redact=pci&redact=ssn
         return options
 
     def connect(self) -> AbstractAsyncContextManager[Any]:

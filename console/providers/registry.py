@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,21 +91,24 @@ class ProviderRegistry:
         return Tier("local", "Piper (espeak-ng fallback)", "no DEEPGRAM_API_KEY: local voice")
 
     # --- per call --------------------------------------------------------------------------
-    def stt(self, observer: ProviderObserver | None = None) -> SpeechToText:
+    def stt(self, observer: ProviderObserver | None = None,
+            redact: Collection[str] = ()) -> SpeechToText:
+        """`redact`: the call's profile's kinds; Deepgram is asked to hide those it can."""
         local = self._local_stt(observer)
         if not self.settings.deepgram_api_key:
             if local is None:
                 raise ProviderError("no speech-to-text: set DEEPGRAM_API_KEY or install "
                                     "the local extra (pip install -e '.[local]')")
             return local
-        cloud = self._deepgram_stt(observer)
+        cloud = self._deepgram_stt(observer, redact)
         if local is None:
             return cloud
         from console.providers.fallback import FallbackSTT
 
         return FallbackSTT(cloud, local, observer)
 
-    def _deepgram_stt(self, observer: ProviderObserver | None) -> SpeechToText:
+    def _deepgram_stt(self, observer: ProviderObserver | None,
+                      redact: Collection[str] = ()) -> SpeechToText:
         """The recognizer STT_ENGINE names, on the process's shared Deepgram client."""
         s = self.settings
         assert s.deepgram_api_key is not None
@@ -117,8 +121,9 @@ class ProviderRegistry:
                                    eager_eot_threshold=s.flux_eager_eot_threshold,
                                    eot_timeout_ms=s.flux_eot_timeout_ms, **shared)
         from console.providers.deepgram import DeepgramSTT
+        from console.providers.deepgram_stt import nova_redact
 
-        return DeepgramSTT(*where, **shared)
+        return DeepgramSTT(*where, redact=nova_redact(redact), **shared)
 
     def llm(self, profile: Any) -> LanguageModel:
         if self.settings.groq_api_key:

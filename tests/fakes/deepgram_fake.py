@@ -34,6 +34,13 @@ interest is recorded with `time.monotonic()`, which is system-wide on Linux, so 
 process can compare timestamps too; `fake.recognizers[n].log` has every listen message of socket n
 with its place on that socket's audio timeline.
 
+Listen honours `redact` as Deepgram's redaction docs (developers.deepgram.com/docs/redaction)
+describe it: on `/v1/listen`, `redact=pci` hides card numbers and `redact=ssn` social security
+numbers in every Results transcript (the label, "[REDACTED]", is the one Deepgram's examples show;
+Deepgram says the label depends on the model); on `/v2/listen` only number redaction exists, and
+an entity option (`pci`, `ssn`, ...) is refused with 400 (Deepgram's changelog, 2026-06-24).
+`fake.listen_redact` records each socket's `redact` values (the query repeats the key).
+
 Both sockets decline permessage-deflate (the SDK's websockets client offers it). Whether Deepgram
 accepts it is not documented; compressing noise took ~18 % of the fakes' core at 100 calls in
 bench/scaling.py, and a busy fake stamps its timestamps late. The messages are the same either way.
@@ -45,6 +52,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import re
 import time
 import uuid
 import zlib
@@ -201,6 +209,8 @@ class FakeDeepgram(LoopbackServer):
         self.opts.timing()  # an unknown cadence fails here, not inside a socket handler
         # listen records
         self.listen_queries: list[dict[str, str]] = []  # one per accepted connection
+        self.listen_redact: list[list[str]] = []  # each connection's `redact` values
+        self._redact_on: dict[web.WebSocketResponse, list[str]] = {}
         self.listen_open = 0
         self.audio_bytes = 0
         self.listen_audio: list[int] = []  # audio bytes received, per connection
@@ -291,6 +301,8 @@ class FakeDeepgram(LoopbackServer):
         ws = web.WebSocketResponse(compress=False)
         await ws.prepare(request)
         self.listen_queries.append(dict(request.query))
+        self.listen_redact.append(request.query.getall("redact", []))
+        self._redact_on[ws] = self.listen_redact[-1]
         self.listen_audio.append(0)
         self.listen_open += 1
         self._sockets.add(ws)
@@ -303,6 +315,7 @@ class FakeDeepgram(LoopbackServer):
             await self._listen_loop(ws, rec)
         finally:
             self._sockets.discard(ws)
+            self._redact_on.pop(ws, None)
             self.listen_open -= 1
             self._notify()
         return ws
@@ -350,6 +363,8 @@ class FakeDeepgram(LoopbackServer):
         return close
 
     async def _send_listen(self, ws: web.WebSocketResponse, message: dict[str, Any]) -> None:
+        if message["type"] == "Results" and (options := self._redact_on.get(ws)):
+            message = _redacted_results(message, options)
         await ws.send_str(json.dumps(message))
         now = time.monotonic()
         if message["type"] == "SpeechStarted":
@@ -544,10 +559,30 @@ class _SpeakSession:
         return True
 
 
+# What Deepgram's `pci` and `ssn` options hide in this fake: 13-19 digits (spaces or dashes between
+# groups) and 3-2-4 digits with dashes.
+_DEEPGRAM_REDACTS = {
+    "pci": re.compile(r"\b(?:\d[ -]?){12,18}\d\b"),
+    "ssn": re.compile(r"\b\d{3}-\d{2}-\d{4}\b"),
+}
+_FLUX_REDACT = ("numbers", "aggressive_numbers", "true")
+
+
+def _redacted_results(message: dict[str, Any], options: list[str]) -> dict[str, Any]:
+    alternative = dict(message["channel"]["alternatives"][0])
+    for option in options:
+        if (pattern := _DEEPGRAM_REDACTS.get(option)) is not None:
+            alternative["transcript"] = pattern.sub("[REDACTED]", alternative["transcript"])
+    channel = {**message["channel"], "alternatives": [alternative]}
+    return {**message, "channel": channel}
+
+
 def _flux_refusal(request: web.Request) -> web.Response | None:
     """/v2/listen wants a Flux model and thresholds in range: else 400 at the handshake."""
     if not request.query.get("model", "").startswith("flux"):
         return _error_json(400, "Bad Request", "/v2/listen serves Flux models only")
+    if unsupported := [o for o in request.query.getall("redact", []) if o not in _FLUX_REDACT]:
+        return _error_json(400, "Bad Request", f"Flux does not support redact={unsupported[0]}")
     try:
         problem = Thresholds.parse(dict(request.query)).problem()
     except ValueError as error:
