@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 
 from console import events as ev
 from console import locations
+from console.profile_summary import SummaryRules, parse_summary
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,8 @@ class Profile:
     idle_reprompt_s: float
     idle_hangup_s: float
     responder: ResponderScript = field(default_factory=ResponderScript)
+    summary: SummaryRules = field(default_factory=SummaryRules)
+    """After the call: dispositions, fields and the extractor's rules (profile_summary.py)."""
     source: Path | None = None
 
     @property
@@ -180,7 +183,7 @@ def load_profile_file(path: Path) -> Profile:
 _PROFILE_KEYS = {
     "name", "title", "system_prompt", "greeting", "voice", "local_voice",
     "caller_emergency_phrases", "agent_triggers", "transfer_targets", "reprompt", "goodbye",
-    "apology", "idle_reprompt_s", "idle_hangup_s", "responder",
+    "apology", "idle_reprompt_s", "idle_hangup_s", "responder", "summary",
 }  # fmt: skip
 
 
@@ -207,6 +210,7 @@ def parse_profile(data: dict[str, Any], path: Path) -> Profile:
         idle_reprompt_s=reader.seconds("idle_reprompt_s", default=8.0),
         idle_hangup_s=reader.seconds("idle_hangup_s", default=8.0),
         responder=_responder(reader.table("responder"), path),
+        summary=parse_summary(reader.table("summary")),
         source=path,
     )
 

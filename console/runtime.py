@@ -33,6 +33,7 @@ from console.storage.files import private_folder
 from console.storage.repository import CallRepository
 from console.storage.writer import StoreWriter
 from console.streams import MediaSender, StreamStart
+from console.summary.summarizer import Summarizer
 from console.telephony.admin import AdminServer, admin_file_path
 from console.telephony.callbacks import add_dial_status_route, dial_action_url
 from console.telephony.server import MediaServer
@@ -88,6 +89,10 @@ class Runtime:
         self._recent: OrderedDict[str, CallSession] = OrderedDict()
         self._unsubscribe_store: Callable[[], None] | None = None
         self.bus.subscribe(self._note_transfer)
+        # After the call (issue 14): one summary per ended call, written off the call's path.
+        self.summarizer = Summarizer(self.bus, self._summary_profile,
+                                     self.registry.summary_model(),
+                                     timeout_s=settings.summary_timeout_s)
         self._stopping: asyncio.Task[None] | None = None
         self._trimming: asyncio.Task[None] | None = None
 
@@ -112,6 +117,7 @@ class Runtime:
         private_folder(self.settings.voiceconsole_db.parent)
         self.store.start()
         self._unsubscribe_store = self.bus.subscribe(self.store)
+        self.bus.subscribe(self.summarizer)
         for name, tier in self.registry.tiers().items():
             progress(f"tier {name}", f"{tier.label()}: {tier.why}")
         progress("models", "warming up")
@@ -145,8 +151,10 @@ class Runtime:
     async def _stop(self) -> None:
         # Each step runs even when an earlier one failed: a server that would not close must not
         # leave the number pointing at a tunnel that is about to vanish.
-        steps = (self._stop_trimming, self.admin.stop, self._end_calls, self.store.close,
-                 self._unsubscribe, self.edge.close, self._close_actions, self.registry.aclose)
+        steps = (self._stop_trimming, self.admin.stop, self._end_calls,
+                 self.summarizer.drain,  # the ended calls' summaries, before the store closes
+                 self.store.close, self._unsubscribe, self.edge.close, self._close_actions,
+                 self.summarizer.aclose, self.registry.aclose)
         for step in steps:
             try:
                 await step()
@@ -225,6 +233,14 @@ class Runtime:
             return None
         return dial_twiml(number, caller_id=self.settings.twilio_phone_number,
                           action_url=dial_action_url(self.settings, call_sid))
+
+    async def _summary_profile(self, name: str) -> profiles.Profile:
+        """The profile a call ran on, for its summary; the default one when that is gone."""
+        try:
+            profile, _ = await self.profiles.for_call(name or self.settings.profile)
+        except profiles.ProfileError:
+            profile, _ = await self.profiles.for_call(self.settings.profile)
+        return profile
 
     def _profile_name(self, start: StreamStart) -> str:
         """A `profile` stream parameter wins; else the number's profile; else the default."""

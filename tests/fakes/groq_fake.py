@@ -8,8 +8,18 @@ the primary model:
         ...
         await fake.wait_for(lambda: fake.responses and fake.responses[-1].disconnected)
 
-Modes: ok | 429 | 500 | slow | midstream-error | 401. Every request and every token sent is
-recorded with `time.monotonic()`, so a bench can compute "end of first sentence sent".
+Modes: ok | 429 | 500 | slow | midstream-error | 401 | json-invalid. Every request and every
+token sent is recorded with `time.monotonic()`, so a bench can compute "end of first sentence
+sent".
+
+A request without `"stream": true` gets one `chat.completion` object, as Groq answers the
+structured-output requests (`response_format` json_schema) the post-call summary makes: the
+reply text is the message content, verbatim (a test gives JSON, or not). The shape (choices[0].
+message, finish_reason, usage, x_groq.id) is Groq's documented non-streaming response
+(console.groq.com/docs/api-reference#chat-create). "json-invalid" answers such a request as
+Groq's best-effort JSON modes do when the output fails the schema: 400, code
+`json_validate_failed`, with the generation in `failed_generation` (their structured-outputs
+and JSON-mode docs describe the 400; the body is the error shape of their API reference).
 """
 
 from __future__ import annotations
@@ -27,7 +37,7 @@ from aiohttp import web
 
 from tests.fakes.loopback import LoopbackServer
 
-MODES = ("ok", "429", "500", "slow", "midstream-error", "401")
+MODES = ("ok", "429", "500", "slow", "midstream-error", "401", "json-invalid")
 DEFAULT_REPLY = "Sure, I can help with that. What day works best for you?"
 DEFAULT_KEY = "test-groq-key"
 SENTENCE_END = (".", "!", "?")
@@ -167,7 +177,24 @@ class FakeGroq(LoopbackServer):
             return self._status_error(mode)
         if mode == "slow":
             await self._sleep_unless_stopping(self.slow_s)
+        if not response.request.body.get("stream"):
+            return self._whole(response)
         return await self._stream(request, response)
+
+    # non-streaming (structured outputs) ---------------------------------------------------------
+
+    def _whole(self, response: GroqResponse) -> web.Response:
+        text = self._reply_text(response.request)
+        if response.mode == "json-invalid":
+            response.status = 400
+            message = ("Failed to generate JSON. Please adjust your prompt. See "
+                       "'failed_generation' for more details.")
+            body = {"error": {"message": message, "type": "invalid_request_error",
+                              "code": "json_validate_failed", "failed_generation": text}}
+            return web.json_response(body, status=400)
+        response.tokens.append(SentToken(text, time.monotonic()))
+        response.finished = True
+        return web.json_response(_completion(response.request, text))
 
     def _status_error(self, mode: str) -> web.Response:
         if mode == "401":
@@ -268,6 +295,18 @@ class _Chunks:
 
 def _choice(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
     return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+
+
+def _completion(request: GroqRequest, text: str) -> dict[str, Any]:
+    number = next(_ids)
+    message = {"role": "assistant", "content": text}
+    return {
+        "id": f"chatcmpl-fake{number}", "object": "chat.completion", "created": int(time.time()),
+        "model": request.model,
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}],
+        "usage": _usage(request, len(split_tokens(text))),
+        "system_fingerprint": "fp_fake", "x_groq": {"id": f"req_fake{number}"},
+    }
 
 
 def _usage(request: GroqRequest, completion: int) -> dict[str, Any]:
