@@ -13,6 +13,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from console.events import EventBus
 from console.lifecycle import PublicEdge
 from console.memory import trim_periodically
 from console.providers.registry import ProviderRegistry
+from console.storage.edits import summary_edits, write_edits
 from console.storage.files import private_folder
 from console.storage.repository import CallRepository
 from console.storage.writer import StoreWriter
@@ -43,6 +45,7 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, str], None]
 RECENT_CALLS = 100
+EDIT_WAIT_S = 10.0  # an operator's edit waits at most this long for the store to write it
 
 
 def _log_progress(step: str, status: str) -> None:
@@ -79,7 +82,7 @@ class Runtime:
         self.edge = PublicEdge(settings, want_tunnel=tunnel)
         token = settings.admin_token.get_secret_value() if settings.admin_token else None
         self.admin = AdminServer(self.control, token, admin_file=admin_file_path(settings))
-        self.history = LazyHistory(settings.voiceconsole_db)
+        self.history = LazyHistory(settings.voiceconsole_db, submit=self._submit_edits)
         self.listen_in = self.control  # listen-in: LiveCalls.tap(call_sid, sink(leg, mulaw))
         self.actions: Any = None
         # A session whose call is being transferred stays reachable after its stream ends: a
@@ -93,6 +96,7 @@ class Runtime:
         self.summarizer = Summarizer(self.bus, self._summary_profile,
                                      self.registry.summary_model(),
                                      timeout_s=settings.summary_timeout_s)
+        self._loop: asyncio.AbstractEventLoop | None = None  # while the store takes events
         self._stopping: asyncio.Task[None] | None = None
         self._trimming: asyncio.Task[None] | None = None
 
@@ -118,6 +122,7 @@ class Runtime:
         self.store.start()
         self._unsubscribe_store = self.bus.subscribe(self.store)
         self.bus.subscribe(self.summarizer)
+        self._loop = asyncio.get_running_loop()
         for name, tier in self.registry.tiers().items():
             progress(f"tier {name}", f"{tier.label()}: {tier.why}")
         progress("models", "warming up")
@@ -152,7 +157,7 @@ class Runtime:
         # Each step runs even when an earlier one failed: a server that would not close must not
         # leave the number pointing at a tunnel that is about to vanish.
         steps = (self._stop_trimming, self.admin.stop, self._end_calls,
-                 self.summarizer.drain,  # the ended calls' summaries, before the store closes
+                 self._finish_summaries,
                  self.store.close, self._unsubscribe, self.edge.close, self._close_actions,
                  self.summarizer.aclose, self.registry.aclose)
         for step in steps:
@@ -165,6 +170,12 @@ class Runtime:
     async def _stop_trimming(self) -> None:
         if self._trimming is not None:
             self._trimming.cancel()
+
+    async def _finish_summaries(self) -> None:
+        """The ended calls' summaries are published before the store closes; edits made from
+        now on are written by their own transaction."""
+        await self.summarizer.drain()
+        self._loop = None
 
     async def _end_calls(self) -> None:
         await self.server.stop("server-shutdown")
@@ -241,6 +252,20 @@ class Runtime:
         except profiles.ProfileError:
             profile, _ = await self.profiles.for_call(self.settings.profile)
         return profile
+
+    def _submit_edits(self, edits: list[ev.SummaryEdited]) -> None:
+        """From a console thread worker: operator edits go to the store's one writer on the
+        bus (so every subscriber hears of them), and return once they are written."""
+        loop = self._loop
+        if loop is None:
+            write_edits(self.settings.voiceconsole_db, edits)  # no writer: our own transaction
+            return
+        asyncio.run_coroutine_threadsafe(self._publish_and_flush(edits), loop).result(EDIT_WAIT_S)
+
+    async def _publish_and_flush(self, edits: list[ev.SummaryEdited]) -> None:
+        for edit in edits:
+            self.bus.publish(edit)
+        await self.store.flush()
 
     def _profile_name(self, start: StreamStart) -> str:
         """A `profile` stream parameter wins; else the number's profile; else the default."""
@@ -325,8 +350,10 @@ class LazyHistory:
     """Past calls for the console. Opened on first use, which happens in the console's thread
     workers: constructing a runtime touches no file."""
 
-    def __init__(self, db_path: Path) -> None:
+    def __init__(self, db_path: Path,
+                 submit: Callable[[list[ev.SummaryEdited]], None] | None = None) -> None:
         self._db_path = db_path
+        self._submit = submit or partial(write_edits, db_path)
         self.exports_dir = db_path.parent / "exports"
         self._repository: CallRepository | None = None
         self._lock = threading.Lock()
@@ -345,6 +372,19 @@ class LazyHistory:
 
     def export_calls_json(self, path: Path, call_sids: list[str] | None = None) -> int:
         return self._open().export_calls_json(path, call_sids)
+
+    def edit_call(self, call_sid: str, changes: dict[str, str], actor: str
+                  ) -> list[ev.SummaryEdited]:
+        """An operator's corrections to the call's summary, disposition or fields, stored and
+        audited (console.storage.edits); returns the edits made (unchanged items make none).
+        Blocking. Raises LookupError for an unknown call, InvalidEdit for a bad item."""
+        call = self.get_call(call_sid)
+        if call is None:
+            raise LookupError(f"no call {call_sid}")
+        edits = summary_edits(call, changes, actor)
+        if edits:
+            self._submit(edits)
+        return edits
 
     def export_calls_csv(self, path: Path, call_sids: list[str] | None = None) -> int:
         return self._open().export_calls_csv(path, call_sids)

@@ -4,11 +4,13 @@ summary is stored with the call."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import pytest
 
+from console import events as ev
 from console.calls.session import SessionOptions
 from console.storage.repository import CallRepository
 from tests.fakes.groq_fake import GroqRequest
@@ -111,3 +113,21 @@ async def test_cloud_the_model_writes_the_summary_from_a_json_schema_request(tmp
     assert response_format["json_schema"]["strict"] is True
     assert "Maria Lopez" in request.messages[-1]["content"]  # the transcript went in
     assert stack.events("ProviderDegraded") == []
+
+
+async def test_an_edit_in_a_running_console_is_written_by_its_store_and_heard_on_the_bus(
+    embedded,
+):
+    bus = embedded.runtime.bus
+    bus.publish(ev.CallStarted("CAedit", stream_sid="MZ", profile="scheduling"))
+    bus.publish(ev.CallSummarized("CAedit", summary="Booked.", disposition="booked"))
+    await embedded.runtime.store.flush()
+
+    edits = await asyncio.to_thread(embedded.runtime.history.edit_call, "CAedit",
+                                    {"disposition": "cancelled"}, "alice")
+
+    assert embedded.events("SummaryEdited") == edits  # published, so every face hears of it
+    call = stored(embedded, "CAedit")  # and written before edit_call returned
+    assert call["disposition"] == "cancelled"
+    (audit,) = [e["payload"] for e in call["events"] if e["kind"] == "SummaryEdited"]
+    assert audit == {"item": "disposition", "old": "booked", "new": "cancelled", "actor": "alice"}
