@@ -1,4 +1,5 @@
-"""One stored call in full: header, transcript, latency chart and the audit log of events."""
+"""One stored call in full: header, summary, transcript, latency chart and the audit log of
+events."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from console.tui.records import (
     render_record_header,
     render_record_transcript,
 )
+from console.tui.screens.summary_edit import start_summary_edit
+from console.tui.widgets.call_summary import CallSummaryPanel
 from console.tui.widgets.latency_chart import render_latency_chart
 
 
@@ -30,6 +33,7 @@ class CallRecordScreen(Screen):
         Binding("escape", "app.pop_screen", "Back"),
         Binding("j", "export('json')", "Export JSON"),
         Binding("c", "export('csv')", "Export CSV"),
+        Binding("e", "edit_summary", "Edit summary"),
     ]
 
     def __init__(self, history: HistorySource, call_sid: str) -> None:
@@ -41,6 +45,7 @@ class CallRecordScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("loading…", id="record-header")
+        yield CallSummaryPanel(id="record-summary")
         with Horizontal(id="record-body"):
             with VerticalScroll(id="record-transcript-box"):
                 yield Static(id="record-transcript")
@@ -71,11 +76,15 @@ class CallRecordScreen(Screen):
             return
         self.record = record
         header.update(render_record_header(record))
+        self.query_one(CallSummaryPanel).show(record)
         self.query_one("#record-transcript", Static).update(render_record_transcript(record))
         self.query_one("#record-latency", Static).update(
             render_latency_chart(record.get("metrics", []))
         )
         self.query_one("#record-events", Static).update(render_record_events(record))
+
+    def action_edit_summary(self) -> None:
+        start_summary_edit(self, self._history, self.record, self._read)
 
     def action_export(self, kind: str) -> None:
         stem = export_stem(self.call_sid)
