@@ -13,7 +13,6 @@ import pytest
 from console import events as ev
 from console.calls.session import SessionOptions
 from console.storage.repository import CallRepository
-from tests.fakes.groq_fake import GroqRequest
 from tests.integration.conftest import (
     CloudStack,
     Watch,
@@ -32,16 +31,6 @@ MODEL_ANSWER = {
     "fields": {"requested_time": "Tuesday 10:30", "name": "Maria Lopez", "callback_number": None,
                "visit": "cleaning", "shoe_size": "9"},
 }
-
-
-def replies(summary: str) -> Any:
-    """The loopback Groq's answer: the call's replies stream; the summary request (not
-    streamed, with a JSON schema) gets `summary`."""
-    return lambda request: "Sure." if request.body.get("stream") else summary
-
-
-def summary_requests(stack: CloudStack) -> list[GroqRequest]:
-    return [r for r in stack.groq.requests if not r.body.get("stream")]
 
 
 async def booked_call(stack: CloudStack) -> Any:
@@ -92,11 +81,11 @@ async def test_embedded_a_call_that_books_a_time_is_stored_as_booked_with_that_t
 
 
 async def test_cloud_the_model_writes_the_summary_from_a_json_schema_request(tmp_path):
-    stack, parts = await start_cloud_stack(tmp_path, reply=replies(json.dumps(MODEL_ANSWER)),
-                                           **QUICK)
+    stack, parts = await start_cloud_stack(tmp_path, **QUICK)
+    stack.groq.structured_reply = json.dumps(MODEL_ANSWER)
     try:
         summarized = await booked_call(stack)
-        (request,) = summary_requests(stack)
+        (request,) = stack.groq.structured_requests
     finally:
         await stop_cloud_stack(parts)
 

@@ -58,8 +58,8 @@ async def summarize(groq: FakeGroq, *, timeout_s: float = 5.0) -> tuple[Summariz
     (json.dumps(GOOD), "json-invalid", "HTTP 400: Failed to generate JSON"),
 ])
 async def test_an_invalid_answer_falls_back_to_the_rules_and_says_so(groq, answer, mode, problem):
-    groq.reply, groq.first_token_ms = answer, 0
-    groq.set_mode(mode)
+    groq.structured_reply = answer
+    groq.set_mode(mode, model=MODEL)
     summarizer, watch = await summarize(groq)
     try:
         await watch.until(lambda: watch.of("CallSummarized"))
@@ -73,12 +73,12 @@ async def test_an_invalid_answer_falls_back_to_the_rules_and_says_so(groq, answe
     (degraded,) = watch.of("ProviderDegraded")
     assert (degraded.provider, degraded.fallback) == ("summary", "rules")
     assert problem in degraded.problem
-    assert groq.requests[0].body["response_format"]["type"] == "json_schema"
+    assert groq.structured_requests[0].body["response_format"]["type"] == "json_schema"
 
 
 async def test_a_model_that_does_not_answer_in_time_is_replaced_by_the_rules(groq):
-    groq.reply = json.dumps(GOOD)
-    groq.set_mode("slow")  # 3 s, against a 0.3 s budget
+    groq.structured_reply = json.dumps(GOOD)
+    groq.set_mode("slow", model=MODEL)  # 3 s, against a 0.3 s budget
     summarizer, watch = await summarize(groq, timeout_s=0.3)
     try:
         await watch.until(lambda: watch.of("CallSummarized"), within=2.0)
@@ -89,10 +89,10 @@ async def test_a_model_that_does_not_answer_in_time_is_replaced_by_the_rules(gro
 
 
 async def test_a_summary_cut_short_at_shutdown_is_still_published_once(groq):
-    groq.reply = json.dumps(GOOD)
-    groq.set_mode("slow")
+    groq.structured_reply = json.dumps(GOOD)
+    groq.set_mode("slow", model=MODEL)
     summarizer, watch = await summarize(groq, timeout_s=10.0)
-    await groq.wait_for(lambda: groq.requests)  # the model is thinking
+    await groq.wait_for(lambda: groq.structured_requests)  # the model is thinking
     await summarizer.drain(timeout_s=0.1)
     await summarizer.aclose()
     assert summarizer.pending == 0
@@ -100,7 +100,7 @@ async def test_a_summary_cut_short_at_shutdown_is_still_published_once(groq):
 
 
 async def test_a_good_answer_is_the_summary(groq):
-    groq.reply, groq.first_token_ms = json.dumps(GOOD), 0
+    groq.structured_reply = json.dumps(GOOD)
     summarizer, watch = await summarize(groq)
     try:
         await watch.until(lambda: watch.of("CallSummarized"))
@@ -110,4 +110,4 @@ async def test_a_good_answer_is_the_summary(groq):
     assert (summarized.source, summarized.summary) == ("llm", GOOD["summary"])
     assert summarized.action_items == ("Confirm by text.",)
     assert not watch.of("ProviderDegraded")
-    assert "stream" not in groq.requests[0].body  # structured outputs are not streamed
+    assert "stream" not in groq.structured_requests[0].body  # structured outputs are not streamed
