@@ -56,7 +56,7 @@ async def summarize(groq: FakeGroq, *, timeout_s: float = 5.0) -> tuple[Summariz
     (json.dumps({**GOOD, "disposition": "sold"}), "ok", "'sold' is not one of"),
     (json.dumps({**GOOD, "summary": "One. Two. Three. Four."}), "ok", "longer than 3 sentences"),
     (json.dumps(GOOD), "json-invalid", "HTTP 400: Failed to generate JSON"),
-])
+], ids=["not-json", "unknown-disposition", "four-sentences", "400-json-validate-failed"])
 async def test_an_invalid_answer_falls_back_to_the_rules_and_says_so(groq, answer, mode, problem):
     groq.structured_reply = answer
     groq.set_mode(mode, model=MODEL)
