@@ -64,7 +64,7 @@ class SummaryEditScreen(ModalScreen[dict[str, str] | None]):
         with Vertical(classes="dialog", id="summary-edit"):
             yield Label("Correct what this call came to", classes="dialog-title")
             options = [(Text(printable(d)), d) for d in self._choices.dispositions]
-            yield Select(options, value=self._call.get("disposition") or Select.BLANK,
+            yield Select(options, value=self._call.get("disposition") or Select.NULL,
                          id="edit-disposition", prompt="disposition")
             yield PrintableInput(self._call.get("summary") or "", placeholder="summary",
                                  id="edit-summary")
