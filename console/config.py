@@ -80,6 +80,15 @@ class Settings(BaseSettings):
     """Primary LLM model."""
     llm_fallback_model: str = "llama-3.1-8b-instant"
     """Used when the primary model keeps failing after the SDK's own retries."""
+    # --- after the call: the summary (issue 14) ------------------------------------------------
+    summary_model: str = "openai/gpt-oss-20b"
+    """Cloud tier (GROQ_API_KEY set): the model that writes each ended call's summary, asked
+    for a JSON-schema answer. Groq decodes under the schema on gpt-oss-20b/120b (strict mode);
+    with another model set SUMMARY_STRICT=false. Without a key the profile's rules decide."""
+    summary_strict: bool = True
+    """Ask for strict (constrained) decoding; models without it answer 400 when this is on."""
+    summary_timeout_s: float = Field(15.0, gt=0, le=120)
+    """A summary the model has not written in this long is made by the profile's rules."""
     barge_in_window_s: float = 0.8
     """The caller spoke over the agent and it paused: once they are quiet this long with no
     words (a cough, a door, a breath), the reply resumes from the sentence that was cut."""

@@ -26,7 +26,8 @@ SCRIPTS: dict[str, list[str]] = {
         "Hi, I would like to book an appointment.",
         "My name is Maria Lopez.",
         "My number is five five five one two three four.",
-        "That is all, thank you. Goodbye.",
+        # A day and time, so the call books and its summary says so (issue 14).
+        "Tuesday at nine works. Thank you, goodbye.",
     ],
     "medical_intake": [
         "Hello, I have had a bad cough for three days.",
@@ -67,6 +68,8 @@ class DemoCall:
     agent: list[str] = field(default_factory=list)
     latencies: list[dict[str, float]] = field(default_factory=list)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+    outcome: ev.CallSummarized | None = None
+    summarized: asyncio.Event = field(default_factory=asyncio.Event)
 
     def observe(self, event: ev.CallEvent) -> None:
         if event.call_sid != self.call_sid:
@@ -77,6 +80,9 @@ class DemoCall:
             self.latencies.append(event.stages)
         elif isinstance(event, ev.CallEnded):
             self.ended.set()
+        elif isinstance(event, ev.CallSummarized):
+            self.outcome = event
+            self.summarized.set()
 
     def summary(self) -> dict[str, Any]:
         v2v = [stage["voice_to_voice"] for stage in self.latencies]
@@ -88,6 +94,9 @@ class DemoCall:
             if self.heard else 1.0,
             "agent_replies": self.agent,
             "voice_to_voice_ms": v2v,
+            "disposition": self.outcome.disposition if self.outcome else None,
+            "summary": self.outcome.summary if self.outcome else None,
+            "fields": dict(self.outcome.fields) if self.outcome else {},
         }
 
 
@@ -145,6 +154,7 @@ async def _one_call(runtime: Runtime, profile: str, lines: list[str],
     try:
         caller_summary = await SimulatedCaller(options).run()
         await asyncio.wait_for(record.ended.wait(), timeout=10)
+        await asyncio.wait_for(record.summarized.wait(), timeout=10)  # written after the end
     finally:
         unsubscribe()
     return {**record.summary(), "caller": _caller_brief(caller_summary)}
@@ -169,6 +179,9 @@ def print_event(event: ev.CallEvent) -> None:
         print(f"[{sid}]  latency: voice-to-voice {stages['voice_to_voice']:.0f} ms "
               f"(recognition {stages.get('speech_end->stt_final', 0):.0f}, "
               f"reply {stages.get('llm_ttft', 0):.0f}, voice {stages.get('tts_ttfb', 0):.0f})",
+              flush=True)
+    elif isinstance(event, ev.CallSummarized):
+        print(f"[{sid}] summary ({event.source}): {event.disposition}: {event.summary}",
               flush=True)
     elif isinstance(event, ev.ProviderDegraded | ev.EmergencyDetected | ev.AlertRaised):
         print(f"[{sid}] !! {event.kind}: {event.payload()}", flush=True)

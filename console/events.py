@@ -275,3 +275,15 @@ class CallerSpanRedacted(CallEvent):
     started: float
     ended: float
     what: str
+
+
+@dataclass(frozen=True)
+class SummaryEdited(CallEvent):
+    """An operator corrected what a call came to, after it ended. `item` is "summary",
+    "disposition" or "fields.NAME"; `old` and `new` are the values before and after ("" for
+    none). Its row in the events table is the audit: who (`actor`), when (`at`), what, from, to."""
+
+    item: str
+    old: str
+    new: str
+    actor: str

@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 
 from console import events as ev
 from console import locations
+from console.profile_summary import SummaryRules, parse_summary
 from console.redaction import KINDS as REDACTION_KINDS
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,8 @@ class Profile:
     """What the call store never keeps: "card", "ssn", "dob", "dtmf" (console/redaction.py)."""
     sensitive_prompts: tuple[str, ...] = ()
     """Agent phrases after which the caller's keypad digits are sensitive (with "dtmf")."""
+    summary: SummaryRules = field(default_factory=SummaryRules)
+    """After the call: dispositions, fields and the extractor's rules (profile_summary.py)."""
     source: Path | None = None
 
     @property
@@ -186,6 +189,7 @@ _PROFILE_KEYS = {
     "name", "title", "system_prompt", "greeting", "voice", "local_voice",
     "caller_emergency_phrases", "agent_triggers", "transfer_targets", "reprompt", "goodbye",
     "apology", "idle_reprompt_s", "idle_hangup_s", "responder", "redact", "sensitive_prompts",
+    "summary",
 }  # fmt: skip
 
 
@@ -214,6 +218,7 @@ def parse_profile(data: dict[str, Any], path: Path) -> Profile:
         responder=_responder(reader.table("responder"), path),
         redact=_redact(reader),
         sensitive_prompts=reader.phrases("sensitive_prompts", default=[]),
+        summary=parse_summary(reader.table("summary")),
         source=path,
     )
 

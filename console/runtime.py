@@ -13,6 +13,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from console.handoff.worker import Deliveries, WebhookWorker
 from console.lifecycle import PublicEdge
 from console.memory import trim_periodically
 from console.providers.registry import ProviderRegistry
+from console.storage.edits import summary_edits, write_edits
 from console.storage.files import private_folder
 from console.storage.outbox import Outbox
 from console.storage.outbox import enqueue as enqueue_delivery
@@ -37,6 +39,7 @@ from console.storage.redacting import EVERYTHING, RedactingStore, RedactionPolic
 from console.storage.repository import CallRepository
 from console.storage.writer import StoreWriter
 from console.streams import MediaSender, StreamStart
+from console.summary.summarizer import Summarizer
 from console.telephony.admin import AdminServer, admin_file_path
 from console.telephony.callbacks import add_dial_status_route, dial_action_url
 from console.telephony.server import MediaServer
@@ -46,6 +49,7 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, str], None]
 RECENT_CALLS = 100
+EDIT_WAIT_S = 10.0  # an operator's edit waits at most this long for the store to write it
 
 
 def _log_progress(step: str, status: str) -> None:
@@ -84,7 +88,7 @@ class Runtime:
         self.edge = PublicEdge(settings, want_tunnel=tunnel)
         token = settings.admin_token.get_secret_value() if settings.admin_token else None
         self.admin = AdminServer(self.control, token, admin_file=admin_file_path(settings))
-        self.history = LazyHistory(settings.voiceconsole_db)
+        self.history = LazyHistory(settings.voiceconsole_db, submit=self._submit_edits)
         self.listen_in = self.control  # listen-in: LiveCalls.tap(call_sid, sink(leg, mulaw))
         self.actions: Any = None
         # A session whose call is being transferred stays reachable after its stream ends: a
@@ -94,6 +98,11 @@ class Runtime:
         self._recent: OrderedDict[str, CallSession] = OrderedDict()
         self._unsubscribe_store: Callable[[], None] | None = None
         self.bus.subscribe(self._note_transfer)
+        # After the call (issue 14): one summary per ended call, written off the call's path.
+        self.summarizer = Summarizer(self.bus, self._summary_profile,
+                                     self.registry.summary_model(),
+                                     timeout_s=settings.summary_timeout_s)
+        self._loop: asyncio.AbstractEventLoop | None = None  # while the store takes events
         self._stopping: asyncio.Task[None] | None = None
         self._trimming: asyncio.Task[None] | None = None
 
@@ -118,6 +127,8 @@ class Runtime:
         private_folder(self.settings.voiceconsole_db.parent)
         self.store.start()
         self._unsubscribe_store = self.bus.subscribe(self.redacting)
+        self.bus.subscribe(self.summarizer)
+        self._loop = asyncio.get_running_loop()
         self._start_webhooks(progress)
         for name, tier in self.registry.tiers().items():
             progress(f"tier {name}", f"{tier.label()}: {tier.why}")
@@ -152,9 +163,10 @@ class Runtime:
     async def _stop(self) -> None:
         # Each step runs even when an earlier one failed: a server that would not close must not
         # leave the number pointing at a tunnel that is about to vanish.
-        steps = (self._stop_trimming, self.admin.stop, self._end_calls, self._stop_webhooks,
-                 self.store.close,
-                 self._unsubscribe, self.edge.close, self._close_actions, self.registry.aclose)
+        steps = (self._stop_trimming, self.admin.stop, self._end_calls,
+                 self._finish_summaries, self._stop_webhooks,
+                 self.store.close, self._unsubscribe, self.edge.close, self._close_actions,
+                 self.summarizer.aclose, self.registry.aclose)
         for step in steps:
             try:
                 await step()
@@ -194,6 +206,12 @@ class Runtime:
     async def _stop_trimming(self) -> None:
         if self._trimming is not None:
             self._trimming.cancel()
+
+    async def _finish_summaries(self) -> None:
+        """The ended calls' summaries are published before the store closes; edits made from
+        now on are written by their own transaction."""
+        await self.summarizer.drain()
+        self._loop = None
 
     async def _end_calls(self) -> None:
         await self.server.stop("server-shutdown")
@@ -262,6 +280,28 @@ class Runtime:
             return None
         return dial_twiml(number, caller_id=self.settings.twilio_phone_number,
                           action_url=dial_action_url(self.settings, call_sid))
+
+    async def _summary_profile(self, name: str) -> profiles.Profile:
+        """The profile a call ran on, for its summary; the default one when that is gone."""
+        try:
+            profile, _ = await self.profiles.for_call(name or self.settings.profile)
+        except profiles.ProfileError:
+            profile, _ = await self.profiles.for_call(self.settings.profile)
+        return profile
+
+    def _submit_edits(self, edits: list[ev.SummaryEdited]) -> None:
+        """From a console thread worker: operator edits go to the store's one writer on the
+        bus (so every subscriber hears of them), and return once they are written."""
+        loop = self._loop
+        if loop is None:
+            write_edits(self.settings.voiceconsole_db, edits)  # no writer: our own transaction
+            return
+        asyncio.run_coroutine_threadsafe(self._publish_and_flush(edits), loop).result(EDIT_WAIT_S)
+
+    async def _publish_and_flush(self, edits: list[ev.SummaryEdited]) -> None:
+        for edit in edits:
+            self.bus.publish(edit)
+        await self.store.flush()
 
     def _profile_name(self, start: StreamStart) -> str:
         """A `profile` stream parameter wins; else the number's profile; else the default."""
@@ -355,8 +395,10 @@ class LazyHistory:
     """Past calls for the console. Opened on first use, which happens in the console's thread
     workers: constructing a runtime touches no file."""
 
-    def __init__(self, db_path: Path) -> None:
+    def __init__(self, db_path: Path,
+                 submit: Callable[[list[ev.SummaryEdited]], None] | None = None) -> None:
         self._db_path = db_path
+        self._submit = submit or partial(write_edits, db_path)
         self.exports_dir = db_path.parent / "exports"
         self._repository: CallRepository | None = None
         self._lock = threading.Lock()
@@ -375,6 +417,19 @@ class LazyHistory:
 
     def export_calls_json(self, path: Path, call_sids: list[str] | None = None) -> int:
         return self._open().export_calls_json(path, call_sids)
+
+    def edit_call(self, call_sid: str, changes: dict[str, str], actor: str
+                  ) -> list[ev.SummaryEdited]:
+        """An operator's corrections to the call's summary, disposition or fields, stored and
+        audited (console.storage.edits); returns the edits made (unchanged items make none).
+        Blocking. Raises LookupError for an unknown call, InvalidEdit for a bad item."""
+        call = self.get_call(call_sid)
+        if call is None:
+            raise LookupError(f"no call {call_sid}")
+        edits = summary_edits(call, changes, actor)
+        if edits:
+            self._submit(edits)
+        return edits
 
     def export_calls_csv(self, path: Path, call_sids: list[str] | None = None) -> int:
         return self._open().export_calls_csv(path, call_sids)

@@ -1,9 +1,10 @@
 """`voiceconsole calls`: list stored calls, or show one with its turns and events.
 
-    voiceconsole calls [--json] [--limit N] [--search TEXT]
+    voiceconsole calls [list] [--json] [--limit N] [--search TEXT] [--disposition X]
     voiceconsole calls show SID [--json]
     voiceconsole calls play SID [--speed 1|1.5|2] [--from SECONDS]   (calls_audio.py)
     voiceconsole calls export SID (--wav | --json | --csv) [--out PATH]
+    voiceconsole calls edit SID [--disposition X] [--summary TEXT] [--field NAME=VALUE]...
 
 Reads the store named by `settings.voiceconsole_db`; it never creates the file, so a fresh
 install says "no calls yet" instead of leaving an empty database behind. What it prints is
@@ -37,6 +38,7 @@ LIST_COLUMNS = (
     ("STATUS", "status"),
     ("DURATION", "duration"),
     ("TURNS", "turn_count"),
+    ("DISPOSITION", "disposition"),
     ("", "emergency"),
 )
 
@@ -48,14 +50,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--limit", type=_positive_int, default=50, metavar="N", help="at most N calls (50)"
     )
     parser.add_argument("--search", metavar="TEXT", help="words said, or part of a SID/number")
+    parser.add_argument("--disposition", metavar="X", help="only calls that came to X (booked...)")
     parser.set_defaults(func=list_command)
     actions = parser.add_subparsers(dest="calls_action", metavar="ACTION")
+    _register_list(actions)
+    _register_edit(actions)
     show = actions.add_parser("show", help="one call with its turns, events and metrics")
     show.add_argument("sid", metavar="SID", help="the Twilio call SID (CA...)")
     # SUPPRESS: `calls --json show SID` keeps the --json given before `show`.
     show.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     show.set_defaults(func=show_command)
     calls_audio.register(actions)  # play and export: the recording (issue 14)
+
+
+def _register_list(actions: argparse._SubParsersAction) -> None:
+    """`calls list ...`: the same as `calls ...`, said out loud."""
+    listing = actions.add_parser("list", help="stored calls, newest first (the default)")
+    # SUPPRESS: options given before `list` are kept.
+    listing.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    listing.add_argument("--limit", type=_positive_int, metavar="N", default=argparse.SUPPRESS)
+    listing.add_argument("--search", metavar="TEXT", default=argparse.SUPPRESS)
+    listing.add_argument("--disposition", metavar="X", default=argparse.SUPPRESS)
+    listing.set_defaults(func=list_command)
+
+
+def _register_edit(actions: argparse._SubParsersAction) -> None:
+    edit = actions.add_parser("edit", help="correct a call's summary, disposition or fields "
+                                           "(stored with an audit row: who, when, old, new)")
+    edit.add_argument("sid", metavar="SID", help="the Twilio call SID (CA...)")
+    edit.add_argument("--disposition", metavar="X", help="one of the call's profile's list")
+    edit.add_argument("--summary", metavar="TEXT", help="the new summary")
+    edit.add_argument("--field", action="append", default=[], metavar="NAME=VALUE",
+                      help="an extracted field (repeatable; an empty VALUE clears it)")
+    edit.add_argument("--actor", metavar="NAME", help="who made the edit (default: your login)")
+    edit.set_defaults(func=edit_command)
 
 
 def _positive_int(text: str) -> int:
@@ -70,13 +98,14 @@ def list_command(args: argparse.Namespace) -> int:
     if not db_path.exists():
         print("[]" if args.json else printable(f"no calls yet (no database at {db_path})"))
         return 0
-    calls = _repository(db_path, lambda repo: repo.list_calls(limit=args.limit, search=args.search))
+    calls = _repository(db_path, lambda repo: repo.list_calls(
+        limit=args.limit, search=args.search, disposition=args.disposition))
     if args.json:
         print(_json(calls))
     elif calls:
         print(format_table(calls))
     else:
-        print("no calls match" if args.search else "no calls yet")
+        print("no calls match" if args.search or args.disposition else "no calls yet")
     return 0
 
 
@@ -91,6 +120,12 @@ def show_command(args: argparse.Namespace) -> int:
     else:
         print(format_call(call))
     return 0
+
+
+def edit_command(args: argparse.Namespace) -> int:
+    from console.commands.call_edits import run_edit
+
+    return run_edit(args, _db_path())
 
 
 def _db_path() -> Path:
@@ -153,7 +188,18 @@ def format_call(call: dict[str, Any]) -> str:
     ]
     if call["metrics"]:
         lines += ["metrics (ms):", *(_metric_line(group) for group in call["metrics"])]
+    lines += _summary_lines(call)
     return "\n".join(printable(line) for line in lines)  # each line stays one line
+
+
+def _summary_lines(call: dict[str, Any]) -> list[str]:
+    if not call.get("disposition"):
+        return []
+    lines = [f"summary ({call.get('summary_source') or '?'}): {call['disposition']}",
+             f"  {call.get('summary') or ''}"]
+    lines += [f"  to do: {item}" for item in call.get("action_items") or []]
+    lines += [f"  {name}: {value}" for name, value in (call.get("fields") or {}).items()]
+    return lines
 
 
 def _turn_line(turn: dict[str, Any]) -> str:

@@ -180,6 +180,19 @@ class ProviderRegistry:
                                  timeout_s=2.0, max_retries=0)
         return self._groq
 
+    # --- after the call (issue 14) ------------------------------------------------------------
+    def summary_model(self) -> Any:
+        """The cloud tier's summary writer (a console.summary.llm.JsonModel), or None: without
+        a Groq key the profile's rules write every summary."""
+        s = self.settings
+        if not s.groq_api_key:
+            return None
+        from console.providers.groq_summary import GroqJsonModel
+
+        return GroqJsonModel(s.groq_api_key.get_secret_value(), s.groq_base_url,
+                             model=s.summary_model, strict=s.summary_strict,
+                             timeout_s=s.summary_timeout_s)
+
     @staticmethod
     def _local_stt(observer: ProviderObserver | None) -> SpeechToText | None:
         try:

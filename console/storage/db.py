@@ -28,6 +28,7 @@ from console.events import (
     CallSummarized,
     EmergencyDetected,
     RecordingSaved,
+    SummaryEdited,
     TurnCompleted,
     TurnMeasured,
 )
@@ -318,6 +319,27 @@ def _call_summarized(db: Database, event: CallSummarized) -> None:
     )
 
 
+def _summary_edited(db: Database, event: SummaryEdited) -> None:
+    """The correction itself; its events row (written after this) is the audit."""
+    if event.item in ("summary", "disposition"):
+        db.execute(f"UPDATE calls SET {event.item} = ? WHERE call_sid = ?",  # noqa: S608 - two names
+                   [event.new, event.call_sid])
+    elif event.item.startswith("fields."):
+        _edit_field(db, event.call_sid, event.item.removeprefix("fields."), event.new)
+    else:
+        raise ValueError(f"not an editable item: {event.item!r}")  # dropped as unstorable
+
+
+def _edit_field(db: Database, call_sid: str, name: str, value: str) -> None:
+    path = "$." + json.dumps(name)  # a quoted JSON path key: any name is one key
+    if value:
+        sql = "UPDATE calls SET fields = json_set(COALESCE(fields, '{}'), ?, ?) WHERE call_sid = ?"
+        db.execute(sql, [path, value, call_sid])
+    else:
+        sql = "UPDATE calls SET fields = json_remove(COALESCE(fields, '{}'), ?) WHERE call_sid = ?"
+        db.execute(sql, [path, call_sid])
+
+
 _ROW_WRITERS: dict[type, Callable[[Database, Any], None]] = {
     CallStarted: _call_started,
     CallEnded: _call_ended,
@@ -326,6 +348,7 @@ _ROW_WRITERS: dict[type, Callable[[Database, Any], None]] = {
     EmergencyDetected: _emergency_detected,
     RecordingSaved: _recording_saved,
     CallSummarized: _call_summarized,
+    SummaryEdited: _summary_edited,
 }
 
 

@@ -35,6 +35,9 @@ CSV_COLUMNS = (
     "end_reason",
     "emergency",
     "turn_count",
+    # After the call (issue 14): what it came to. Free text, so neutralized like every cell.
+    "disposition",
+    "summary",
 )
 
 _LIST_SQL = """
@@ -82,11 +85,15 @@ class CallRepository:
         profile: str | None = None,
         emergency: bool | None = None,
         since: float | None = None,
+        disposition: str | None = None,
     ) -> list[dict[str, Any]]:
         """Calls newest first, each with `turn_count` and `duration` (seconds, None while live).
         `search` matches words from any turn, or part of the SID or a phone number; `offset`
         skips that many for paging. (limit, offset, search) match the TUI's HistorySource."""
         clauses, params = _filters(self._db, search, profile, emergency, since)
+        if disposition:
+            clauses.append("calls.disposition = :disposition")
+            params["disposition"] = disposition
         sql = _LIST_SQL.format(
             where=f"WHERE {' AND '.join(clauses)}" if clauses else "",
             limit="LIMIT :limit OFFSET :offset",

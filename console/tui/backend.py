@@ -43,8 +43,10 @@ class HistorySource(Protocol):
         profile: str | None = None,
         emergency: bool | None = None,
         since: float | None = None,
+        disposition: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Newest first; `search` is words said in the call, or part of a number or SID."""
+        """Newest first; `search` is words said in the call, or part of a number or SID.
+        (The history screen passes `disposition` only when the operator chose one.)"""
         ...
 
     def get_call(self, call_sid: str) -> dict[str, Any] | None:
@@ -60,6 +62,16 @@ class HistoryExports(Protocol):
     def export_calls_json(self, path: Path, call_sids: Iterable[str] | None = None) -> int: ...
 
     def export_calls_csv(self, path: Path, call_sids: Iterable[str] | None = None) -> int: ...
+
+
+class HistoryEdits(Protocol):
+    """Optional on a HistorySource: an operator's corrections of what a call came to."""
+
+    def edit_call(self, call_sid: str, changes: dict[str, str], actor: str) -> list[Any]:
+        """`changes`: "summary", "disposition" or "fields.NAME" -> the new value. Stores what
+        changed, each change audited (who, when, old, new); returns those changes. Blocking.
+        Raises LookupError (no such call) or ValueError (an item that cannot be edited)."""
+        ...
 
 
 class ListenInSource(Protocol):

@@ -13,6 +13,7 @@ from console.events import (
     CallEnded,
     CallEvent,
     CallStarted,
+    CallSummarized,
     DtmfPressed,
     EmergencyDetected,
     OperatorActed,
@@ -21,6 +22,7 @@ from console.events import (
     ProviderDegraded,
     SpeculationSettled,
     StateChanged,
+    SummaryEdited,
     TransferAttempted,
     TransferFinished,
 )
@@ -103,4 +105,7 @@ _WORDS: dict[type[CallEvent], Callable[[Any], str]] = {
     AlertRaised: lambda e: f"{e.level.upper()} ALERT: {e.message}",
     ProfileRejected: lambda e: f"profile {e.profile} edit rejected ({e.problem}): last good used",
     AudioDropped: _audio_dropped,
+    # After the call (issue 14): what it came to, and an operator's corrections of that.
+    CallSummarized: lambda e: f"summarized ({e.source}): {e.disposition}",
+    SummaryEdited: lambda e: f"{e.actor} changed {e.item}: “{e.old}” → “{e.new}”",
 }

@@ -36,7 +36,8 @@ def when(epoch: float | None) -> str:
 
 
 def row_cells(call: dict[str, Any]) -> tuple[Text, ...]:
-    """One history table row: when, caller, profile, duration, turns, how it ended, emergency."""
+    """One history table row: when, caller, profile, duration, turns, how it ended, emergency,
+    and what it came to (the disposition)."""
     seconds = call.get("duration")
     flag = Text("⚠ emergency", style="bold red") if call.get("emergency") else Text("")
     return (
@@ -47,6 +48,7 @@ def row_cells(call: dict[str, Any]) -> tuple[Text, ...]:
         Text(printable(call.get("turn_count", 0))),
         Text(_ending(call)),
         flag,
+        Text(_field(call, "disposition", "—")),
     )
 
 

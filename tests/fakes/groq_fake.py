@@ -8,8 +8,23 @@ the primary model:
         ...
         await fake.wait_for(lambda: fake.responses and fake.responses[-1].disconnected)
 
-Modes: ok | 429 | 500 | slow | midstream-error | 401. Every request and every token sent is
-recorded with `time.monotonic()`, so a bench can compute "end of first sentence sent".
+Modes: ok | 429 | 500 | slow | midstream-error | 401 | json-invalid. Every request and every
+token sent is recorded with `time.monotonic()`, so a bench can compute "end of first sentence
+sent".
+
+A request without `"stream": true` gets one `chat.completion` object, as Groq answers the
+structured-output requests (`response_format` json_schema) the post-call summary makes. Such
+requests are kept apart (`structured_requests`, `structured_responses`; `requests` and
+`responses` stay the conversation's) and answered with `structured_reply`, verbatim as the
+message content (a test gives JSON, or not); by default, a cooperative model's answer built from
+the request's schema. They follow only a mode set for their model (`set_mode(mode, model=...)`),
+so a test that slows or fails "Groq" for the conversation does not also wait on summaries.
+The shape (choices[0].message, finish_reason, usage, x_groq.id) is Groq's documented
+non-streaming response (console.groq.com/docs/api-reference#chat-create). "json-invalid"
+answers such a request as
+Groq's best-effort JSON modes do when the output fails the schema: 400, code
+`json_validate_failed`, with the generation in `failed_generation` (their structured-outputs
+and JSON-mode docs describe the 400; the body is the error shape of their API reference).
 """
 
 from __future__ import annotations
@@ -27,7 +42,7 @@ from aiohttp import web
 
 from tests.fakes.loopback import LoopbackServer
 
-MODES = ("ok", "429", "500", "slow", "midstream-error", "401")
+MODES = ("ok", "429", "500", "slow", "midstream-error", "401", "json-invalid")
 DEFAULT_REPLY = "Sure, I can help with that. What day works best for you?"
 DEFAULT_KEY = "test-groq-key"
 SENTENCE_END = (".", "!", "?")
@@ -92,6 +107,7 @@ class FakeGroq(LoopbackServer):
         midstream_tokens: int = 3,
         usage_style: str = "x_groq",
         retry_after_ms: float | None = None,
+        structured_reply: Reply | None = None,
     ) -> None:
         """`usage_style`: "x_groq" puts usage on the finish chunk (Groq); "split" sends the finish
         chunk bare and then a `choices: []` chunk with top-level `usage` (OpenAI-style servers).
@@ -108,6 +124,9 @@ class FakeGroq(LoopbackServer):
         self.retry_after_ms = retry_after_ms
         self.requests: list[GroqRequest] = []
         self.responses: list[GroqResponse] = []
+        self.structured_reply: Reply = structured_reply or schema_answer
+        self.structured_requests: list[GroqRequest] = []
+        self.structured_responses: list[GroqResponse] = []
         self._default_mode = _checked(mode)
         self._modes: dict[str, str] = {}
 
@@ -128,6 +147,9 @@ class FakeGroq(LoopbackServer):
     def mode_for(self, model: str) -> str:
         return self._modes.get(model, self._default_mode)
 
+    def _mode(self, model: str, streamed: bool) -> str:
+        return self.mode_for(model) if streamed else self._modes.get(model, "ok")
+
     def requests_for(self, model: str) -> list[GroqRequest]:
         return [r for r in self.requests if r.model == model]
 
@@ -135,10 +157,11 @@ class FakeGroq(LoopbackServer):
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         recorded = await self._record(request)
+        streamed = bool(recorded.body.get("stream"))
         authorized = request.headers.get("Authorization") == f"Bearer {self.api_key}"
-        mode = self.mode_for(recorded.model) if authorized else "401"
+        mode = self._mode(recorded.model, streamed) if authorized else "401"
         response = GroqResponse(recorded, mode)
-        self.responses.append(response)
+        (self.responses if streamed else self.structured_responses).append(response)
         try:
             return await self._respond(request, response)
         except (asyncio.CancelledError, ConnectionResetError):
@@ -156,7 +179,7 @@ class FakeGroq(LoopbackServer):
             retry_count=int(request.headers.get("x-stainless-retry-count", "0")),
             received=time.monotonic(),
         )
-        self.requests.append(recorded)
+        (self.requests if body.get("stream") else self.structured_requests).append(recorded)
         self._notify()
         return recorded
 
@@ -167,7 +190,25 @@ class FakeGroq(LoopbackServer):
             return self._status_error(mode)
         if mode == "slow":
             await self._sleep_unless_stopping(self.slow_s)
+        if not response.request.body.get("stream"):
+            return self._whole(response)
         return await self._stream(request, response)
+
+    # non-streaming (structured outputs) ---------------------------------------------------------
+
+    def _whole(self, response: GroqResponse) -> web.Response:
+        reply = self.structured_reply
+        text = reply(response.request) if callable(reply) else "".join(reply)
+        if response.mode == "json-invalid":
+            response.status = 400
+            message = ("Failed to generate JSON. Please adjust your prompt. See "
+                       "'failed_generation' for more details.")
+            body = {"error": {"message": message, "type": "invalid_request_error",
+                              "code": "json_validate_failed", "failed_generation": text}}
+            return web.json_response(body, status=400)
+        response.tokens.append(SentToken(text, time.monotonic()))
+        response.finished = True
+        return web.json_response(_completion(response.request, text))
 
     def _status_error(self, mode: str) -> web.Response:
         if mode == "401":
@@ -268,6 +309,38 @@ class _Chunks:
 
 def _choice(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
     return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+
+
+def schema_answer(request: GroqRequest) -> str:
+    """What a cooperative model answers a json_schema request: the first enum value, empty
+    lists, null fields, a short summary."""
+    schema = request.body.get("response_format", {}).get("json_schema", {}).get("schema", {})
+    return json.dumps(_instance(schema))
+
+
+def _instance(schema: dict[str, Any]) -> Any:
+    kind = schema.get("type")
+    if kind == "object":
+        return {k: _instance(v) for k, v in schema.get("properties", {}).items()}
+    if kind == "array":
+        return []
+    if schema.get("enum"):
+        return schema["enum"][0]
+    if isinstance(kind, list) and "null" in kind:
+        return None
+    return "The call ended." if kind == "string" else None
+
+
+def _completion(request: GroqRequest, text: str) -> dict[str, Any]:
+    number = next(_ids)
+    message = {"role": "assistant", "content": text}
+    return {
+        "id": f"chatcmpl-fake{number}", "object": "chat.completion", "created": int(time.time()),
+        "model": request.model,
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}],
+        "usage": _usage(request, len(split_tokens(text))),
+        "system_fingerprint": "fp_fake", "x_groq": {"id": f"req_fake{number}"},
+    }
 
 
 def _usage(request: GroqRequest, completion: int) -> dict[str, Any]:

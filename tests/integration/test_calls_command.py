@@ -71,7 +71,7 @@ def test_calls_prints_a_table_of_stored_calls_newest_first(
     assert main(["calls"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["STARTED", "CALL", "SID", "FROM", "TO", "PROFILE", "STATUS",
-                                "DURATION", "TURNS"]  # fmt: skip
+                                "DURATION", "TURNS", "DISPOSITION"]  # fmt: skip
     assert "CA-flood" in lines[1] and "EMERGENCY" in lines[1] and "live" in lines[1]
     assert "CA-dentist" in lines[2] and "1:35" in lines[2] and "caller-hangup" not in lines[2]
     assert len(lines) == 3

@@ -37,3 +37,7 @@ async def test_demo_call_is_recognized_answered_and_stored(runtime):
     voice_to_voice = [m["stages"]["voice_to_voice"] for m in stored["metrics"]
                       if "voice_to_voice" in m["stages"]]
     assert len(voice_to_voice) == 4
+    # The embedded tier's summary, from the profile's rules: the caller booked a day and time.
+    assert (stored["disposition"], stored["summary_source"]) == ("booked", "rules")
+    assert stored["fields"]["requested_time"].lower() in ("tuesday at nine", "tuesday at 9")
+    assert stored["fields"]["name"] == "Maria Lopez" and call["disposition"] == "booked"

@@ -81,7 +81,8 @@ def assert_no_dead_air(summary: dict[str, Any]) -> None:
 
 
 async def assert_nothing_lost(stack: CloudStack, sid: str) -> dict[str, Any]:
-    await stack.watch.until(lambda: stack.watch.of("CallEnded", call_sid=sid))
+    # A call is over once it is summarized: the summary is published after CallEnded.
+    await stack.watch.until(lambda: stack.watch.of("CallSummarized", call_sid=sid))
     await stack.runtime.store.flush()
     call = await asyncio.to_thread(_stored_call, stack.runtime.settings.voiceconsole_db, sid)
     published = [e for e in stack.watch.events if e.call_sid == sid and _storable(e)]

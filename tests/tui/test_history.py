@@ -194,6 +194,7 @@ async def test_history_lists_past_calls_newest_first_with_their_outline(history)
             "2",
             "caller hung up",
             "⚠ emergency",
+            "—",  # no summary was stored for it
         ]
         status = app.screen.query_one("#history-status", Static).content
         assert str(status).startswith("3 calls")

@@ -1,5 +1,5 @@
-"""One stored call in full: header, recording player, transcript (the line under the playhead
-highlighted), latency chart and the audit log of events."""
+"""One stored call in full: header, summary, recording player, transcript (the line under the
+playhead highlighted), latency chart and the audit log of events."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ from console.tui.records import (
     render_record_header,
     render_record_transcript,
 )
+from console.tui.screens.summary_edit import start_summary_edit
+from console.tui.widgets.call_summary import CallSummaryPanel
 from console.tui.widgets.latency_chart import render_latency_chart
 from console.tui.widgets.replay_player import (
     ReplayPlayer,
@@ -40,6 +42,7 @@ class CallRecordScreen(Screen):
         Binding("j", "export('json')", "Export JSON"),
         Binding("c", "export('csv')", "Export CSV"),
         Binding("w", "export_wav", "Export WAV"),
+        Binding("e", "edit_summary", "Edit summary"),
     ]
 
     def __init__(self, history: HistorySource, call_sid: str) -> None:
@@ -52,6 +55,7 @@ class CallRecordScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("loading…", id="record-header")
+        yield CallSummaryPanel(id="record-summary")
         yield ReplayPlayer(getattr(self.app, "audio_devices", None) or AudioDevices())
         with Horizontal(id="record-body"):
             with VerticalScroll(id="record-transcript-box"):
@@ -83,6 +87,7 @@ class CallRecordScreen(Screen):
             return
         self.record = record
         header.update(render_record_header(record))
+        self.query_one(CallSummaryPanel).show(record)
         self._transcript = render_record_transcript(record)
         self.query_one("#record-transcript", Static).update(self._transcript)
         self.query_one(ReplayPlayer).load(record)
@@ -103,6 +108,9 @@ class CallRecordScreen(Screen):
         exports_dir = getattr(self._history, "exports_dir", None)
         export = partial(export_wav, exports_dir, self.record, export_stem(self.call_sid))
         self.run_worker(partial(tell, self, export), thread=True, name="export wav", group="export")
+
+    def action_edit_summary(self) -> None:
+        start_summary_edit(self, self._history, self.record, self._read)
 
     def action_export(self, kind: str) -> None:
         stem = export_stem(self.call_sid)

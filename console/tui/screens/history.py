@@ -32,10 +32,11 @@ from console.tui.widgets.printable_input import PrintableInput
 
 PAGE = 200  # calls listed at once, newest first; a narrower search reaches older ones
 TYPING_PAUSE = 0.3
-COLUMNS = ("Started", "Caller", "Profile", "Duration", "Turns", "Ended", "Emergency")
+COLUMNS = ("Started", "Caller", "Profile", "Duration", "Turns", "Ended", "Emergency", "Outcome")
 SINCE = (("any time", "any"), ("today", "today"), ("last 7 days", "7"), ("last 30 days", "30"))
 EMERGENCY = (("all calls", "all"), ("emergencies only", "yes"), ("no emergency", "no"))
 ANY_PROFILE = ("any profile", "*")
+ANY_DISPOSITION = ("any outcome", "*")
 SEARCH_HINT = "words said, a number or a call SID"
 
 
@@ -45,15 +46,19 @@ class HistoryFilter:
     since: str = "any"
     profile: str = "*"
     emergency: str = "all"
+    disposition: str = "*"
 
     def query(self, now: float) -> dict[str, Any]:
         """Keyword arguments for HistorySource.list_calls."""
-        return {
+        query = {
             "search": self.search.strip() or None,
             "profile": None if self.profile == "*" else self.profile,
             "emergency": {"yes": True, "no": False}.get(self.emergency),
             "since": since_epoch(self.since, now),
         }
+        if self.disposition != "*":  # only when chosen: older history sources lack it
+            query["disposition"] = self.disposition
+        return query
 
 
 def since_epoch(choice: str, now: float) -> float | None:
@@ -80,6 +85,7 @@ class HistoryScreen(Screen):
         self._typing: Timer | None = None
         self.loaded = False  # the latest query has answered (tests and screenshots wait on it)
         self.profile_names: list[str] | None = None  # offered in the filter once read
+        self.dispositions: list[str] | None = None  # every profile's, in the filter once read
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -88,6 +94,8 @@ class HistoryScreen(Screen):
             yield Select(SINCE, value="any", allow_blank=False, id="history-since")
             yield Select([ANY_PROFILE], value="*", allow_blank=False, id="history-profile")
             yield Select(EMERGENCY, value="all", allow_blank=False, id="history-emergency")
+            yield Select([ANY_DISPOSITION], value="*", allow_blank=False,
+                         id="history-disposition")
         yield DataTable(id="history-table", cursor_type="row", zebra_stripes=True)
         yield Static("loading…", id="history-status")
         yield Footer()
@@ -107,6 +115,7 @@ class HistoryScreen(Screen):
             since=str(self.query_one("#history-since", Select).value),
             profile=str(self.query_one("#history-profile", Select).value),
             emergency=str(self.query_one("#history-emergency", Select).value),
+            disposition=str(self.query_one("#history-disposition", Select).value),
         )
 
     def reload(self) -> None:
@@ -140,6 +149,7 @@ class HistoryScreen(Screen):
     def _load_profiles(self) -> None:
         names = profiles.list_profiles()  # reads the profile folders
         self.app.call_from_thread(self._offer_profiles, names)
+        self.app.call_from_thread(self._offer_dispositions, profile_dispositions(names))
 
     def _offer_profiles(self, names: list[str]) -> None:
         if not self.is_mounted:
@@ -148,6 +158,15 @@ class HistoryScreen(Screen):
         select = self.query_one("#history-profile", Select)
         with select.prevent(Select.Changed):  # new choices, same filter: no second query
             select.set_options([ANY_PROFILE, *((Text(printable(name)), name) for name in names)])
+            select.value = "*"
+
+    def _offer_dispositions(self, dispositions: list[str]) -> None:
+        if not self.is_mounted:
+            return
+        self.dispositions = dispositions
+        select = self.query_one("#history-disposition", Select)
+        with select.prevent(Select.Changed):
+            select.set_options([ANY_DISPOSITION, *((Text(printable(d)), d) for d in dispositions)])
             select.value = "*"
 
     def on_input_changed(self, _: Input.Changed) -> None:
@@ -201,6 +220,17 @@ class HistoryScreen(Screen):
             return
         export = partial(run_export, self, self._history, kind, sids, "calls")
         self.run_worker(export, thread=True, name=f"export {kind}", group="export")
+
+
+def profile_dispositions(names: list[str]) -> list[str]:
+    """Every disposition the profiles name, each once, in their order. Reads the files."""
+    found: dict[str, None] = {}
+    for name in names:
+        try:
+            found.update(dict.fromkeys(profiles.load_profile(name).summary.dispositions))
+        except profiles.ProfileError:
+            continue  # an invalid profile is reported where it is used
+    return list(found)
 
 
 def _summary(chosen: HistoryFilter, rows: list[dict[str, Any]]) -> str:
