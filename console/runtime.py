@@ -29,7 +29,7 @@ from console.config import Settings
 from console.events import EventBus
 from console.handoff.worker import Deliveries, WebhookWorker
 from console.lifecycle import PublicEdge
-from console.memory import trim_periodically
+from console.memory import freeze_start_up_heap, trim_periodically
 from console.providers.registry import ProviderRegistry
 from console.storage.edits import summary_edits, write_edits
 from console.storage.files import private_folder
@@ -141,6 +141,7 @@ class Runtime:
         await self.edge.open(port, progress)
         await self.admin.start()
         progress("admin", f"voiceconsole control -> {self.admin.url}")
+        progress("memory", f"start-up heap frozen ({freeze_start_up_heap()} objects)")
         self._trimming = asyncio.create_task(trim_periodically(), name="memory-trim")
 
     def _refuse_unsigned_exposure(self, progress: Progress) -> None:
