@@ -99,6 +99,11 @@ class Profile:
     idle_hangup_s: float
     responder: ResponderScript = field(default_factory=ResponderScript)
     source: Path | None = None
+    # Recording (issue 14): consent rules differ, so each profile decides.
+    record_calls: bool = True
+    """False: this profile's calls are never recorded, whatever RECORDING_ENABLED says."""
+    recording_announcement: str = ""
+    """Said first on a recorded call, ahead of the greeting (e.g. "This call may be recorded.")."""
 
     @property
     def default_transfer_number(self) -> str | None:
@@ -181,6 +186,7 @@ _PROFILE_KEYS = {
     "name", "title", "system_prompt", "greeting", "voice", "local_voice",
     "caller_emergency_phrases", "agent_triggers", "transfer_targets", "reprompt", "goodbye",
     "apology", "idle_reprompt_s", "idle_hangup_s", "responder",
+    "record_calls", "recording_announcement",
 }  # fmt: skip
 
 
@@ -208,6 +214,8 @@ def parse_profile(data: dict[str, Any], path: Path) -> Profile:
         idle_hangup_s=reader.seconds("idle_hangup_s", default=8.0),
         responder=_responder(reader.table("responder"), path),
         source=path,
+        record_calls=reader.flag("record_calls", default=True),
+        recording_announcement=reader.text("recording_announcement", default=""),
     )
 
 
@@ -306,8 +314,8 @@ class _Reader:
             self.fail(key, "must not be empty")
         return default
 
-    def flag(self, key: str) -> bool:
-        return bool(self._get(key, False, bool, "true or false"))
+    def flag(self, key: str, default: bool = False) -> bool:
+        return bool(self._get(key, default, bool, "true or false"))
 
     def seconds(self, key: str, default: float) -> float:
         value = float(self._get(key, default, (int, float), "a number of seconds"))

@@ -29,6 +29,7 @@ from console.events import EventBus
 from console.lifecycle import PublicEdge
 from console.memory import trim_periodically
 from console.providers.registry import ProviderRegistry
+from console.recording.service import Recordings, started_now
 from console.storage.files import private_folder
 from console.storage.repository import CallRepository
 from console.storage.writer import StoreWriter
@@ -66,6 +67,7 @@ class Runtime:
                                  narrating_hold_s=settings.narrating_hold_s)
         self.options = _with_emergency_numbers(options or default, settings)
         self.store = StoreWriter(settings.voiceconsole_db)
+        self.recordings = Recordings(settings, self.bus)  # issue 14: one stereo WAV per call
         self.control = LiveCalls(self.bus)
         self.greetings = MemoryGreetings()
         # Calls whose transfer Twilio accepted and whose <Dial> outcome has not come yet: only
@@ -112,6 +114,7 @@ class Runtime:
         private_folder(self.settings.voiceconsole_db.parent)
         self.store.start()
         self._unsubscribe_store = self.bus.subscribe(self.store)
+        await self.recordings.start()
         for name, tier in self.registry.tiers().items():
             progress(f"tier {name}", f"{tier.label()}: {tier.why}")
         progress("models", "warming up")
@@ -145,7 +148,8 @@ class Runtime:
     async def _stop(self) -> None:
         # Each step runs even when an earlier one failed: a server that would not close must not
         # leave the number pointing at a tunnel that is about to vanish.
-        steps = (self._stop_trimming, self.admin.stop, self._end_calls, self.store.close,
+        steps = (self._stop_trimming, self.admin.stop, self._end_calls, self.recordings.stop,
+                 self.store.close,
                  self._unsubscribe, self.edge.close, self._close_actions, self.registry.aclose)
         for step in steps:
             try:
@@ -174,7 +178,10 @@ class Runtime:
     async def _new_call(self, start: StreamStart, sender: MediaSender) -> CallSession:
         # Read per call (a small file, off the loop) so an edited profile applies to the next
         # call; an invalid edit is reported and the last good version used.
+        started = started_now()  # the recording's sample 0: before anything awaits
         profile, stale = await self.profiles.for_call(self._profile_name(start))
+        profile = self.recordings.announced(profile)
+        sender = self.recordings.record(start, sender, profile, started)
         relay = ObserverRelay()
         deps = CallDeps(
             stt=self.registry.stt(relay),
@@ -188,6 +195,7 @@ class Runtime:
         )
         session = CallSession(start, sender, deps)
         relay.target = session
+        self.recordings.listen(session)
         self.control.add(session)
         self._remember(session)
         await session.begin()
@@ -246,6 +254,7 @@ class Runtime:
     async def _prepare_profile(self, name: str) -> None:
         try:
             profile = await asyncio.to_thread(profiles.load_profile, name)
+            profile = self.recordings.announced(profile)  # its greeting leads with it
             lines = _lines_to_prepare(profile)
             await asyncio.gather(*(self._prepare_lines(profile, lines[i::PREPARE_STREAMS])
                                    for i in range(PREPARE_STREAMS)))

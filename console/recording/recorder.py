@@ -1,0 +1,108 @@
+"""One call's recorder: a MediaSender in front of the call's real one (what was sent to the caller
+is the right channel) and a tap on caller frames (the left channel).
+
+The right channel is placed on a model of the caller's playout clock: the call's sample clock
+starts when the stream starts (the caller's first frame is sample 0 of the left channel), a frame
+sent at sample `now` plays at `now` or after the audio queued before it, and `clear` drops what
+had not played. Audio is handed to the writer once settled (played, or arrived), about once a
+second (the service's flush), so a crash loses at most that second.
+"""
+
+from __future__ import annotations
+
+import time
+
+from console.recording.tracks import CallerTrack, HeardTrack
+from console.recording.writer import FileHandle, RecordingWriter
+from console.streams import MediaSender
+from console.telephony.audio import FRAME_BYTES, SAMPLE_RATE
+
+# A caller stream silent for this long has stalled (Twilio sends a frame every 20 ms, silence
+# included): the gap becomes silence so the right channel is not held back in memory.
+STALL_SAMPLES = SAMPLE_RATE  # 1 s
+# A redacted span is widened by one frame each side: the caller's frames reach us up to a frame
+# later or earlier than the wall clock the span was measured on.
+MUTE_PAD_SAMPLES = FRAME_BYTES
+
+
+class CallRecorder:
+    def __init__(self, sender: MediaSender, writer: RecordingWriter, handle: FileHandle,
+                 started: tuple[float, float]) -> None:
+        self._sender = sender
+        self._writer = writer
+        self.handle = handle
+        self._t0, self.wall0 = started  # (time.monotonic(), time.time()) at sample 0
+        self.left = CallerTrack()
+        self.right = HeardTrack()
+        self._spans: list[tuple[int, int]] = []
+        self.finished = False
+
+    @property
+    def call_sid(self) -> str:
+        return self.handle.call_sid
+
+    def now(self) -> int:
+        return int((time.monotonic() - self._t0) * SAMPLE_RATE)
+
+    # --- MediaSender: what the caller hears ---------------------------------------------------
+    async def send_audio(self, mulaw: bytes) -> None:
+        if not self.finished:
+            self.right.add(mulaw, self.now())
+        await self._sender.send_audio(mulaw)
+
+    async def send_mark(self, name: str) -> None:
+        await self._sender.send_mark(name)
+
+    async def send_clear(self) -> None:
+        if not self.finished:
+            self.right.clear(self.now())
+        await self._sender.send_clear()
+
+    async def close(self, reason: str) -> None:
+        await self._sender.close(reason)
+
+    # --- the caller ---------------------------------------------------------------------------
+    def tap(self, leg: str, mulaw: bytes) -> None:
+        """A session audio tap: caller frames only (agent frames come through send_audio,
+        where a `clear` can follow them)."""
+        if leg == "caller" and not self.finished:
+            self.left.add(mulaw)
+
+    def mute(self, started: float, ended: float) -> tuple[int, int]:
+        """Mute the caller between two epoch times: in memory now, in the file for what is
+        already written. Returns the span in samples."""
+        span = (self._sample_at(started) - MUTE_PAD_SAMPLES,
+                self._sample_at(ended) + MUTE_PAD_SAMPLES)
+        self._spans.append(span)
+        self.left.mute(*span)
+        if span[0] < self.left.base:
+            self._writer.mute(self.handle, span[0], min(span[1], self.left.base))
+        return span
+
+    def _sample_at(self, epoch: float) -> int:
+        return int((epoch - self.wall0) * SAMPLE_RATE)
+
+    # --- handing audio to the writer ----------------------------------------------------------
+    def flush(self) -> None:
+        """Hand the writer what has settled: both channels up to where the caller's frames
+        have come and the playout clock has passed."""
+        now = self.now()
+        if now - self.left.end > STALL_SAMPLES:
+            self.left.skip_to(now)
+        self._hand_over(min(now, self.left.end))
+
+    def finish(self) -> None:
+        """The call ended: audio queued but not yet played was never heard."""
+        now = self.now()
+        self.right.clear(now)
+        self._hand_over(max(self.left.end, self.right.end))
+        self.finished = True
+
+    def _hand_over(self, upto: int) -> None:
+        for span in self._spans:
+            self.left.mute(*span)  # frames that arrived after the span was announced
+        left, right = self.left.take(upto), self.right.take(upto)
+        if left:
+            self._writer.append(self.handle, left, right)
+
+

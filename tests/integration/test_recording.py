@@ -1,0 +1,66 @@
+"""Call recordings over the real server: the simulated caller's speaker (`caller.playout.heard`)
+is what the caller heard; the recording's right channel must be that, within a frame, cuts and
+operator speech included, and its left channel what the caller said."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import time
+
+from tests.integration.conftest import Watch, spoken, start_cloud_stack, stop_cloud_stack
+from tests.recording_check import (
+    FRAME,
+    find_near,
+    mismatches,
+    pcm,
+    read_stereo,
+    span_redacted,
+)
+
+LONG = ("We are open every weekday from eight in the morning. "
+        "On Saturdays we open at nine and close at noon. ") * 2
+NURSE = "This is the clinic nurse speaking."
+
+
+def epoch_of(caller, elapsed: float) -> float:
+    """A time the caller took (seconds since its call started) on the wall clock."""
+    return time.time() - (time.monotonic() - (caller.started_at + elapsed))
+
+
+async def test_the_recording_is_what_the_caller_heard_cut_and_operator_included(tmp_path):
+    stack, parts = await start_cloud_stack(tmp_path, script=["tell me your hours", "wait stop"])
+    try:
+        stack.groq.reply = [LONG, "Sure, go ahead."]
+        watch = Watch(stack.runtime.bus)
+        first, barge = spoken(), spoken(900, barge_in_after_ms=800)
+        caller = stack.caller(first, barge, reply_timeout_s=6.0)
+        call = asyncio.create_task(caller.run())
+        sid = caller.options.call_sid
+        await watch.until(lambda: len(caller.speech) == 2 and "end" in caller.speech[1], 15)
+        # Redacted once its audio is on disk (flushed each second): the file is muted in place.
+        said = caller.speech[0]
+        stack.runtime.bus.publish(span_redacted(
+            sid, epoch_of(caller, said["start"]), epoch_of(caller, said["end"])))
+        await stack.runtime.control.say(sid, NURSE, "test")
+        await call
+        await watch.until(lambda: watch.of("RecordingSaved"), 5)
+    finally:
+        await stop_cloud_stack(parts)
+
+    saved = watch.of("RecordingSaved")[0]
+    assert stat.S_IMODE(os.stat(saved.path).st_mode) == 0o600
+    left, right = read_stereo(saved.path)
+    heard = pcm(bytes(caller.playout.heard))
+    assert caller.clears, "the barge-in cut the reply"
+    assert find_near(heard, pcm(stack.deepgram.audio_for(NURSE))[:800], len(heard) // 2,
+                     len(heard)) is not None, "the operator's words were heard"
+    assert mismatches(right, heard) == []
+    assert abs(saved.seconds - len(left) / 8000) < 0.01
+    # The caller's barge-in is on the left where they said it; the redacted first words are gone.
+    speech = pcm(barge.mulaw)
+    at = int(caller.speech[1]["start"] * 8000)
+    assert find_near(left, speech, at) is not None
+    muted = left[int(said["start"] * 8000) - FRAME: int(said["end"] * 8000) + FRAME]
+    assert not muted.any()
