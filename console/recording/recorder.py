@@ -80,7 +80,7 @@ class CallRecorder:
         return span
 
     def _sample_at(self, epoch: float) -> int:
-        return int((epoch - self.wall0) * SAMPLE_RATE)
+        return round((epoch - self.wall0) * SAMPLE_RATE)
 
     # --- handing audio to the writer ----------------------------------------------------------
     def flush(self) -> None:

@@ -59,7 +59,10 @@ class Recordings:
     async def start(self) -> None:
         if not self.enabled:
             return
-        await asyncio.to_thread(private_folder, self.folder)
+        try:
+            await asyncio.to_thread(private_folder, self.folder)
+        except OSError as error:  # each call then says so (AlertRaised); the console starts
+            log.warning("recordings folder %s is unusable: %s", self.folder, error)
         self.writer.start()
         self._unsubscribe = self.bus.subscribe(self._on_event)
         self._tasks = [asyncio.create_task(self._flush_periodically(), name="recordings-flush"),

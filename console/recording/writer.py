@@ -44,7 +44,7 @@ class FileHandle:
 
 @dataclass
 class _Job:
-    handle: FileHandle
+    handle: FileHandle | None
     work: Callable[..., Any]
     args: tuple[Any, ...]
     done: asyncio.Future[None] | None = None
@@ -82,15 +82,24 @@ class RecordingWriter:
             done.set_result(None)
         return done
 
+    async def written(self) -> None:
+        """Until every job queued before this call is done (tests, the crash probe)."""
+        assert self._loop is not None
+        done = self._loop.create_future()
+        if self._submit(_Job(None, _nothing, (), done)):
+            await done
+
     def _submit(self, job: _Job, even_if_failed: bool = False) -> bool:
         """Queue a job; False when the recording has failed or the queue is full (which fails
         it: a recording with a hole in it would no longer be true to the call)."""
-        if self._thread is None or (job.handle.error is not None and not even_if_failed):
+        handle = job.handle
+        if self._thread is None or (handle and handle.error is not None and not even_if_failed):
             return False
         try:
             self._queue.put_nowait(job)
         except queue.Full:
-            self._report(job.handle, "the disk is not keeping up (writer queue full)")
+            if handle is not None:
+                self._report(handle, "the disk is not keeping up (writer queue full)")
             return False
         return True
 
@@ -105,12 +114,13 @@ class RecordingWriter:
     # --- the thread ---------------------------------------------------------------------------
     def _run(self) -> None:
         while (job := self._queue.get()) is not None:
+            handle = job.handle
             try:
-                if not job.handle.broken or job.work is _close:
-                    job.work(job.handle, *job.args)
+                if handle is not None and (not handle.broken or job.work is _close):
+                    job.work(handle, *job.args)
             except Exception as error:  # noqa: BLE001 - one recording fails, never the writer
-                job.handle.broken = True
-                self._report(job.handle, _describe(error))
+                handle.broken = True
+                self._report(handle, _describe(error))
             finally:
                 if job.done is not None:
                     self._call_soon(_settle, job.done)
@@ -133,6 +143,10 @@ def _describe(error: Exception) -> str:
 def _settle(done: asyncio.Future[None]) -> None:
     if not done.done():
         done.set_result(None)
+
+
+def _nothing() -> None:
+    pass
 
 
 def _open(handle: FileHandle) -> None:
