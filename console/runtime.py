@@ -182,23 +182,27 @@ class Runtime:
         profile, stale = await self.profiles.for_call(self._profile_name(start))
         profile = self.recordings.announced(profile)
         sender = self.recordings.record(start, sender, profile, started)
-        relay = ObserverRelay()
-        deps = CallDeps(
-            stt=self.registry.stt(relay),
-            llm=self.registry.llm(profile),
-            tts=self.registry.tts(profile, relay),
-            profile=profile,
-            bus=self.bus,
-            actions=self.actions,
-            greetings=self.greetings,
-            options=self.options,
-        )
-        session = CallSession(start, sender, deps)
-        relay.target = session
-        self.recordings.listen(session)
-        self.control.add(session)
-        self._remember(session)
-        await session.begin()
+        try:  # a call whose session cannot start leaves no recording (issue 14)
+            relay = ObserverRelay()
+            deps = CallDeps(
+                stt=self.registry.stt(relay),
+                llm=self.registry.llm(profile),
+                tts=self.registry.tts(profile, relay),
+                profile=profile,
+                bus=self.bus,
+                actions=self.actions,
+                greetings=self.greetings,
+                options=self.options,
+            )
+            session = CallSession(start, sender, deps)
+            relay.target = session
+            self.recordings.listen(session)
+            self.control.add(session)
+            self._remember(session)
+            await session.begin()
+        except BaseException:
+            self.recordings.drop(start.call_sid)
+            raise
         if stale is not None:
             profiles.report_stale(session.events, stale)
         return session

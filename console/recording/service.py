@@ -113,6 +113,11 @@ class Recordings:
         if (recorder := self._live.get(session.sid)) is not None:
             session.add_tap(recorder.tap)
 
+    def drop(self, call_sid: str) -> None:
+        """The call's session could not start: its recorder and file go (nothing was heard)."""
+        if (recorder := self._live.pop(call_sid, None)) is not None:
+            self.writer.discard(recorder.handle)
+
     def _path_for(self, call_sid: str, wall0: float) -> Path:
         stamp = datetime.fromtimestamp(wall0, UTC).strftime("%Y%m%d-%H%M%S")
         return self.folder / f"{stamp}-{call_sid}.wav"

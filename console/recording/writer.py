@@ -82,6 +82,10 @@ class RecordingWriter:
             done.set_result(None)
         return done
 
+    def discard(self, handle: FileHandle) -> None:
+        """Close the file and delete it."""
+        self._submit(_Job(handle, _discard, ()), even_if_failed=True)
+
     async def written(self) -> None:
         """Until every job queued before this call is done (tests, the crash probe)."""
         assert self._loop is not None
@@ -116,7 +120,7 @@ class RecordingWriter:
         while (job := self._queue.get()) is not None:
             handle = job.handle
             try:
-                if handle is not None and (not handle.broken or job.work is _close):
+                if handle is not None and (not handle.broken or job.work in _ALWAYS):
                     job.work(handle, *job.args)
             except Exception as error:  # noqa: BLE001 - one recording fails, never the writer
                 handle.broken = True
@@ -177,3 +181,11 @@ def _close(handle: FileHandle) -> None:
     if handle.wav is not None:
         handle.wav.close()
         handle.wav = None
+
+
+def _discard(handle: FileHandle) -> None:
+    _close(handle)
+    handle.path.unlink(missing_ok=True)
+
+
+_ALWAYS = (_close, _discard)  # run even for a recording that failed: they release its file

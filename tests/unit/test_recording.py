@@ -247,3 +247,12 @@ async def test_recordings_are_private_and_saved_with_their_length(tmp_path):
     assert path.parent == tmp_path / "recordings" and path.name.endswith(f"-{SID}.wav")
     assert (os.stat(path).st_mode & 0o777, os.stat(path.parent).st_mode & 0o777) == (0o600, 0o700)
     assert saved[0].seconds == pytest.approx(1.0, abs=0.05)
+
+
+async def test_a_call_whose_session_could_not_start_leaves_no_recording(tmp_path):
+    recordings, sender, session, seen, _ = await recorded_call(tmp_path)
+    await recordings.writer.written()
+    assert list((tmp_path / "recordings").iterdir())  # opened with the stream
+    recordings.drop(SID)
+    assert await end_call(recordings, seen) == []
+    assert list((tmp_path / "recordings").iterdir()) == []
