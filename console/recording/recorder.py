@@ -27,7 +27,7 @@ MUTE_PAD_SAMPLES = FRAME_BYTES
 
 class CallRecorder:
     def __init__(self, sender: MediaSender, writer: RecordingWriter, handle: FileHandle,
-                 started: tuple[float, float]) -> None:
+                 started: tuple[float, float], announced: bool = False) -> None:
         self._sender = sender
         self._writer = writer
         self.handle = handle
@@ -35,6 +35,9 @@ class CallRecorder:
         self.left = CallerTrack()
         self.right = HeardTrack()
         self._spans: list[tuple[int, int]] = []
+        # With a recording announcement the caller is recorded only once it has played: from
+        # where the first line's mark plays (None: not known yet, so not recorded yet).
+        self.caller_from: int | None = None if announced else 0
         self.finished = False
 
     @property
@@ -51,6 +54,8 @@ class CallRecorder:
         await self._sender.send_audio(mulaw)
 
     async def send_mark(self, name: str) -> None:
+        if self.caller_from is None and self.right.end > 0:
+            self.caller_from = self.right.end  # the announcement (the first line) ends here
         await self._sender.send_mark(name)
 
     async def send_clear(self) -> None:
@@ -101,6 +106,7 @@ class CallRecorder:
     def _hand_over(self, upto: int) -> None:
         for span in self._spans:
             self.left.mute(*span)  # frames that arrived after the span was announced
+        self.left.mute(0, upto if self.caller_from is None else self.caller_from)
         left, right = self.left.take(upto), self.right.take(upto)
         if left:
             self._writer.append(self.handle, left, right)

@@ -87,7 +87,8 @@ class Recordings:
 
     def announced(self, profile: Any) -> Any:
         """The profile as a recorded call runs it: its recording announcement (if it has one)
-        is the first thing the caller hears, ahead of the greeting, and is in the recording."""
+        is the first thing the caller hears, ahead of the greeting, and is in the recording;
+        the caller's channel starts once that first line has played (CallRecorder)."""
         line = getattr(profile, "recording_announcement", "")
         if not (line and self.wants(profile)):
             return profile
@@ -102,7 +103,8 @@ class Recordings:
             return sender
         handle = FileHandle(start.call_sid, self._path_for(start.call_sid, started[1]),
                             self._failed)
-        recorder = CallRecorder(sender, self.writer, handle, started)
+        announced = bool(getattr(profile, "recording_announcement", ""))
+        recorder = CallRecorder(sender, self.writer, handle, started, announced)
         if not self.writer.open(handle):
             return sender
         self._live[start.call_sid] = recorder

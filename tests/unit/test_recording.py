@@ -162,14 +162,14 @@ class Session:
                 tap("caller", mulaw[frame:frame + 160])
 
 
-async def recorded_call(tmp_path, seconds_in: float = 3.0, **settings):
+async def recorded_call(tmp_path, seconds_in: float = 3.0, profile=None, **settings):
     bus, seen = ev.EventBus(), []
     bus.subscribe(seen.append)
     recordings = Recordings(load_settings(_env_file=None, voiceconsole_db=tmp_path / "c.db",
                                           **settings), bus)
     await recordings.start()
     started = (time.monotonic() - seconds_in, time.time() - seconds_in)
-    sender = recordings.record(StreamStart(SID, "MZ" + "2" * 32), Sender(), None, started)
+    sender = recordings.record(StreamStart(SID, "MZ" + "2" * 32), Sender(), profile, started)
     session = Session(SID)
     recordings.listen(session)
     return recordings, sender, session, seen, started[1]
@@ -256,3 +256,22 @@ async def test_a_call_whose_session_could_not_start_leaves_no_recording(tmp_path
     recordings.drop(SID)
     assert await end_call(recordings, seen) == []
     assert list((tmp_path / "recordings").iterdir()) == []
+
+
+@dataclass(frozen=True)
+class Announcing:
+    recording_announcement: str = "This call may be recorded."
+    record_calls: bool = True
+
+
+async def test_with_an_announcement_the_caller_is_recorded_only_once_it_has_played(tmp_path):
+    recordings, sender, session, seen, _ = await recorded_call(tmp_path, profile=Announcing())
+    clock = [0]
+    sender.now = lambda: clock[0]  # the call's sample clock, moved by the test
+    await sender.send_audio(B * 25)  # the announcement: the first half second
+    await sender.send_mark("seg-1")
+    session.caller_says(A * 50)  # the caller talks over it, and on for half a second more
+    clock[0] = 8000
+    left, right = read_stereo((await end_call(recordings, seen))[0].path)
+    assert right[:4000].all() and not right[4000:].any()
+    assert not left[:4000].any() and left[4000:].all()
