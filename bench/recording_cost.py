@@ -3,7 +3,9 @@
 The same calls as bench/scaling.py (its fakes, script, arrivals and core split; each call: a
 greeting, three turns, one barge-in), run with RECORDING_ENABLED=false and =true, alternating
 (`--rounds` pairs, off first), against the real server in its own process. Per run:
-- server CPU seconds per call (the server process's user+system time over the calls);
+- server CPU per second of call (the server process's user+system time over the calls, divided
+  by the calls' total length: under load calls can run longer, with reprompts, in one run than
+  in the other, so CPU per call alone would compare different work);
 - late frames, as the server's pacer counts them (PlayoutMeasured: a frame sent more than 40 ms
   after its slot) and as the callers heard them (bench/scaling.py's measure);
 - with recording on: the files written and their total length.
@@ -64,11 +66,21 @@ async def run(calls: int, recording: bool, cores: dict[str, list[int]] | None) -
             playout = _server_playout(Path(workdir) / "bench.db")
             files = _recordings(Path(workdir) / "recordings")
     callers = measured.pop("callers")
+    call_s = sum(_length(caller) for caller in callers)
+    cpu_s = measured["server_cpu_s_per_call"] * calls
     return {"recording": recording, "calls": calls, "wall_s": measured["wall_s"],
             "server_cpu_s_per_call": measured["server_cpu_s_per_call"],
+            "call_seconds": round(call_s, 1),
+            "server_cpu_ms_per_call_second": round(1000 * cpu_s / call_s, 3) if call_s else None,
             "server_late_frames": playout["late_frames"], "frames_sent": playout["frames_sent"],
             "heard_late_frames": late_frames(callers)["late"], "recordings": files,
             "caller_errors": _errors(callers)["calls_with_errors"]}
+
+
+def _length(caller: Any) -> float:
+    """A call's length as its caller saw it: until the last agent frame or its own last word."""
+    ends = [*caller.received_at[-1:], *(r["end"] for r in caller.speech if "end" in r)]
+    return max(ends, default=0.0)
 
 
 def _recordings(folder: Path) -> dict[str, Any]:
@@ -116,7 +128,8 @@ async def recorder_alone(calls: int, seconds: int = 20) -> dict[str, Any]:
 def _recorder(recordings: Recordings, n: int) -> Any:
     start = StreamStart(f"CA{n:032d}", "MZ" + "0" * 32)
     recorder = recordings.record(start, _NoWire(), None, (time.monotonic(), time.time()))
-    recorder.now = lambda: recorder.left.end  # its clock keeps up with the frames fed
+    started = recorder.clock()
+    recorder.clock = lambda: started + recorder.left.end / 8000  # frames arrive on time
     return recorder
 
 
@@ -127,14 +140,15 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     def median(rows: list[dict[str, Any]], key: str) -> float:
         return statistics.median(r[key] for r in rows)
 
-    cpu_off, cpu_on = median(off, "server_cpu_s_per_call"), median(on, "server_cpu_s_per_call")
+    key = "server_cpu_ms_per_call_second"
+    cpu_off, cpu_on = median(off, key), median(on, key)
     extra = 100 * (cpu_on - cpu_off) / cpu_off if cpu_off else None
     added = {key: median(on, key) - median(off, key)
              for key in ("server_late_frames", "heard_late_frames")}
     return {
         "calls": runs[0]["calls"],
         "rounds": len(on),
-        "cpu_s_per_call": {"off": cpu_off, "on": cpu_on},
+        "cpu_ms_per_call_second": {"off": cpu_off, "on": cpu_on},
         "cpu_extra_percent": round(extra, 1) if extra is not None else None,
         "cpu_target_met": extra is not None and extra <= TARGET_CPU_EXTRA_PERCENT,
         "late_frames_added": added,
@@ -165,9 +179,7 @@ def main() -> None:
     runs = asyncio.run(sweep(args.calls, args.rounds, split_cores(args.shared_cores)))
     alone = asyncio.run(recorder_alone(args.calls))
     result = summarize(runs)
-    # The server's CPU per second of call without recording, to set the recorder's against.
-    off_ms = 1000 * result["cpu_s_per_call"]["off"] / statistics.median(
-        r["wall_s"] for r in runs if not r["recording"])
+    off_ms = result["cpu_ms_per_call_second"]["off"]  # to set the recorder's own cost against
     result["recorder_alone"] = {**alone, "server_cpu_ms_per_call_second_off": round(off_ms, 2),
                                 "percent_of_a_call": round(100 * alone["cpu_ms_per_call_second"]
                                                            / off_ms, 2)}

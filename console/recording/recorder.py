@@ -20,6 +20,10 @@ from console.telephony.audio import FRAME_BYTES, SAMPLE_RATE
 # A caller stream silent for this long has stalled (Twilio sends a frame every 20 ms, silence
 # included): the gap becomes silence so the right channel is not held back in memory.
 STALL_SAMPLES = SAMPLE_RATE  # 1 s
+# How much earlier than the stream's start the call's clock may be put by the caller's frames
+# (CallRecorder._align): the start is seen a little late (loop and parsing delays: ms, tens under
+# load); a peer sending faster than real time must not move it further.
+MAX_ALIGN_S = 0.1
 # A redacted span is widened by one frame each side: the caller's frames reach us up to a frame
 # later or earlier than the wall clock the span was measured on.
 MUTE_PAD_SAMPLES = FRAME_BYTES
@@ -31,7 +35,10 @@ class CallRecorder:
         self._sender = sender
         self._writer = writer
         self.handle = handle
-        self._t0, self.wall0 = started  # (time.monotonic(), time.time()) at sample 0
+        self.clock = time.monotonic  # the call's clock (tests and benches drive their own)
+        self._t0, wall0 = started  # (time.monotonic(), time.time()) at sample 0
+        self._earliest_t0 = self._t0 - MAX_ALIGN_S
+        self._wall_offset = wall0 - self._t0
         self.left = CallerTrack()
         self.right = HeardTrack()
         self._spans: list[tuple[int, int]] = []
@@ -44,8 +51,21 @@ class CallRecorder:
     def call_sid(self) -> str:
         return self.handle.call_sid
 
+    @property
+    def wall0(self) -> float:
+        """Sample 0 on the wall clock (the clock of events' `at`)."""
+        return self._t0 + self._wall_offset
+
     def now(self) -> int:
-        return int((time.monotonic() - self._t0) * SAMPLE_RATE)
+        return int((self.clock() - self._t0) * SAMPLE_RATE)
+
+    def _align(self) -> None:
+        """Frame k left the caller k * 20 ms after its first and cannot arrive before then: the
+        earliest (arrival - k * 20 ms) is when the caller's clock started, as this process sees
+        it. The stream's start only bounds it from above (it is handled a little late)."""
+        candidate = self.clock() - self.left.end / SAMPLE_RATE
+        if candidate < self._t0:
+            self._t0 = max(candidate, self._earliest_t0)
 
     # --- MediaSender: what the caller hears ---------------------------------------------------
     async def send_audio(self, mulaw: bytes) -> None:
@@ -71,6 +91,7 @@ class CallRecorder:
         """A session audio tap: caller frames only (agent frames come through send_audio,
         where a `clear` can follow them)."""
         if leg == "caller" and not self.finished:
+            self._align()
             self.left.add(mulaw)
 
     def mute(self, started: float, ended: float) -> tuple[int, int]:

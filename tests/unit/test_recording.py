@@ -88,9 +88,9 @@ async def main():
     await recordings.start()
     started = (time.monotonic() - 3.0, time.time() - 3.0)  # three seconds into the call
     recorder = recordings.record(StreamStart("CALL_SID", "MZ" + "2" * 32), Sender(), None, started)
+    await recorder.send_audio(bytes([0x20]) * 4000)  # heard from 3 s to 3.5 s
     for _ in range(200):  # four seconds of the caller
         recorder.tap("caller", bytes([0x10]) * 160)
-    await recorder.send_audio(bytes([0x20]) * 4000)  # heard from 3 s to 3.5 s
     await asyncio.sleep(0.6)  # until it has played
     recorder.flush()  # what the once-a-second flush does
     await recordings.writer.written()
@@ -183,7 +183,9 @@ async def end_call(recordings, seen):
 
 async def test_a_redacted_span_is_muted_on_the_caller_channel_written_or_not_and_after_the_call(
         tmp_path):
-    recordings, sender, session, seen, wall0 = await recorded_call(tmp_path)
+    recordings, sender, session, seen, wall0 = await recorded_call(tmp_path, seconds_in=0.0)
+    started = sender.clock()
+    sender.clock = lambda: started + sender.left.end / 8000  # every frame arrives on time
     spans = {"on disk": (0.5, 0.7), "in memory": (3.2, 3.3), "not yet arrived": (3.6, 3.7),
              "after the call": (1.5, 1.6)}
 
@@ -192,7 +194,7 @@ async def test_a_redacted_span_is_muted_on_the_caller_channel_written_or_not_and
         recordings.bus.publish(span_redacted(SID, wall0 + start_s, wall0 + end_s))
 
     session.caller_says(A * 150)  # three seconds of the caller
-    sender.flush()  # the flush writes them: the clock says three seconds have passed
+    sender.flush()  # the flush writes them
     redact("on disk")
     session.caller_says(A * 25)
     redact("in memory")
@@ -275,3 +277,31 @@ async def test_with_an_announcement_the_caller_is_recorded_only_once_it_has_play
     left, right = read_stereo((await end_call(recordings, seen))[0].path)
     assert right[:4000].all() and not right[4000:].any()
     assert not left[:4000].any() and left[4000:].all()
+
+
+async def onset_of_agent_audio(tmp_path, arrival) -> int:
+    """Where agent audio sent 0.5 s after the server saw the stream start lands on the right
+    channel, when the caller's frame k arrives `arrival(k)` seconds after that."""
+    recordings, sender, session, seen, _ = await recorded_call(tmp_path, seconds_in=0.0)
+    start_seen = sender.clock()
+    now = [start_seen]
+    sender.clock = lambda: now[0]
+    for k in range(25):
+        now[0] = start_seen + arrival(k)
+        session.caller_says(A)
+    now[0] = start_seen + 0.5
+    await sender.send_audio(B)
+    now[0] = start_seen + 1.0
+    left, right = read_stereo((await end_call(recordings, seen))[0].path)
+    return int(np.flatnonzero(right)[0])
+
+
+async def test_the_calls_clock_is_the_callers_first_frame_not_when_the_start_was_handled(
+        tmp_path):
+    # The start was handled 30 ms after the caller's clock began; its frames arrive on their
+    # 20 ms cadence, 1 ms after they left: sample 0 is put back to 29 ms before the start.
+    onset = await onset_of_agent_audio(tmp_path / "late", lambda k: k * 0.020 - 0.029)
+    assert abs(onset - round(0.529 * 8000)) <= 1
+    # A burst faster than real time moves it back by 100 ms at most.
+    onset = await onset_of_agent_audio(tmp_path / "burst", lambda k: 0.0)
+    assert abs(onset - round(0.6 * 8000)) <= 1
