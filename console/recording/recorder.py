@@ -2,9 +2,9 @@
 is the right channel) and a tap on caller frames (the left channel).
 
 The right channel is placed on a model of the caller's playout clock: the call's sample clock
-starts when the stream starts (the caller's first frame is sample 0 of the left channel), a frame
-sent at sample `now` plays at `now` or after the audio queued before it, and `clear` drops what
-had not played. Audio is handed to the writer once settled (played, or arrived), about once a
+starts with the caller's first frame (sample 0 of the left channel; `_align`), a frame sent at
+sample `now` plays at `now` or after the audio queued before it, and `clear` drops what had not
+played. Audio is handed to the writer once settled (played, or arrived), about once a
 second (the service's flush), so a crash loses at most that second.
 """
 
@@ -131,5 +131,3 @@ class CallRecorder:
         left, right = self.left.take(upto), self.right.take(upto)
         if left:
             self._writer.append(self.handle, left, right)
-
-
