@@ -1,6 +1,6 @@
 """The recorder's parts without a server: the playout model, the file, retention, redaction
 muting, the announcement and a failing disk. (The whole call over the real server is in
-tests/integration/test_recording.py.)"""
+tests/integration/test_call_recording.py.)"""
 
 from __future__ import annotations
 
