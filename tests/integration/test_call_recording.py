@@ -9,6 +9,7 @@ import os
 import stat
 import time
 
+from console.storage.repository import CallRepository
 from tests.integration.conftest import Watch, spoken, start_cloud_stack, stop_cloud_stack
 from tests.recording_check import (
     FRAME,
@@ -51,6 +52,8 @@ async def test_the_recording_is_what_the_caller_heard_cut_and_operator_included(
 
     saved = watch.of("RecordingSaved")[0]
     assert stat.S_IMODE(os.stat(saved.path).st_mode) == 0o600
+    stored = CallRepository(tmp_path / "calls.db").get_call(sid)
+    assert (stored["recording_path"], stored["recording_seconds"]) == (saved.path, saved.seconds)
     left, right = read_stereo(saved.path)
     heard = pcm(bytes(caller.playout.heard))
     assert caller.clears, "the barge-in cut the reply"
