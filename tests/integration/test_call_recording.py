@@ -1,6 +1,7 @@
 """Call recordings over the real server: the simulated caller's speaker (`caller.playout.heard`)
-is what the caller heard; the recording's right channel must be that, within a frame, cuts and
-operator speech included, and its left channel what the caller said."""
+is what the caller heard; the recording's right channel must be that, within a frame, the
+profile's recording announcement, a barge-in cut and operator speech included, and its left
+channel what the caller said (less a redacted span)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ import os
 import stat
 import time
 
+import pytest
+
+from console import locations
+from console.profiles import load_profile
 from console.storage.repository import CallRepository
 from tests.integration.conftest import Watch, spoken, start_cloud_stack, stop_cloud_stack
 from tests.recording_check import (
@@ -17,12 +22,25 @@ from tests.recording_check import (
     mismatches,
     pcm,
     read_stereo,
+    sound_runs,
     span_redacted,
 )
 
 LONG = ("We are open every weekday from eight in the morning. "
         "On Saturdays we open at nine and close at noon. ") * 2
 NURSE = "This is the clinic nurse speaking."
+ANNOUNCEMENT = "This call may be recorded."
+
+
+@pytest.fixture
+def announcing(tmp_path, monkeypatch):
+    """The shipped scheduling profile, edited to require a recording announcement."""
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    shipped = (locations.bundled_profiles_dir() / "scheduling.toml").read_text(encoding="utf-8")
+    (folder / "scheduling.toml").write_text(f'recording_announcement = "{ANNOUNCEMENT}"\n'
+                                            + shipped, encoding="utf-8")
+    monkeypatch.setattr(locations, "profiles_dir", lambda: folder)
 
 
 def epoch_of(caller, elapsed: float) -> float:
@@ -30,7 +48,8 @@ def epoch_of(caller, elapsed: float) -> float:
     return time.time() - (time.monotonic() - (caller.started_at + elapsed))
 
 
-async def test_the_recording_is_what_the_caller_heard_cut_and_operator_included(tmp_path):
+async def test_the_recording_is_what_the_caller_heard_announcement_cut_and_operator_included(
+        tmp_path, announcing):
     stack, parts = await start_cloud_stack(tmp_path, script=["tell me your hours", "wait stop"])
     try:
         stack.groq.reply = [LONG, "Sure, go ahead."]
@@ -56,6 +75,8 @@ async def test_the_recording_is_what_the_caller_heard_cut_and_operator_included(
     assert (stored["recording_path"], stored["recording_seconds"]) == (saved.path, saved.seconds)
     left, right = read_stereo(saved.path)
     heard = pcm(bytes(caller.playout.heard))
+    opening = pcm(stack.deepgram.audio_for(f"{ANNOUNCEMENT} {load_profile('scheduling').greeting}"))
+    assert find_near(heard, opening[:800], sound_runs(heard)[0][0]) is not None, "heard first"
     assert caller.clears, "the barge-in cut the reply"
     assert find_near(heard, pcm(stack.deepgram.audio_for(NURSE))[:800], len(heard) // 2,
                      len(heard)) is not None, "the operator's words were heard"
