@@ -20,6 +20,7 @@ _OPTIONAL_TEXT = (
     "twilio_phone_number", "emergency_fallback_number", "emergency_second_number", "public_url",
     "deepgram_base_url", "groq_base_url", "twilio_api_base_url", "ngrok_authtoken", "admin_token",
     "call_webhook_url", "call_webhook_secret",
+    "recordings_dir",
 )
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -169,6 +170,20 @@ class Settings(BaseSettings):
             raise ValueError("CALL_WEBHOOK_SECRET must be set with CALL_WEBHOOK_URL: receivers "
                              "verify each call with it (docs/webhook.md)")
         return self
+
+    # --- Recordings (issue 14) ---------------------------------------------------------------
+    recording_enabled: bool = True
+    """Record each call as one stereo WAV (left: the caller; right: what the caller heard). On
+    by default so the demo shows it; files are private (0600) and deleted after
+    RECORDING_RETENTION_DAYS. A profile can turn it off (`record_calls = false`) or require an
+    announcement first (`recording_announcement`): consent rules differ by place and purpose."""
+    recordings_dir: Path | None = None
+    """Folder for recordings. Empty: `recordings/` beside the database (the data folder)."""
+    recording_retention_days: int = Field(30, ge=0)
+    """Recordings older than this many days are deleted, at start-up and daily. 0 keeps them."""
+
+    def recordings_folder(self) -> Path:
+        return self.recordings_dir or locations.recordings_dir(self.voiceconsole_db)
 
     @field_validator(*_OPTIONAL_TEXT, mode="before")
     @classmethod

@@ -33,6 +33,11 @@ def log_path(db_path: Path) -> Path:
     return data_folder(db_path) / "logs" / "console.log"
 
 
+def recordings_dir(db_path: Path) -> Path:
+    """Call recordings (one stereo WAV per call), in their instance's data folder."""
+    return data_folder(db_path) / "recordings"
+
+
 def demo_db_path(db_path: Path) -> Path:
     """The demo's own database, in a sub-folder of the main data folder: a demo started beside a
     running console must not touch that console's calls or admin file."""

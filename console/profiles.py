@@ -107,6 +107,11 @@ class Profile:
     summary: SummaryRules = field(default_factory=SummaryRules)
     """After the call: dispositions, fields and the extractor's rules (profile_summary.py)."""
     source: Path | None = None
+    # Recording (issue 14): consent rules differ, so each profile decides.
+    record_calls: bool = True
+    """False: this profile's calls are never recorded, whatever RECORDING_ENABLED says."""
+    recording_announcement: str = ""
+    """Said first on a recorded call, ahead of the greeting (e.g. "This call may be recorded.")."""
 
     @property
     def default_transfer_number(self) -> str | None:
@@ -189,7 +194,7 @@ _PROFILE_KEYS = {
     "name", "title", "system_prompt", "greeting", "voice", "local_voice",
     "caller_emergency_phrases", "agent_triggers", "transfer_targets", "reprompt", "goodbye",
     "apology", "idle_reprompt_s", "idle_hangup_s", "responder", "redact", "sensitive_prompts",
-    "summary",
+    "summary", "record_calls", "recording_announcement",
 }  # fmt: skip
 
 
@@ -220,6 +225,8 @@ def parse_profile(data: dict[str, Any], path: Path) -> Profile:
         sensitive_prompts=reader.phrases("sensitive_prompts", default=[]),
         summary=parse_summary(reader.table("summary")),
         source=path,
+        record_calls=reader.flag("record_calls", default=True),
+        recording_announcement=reader.text("recording_announcement", default=""),
     )
 
 
@@ -328,8 +335,8 @@ class _Reader:
             self.fail(key, "must not be empty")
         return default
 
-    def flag(self, key: str) -> bool:
-        return bool(self._get(key, False, bool, "true or false"))
+    def flag(self, key: str, default: bool = False) -> bool:
+        return bool(self._get(key, default, bool, "true or false"))
 
     def seconds(self, key: str, default: float) -> float:
         value = float(self._get(key, default, (int, float), "a number of seconds"))

@@ -31,6 +31,7 @@ from console.handoff.worker import Deliveries, WebhookWorker
 from console.lifecycle import PublicEdge
 from console.memory import freeze_start_up_heap, trim_periodically
 from console.providers.registry import ProviderRegistry
+from console.recording.service import Recordings, started_now
 from console.storage.edits import summary_edits, write_edits
 from console.storage.files import private_folder
 from console.storage.outbox import Outbox
@@ -76,6 +77,7 @@ class Runtime:
         self._hook_webhooks(settings)  # makes the store: its writer queues their deliveries
         # The store sees events through redaction (the profile's `redact`); nothing else does.
         self.redacting = RedactingStore(self.store, self.bus.publish, self._redaction_policy)
+        self.recordings = Recordings(settings, self.bus)  # issue 14: one stereo WAV per call
         self.control = LiveCalls(self.bus)
         self.greetings = MemoryGreetings()
         # Calls whose transfer Twilio accepted and whose <Dial> outcome has not come yet: only
@@ -127,6 +129,7 @@ class Runtime:
         private_folder(self.settings.voiceconsole_db.parent)
         self.store.start()
         self._unsubscribe_store = self.bus.subscribe(self.redacting)
+        await self.recordings.start()
         self.bus.subscribe(self.summarizer)
         self._loop = asyncio.get_running_loop()
         self._start_webhooks(progress)
@@ -164,7 +167,8 @@ class Runtime:
     async def _stop(self) -> None:
         # Each step runs even when an earlier one failed: a server that would not close must not
         # leave the number pointing at a tunnel that is about to vanish.
-        steps = (self._stop_trimming, self.admin.stop, self._end_calls,
+        # Recordings close before summaries finish, so a call's webhook carries its recording.
+        steps = (self._stop_trimming, self.admin.stop, self._end_calls, self.recordings.stop,
                  self._finish_summaries, self._stop_webhooks,
                  self.store.close, self._unsubscribe, self.edge.close, self._close_actions,
                  self.summarizer.aclose, self.registry.aclose)
@@ -230,23 +234,31 @@ class Runtime:
     async def _new_call(self, start: StreamStart, sender: MediaSender) -> CallSession:
         # Read per call (a small file, off the loop) so an edited profile applies to the next
         # call; an invalid edit is reported and the last good version used.
+        started = started_now()  # the recording's sample 0: before anything awaits
         profile, stale = await self.profiles.for_call(self._profile_name(start))
-        relay = ObserverRelay()
-        deps = CallDeps(
-            stt=self.registry.stt(relay, redact=profile.redact),
-            llm=self.registry.llm(profile),
-            tts=self.registry.tts(profile, relay),
-            profile=profile,
-            bus=self.bus,
-            actions=self.actions,
-            greetings=self.greetings,
-            options=self.options,
-        )
-        session = CallSession(start, sender, deps)
-        relay.target = session
-        self.control.add(session)
-        self._remember(session)
-        await session.begin()
+        profile = self.recordings.announced(profile)
+        sender = self.recordings.record(start, sender, profile, started)
+        try:  # a call whose session cannot start leaves no recording (issue 14)
+            relay = ObserverRelay()
+            deps = CallDeps(
+                stt=self.registry.stt(relay, redact=profile.redact),
+                llm=self.registry.llm(profile),
+                tts=self.registry.tts(profile, relay),
+                profile=profile,
+                bus=self.bus,
+                actions=self.actions,
+                greetings=self.greetings,
+                options=self.options,
+            )
+            session = CallSession(start, sender, deps)
+            relay.target = session
+            self.recordings.listen(session)
+            self.control.add(session)
+            self._remember(session)
+            await session.begin()
+        except BaseException:
+            self.recordings.drop(start.call_sid)
+            raise
         if stale is not None:
             profiles.report_stale(session.events, stale)
         return session
@@ -332,6 +344,7 @@ class Runtime:
     async def _prepare_profile(self, name: str) -> None:
         try:
             profile = await asyncio.to_thread(profiles.load_profile, name)
+            profile = self.recordings.announced(profile)  # its greeting leads with it
             lines = _lines_to_prepare(profile)
             await asyncio.gather(*(self._prepare_lines(profile, lines[i::PREPARE_STREAMS])
                                    for i in range(PREPARE_STREAMS)))

@@ -24,6 +24,7 @@ _OPEN_TO_OTHERS = stat.S_IRWXG | stat.S_IRWXO
 
 # What voiceconsole keeps in its data folder: a folder holding nothing else is its own.
 OUR_NAMES = frozenset({"voiceconsole.lock", "admin.json", "logs", "exports", "demo", "profiles",
+                       "recordings",
                        "README.md", ".gitignore"})
 OUR_SUFFIXES = (".db", ".db-wal", ".db-shm", ".db-journal")
 

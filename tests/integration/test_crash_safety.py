@@ -15,11 +15,13 @@ import re
 import signal
 import sys
 import time
+import wave
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from console.simulate.caller import CallerOptions, SimulatedCaller
@@ -81,6 +83,16 @@ async def _until_interrupted(db: Path, sid: str, within: float = 10.0) -> None:
         await asyncio.sleep(0.05)
 
 
+def _recording_survived(folder: Path, sid: str, call_s: float) -> None:
+    """Issue 14: the call's WAV, never finalized, reads back up to its last flush (each second),
+    with the caller's speech on the left."""
+    (path,) = folder.glob(f"*-{sid}.wav")
+    with wave.open(str(path), "rb") as wav:
+        assert call_s - 2.5 < wav.getnframes() / 8000 <= call_s + 0.1
+        left = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")[0::2]
+    assert np.abs(left).max() > 1000  # the caller's speech (a tone), not silence
+
+
 async def _calls_show(env: dict[str, str], workdir: Path, sid: str) -> dict[str, Any]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "console.cli", "calls", "show", sid, "--json", cwd=workdir,
@@ -117,6 +129,7 @@ async def test_sigkill_mid_call_keeps_finished_turns_and_restart_marks_the_call_
         for kind in ("CallStarted", "CallerTranscribed", "TurnCompleted", "TurnMeasured"):
             assert kind in kinds
         assert kinds.count("AgentSpoke") >= 3  # the greeting and both sentences of the reply
+        _recording_survived(tmp_path / "recordings", sid, caller.duration)
 
         async with serve(env, tmp_path):
             await _until_interrupted(db, sid)
