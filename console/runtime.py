@@ -103,7 +103,8 @@ class Runtime:
         # After the call (issue 14): one summary per ended call, written off the call's path.
         self.summarizer = Summarizer(self.bus, self._summary_profile,
                                      self.registry.summary_model(),
-                                     timeout_s=settings.summary_timeout_s)
+                                     timeout_s=settings.summary_timeout_s,
+                                     before_publish=self.recordings.settled)
         self._loop: asyncio.AbstractEventLoop | None = None  # while the store takes events
         self._stopping: asyncio.Task[None] | None = None
         self._trimming: asyncio.Task[None] | None = None

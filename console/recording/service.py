@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 FLUSH_EVERY_S = 1.0  # a crash loses at most this much audio (and the header follows each flush)
 CLOSED_KEPT = 200  # finished recordings a late redaction can still reach
 FINISH_TIMEOUT_S = 10.0
+SETTLE_TIMEOUT_S = 3.0  # closing a file is one header patch: milliseconds, unless the disk is sick
 
 
 def started_now() -> tuple[float, float]:
@@ -48,6 +49,7 @@ class Recordings:
         self._live: dict[str, CallRecorder] = {}
         self._closed: OrderedDict[str, CallRecorder] = OrderedDict()
         self._finishing: set[asyncio.Task[None]] = set()
+        self._finishing_by_sid: dict[str, asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._unsubscribe: Any = None
 
@@ -148,7 +150,17 @@ class Recordings:
             self._closed.popitem(last=False)
         task = asyncio.create_task(self._saved(recorder.handle), name=f"recording-{call_sid}")
         self._finishing.add(task)
+        self._finishing_by_sid[call_sid] = task
         task.add_done_callback(self._finishing.discard)
+        task.add_done_callback(lambda _: self._finishing_by_sid.pop(call_sid, None))
+
+    async def settled(self, call_sid: str, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
+        """Once the call's recording is saved (RecordingSaved published), or at once if it is not
+        being finished. The summary waits on this, so the webhook built from the stored call
+        carries the recording's path; a writer stuck on a slow disk delays it `timeout_s` at
+        most."""
+        if (task := self._finishing_by_sid.get(call_sid)) is not None:
+            await asyncio.wait({task}, timeout=timeout_s)
 
     async def _saved(self, handle: FileHandle) -> None:
         await self.writer.close(handle)

@@ -32,6 +32,7 @@ from console.summary.rules import summarize_by_rules
 log = logging.getLogger(__name__)
 
 ProfileFor = Callable[[str], Awaitable[Profile]]
+BeforePublish = Callable[[str], Awaitable[None]]
 DRAIN_S = 5.0  # at shutdown, the longest the store waits for summaries still being written
 _KEPT = (ev.CallStarted, ev.TurnCompleted, ev.EmergencyDetected, ev.CallEnded)
 
@@ -47,8 +48,9 @@ class Summarizer:
     """Subscribe it to the bus (it is callable). `await drain()` before the store closes."""
 
     def __init__(self, bus: ev.EventBus, profile_for: ProfileFor, model: JsonModel | None = None,
-                 *, timeout_s: float = 15.0) -> None:
+                 *, timeout_s: float = 15.0, before_publish: BeforePublish | None = None) -> None:
         self._bus = bus
+        self._before_publish = before_publish
         self._profile_for = profile_for
         self.model = model
         self._timeout_s = timeout_s
@@ -107,6 +109,8 @@ class Summarizer:
         try:
             pending.profile = await self._profile_for(pending.facts.profile)
             pending.outcome = await self._decide(pending.facts, pending.profile)
+            if self._before_publish is not None:  # e.g. the call's recording being saved
+                await self._before_publish(pending.facts.call_sid)
         except asyncio.CancelledError:
             log.warning("summary of %s cut short (shutting down); the profile's rules decided",
                         pending.facts.call_sid)
