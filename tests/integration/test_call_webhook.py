@@ -113,7 +113,8 @@ async def test_a_finished_call_over_the_real_server_reaches_the_receiver_once_si
     assert document["fields"] == {"requested_time": "Tue 3 pm"}
     # The summary waited for the recording to be saved, so the hand-off carries it.
     recording = document["recording"]
-    assert recording["path"].endswith(f"{sid}.wav") and Path(recording["path"]).is_file()
+    assert recording["path"].endswith(f"{sid}.wav")
+    assert await asyncio.to_thread(Path(recording["path"]).is_file)
     assert recording["seconds"] > 1.0
     turns = [(turn["role"], turn["text"]) for turn in document["turns"]]
     assert ("caller", "book me in for Tuesday") in turns
