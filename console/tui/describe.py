@@ -11,6 +11,7 @@ from console.events import (
     AlertRaised,
     AudioDropped,
     CallEnded,
+    CallerSpanRedacted,
     CallEvent,
     CallStarted,
     CallSummarized,
@@ -20,6 +21,7 @@ from console.events import (
     ProfileRejected,
     ProtocolErrorCounted,
     ProviderDegraded,
+    RecordingSaved,
     SpeculationSettled,
     StateChanged,
     SummaryEdited,
@@ -108,4 +110,6 @@ _WORDS: dict[type[CallEvent], Callable[[Any], str]] = {
     # After the call (issue 14): what it came to, and an operator's corrections of that.
     CallSummarized: lambda e: f"summarized ({e.source}): {e.disposition}",
     SummaryEdited: lambda e: f"{e.actor} changed {e.item}: “{e.old}” → “{e.new}”",
+    RecordingSaved: lambda e: f"recording saved ({e.seconds:.0f} s)",
+    CallerSpanRedacted: lambda e: f"{e.what} redacted (caller audio muted there)",
 }

@@ -174,3 +174,12 @@ def test_the_safety_path_reads_on_the_timeline() -> None:
         "CRITICAL ALERT: cannot hear")
     assert describe(ProfileRejected("CA1", profile="dental", problem="greeting")).startswith(
         "profile dental edit rejected")
+
+
+def test_the_after_call_events_read_on_the_timeline() -> None:
+    from console.events import CallerSpanRedacted, RecordingSaved
+
+    assert describe(RecordingSaved("CA1", path="/r/CA1.wav", seconds=62.4)) == (
+        "recording saved (62 s)")
+    assert describe(CallerSpanRedacted("CA1", started=1.0, ended=2.0, what="card")) == (
+        "card redacted (caller audio muted there)")

@@ -1,5 +1,6 @@
-"""A screenshot of the call record screen with its player (pytest-textual-snapshot): a stored
-call with a recording, the playhead moved half way, the line being said there highlighted.
+"""A screenshot of the call record screen with its summary and player (pytest-textual-snapshot):
+a stored call with a recording and a summary, the playhead moved half way, the line being said
+there highlighted. The README shows this screen (docs/call-record.svg).
 
 Update after an intended change with: pytest tests/tui/test_replay_snapshot.py --snapshot-update
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
+from console.events import CallSummarized
 from console.tui.widgets.replay_player import ReplayPlayer
 from tests.recordings import noise_recording, recorded_call
 
@@ -39,7 +41,11 @@ def test_call_record_shows_the_player_and_the_line_under_the_playhead(
     snap_compare, same_everywhere: Path
 ) -> None:
     noise_recording(same_everywhere / "rec.wav", SECONDS)
-    call = recorded_call(SID, STARTED, TURNS, Path("rec.wav"), SECONDS)
+    call = recorded_call(SID, STARTED, TURNS, Path("rec.wav"), SECONDS) + [CallSummarized(
+        SID, summary="An appointment was booked for Tuesday at 3 pm.", disposition="booked",
+        action_items=("Put Ana in the diary for Tuesday at 3 pm.",),
+        fields=(("name", "Ana"), ("requested_time", "Tuesday at 3 pm")), source="rules",
+        at=STARTED + SECONDS + 1)]
     app = replay_app(stored_history(same_everywhere, call))
 
     async def run_before(pilot: Pilot) -> None:
