@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import wave
 from pathlib import Path
 
@@ -66,14 +65,5 @@ def mismatches(recorded: np.ndarray, heard: np.ndarray) -> list[str]:
 
 
 def span_redacted(call_sid: str, started: float, ended: float) -> ev.CallerSpanRedacted:
-    """The redaction seam's event. On main its `kind` field clashes with `CallEvent.kind` (a
-    read-only property), so it cannot be constructed (reported to the lead); until it is renamed
-    the event is built field by field, with the fields the recorder reads."""
-    try:
-        return ev.CallerSpanRedacted(call_sid, started=started, ended=ended, kind="card")
-    except (AttributeError, TypeError):
-        event = object.__new__(ev.CallerSpanRedacted)
-        for name, value in {"call_sid": call_sid, "at": time.time(), "started": started,
-                            "ended": ended}.items():
-            object.__setattr__(event, name, value)
-        return event
+    """What redaction publishes when it hid a card the caller said between two epoch times."""
+    return ev.CallerSpanRedacted(call_sid, started=started, ended=ended, what="card")

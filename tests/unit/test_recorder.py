@@ -231,6 +231,7 @@ async def test_an_unwritable_folder_raises_a_warning_and_the_call_still_sends_au
     blocked.write_text("a file where the folder should be")
     recordings, sender, session, seen, _ = await recorded_call(
         tmp_path, recordings_dir=blocked / "recordings")
+    line = sender._sender  # the call's own sender, behind the recorder
     await sender.send_audio(B)
     session.caller_says(A)
     sender.flush()
@@ -238,7 +239,7 @@ async def test_an_unwritable_folder_raises_a_warning_and_the_call_still_sends_au
     alerts = [e for e in seen if e.kind == "AlertRaised"]
     assert len(alerts) == 1 and alerts[0].level == "warning"
     assert "Recording stopped" in alerts[0].message
-    assert sender._sender.audio == [B]  # the caller heard it all the same
+    assert line.audio == [B]  # the caller heard it all the same
 
 
 async def test_recordings_are_private_and_saved_with_their_length(tmp_path):
@@ -305,3 +306,20 @@ async def test_the_calls_clock_is_the_callers_first_frame_not_when_the_start_was
     # A burst faster than real time moves it back by 100 ms at most.
     onset = await onset_of_agent_audio(tmp_path / "burst", lambda k: 0.0)
     assert abs(onset - round(0.6 * 8000)) <= 1
+
+
+async def test_a_finished_recording_kept_for_late_redactions_lets_go_of_the_call(tmp_path):
+    """A finished recorder is kept a while (a redaction may still come), but the call it recorded
+    (its socket sender, and through it the session and its queued audio) must be freed."""
+    import gc
+    import weakref
+
+    recordings, sender, session, seen, _ = await recorded_call(tmp_path)
+    real_sender = sender._sender
+    gone = weakref.ref(real_sender)
+    del real_sender
+    session.caller_says(A * 25)
+    recordings.bus.publish(ev.CallEnded(SID, reason="caller"))
+    gc.collect()
+    assert gone() is None, "the finished recording still holds the call's sender"
+    await recordings.stop()
