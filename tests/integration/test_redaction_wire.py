@@ -79,7 +79,9 @@ async def test_a_card_next_to_an_emergency_reaches_triage_raw_and_the_store_reda
         turn = turns[index // 3]
         assert turn.started <= span.started < span.ended <= turn.ended
 
-    # The summarizer's event for this call: its summary and fields are stored redacted too.
+    # A summary holding every secret (after the summarizer's own, so this one is the stored one):
+    # its summary and fields are stored redacted too.
+    await until(flux, lambda: flux.events("CallSummarized"))
     flux.runtime.bus.publish(ev.CallSummarized(
         sid, summary=f"Chest pain; paid with card {CARD}.", disposition="escalated",
         action_items=(f"refund {CARD}",),
