@@ -132,6 +132,12 @@ class Recordings:
             self._finish(event.call_sid)
         elif isinstance(event, ev.CallerSpanRedacted):
             self._mute(event)
+        elif isinstance(event, ev.CallSummarized):
+            # A call's last word: redaction has seen every turn by then. Kept longer, finished
+            # recorders (each a dozen small objects, made while the call ran) stay scattered
+            # over the heap pages of everything else the call allocated, and keep those pages
+            # from ever going back after a burst of calls (bench/hostile_load.py).
+            self._closed.pop(event.call_sid, None)
 
     def _mute(self, event: ev.CallerSpanRedacted) -> None:
         if (recorder := self._live.get(event.call_sid)) is not None:

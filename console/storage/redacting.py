@@ -59,9 +59,11 @@ PolicyFor = Callable[[str | None], RedactionPolicy]  # a profile name (None: not
 
 
 class _Call:
-    def __init__(self, policy: RedactionPolicy) -> None:
+    def __init__(self, policy: RedactionPolicy, *, keypad: bool = True) -> None:
+        self.policy = policy
         self.kinds = policy.kinds
-        self.keypad = KeypadGuard(policy.sensitive_prompts) if "dtmf" in policy.kinds else None
+        self.keypad = (KeypadGuard(policy.sensitive_prompts)
+                       if keypad and "dtmf" in policy.kinds else None)
         self.last_turn = ""  # the agent's (or operator's) last finished turn, raw
         self.saying = ""  # sentences queued since then, raw
 
@@ -77,6 +79,7 @@ class RedactingStore:
         self._store = store
         self._publish = publish
         self._policy_for = policy_for
+        self._policies: dict[RedactionPolicy, RedactionPolicy] = {}
         self._calls: OrderedDict[str, _Call] = OrderedDict()
         self._remember = remember
 
@@ -89,13 +92,26 @@ class RedactingStore:
         self._store(stored)
         for span in spans:
             self._publish(span)
+        if isinstance(event, ev.CallSummarized):
+            self._settle(event.call_sid, call)
+
+    def _settle(self, call_sid: str, call: _Call) -> None:
+        """The call's summary is its last word but for operator edits: only its policy is kept
+        (shared, not a copy), so a burst of calls leaves nothing of theirs scattered on the heap."""
+        self._calls[call_sid] = _Call(call.policy, keypad=False)
+
+    def _policy(self, profile: str | None) -> RedactionPolicy:
+        """The profile's policy as it is now (an edited profile applies to the next call), but
+        one object per distinct policy: calls share it instead of each keeping a copy."""
+        policy = self._policy_for(profile)
+        return self._policies.setdefault(policy, policy)
 
     def _call_for(self, event: ev.CallEvent) -> _Call:
         if isinstance(event, ev.CallStarted):
-            self._calls[event.call_sid] = _Call(self._policy_for(event.profile or None))
+            self._calls[event.call_sid] = _Call(self._policy(event.profile or None))
         call = self._calls.get(event.call_sid)
         if call is None:  # never saw it start (a restart): the default profile's policy
-            call = self._calls[event.call_sid] = _Call(self._policy_for(None))
+            call = self._calls[event.call_sid] = _Call(self._policy(None))
         self._calls.move_to_end(event.call_sid)
         while len(self._calls) > self._remember:
             self._calls.popitem(last=False)

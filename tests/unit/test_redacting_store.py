@@ -135,3 +135,12 @@ def test_a_call_never_seen_starting_uses_the_default_profiles_policy(boundary):
     [stored] = boundary.feed(ev.TurnCompleted("CA9", role="caller", text=f"card {CARD}",
                                               started=1.0, ended=2.0))
     assert stored.text == "card [card]"  # EVERYTHING in this table
+
+
+def test_an_operator_edit_after_the_summary_is_still_redacted_by_the_calls_profile(boundary):
+    boundary.start("medical_intake")
+    boundary.feed(ev.CallEnded("CA1", reason="caller"),
+                  ev.CallSummarized("CA1", summary="Refund asked.", disposition="resolved"))
+    [stored] = boundary.feed(ev.SummaryEdited("CA1", item="summary", old="Refund asked.",
+                                              new=f"Refund to card {CARD}.", actor="ana"))
+    assert stored.new == "Refund to card [card]."
