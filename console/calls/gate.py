@@ -2,8 +2,9 @@
 
 A reply is gated when the operator turned the call's gate on (a key, `CallControl.gate_replies`)
 or the caller's turn matches one of the profile's `gate_topics` (dosage, refund, legal...). The
-LLM's words stream to the operator (`ReplyProposed`) and nothing of them is synthesized until
-someone decides. Approved, the text is spoken as it is. Edited, the edit is spoken instead, and
+LLM's words stream to the operator (`ReplyProposed`) and none of them is heard until someone
+decides. Approved, the text is spoken as it is, from speech made while it waited (ahead.py), so
+an approval at once costs the caller no TTS round trip. Edited, the edit is spoken instead, and
 since the history keeps what the caller heard (the floor closes the turn), the LLM sees the edit,
 never the original. Rejected, nothing is said and the operator takes the call.
 
@@ -25,11 +26,13 @@ from typing import Any, Literal, Protocol
 
 from console import events as ev
 from console.calls import lines
+from console.calls.ahead import SpeechAhead
 from console.calls.conversation import Conversation
 from console.calls.deadair import FILLERS
 from console.calls.ports import CallEvents
 from console.calls.reply import AgentReply
 from console.calls.state import CallState
+from console.calls.tasks import TaskOwner
 from console.calls.triage import Triage
 from console.calls.vad import VoiceActivity
 from console.calls.voice import ReplyBody, Voice
@@ -90,6 +93,7 @@ class GateHost(Protocol):
     conversation: Conversation
     events: CallEvents
     triage: Triage
+    tasks: TaskOwner
     deps: Any
     profile: Any  # .match_gate_topic
 
@@ -150,19 +154,32 @@ class ReplyGate:
             if self._host.call_state.muted:
                 return
             proposal = self.pending = Proposal(reason)
+            ahead = SpeechAhead(self._host.deps.tts, self._host.tasks)
             try:
-                spoken = await self._decided_words(proposal, reply)
+                spoken = await self._decided_words(proposal, reply, ahead)
+                await self._say(reply, spoken, proposal, ahead)
             finally:
                 self._withdraw(proposal)  # cancelled, escalated or empty: audited all the same
-            if spoken:
-                await lines.fixed_line(self._host, spoken)(reply)
+                await ahead.discard()
 
         return body
 
-    async def _decided_words(self, proposal: Proposal, reply: AgentReply) -> str:
+    async def _say(self, reply: AgentReply, spoken: str, proposal: Proposal,
+                   ahead: SpeechAhead) -> None:
+        """Approved as it is: the speech made while it waited. Anything else: those words."""
+        reply.clock.stamp("first_sentence", time.monotonic())
+        if spoken and spoken == proposal.text.strip():
+            for speech in ahead.sentences:
+                await reply.speak_sentence(speech.text, speech.stream())
+        elif spoken:
+            await ahead.discard()  # one TTS stream: the edit is synthesized after it stops
+            await lines.fixed_line(self._host, spoken)(reply)
+
+    async def _decided_words(self, proposal: Proposal, reply: AgentReply,
+                             ahead: SpeechAhead) -> str:
         reply.clock.stamp("llm_request", time.monotonic())
         try:
-            await self._propose(proposal, reply)
+            await self._propose(proposal, reply, ahead)
         except ProviderError as error:
             self._host.events.degraded("llm", str(error), "apology")
             return self._host.profile.apology  # a fixed line: nothing unreviewed in it
@@ -170,9 +187,10 @@ class ReplyGate:
             return ""
         return (await self._wait(proposal)).spoken
 
-    async def _propose(self, proposal: Proposal, reply: AgentReply) -> None:
-        """The LLM's whole reply, shown as it streams and spoken not at all. Its tokens pass the
-        emergency triage as a spoken reply's do: a trigger stops it and escalates."""
+    async def _propose(self, proposal: Proposal, reply: AgentReply, ahead: SpeechAhead) -> None:
+        """The LLM's whole reply, shown as it streams and spoken not at all (its speech is made
+        ahead, unheard). Its tokens pass the emergency triage as a spoken reply's do: a trigger
+        stops it and escalates."""
         async with contextlib.aclosing(self._tokens()) as tokens:
             async for token in tokens:
                 reply.clock.stamp("llm_first_token", time.monotonic())
@@ -180,9 +198,11 @@ class ReplyGate:
                     proposal.escalated = True
                     return
                 proposal.text += token
+                ahead.feed(token)
                 self._show(proposal)
                 if proposal.decision.done():
                     return  # edited or rejected before the end: the rest is not needed
+        ahead.finish()
         proposal.ready_at = time.monotonic()
         self._show(proposal)
 

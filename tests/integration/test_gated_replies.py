@@ -1,0 +1,74 @@
+"""Approve-before-speak over the real server: fake Deepgram, Groq and Twilio on loopback, the
+real SDKs, our media server and simulated Twilio callers who record what they heard. A caller on
+the medical intake line asks about a dosage (one of its `gate_topics`); an operator approves,
+edits or rejects the reply through the console's CallControl. The fake TTS makes audio unique to
+each text, so what a caller heard tells which words reached them."""
+
+from __future__ import annotations
+
+import asyncio
+
+from console.calls.gate import GATE_LINE, GateOptions
+from console.calls.session import SessionOptions
+from console.simulate.caller import Utterance
+from tests.fakes.deepgram_fake import silence
+from tests.integration.conftest import Watch, spoken, start_cloud_stack, stop_cloud_stack
+
+QUESTION = "what dosage of ibuprofen can I take"
+ANSWER = "Two tablets every six hours. Never more than eight a day."
+EDIT = "A nurse will call you back about the dose."
+MEDICAL = {"caller": "+15550001111", "profile": "medical_intake"}
+# After the question the caller stays on the line, quiet, while the operator decides.
+STAY = Utterance(mulaw=silence(2500), wait_for_reply=False)
+
+
+def heard_in_order(heard: bytes, *audio: bytes) -> bool:
+    """Each piece of audio was heard (its first 0.05 s), in this order."""
+    at = 0
+    for piece in audio:
+        at = heard.find(piece[:400], at)
+        if at < 0:
+            return False
+    return True
+
+
+async def test_the_caller_hears_a_holding_line_then_only_approved_or_edited_words(tmp_path):
+    options = SessionOptions(gate=GateOptions(hold_after_s=0.1))
+    stack, parts = await start_cloud_stack(tmp_path, options=options, ms_per_char=5.0,
+                                           script=[QUESTION] * 3, reply=ANSWER)
+    watch, control = Watch(stack.runtime.bus), stack.runtime.control
+
+    async def operator(sid: str, decision: str, text: str = "") -> None:
+        """Decides once the caller is holding (the gate's first line went out)."""
+        await watch.until(lambda: watch.of("AgentSpoke", call_sid=sid, text=GATE_LINE))
+        await control.decide_reply(sid, decision, text, "ana")
+
+    try:
+        callers = {d: stack.caller(spoken(), STAY, custom_parameters=MEDICAL)
+                   for d in ("approve", "edit", "reject")}
+        decide = [operator(c.options.call_sid, d, EDIT if d == "edit" else "")
+                  for d, c in callers.items()]
+        await asyncio.gather(*(c.run() for c in callers.values()), *decide)
+        await stack.runtime.store.flush()
+        audio = stack.deepgram.audio_for
+        answer = [r.text for r in stack.deepgram.tts_requests if r.text in ANSWER]
+        heard = {d: bytes(c.playout.heard) for d, c in callers.items()}
+
+        assert heard_in_order(heard["approve"], audio(GATE_LINE), *map(audio, answer))
+        assert heard_in_order(heard["edit"], audio(GATE_LINE), audio(EDIT))
+        assert heard_in_order(heard["reject"], audio(GATE_LINE))
+        for decision in ("edit", "reject"):  # made ahead for a quick approval, never heard
+            assert not any(heard_in_order(heard[decision], audio(t)) for t in answer)
+        audits = {e.call_sid: e for e in watch.of("GatedReplyDecided")}
+        assert [audits[c.options.call_sid].decision for c in callers.values()] == [
+            "approved", "edited", "rejected"]
+        assert all(a.proposed == ANSWER and a.actor == "ana" for a in audits.values())
+        sid = callers["edit"].options.call_sid
+        stored = await asyncio.to_thread(stack.runtime.history.get_call, sid)
+        audit = [e["payload"] for e in stored["events"] if e["kind"] == "GatedReplyDecided"]
+        assert [(a["decision"], a["spoken"], a["actor"]) for a in audit] == [
+            ("edited", EDIT, "ana")]
+        proposals = [e["payload"] for e in stored["events"] if e["kind"] == "ReplyProposed"]
+        assert [p["text"] for p in proposals] == [ANSWER]  # the complete one, not every token
+    finally:
+        await stop_cloud_stack(parts)
