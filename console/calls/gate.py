@@ -138,7 +138,7 @@ class ReplyGate:
             raise NothingToDecide("the reply is still being written: approve it once complete")
         if action == "edit" and not text.strip():
             raise ValueError("an edit needs the words to say")
-        spoken = {"approve": proposal.text, "edit": text.strip(), "reject": ""}[action]
+        spoken = {"approve": proposal.text.strip(), "edit": text.strip(), "reject": ""}[action]
         self._settle(proposal, Decision(VERDICTS[action], spoken, actor))
 
     def _settle(self, proposal: Proposal, decision: Decision) -> None:

@@ -24,7 +24,8 @@ _DECISIONS = {"approve_reply": True, "edit_reply": False, "reject_reply": False}
 class GateKeys:
     """Mixed into CallViewScreen, which provides `call_sid`, `app`, `refresh_bindings`."""
 
-    BINDINGS = [
+    # Textual merges BINDINGS only from DOM classes: the screen lists these in its own.
+    GATE_BINDINGS = [
         Binding("g", "gate(True)", "Gate replies"),
         Binding("g", "gate(False)", "Ungate"),
         Binding("enter", "approve_reply", "Approve"),

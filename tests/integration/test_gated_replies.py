@@ -19,7 +19,7 @@ ANSWER = "Two tablets every six hours. Never more than eight a day."
 EDIT = "A nurse will call you back about the dose."
 MEDICAL = {"caller": "+15550001111", "profile": "medical_intake"}
 # After the question the caller stays on the line, quiet, while the operator decides.
-STAY = Utterance(mulaw=silence(2500), wait_for_reply=False)
+STAY = Utterance(mulaw=silence(1000), wait_for_reply=False)
 
 
 def heard_in_order(heard: bytes, *audio: bytes) -> bool:
@@ -53,6 +53,7 @@ async def test_the_caller_hears_a_holding_line_then_only_approved_or_edited_word
         audio = stack.deepgram.audio_for
         answer = [r.text for r in stack.deepgram.tts_requests if r.text in ANSWER]
         heard = {d: bytes(c.playout.heard) for d, c in callers.items()}
+        assert answer and "".join(answer).replace(" ", "") == ANSWER.replace(" ", "") * 3
 
         assert heard_in_order(heard["approve"], audio(GATE_LINE), *map(audio, answer))
         assert heard_in_order(heard["edit"], audio(GATE_LINE), audio(EDIT))
