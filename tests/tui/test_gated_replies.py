@@ -94,8 +94,8 @@ async def test_console_keys_gate_the_call_then_approve_edit_and_reject_its_waiti
         await wait_until(pilot, lambda: isinstance(app.screen, PromptScreen))
         box = app.screen.query_one(PrintableInput)
         assert box.value == ANSWER  # the operator edits the proposal, not a blank line
-        box.value = ""
-        await pilot.press(*EDIT, "enter")
+        box.value = EDIT
+        await pilot.press("enter")
         await wait_until(pilot, lambda: len(decisions(backend)) == 2)
         assert decisions(backend)[1] == ("edit", EDIT)
 
