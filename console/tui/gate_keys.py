@@ -91,3 +91,31 @@ class GateKeys:
         app = self.app
         app._act("reject reply", app.backend.control.decide_reply, "reject", "",
                  sid=self.call_sid, mark=("taken_over", True), then=app._open_mic)
+
+
+class WaitingReplies:
+    """Tells the operator, on whatever screen, that a reply waits for approval: once per reply,
+    unless that call's view is already in front of them."""
+
+    def __init__(self) -> None:
+        self._told: dict[str, float] = {}  # call -> when the reply told of was first shown
+
+    def check(self, app: VoiceConsoleApp, changed: frozenset[str]) -> None:
+        for sid in changed:
+            call = app.board.get(sid)
+            pending = call.proposal if call is not None else None
+            if pending is None or not pending.complete:
+                self._told.pop(sid, None)
+            elif self._told.get(sid) != pending.shown_at:
+                self._told[sid] = pending.shown_at
+                self._tell(app, call)
+
+    def _tell(self, app: VoiceConsoleApp, call: CallState) -> None:
+        screen = app.screen
+        if isinstance(screen, GateKeys) and screen.call_sid == call.call_sid:
+            return
+        app.bell()
+        reason = call.proposal.reason if call.proposal else ""
+        app.notify(f"A reply on {call.caller}'s call waits for approval ({reason}): open the "
+                   "call, then enter approves, e edits, r rejects", severity="warning",
+                   timeout=10, markup=False)

@@ -29,12 +29,12 @@ def test_call_view_shows_a_gated_reply_waiting_with_its_reason_wait_and_keys(sna
     async def run_before(pilot: Pilot) -> None:
         await wait_until(pilot, lambda: app.started)
         backend.play([*call_script("CA1"),
-                      OperatorActed("CA1", action="gate-on", actor="ana", at=T0 + 60),
-                      *streamed("CA1", ANSWER, T0 + 88),
-                      AgentSpoke("CA1", text="Let me check that for you.", at=T0 + 89)])
+                      OperatorActed("CA1", action="gate-on", actor="ana", at=T0 + 60)])
         await wait_until(pilot, lambda: app.dashboard.query_one(CallsTable).row_count == 1)
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, CallViewScreen))
+        backend.play([*streamed("CA1", ANSWER, T0 + 88),
+                      AgentSpoke("CA1", text="Let me check that for you.", at=T0 + 89)])
         await wait_until(pilot, lambda: app.screen.query_one(ProposalPanel).display)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

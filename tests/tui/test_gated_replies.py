@@ -105,3 +105,18 @@ async def test_console_keys_gate_the_call_then_approve_edit_and_reject_its_waiti
         await wait_until(pilot, lambda: len(decisions(backend)) == 3)
         assert decisions(backend)[2] == ("reject", "")
         assert pilot.app.board.get("CA1").taken_over
+
+
+async def test_an_operator_on_the_dashboard_is_told_once_that_a_reply_waits(backend) -> None:
+    app = VoiceConsoleApp(backend, clock=frozen_clock(T0 + 95), refresh_interval=0.02)
+    told: list[str] = []
+    notify = app.notify
+    app.notify = lambda message, **kw: (told.append(message), notify(message, **kw))
+    async with app.run_test(size=(120, 34)) as pilot:
+        await wait_until(pilot, lambda: app.started)
+        backend.play([*call_script("CA1"), *streamed("CA1", ANSWER, T0 + 80)])
+        await wait_until(pilot, lambda: any("waits for approval" in t for t in told))
+        assert "topic: dosage" in told[-1] and "+15551230001" in told[-1]
+        backend.play(streamed("CA1", ANSWER, T0 + 80)[-1:])  # the same reply, again
+        await pilot.pause(0.1)
+        assert sum("waits for approval" in t for t in told) == 1
