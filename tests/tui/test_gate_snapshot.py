@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from textual.pilot import Pilot
 
-from console.events import AgentSpoke, OperatorActed
+from console.events import AgentSpoke
 from console.tui.app import VoiceConsoleApp
 from console.tui.screens.call_view import CallViewScreen
 from console.tui.widgets.calls_table import CallsTable
@@ -28,8 +28,7 @@ def test_call_view_shows_a_gated_reply_waiting_with_its_reason_wait_and_keys(sna
 
     async def run_before(pilot: Pilot) -> None:
         await wait_until(pilot, lambda: app.started)
-        backend.play([*call_script("CA1"),
-                      OperatorActed("CA1", action="gate-on", actor="ana", at=T0 + 60)])
+        backend.play(call_script("CA1"))
         await wait_until(pilot, lambda: app.dashboard.query_one(CallsTable).row_count == 1)
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, CallViewScreen))
