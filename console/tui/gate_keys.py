@@ -26,7 +26,9 @@ class GateKeys:
 
     # Textual merges BINDINGS only from DOM classes: the screen lists these in its own.
     GATE_BINDINGS = [
-        Binding("g", "gate(True)", "Gate replies"),
+        # Not in the footer until used (it is full at 120 columns): README, the header's
+        # "replies gated", and Ungate once on.
+        Binding("g", "gate(True)", "Gate replies", show=False),
         Binding("g", "gate(False)", "Ungate"),
         Binding("enter", "approve_reply", "Approve"),
         Binding("e", "edit_reply", "Edit reply"),
