@@ -154,3 +154,14 @@ async def test_a_hang_up_while_waiting_is_audited_as_withdrawn():
     audit = h.of_kind("GatedReplyDecided")
     assert [(a.decision, a.proposed, a.spoken) for a in audit] == [("withdrawn", ANSWER, "")]
     assert spoken(h) == []
+
+
+async def test_an_emergency_trigger_in_a_gated_reply_escalates_and_is_never_proposed_whole():
+    h = await started(replies=("EMERGENCY_DETECTED. I am connecting you to help now.",))
+    h.stt.say("final", "what dosage can I take", speech_final=True)
+    await h.until(lambda: h.of_kind("EmergencyDetected") and h.of_kind("GatedReplyDecided"))
+    assert h.of_kind("EmergencyDetected")[0].source == "agent"
+    assert h.of_kind("GatedReplyDecided")[0].decision == "withdrawn"
+    assert not proposed(h)  # the operator was never asked to approve it
+    assert not any("EMERGENCY_DETECTED" in text for text in spoken(h))
+    await h.session.on_stop("test")
