@@ -261,6 +261,11 @@ async def test_control_transfer_sends_the_number(admin: Admin):
     assert admin.control.done == [("transfer", CALL, "+15551234567", "cli")]
 
 
+async def test_control_edit_speaks_the_edited_words_instead_of_the_gated_reply(admin: Admin):
+    assert await admin.control_cli(CALL, "edit", "Two", "a", "day") == 0
+    assert admin.control.done == [("decide_reply", CALL, "edit", "Two a day", "cli")]
+
+
 async def test_control_list_prints_the_live_calls(admin: Admin, capsys):
     admin.control.calls = [CALL, OTHER]
     assert await admin.control_cli("list") == 0
