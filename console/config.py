@@ -159,6 +159,18 @@ class Settings(BaseSettings):
     call_webhook_timeout_s: float = Field(10.0, gt=0, le=300)
     """A receiver that has not answered within this long counts as a failed attempt (retried)."""
 
+    # --- Approve-before-speak (issue 15: gated replies; console/calls/gate.py) ------------------
+    gate_timeout_s: float = Field(20.0, gt=0, le=600)
+    """Seconds a gated reply waits for an operator's decision before GATE_TIMEOUT_POLICY acts."""
+    gate_timeout_policy: Literal["approve", "hold"] = "hold"
+    """At the timeout: "approve" speaks the proposed reply as it is; "hold" (the safe default:
+    nothing unreviewed is said) keeps the caller holding and raises a critical alert."""
+    gate_hold_after_s: float = Field(0.6, ge=0, le=10)
+    """The caller hears a holding line once a gated reply has waited this long (an operator
+    who approves sooner puts no line in front of the reply)."""
+    gate_hold_every_s: float = Field(6.0, ge=2, le=60)
+    """A further holding line this often while the gated reply still waits."""
+
     @model_validator(mode="after")
     def _webhook_is_signed(self) -> Self:
         if self.call_webhook_url is None:

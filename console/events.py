@@ -287,3 +287,32 @@ class SummaryEdited(CallEvent):
     old: str
     new: str
     actor: str
+
+
+# --- approve-before-speak (issue 15, part 2) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplyProposed(CallEvent):
+    """A gated reply as it streams to the operator, before any of it is spoken: `text` is all of
+    it so far, `complete` once the LLM has finished it. `reason` says why it was gated: "operator"
+    (the call's gate is on) or the profile's topic it matched. Only the complete one is stored."""
+
+    text: str
+    complete: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class GatedReplyDecided(CallEvent):
+    """The audit of one gated reply: what the agent proposed, the decision ("approved", "edited",
+    "rejected", "auto-approved" by the timeout policy, or "withdrawn": the caller went on, an
+    emergency or a hang-up overtook it), who decided, and `decide_ms` from the complete proposal
+    to the decision. `spoken` is what the caller hears instead ("" when nothing)."""
+
+    proposed: str
+    decision: str
+    spoken: str
+    actor: str
+    decide_ms: float
+    reason: str = ""

@@ -112,6 +112,10 @@ class Profile:
     """False: this profile's calls are never recorded, whatever RECORDING_ENABLED says."""
     recording_announcement: str = ""
     """Said first on a recorded call, ahead of the greeting (e.g. "This call may be recorded.")."""
+    # Approve-before-speak (issue 15): what a person must see before the agent says it.
+    gate_topics: tuple[str, ...] = ()
+    """Caller phrases (and `re:` patterns) whose reply waits, as text, for an operator's approval:
+    e.g. "dosage", "refund", "lawyer"."""
 
     @property
     def default_transfer_number(self) -> str | None:
@@ -124,6 +128,10 @@ class Profile:
     def match_agent_trigger(self, text: str) -> str | None:
         """The first trigger (e.g. EMERGENCY_DETECTED) the agent's text contains, or None."""
         return match_phrases(text, self.agent_triggers)
+
+    def match_gate_topic(self, text: str) -> str | None:
+        """The first of `gate_topics` the caller's words contain (their reply is gated), or None."""
+        return match_phrases(text, self.gate_topics)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,7 +202,7 @@ _PROFILE_KEYS = {
     "name", "title", "system_prompt", "greeting", "voice", "local_voice",
     "caller_emergency_phrases", "agent_triggers", "transfer_targets", "reprompt", "goodbye",
     "apology", "idle_reprompt_s", "idle_hangup_s", "responder", "redact", "sensitive_prompts",
-    "summary", "record_calls", "recording_announcement",
+    "summary", "record_calls", "recording_announcement", "gate_topics",
 }  # fmt: skip
 
 
@@ -227,6 +235,7 @@ def parse_profile(data: dict[str, Any], path: Path) -> Profile:
         source=path,
         record_calls=reader.flag("record_calls", default=True),
         recording_announcement=reader.text("recording_announcement", default=""),
+        gate_topics=reader.phrases("gate_topics", default=[]),
     )
 
 

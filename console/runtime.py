@@ -21,6 +21,7 @@ from console import events as ev
 from console import profiles
 from console.calls.deadair import FILLERS
 from console.calls.deaf import DEAF_LINE
+from console.calls.gate import GATE_LINE, GateOptions
 from console.calls.live import LiveCalls
 from console.calls.ports import MemoryGreetings, close_quietly
 from console.calls.session import CallDeps, CallSession, SessionOptions
@@ -72,7 +73,8 @@ class Runtime:
         default = SessionOptions(barge_in_window_s=settings.barge_in_window_s,
                                  backchannels=tuple(settings.backchannels),
                                  unfinished_hold_s=settings.unfinished_hold_s,
-                                 narrating_hold_s=settings.narrating_hold_s)
+                                 narrating_hold_s=settings.narrating_hold_s,
+                                 gate=_gate_options(settings))
         self.options = _with_emergency_numbers(options or default, settings)
         self._hook_webhooks(settings)  # makes the store: its writer queues their deliveries
         # The store sees events through redaction (the profile's `redact`); nothing else does.
@@ -472,4 +474,11 @@ PREPARE_STREAMS = 3
 
 def _lines_to_prepare(profile: Any) -> tuple[str, ...]:
     return (profile.greeting, *FILLERS, profile.apology, profile.reprompt, profile.goodbye,
-            *COMPANY_LINES, DEAF_LINE)
+            *COMPANY_LINES, DEAF_LINE, GATE_LINE)
+
+
+def _gate_options(settings: Settings) -> GateOptions:
+    """Approve-before-speak (issue 15): the gated reply's wait, from the settings."""
+    return GateOptions(timeout_s=settings.gate_timeout_s, policy=settings.gate_timeout_policy,
+                       hold_after_s=settings.gate_hold_after_s,
+                       hold_every_s=settings.gate_hold_every_s)

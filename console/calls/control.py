@@ -42,3 +42,13 @@ class CallControl(Protocol):
     async def send_operator_audio(self, call_sid: str, mulaw: bytes) -> None:
         """Operator microphone frames (8 kHz mu-law) while taken over."""
         ...
+
+    # --- approve-before-speak (issue 15, part 2) -------------------------------------------------
+    async def gate_replies(self, call_sid: str, on: bool, actor: str) -> None:
+        """On: every reply of this call waits, as text, for an operator's decision."""
+        ...
+
+    async def decide_reply(self, call_sid: str, decision: str, text: str, actor: str) -> None:
+        """The gated reply waiting: "approve" it, "edit" it (`text` is spoken instead) or
+        "reject" it (nothing is said; the operator takes the call). Raises if none waits."""
+        ...

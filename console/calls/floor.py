@@ -29,6 +29,7 @@ from console.calls import lines
 from console.calls.conversation import Conversation
 from console.calls.deaf import carry_on_deaf
 from console.calls.ear import Ear, Heard, VoiceChange
+from console.calls.gate import ReplyGate
 from console.calls.holds import (
     RECOGNIZER_LOST_S,
     SPEECH_STARTED_LAG_S,
@@ -90,6 +91,7 @@ class FloorHost(Protocol):
     conversation: Conversation
     events: CallEvents
     triage: Triage
+    gate: ReplyGate
     tasks: TaskOwner
     deps: Any
     profile: Any
@@ -342,7 +344,7 @@ class Floor:
         clock.stamp("stt_final", heard_at)
         spec = Speculation(False, None, text=merged, turn_text=text, speech_end=spoken_until,
                            settled=turn is None or not turn.tentative, at_once=turn is None)
-        self._start(lines.answer(self._host), clock, speculation=spec)
+        self._start(self._host.gate.answer(merged), clock, speculation=spec)  # gated, or not
         self._state.transition(M.THINKING)
 
     async def speak_line(self, text: str, *, role: str = "agent") -> bool:

@@ -96,3 +96,17 @@ class LiveCalls:
 
     async def send_operator_audio(self, call_sid: str, mulaw: bytes) -> None:
         self.get(call_sid).operator.play_operator_audio(mulaw)
+
+    # --- approve-before-speak (issue 15, part 2) -------------------------------------------------
+    async def gate_replies(self, call_sid: str, on: bool, actor: str) -> None:
+        session = self.get(call_sid)
+        self._record(call_sid, "gate-on" if on else "gate-off", actor)
+        session.gate.on = on
+
+    async def decide_reply(self, call_sid: str, decision: str, text: str, actor: str) -> None:
+        session = self.get(call_sid)
+        session.gate.decide(decision, actor, text)  # raises when no reply waits: nothing done
+        self._record(call_sid, f"reply-{decision}", actor, text)
+        if decision == "reject":
+            self._record(call_sid, "take-over", actor)
+            await session.operator.take_over()

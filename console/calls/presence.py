@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from console import events as ev
 from console.calls import lines
+from console.calls.gate import ReplyGate
 from console.calls.ports import CallEvents
 from console.calls.state import CallState
 from console.calls.voice import Voice
@@ -16,6 +17,7 @@ from console.calls.voice import Voice
 class PresenceHost(Protocol):
     call_state: CallState
     voice: Voice
+    gate: ReplyGate
     events: CallEvents
     deps: Any
     profile: Any
@@ -43,7 +45,8 @@ class AgentPresence:
         return self._voice.pacer.playout_end
 
     def reply_being_prepared(self) -> bool:
-        return self._voice.preparing()
+        # A gated reply waiting for the operator has holding lines of its own (gate.py).
+        return self._voice.preparing() and not self._host.gate.holding()
 
     def play_filler(self, text: str) -> None:
         """A holding phrase, from prepared audio only: it must never wait on a slow TTS."""

@@ -14,7 +14,7 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 from console.calls.metrics import TurnClock
 from console.calls.pacing import Pacer
@@ -90,10 +90,13 @@ class AgentReply:
         self._add_audio(segment, mulaw)
         self._finish_segment(segment)
 
-    async def speak_sentence(self, sentence: str) -> None:
+    async def speak_sentence(self, sentence: str,
+                             audio: AsyncIterator[bytes] | None = None) -> None:
+        """Synthesize and play `sentence`; `audio`: its speech, already on its way (made ahead
+        while a gated reply waited for approval)."""
         segment = self._begin(sentence)
         try:
-            async for chunk in self._tts.synthesize(sentence):
+            async for chunk in audio if audio is not None else self._tts.synthesize(sentence):
                 self.clock.stamp("tts_first_byte", self._now())
                 self._add_audio(segment, chunk)
         except ProviderError as error:

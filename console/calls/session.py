@@ -19,6 +19,7 @@ from console.calls.conversation import Conversation
 from console.calls.deadair import DeadAirWatchdog
 from console.calls.ear import Ear
 from console.calls.floor import Floor, FloorOptions
+from console.calls.gate import GateOptions, ReplyGate
 from console.calls.idle import IdleLadder
 from console.calls.operator import OperatorDesk
 from console.calls.ports import (
@@ -49,6 +50,8 @@ class SessionOptions(FloorOptions):
     """How far ahead of playout frames are sent."""
     emergency_numbers: tuple[str, ...] = ()
     """Where an emergency is transferred, in order (EMERGENCY_FALLBACK_NUMBER, then the second)."""
+    gate: GateOptions = field(default_factory=GateOptions)
+    """Approve-before-speak: the wait's holding lines and timeout policy (gate.py)."""
 
 
 @dataclass
@@ -76,6 +79,7 @@ class CallSession:
                        on_dropped=self._audio_dropped)
         self.voice = Voice(sender, deps.tts, self, self.tasks, lead_s=self.options.lead_s,
                            gate=self.triage.agent_gate)
+        self.gate = ReplyGate(self, self.options.gate)
         self.floor = Floor(self)
         self.operator = OperatorDesk(self)
         self.sender = sender

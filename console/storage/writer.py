@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from console.events import CallerTranscribed, CallEvent
+from console.events import CallerTranscribed, CallEvent, ReplyProposed
 from console.storage.db import mark_abandoned, open_db, write_event
 
 log = logging.getLogger(__name__)
@@ -149,6 +149,8 @@ class StoreWriter:
         """EventBus subscriber: never blocks, never touches the database."""
         if isinstance(event, CallerTranscribed) and not event.final:
             return  # interim words arrive several times a second and are superseded by finals
+        if isinstance(event, ReplyProposed) and not event.complete:
+            return  # a gated reply's partial text, token by token: its complete text is stored
         if self._closed:
             log.warning("call store closed; %s for %s not stored", event.kind, event.call_sid)
             return

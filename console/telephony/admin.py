@@ -5,7 +5,8 @@ interface, which may face the internet through the tunnel), guarded by a bearer 
 in constant time. Routes:
 
     GET  /calls               -> {"calls": [{"call_sid": ..., "state": ..., ...}]}
-    POST /calls/{sid}/{action}  JSON body for arguments: say/whisper {"text"}, transfer {"number"}
+    POST /calls/{sid}/{action}  JSON body for arguments: say/whisper/edit {"text"},
+                                transfer {"number"}
 
 The actor recorded with each action is "cli", or the `X-Actor` header. Answers: 200 done;
 400 unknown action (listing the valid ones) or a missing argument; 401 bad token; 404 no such
@@ -55,6 +56,12 @@ ACTIONS: dict[str, tuple[Act, str | None]] = {
     "whisper": (lambda c, sid, a, who: c.whisper(sid, a["text"], who), "text"),
     "transfer": (lambda c, sid, a, who: c.transfer(sid, a["number"], who), "number"),
     "hang-up": (lambda c, sid, a, who: c.hang_up(sid, who), None),
+    # Approve-before-speak (issue 15): gate the call's replies, decide on the one waiting.
+    "gate-on": (lambda c, sid, a, who: c.gate_replies(sid, True, who), None),
+    "gate-off": (lambda c, sid, a, who: c.gate_replies(sid, False, who), None),
+    "approve": (lambda c, sid, a, who: c.decide_reply(sid, "approve", "", who), None),
+    "edit": (lambda c, sid, a, who: c.decide_reply(sid, "edit", a["text"], who), "text"),
+    "reject": (lambda c, sid, a, who: c.decide_reply(sid, "reject", "", who), None),
 }
 
 

@@ -23,6 +23,7 @@ from console.tui.audio_desk import AudioDesk
 from console.tui.backend import ConsoleBackend
 from console.tui.board import CallBoard
 from console.tui.bridge import BoardChanged, EmergencyRaised, EventBridge
+from console.tui.gate_keys import WaitingReplies
 from console.tui.operator import OperatorActions
 from console.tui.screens.alert import AlertScreen
 from console.tui.screens.base import BoardView
@@ -77,6 +78,7 @@ class VoiceConsoleApp(OperatorActions, App[None]):
         self.audio_devices = audio or AudioDevices()  # listen-in, the microphone, replays
         self.audio_desk = AudioDesk(backend.listen_in, backend.control, self.audio_devices)
         self._stopping: asyncio.Task[None] | None = None  # the one runtime shutdown, once begun
+        self.waiting_replies = WaitingReplies()  # issue 15: a gated reply asks for the operator
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -160,6 +162,7 @@ class VoiceConsoleApp(OperatorActions, App[None]):
         self._refresh_screens(message.call_sids)
         self.sync_audio(message.call_sids)
         self.refresh_call_bindings()  # take over/hand back and mute/unmute follow the call
+        self.waiting_replies.check(self, message.call_sids)
 
     def on_emergency_raised(self, message: EmergencyRaised) -> None:
         self.bell()

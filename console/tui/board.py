@@ -33,6 +33,7 @@ from console.events import (
 )
 from console.safe_text import printable
 from console.tui.describe import describe
+from console.tui.gated import GATE_FLAGS, GATE_HANDLERS, PendingReply
 
 # TurnMeasured.stages key for speech end -> first frame sent (DESIGN.md latency vocabulary); the
 # aliases tolerate the pipeline's spelling until it settles.
@@ -104,6 +105,9 @@ class CallState:
     transfer: str = ""  # the latest transfer progress, for headers
     taken_over: bool = False
     agent_muted: bool = False
+    # Approve-before-speak (issue 15, console/tui/gated.py): the call's gate, the reply waiting.
+    gated: bool = False
+    proposal: PendingReply | None = None
 
     @property
     def live(self) -> bool:
@@ -337,6 +341,7 @@ _OPERATOR_FLAGS = {
     "hand-back": ("taken_over", False),
     "mute": ("agent_muted", True),
     "unmute": ("agent_muted", False),
+    **GATE_FLAGS,
 }
 
 
@@ -367,4 +372,5 @@ _HANDLERS: dict[type[CallEvent], Callable[[CallState, Any], None]] = {
     TransferAttempted: _transfer_attempted,
     TransferFinished: _transfer_finished,
     OperatorActed: _operator,
+    **GATE_HANDLERS,
 }

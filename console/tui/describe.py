@@ -17,6 +17,7 @@ from console.events import (
     CallSummarized,
     DtmfPressed,
     EmergencyDetected,
+    GatedReplyDecided,
     OperatorActed,
     ProfileRejected,
     ProtocolErrorCounted,
@@ -29,6 +30,7 @@ from console.events import (
     TransferFinished,
 )
 from console.safe_text import printable
+from console.tui.gated import describe_decision
 
 
 def describe(event: CallEvent) -> str | None:
@@ -112,4 +114,6 @@ _WORDS: dict[type[CallEvent], Callable[[Any], str]] = {
     SummaryEdited: lambda e: f"{e.actor} changed {e.item}: “{e.old}” → “{e.new}”",
     RecordingSaved: lambda e: f"recording saved ({e.seconds:.0f} s)",
     CallerSpanRedacted: lambda e: f"{e.what} redacted (caller audio muted there)",
+    # Approve-before-speak (issue 15): the audit of each gated reply.
+    GatedReplyDecided: describe_decision,
 }

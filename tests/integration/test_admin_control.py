@@ -77,6 +77,12 @@ class FakeControl:
     async def hang_up(self, sid: str, actor: str) -> None:
         self._did("hang_up", sid, actor)
 
+    async def gate_replies(self, sid: str, on: bool, actor: str) -> None:
+        self._did("gate_replies", sid, on, actor)
+
+    async def decide_reply(self, sid: str, decision: str, text: str, actor: str) -> None:
+        self._did("decide_reply", sid, decision, text, actor)
+
 
 @dataclass
 class Admin:
@@ -156,6 +162,11 @@ async def test_listing_a_plain_control_gives_the_live_call_sids(admin: Admin):
         ("whisper", {"text": "offer a refund"}, ("whisper", CALL, "offer a refund", "cli")),
         ("transfer", {"number": "+15551234567"}, ("transfer", CALL, "+15551234567", "cli")),
         ("hang-up", None, ("hang_up", CALL, "cli")),
+        ("gate-on", None, ("gate_replies", CALL, True, "cli")),
+        ("gate-off", None, ("gate_replies", CALL, False, "cli")),
+        ("approve", None, ("decide_reply", CALL, "approve", "", "cli")),
+        ("edit", {"text": "Two a day"}, ("decide_reply", CALL, "edit", "Two a day", "cli")),
+        ("reject", None, ("decide_reply", CALL, "reject", "", "cli")),
     ],
 )
 async def test_each_action_reaches_the_control_with_its_arguments_as_the_cli_actor(
@@ -248,6 +259,11 @@ async def test_control_say_speaks_the_words_given_after_the_action(admin: Admin,
 async def test_control_transfer_sends_the_number(admin: Admin):
     assert await admin.control_cli(CALL, "transfer", "+15551234567") == 0
     assert admin.control.done == [("transfer", CALL, "+15551234567", "cli")]
+
+
+async def test_control_edit_speaks_the_edited_words_instead_of_the_gated_reply(admin: Admin):
+    assert await admin.control_cli(CALL, "edit", "Two", "a", "day") == 0
+    assert admin.control.done == [("decide_reply", CALL, "edit", "Two a day", "cli")]
 
 
 async def test_control_list_prints_the_live_calls(admin: Admin, capsys):

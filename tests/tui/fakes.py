@@ -94,6 +94,13 @@ class RecordingControl:
     async def send_operator_audio(self, call_sid: str, mulaw: bytes) -> None:
         self.calls.append(("send_operator_audio", call_sid, len(mulaw)))
 
+    # approve-before-speak (issue 15)
+    async def gate_replies(self, call_sid: str, on: bool, actor: str) -> None:
+        await self._record("gate_replies", call_sid, actor, on)
+
+    async def decide_reply(self, call_sid: str, decision: str, text: str, actor: str) -> None:
+        await self._record("decide_reply", call_sid, actor, decision, text)
+
 
 class EmptyHistory:
     def list_calls(

@@ -28,12 +28,16 @@ class StubProfile:
     transfer_targets: dict = field(default_factory=lambda: {"default": "+15550009999"})
     caller_emergency_phrases: tuple = ("chest pain", "can't breathe")
     agent_triggers: tuple = ("EMERGENCY_DETECTED",)
+    gate_topics: tuple = ("dosage",)
 
     def match_caller_emergency(self, text: str) -> str | None:
         return match_phrases(text, self.caller_emergency_phrases)
 
     def match_agent_trigger(self, text: str) -> str | None:
         return match_phrases(text, self.agent_triggers)
+
+    def match_gate_topic(self, text: str) -> str | None:
+        return match_phrases(text, self.gate_topics)
 
 
 class ScriptedSTT:

@@ -195,3 +195,29 @@ def test_phrases_match_whole_words_only():
 
 def test_the_medical_prompt_tells_the_model_to_say_the_sentinel():
     assert EMERGENCY_SENTINEL in load_profile("medical_intake").system_prompt
+
+
+# --- approve-before-speak (issue 15): gate_topics -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("said", "topic"),
+    [
+        ("what dose of paracetamol can I give my son", "dose"),
+        ("How much should I take?", "how much should I take"),
+        ("can I take my MEDICATION with food", "medication"),
+        ("I have a cough and a sore throat", None),
+    ],
+)
+def test_medical_profile_gates_replies_about_doses_and_medication(said: str, topic: str | None):
+    assert load_profile("medical_intake").match_gate_topic(said) == topic
+
+
+def test_a_bad_gate_topic_pattern_is_rejected_naming_the_list_entry(editable: Path):
+    write(editable, "gated", 'gate_topics = ["refund", "re:(unclosed"]\n' + MINIMAL)
+    with pytest.raises(ProfileError, match=r"gate_topics\[1\]: bad regular"):
+        load_profile("gated")
+
+
+def test_a_profile_without_gate_topics_gates_nothing():
+    assert load_profile("scheduling").match_gate_topic("what dosage do I need") is None

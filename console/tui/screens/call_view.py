@@ -14,15 +14,17 @@ from textual.widgets import Footer, Header, Static
 from console.tui.backend import BackendStatus
 from console.tui.board import CallBoard, CallState
 from console.tui.describe import duration
+from console.tui.gate_keys import GateKeys
 from console.tui.screens.base import BoardView
 from console.tui.widgets.latency import LatencyPanel
+from console.tui.widgets.proposal import ProposalPanel
 from console.tui.widgets.status_bar import StatusBar
 from console.tui.widgets.timeline import Timeline
 from console.tui.widgets.transcript import TranscriptView
 
 
-class CallViewScreen(BoardView, Screen):
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+class CallViewScreen(GateKeys, BoardView, Screen):
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back"), *GateKeys.GATE_BINDINGS]
 
     def __init__(self, call_sid: str, board: CallBoard, clock: Callable[[], float]) -> None:
         super().__init__()
@@ -34,6 +36,7 @@ class CallViewScreen(BoardView, Screen):
         yield Header()
         yield Static(id="call-header")
         yield Static(id="call-banner")
+        yield ProposalPanel(id="proposal")
         with Horizontal(id="call-body"):
             yield TranscriptView(id="transcript")
             with Vertical(id="call-side"):
@@ -44,6 +47,10 @@ class CallViewScreen(BoardView, Screen):
 
     def on_mount(self) -> None:
         self.refresh_board(frozenset())
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        state = self.gate_action_state(action, parameters)
+        return True if state is None else state
 
     def selected_call(self) -> str | None:
         call = self._board.get(self.call_sid)
@@ -58,6 +65,8 @@ class CallViewScreen(BoardView, Screen):
         self.sub_title = f"call from {call.caller}"
         self.query_one("#call-header", Static).update(render_header(call, self._clock()))
         self._show_banner(call)
+        self.query_one(ProposalPanel).show(call, self._clock())  # its wait is clock-driven too
+        self.sync_gate_keys(call)
         if changed and self.call_sid not in changed:
             return  # another call changed; only the clock-driven header needed a repaint
         self.query_one(TranscriptView).show(call)
@@ -87,6 +96,8 @@ def render_header(call: CallState, now: float) -> Text:
         text.append("  OPERATOR HAS THE CALL", style="bold magenta")
     if call.agent_muted:
         text.append("  agent muted", style="bold yellow")
+    if call.gated:
+        text.append("  replies gated", style="bold cyan")
     if not call.live:
         text.append(f"  ended: {call.end_reason}", style="dim")
     return text

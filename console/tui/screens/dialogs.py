@@ -18,16 +18,17 @@ class PromptScreen(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, placeholder: str = "") -> None:
+    def __init__(self, title: str, placeholder: str = "", value: str = "") -> None:
         super().__init__()
         self._title = title
         self._placeholder = placeholder
+        self._value = value  # to edit (a gated reply), rather than type from nothing
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             # Text, not markup: a title names the caller, whose number is whatever they sent.
             yield Label(Text(printable(self._title)), classes="dialog-title")
-            yield PrintableInput(placeholder=self._placeholder, id="prompt-input")
+            yield PrintableInput(self._value, placeholder=self._placeholder, id="prompt-input")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value.strip() or None)
