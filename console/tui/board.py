@@ -104,6 +104,7 @@ class CallState:
     transfer: str = ""  # the latest transfer progress, for headers
     taken_over: bool = False
     agent_muted: bool = False
+    caller_muted: bool = False  # issue 15 "mute caller": the agent is not listening to them
 
     @property
     def live(self) -> bool:
@@ -337,6 +338,8 @@ _OPERATOR_FLAGS = {
     "hand-back": ("taken_over", False),
     "mute": ("agent_muted", True),
     "unmute": ("agent_muted", False),
+    "pause-listening": ("caller_muted", True),
+    "resume-listening": ("caller_muted", False),
 }
 
 
@@ -344,6 +347,8 @@ def _operator(call: CallState, event: OperatorActed) -> None:
     flag = _OPERATOR_FLAGS.get(event.action.replace("_", "-"))
     if flag is not None:
         setattr(call, *flag)
+    if event.action == "whisper" and event.detail:  # issue 15: shown, marked, in its place
+        call.commit(TranscriptLine("whisper", event.detail))
 
 
 def _progress(call: CallState, line: str) -> None:
