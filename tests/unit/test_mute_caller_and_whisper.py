@@ -49,7 +49,7 @@ async def test_the_llm_is_sent_the_whisper_on_a_turn_long_after_it() -> None:
 
 
 async def test_a_muted_caller_neither_pauses_nor_cuts_the_agent_nor_is_answered() -> None:
-    h = await speaking()
+    h = await speaking(ScriptedLLM(["Hold on. One moment please.", "Okay."]))  # 1.1 s of speech
     h.session.operator.pause_listening(True)
     await talk(h.session, 0.3)
     h.stt.say("final", "Stop. Stop talking.", speech_final=True)
@@ -80,4 +80,17 @@ async def test_an_unmuted_caller_barges_in_and_is_answered_again() -> None:
     h.stt.say("final", "Stop.", speech_final=True)
     await h.until(lambda: len(h.llm.requests) == 2)
     assert h.of_kind("AgentInterrupted")[0].cause == "caller-words"
+    await h.session.on_stop("test")
+
+
+async def test_a_reply_paused_for_the_caller_resumes_once_they_are_muted() -> None:
+    h = await speaking(ScriptedLLM(["Hold on. One moment please.", "Okay."]))
+    await talk(h.session, 0.3)
+    await h.until(lambda: h.session.state == "paused")
+    h.session.operator.pause_listening(True)
+    h.stt.say("final", "Stop. Stop talking.", speech_final=True)  # words: no longer a cut
+    await h.until(lambda: h.of_kind("AgentResumed"))
+    await played_out(h)
+    assert not h.of_kind("AgentInterrupted") and not agent_turns(h)[-1].interrupted
+    assert len(h.llm.requests) == 1
     await h.session.on_stop("test")
