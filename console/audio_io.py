@@ -116,6 +116,7 @@ class CallMix:
     def __init__(self) -> None:
         self.legs = {leg: JitterBuffer() for leg in LEGS}
         self.muted: set[str] = set()
+        self.meter = LevelMeter()
 
     def feed(self, leg: str, mulaw: bytes) -> None:
         """The call's audio tap: runs on the event loop for every 20 ms frame of either leg."""
@@ -126,9 +127,42 @@ class CallMix:
     def pull(self, samples: int) -> bytes:
         """Little-endian PCM16 for the audio thread: both legs, summed and clipped."""
         total = np.zeros(samples, dtype=np.int32)
-        for buffer in self.legs.values():
-            total += mulaw_decode(buffer.take(samples))
+        for leg, buffer in self.legs.items():
+            pcm = mulaw_decode(buffer.take(samples))
+            self.meter.note(leg, pcm)
+            total += pcm
         return np.clip(total, -32768, 32767).astype("<i2").tobytes()
+
+
+class LevelMeter:
+    """Each leg's loudest 20 ms block (RMS, dBFS) since the console last looked: what the
+    operator hears, measured on the audio thread, read at the screen's pace (10 Hz)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._peak: dict[str, float] = {}
+
+    def note(self, leg: str, pcm: np.ndarray) -> None:
+        level = dbfs(pcm)
+        with self._lock:
+            self._peak[leg] = max(level, self._peak.get(leg, FLOOR_DB))
+
+    def take(self) -> dict[str, float]:
+        """Each leg's level since the last `take` (FLOOR_DB for a leg not heard)."""
+        with self._lock:
+            peaks, self._peak = self._peak, {}
+        return {leg: peaks.get(leg, FLOOR_DB) for leg in LEGS}
+
+
+FLOOR_DB = -60.0  # a meter's bottom: quieter than a quiet line's hiss (about -50 dBFS in mu-law)
+
+
+def dbfs(pcm: np.ndarray) -> float:
+    """RMS level of PCM16 in dB below full scale, no lower than FLOOR_DB."""
+    if not len(pcm):
+        return FLOOR_DB
+    rms = float(np.sqrt(np.mean(np.square(pcm.astype(np.float64)))))
+    return max(FLOOR_DB, 20 * float(np.log10(max(rms, 1e-9) / 32768)))
 
 
 class ListenInPlayer:
@@ -138,6 +172,18 @@ class ListenInPlayer:
         self.mix = CallMix()
         self._open_output = open_output
         self._device = _Device()
+
+    @property
+    def muted(self) -> set[str]:
+        return self.mix.muted
+
+    @muted.setter
+    def muted(self, legs: set[str]) -> None:
+        self.mix.muted = legs
+
+    @property
+    def meter(self) -> LevelMeter:
+        return self.mix.meter
 
     def start(self) -> None:
         self._device.keep(self._open_output(self._fill))
@@ -262,17 +308,46 @@ def why_no_device(kind: str) -> str | None:
 
 
 def open_speaker(callback: OutputCallback) -> Stream:
+    """The default output at its own rate (many devices refuse 8 kHz, or resample it badly):
+    `callback` still fills 8 kHz PCM16, and `SpeakerRate` resamples it."""
     import sounddevice as sd
 
+    rate = int(sd.query_devices(kind="output")["default_samplerate"])
     stream = sd.RawOutputStream(
-        samplerate=SAMPLE_RATE,
+        samplerate=rate,
         channels=1,
         dtype="int16",
-        blocksize=FRAME_SAMPLES,
-        callback=callback,
+        blocksize=rate // 50,  # 20 ms
+        callback=callback if rate == SAMPLE_RATE else SpeakerRate(callback, rate),
     )
     stream.start()
     return stream
+
+
+class SpeakerRate:
+    """An 8 kHz output callback as one at the device's `rate`: asks it for 8 kHz blocks and
+    resamples them (soxr, streaming). Runs on PortAudio's thread."""
+
+    def __init__(self, fill: OutputCallback, rate: int) -> None:
+        import soxr  # a core dependency, loaded only when a speaker is opened
+
+        self._fill = fill
+        self.rate = rate
+        # "LQ", as for the microphone: telephone audio needs no better, and less is held back.
+        self._resampler = soxr.ResampleStream(SAMPLE_RATE, rate, 1, dtype="int16", quality="LQ")
+        self._ready = np.zeros(0, dtype=np.int16)
+
+    def __call__(self, outdata: Any, frames: int, time: Any, status: Any) -> None:
+        while len(self._ready) < frames:
+            self._ready = np.concatenate([self._ready, self._next_block(frames, time, status)])
+        out, self._ready = self._ready[:frames], self._ready[frames:]
+        outdata[:] = out.astype("<i2").tobytes()
+
+    def _next_block(self, frames: int, time: Any, status: Any) -> np.ndarray:
+        wanted = max(1, -(-frames * SAMPLE_RATE // self.rate))  # 8 kHz samples, rounded up
+        block = bytearray(wanted * 2)
+        self._fill(memoryview(block), wanted, time, status)
+        return self._resampler.resample_chunk(np.frombuffer(bytes(block), dtype="<i2"))
 
 
 def open_microphone(callback: InputCallback) -> tuple[Stream, int]:

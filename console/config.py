@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     """Ask for strict (constrained) decoding; models without it answer 400 when this is on."""
     summary_timeout_s: float = Field(15.0, gt=0, le=120)
     """A summary the model has not written in this long is made by the profile's rules."""
+    # --- issue 15: catch-up on join ---
+    brief_timeout_s: float = Field(6.0, gt=0, le=60)
+    """Opening a live call shows a one-line brief: the extract at once, then (cloud tier) the
+    summary model's sentence if it answers within this long; else the extract stays, with why."""
     barge_in_window_s: float = 0.8
     """The caller spoke over the agent and it paused: once they are quiet this long with no
     words (a cough, a door, a breath), the reply resumes from the sentence that was cut."""

@@ -195,6 +195,7 @@ class DemoBackend:
         self.runtime = runtime
         self.bus, self.control = runtime.bus, runtime.control
         self.history, self.listen_in = runtime.history, runtime.listen_in
+        self.briefs = runtime.briefs  # issue 15: the catch-up brief of a live call
         self._calls, self._fast = calls, fast
         self._task: asyncio.Task[Any] | None = None
 

@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from console.storage.redacting import EVERYTHING, RedactingStore, RedactionPolic
 from console.storage.repository import CallRepository
 from console.storage.writer import StoreWriter
 from console.streams import MediaSender, StreamStart
+from console.summary.brief import Briefer, CallBrief
 from console.summary.summarizer import Summarizer
 from console.telephony.admin import AdminServer, admin_file_path
 from console.telephony.callbacks import add_dial_status_route, dial_action_url
@@ -107,6 +108,9 @@ class Runtime:
                                      self.registry.summary_model(),
                                      timeout_s=settings.summary_timeout_s,
                                      before_publish=self.recordings.settled)
+        # Issue 15: a live call's one-line catch-up brief, from the same facts and model.
+        self.briefer = Briefer(self.summarizer.live_facts, self._summary_profile,
+                               self.summarizer.model, timeout_s=settings.brief_timeout_s)
         self._loop: asyncio.AbstractEventLoop | None = None  # while the store takes events
         self._stopping: asyncio.Task[None] | None = None
         self._trimming: asyncio.Task[None] | None = None
@@ -304,6 +308,10 @@ class Runtime:
         except profiles.ProfileError:
             profile, _ = await self.profiles.for_call(self.settings.profile)
         return profile
+
+    def briefs(self, call_sid: str) -> AsyncIterator[CallBrief]:
+        """Catch-up on join (issue 15): the console's brief of a live call, see Briefer."""
+        return self.briefer.briefs(call_sid)
 
     def _submit_edits(self, edits: list[ev.SummaryEdited]) -> None:
         """From a console thread worker: operator edits go to the store's one writer on the

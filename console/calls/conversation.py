@@ -10,6 +10,7 @@ from console.providers.history import trim_history
 class Conversation:
     def __init__(self, system_prompt: str) -> None:
         self.messages: list[ChatMessage] = [ChatMessage("system", system_prompt)]
+        self._pinned: list[ChatMessage] = []  # operator guidance: never trimmed away
 
     def caller_said(self, text: str, *, restated: bool = False) -> str:
         """Add a caller turn; words that were not answered yet join it, unless `restated` (the
@@ -25,8 +26,14 @@ class Conversation:
             self.messages.append(ChatMessage("assistant", text))
 
     def guidance(self, text: str) -> None:
-        """An operator's whisper: for the next reply, never spoken."""
-        self.messages.append(ChatMessage("system", f"Operator guidance: {text}"))
+        """An operator's whisper: for the next reply and the rest of the call, never spoken."""
+        message = ChatMessage("system", f"Operator guidance: {text}")
+        self.messages.append(message)
+        self._pinned.append(message)
 
     def for_llm(self) -> list[ChatMessage]:
-        return trim_history(self.messages)
+        """The newest turns within budget (trim_history); a whisper the trim dropped stays,
+        after the system prompt (issue 15: guidance must outlive a long call)."""
+        kept = trim_history(self.messages)
+        lost = [m for m in self._pinned if not any(m is k for k in kept)]
+        return [kept[0], *lost, *kept[1:]] if lost else kept

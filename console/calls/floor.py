@@ -125,6 +125,8 @@ class Floor:
         (Deepgram's Finalize), so a reply can be prepared while we make sure. Not for a
         recognizer that ends turns itself, nor during a barge-in (its verdict asks)."""
         hold = self._hold
+        if change is VoiceChange.STARTED and self._state.listening_paused:
+            return  # a muted caller never barges in (OperatorDesk.pause_listening says why)
         if change is VoiceChange.STARTED and (self._voice.in_flight() or self._voice.audible()):
             self._host.tasks.spawn("pause", self._pause_for_caller())
         elif change is VoiceChange.ENDED and not self._host.ear.detects_turns and not (
@@ -150,18 +152,20 @@ class Floor:
             await self._turn_ended(heard.turn)
 
     async def _decide(self, heard: Heard) -> None:
-        hold = self._hold
-        if hold is not None and heard.meaningful and self._state.mode is M.PAUSED:
+        hold, muted = self._hold, self._state.listening_paused  # muted: words never interrupt
+        if hold is not None and heard.meaningful and self._state.mode is M.PAUSED and not muted:
             await self._stop_reply("caller-words")
-        elif isinstance(hold, Speculation) and caller_went_on(hold, heard):
+        elif isinstance(hold, Speculation) and not muted and caller_went_on(hold, heard):
             await self._drop_speculation(hold, "discarded")
         elif hold is not None:
-            hold.words = hold.words or heard.meaningful
+            hold.words = hold.words or (heard.meaningful and not muted)
             hold.recognizing = heard.speech_started or (hold.recognizing and not heard.closed)
             hold.closed = heard.closed or (hold.closed and not heard.speech_started)
             hold.finalized = hold.finalized and not heard.speech_started
             hold.said = heard.event.text if heard.words else hold.said
             hold.changed.set()
+        elif muted:
+            return
         elif heard.speech_started and self._spoke_over(heard.event.at - SPEECH_STARTED_LAG_S):
             await self._pause_now()
         elif heard.meaningful and self._voice.audible() and self._spoke_over(self._last_voiced()):

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 
 from console import events as ev
+from console.audio_ring import CallRing
 from console.calls.session import CallSession
 from console.events import EventBus
 
@@ -24,10 +25,13 @@ class LiveCalls:
     def __init__(self, bus: EventBus) -> None:
         self.bus = bus
         self._sessions: dict[str, CallSession] = {}
+        self._rings: dict[str, CallRing] = {}  # issue 15: each live call's last 15 s
         bus.subscribe(self._forget_ended)
 
     def add(self, session: CallSession) -> None:
         self._sessions[session.sid] = session
+        ring = self._rings[session.sid] = CallRing()
+        session.add_tap(ring.add)
 
     def get(self, call_sid: str) -> CallSession:
         try:
@@ -41,6 +45,7 @@ class LiveCalls:
     def _forget_ended(self, event: ev.CallEvent) -> None:
         if isinstance(event, ev.CallEnded):
             self._sessions.pop(event.call_sid, None)
+            self._rings.pop(event.call_sid, None)
 
     def _record(self, call_sid: str, action: str, actor: str, detail: str = "") -> None:
         self.bus.publish(ev.OperatorActed(call_sid, action=action, actor=actor, detail=detail))
@@ -48,6 +53,12 @@ class LiveCalls:
     def tap(self, call_sid: str, sink: Callable[[str, bytes], None]) -> Callable[[], None]:
         """Listen-in source: `sink(leg, mulaw)` for both legs of one call; returns untap."""
         return self.get(call_sid).add_tap(sink)
+
+    def recent(self, call_sid: str) -> CallRing:
+        """Catch-up source: a copy of the call's last 15 s, both legs. Tap the call in the same
+        loop step (no await between) and the copy continues with exactly the next frame."""
+        self.get(call_sid)  # UnknownCall for a call that is not live
+        return self._rings[call_sid].copy()
 
     # --- CallControl ---------------------------------------------------------------------------
     def live_calls(self) -> list[str]:

@@ -59,6 +59,13 @@ class OperatorDesk:
             await self._host.interrupt("operator")
 
     def pause_listening(self, paused: bool) -> None:
+        """"Mute caller": the agent stops listening to the caller until unmuted. Their sound
+        no longer pauses the agent and their words neither cut it nor are answered (no
+        barge-in: the operator muted them so a line is heard whole over a noisy or talking
+        caller, and a barge-in whose words the agent may not answer would leave it cut off
+        with nothing to say). A reply already paused for them resumes once they are quiet.
+        Everything else goes on: their audio is recorded, transcribed, shown and stored, and
+        triage still hears an emergency in it (safety outranks the mute)."""
         self._host.call_state.listening_paused = paused
 
     async def say(self, text: str) -> None:

@@ -12,6 +12,7 @@ invalid, the profile's rules; a failure says so with a `ProviderDegraded` and a 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -72,6 +73,14 @@ class Summarizer:
         if isinstance(event, ev.CallEnded):
             del self._calls[event.call_sid]
             self._spawn(facts)
+
+    def live_facts(self, call_sid: str) -> CallFacts | None:
+        """A live call's facts so far, copied (issue 15: its catch-up brief); None: not live."""
+        facts = self._calls.get(call_sid)
+        if facts is None:
+            return None
+        return dataclasses.replace(facts, turns=list(facts.turns),
+                                   emergencies=list(facts.emergencies))
 
     def _spawn(self, facts: CallFacts) -> None:
         task = asyncio.create_task(self._summarize(_Pending(facts)),

@@ -54,6 +54,10 @@ class VoiceConsoleApp(OperatorActions, App[None]):
         Binding("p", "history", "History"),
         # Not in the footer (its snapshots are shared with every screen): README, status bar.
         Binding("o", "webhooks", "Webhooks", show=False),
+        # issue 15 (README; not in the footer, whose snapshots every screen shares)
+        Binding("c", "catch_up", "Catch up", show=False),
+        Binding("M", "mute_caller(True)", "Mute caller", show=False),
+        Binding("M", "mute_caller(False)", "Unmute caller", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from console.audio_io import AudioDevices, ListenInPlayer, OperatorMic
+from console.audio_io import SAMPLE_RATE, AudioDevices, ListenInPlayer, OperatorMic
 from console.calls.control import CallControl
+from console.catch_up_audio import CatchUpPlayer
 from console.tui.backend import ListenInSource
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,14 @@ def why_listen_in_unavailable(source: ListenInSource | None, devices: AudioDevic
     return reason
 
 
+class Meters(NamedTuple):
+    """What the console shows of the call being heard: each leg's level (dBFS) and, while
+    catching up, how far behind the call the operator still is."""
+
+    levels: dict[str, float]
+    behind_s: float | None
+
+
 class AudioDesk:
     def __init__(
         self, source: ListenInSource | None, control: CallControl, devices: AudioDevices
@@ -47,7 +56,7 @@ class AudioDesk:
         self._lock = asyncio.Lock()  # one device change at a time (keys can arrive faster)
         self.listening: str | None = None  # the call on the speaker
         self.speaking: str | None = None  # the call hearing the microphone
-        self._player: ListenInPlayer | None = None
+        self._player: ListenInPlayer | CatchUpPlayer | None = None
         self._untap: Callable[[], None] | None = None
         self._mic: OperatorMic | None = None
         self._mic_task: asyncio.Task[None] | None = None
@@ -77,6 +86,43 @@ class AudioDesk:
         self.listening = call_sid
         self._sidetone()
         return Notice("Listening: both sides on this machine's speaker (l again to stop)")
+
+    # -- catch-up on join (issue 15) -------------------------------------------------------------
+
+    async def catch_up(self, call_sid: str) -> Notice:
+        """The call's last 15 s at 1.5x on the speaker, then the call live (listen-in)."""
+        async with self._lock:
+            reason = await asyncio.to_thread(why_listen_in_unavailable, self._source, self._devices)
+            if reason is None and not hasattr(self._source, "recent"):
+                reason = "the runtime keeps no recent call audio"
+            if reason is not None:
+                return Notice(f"Catch-up unavailable: {reason}", "warning")
+            await self._stop_listening()
+            return await self._catch_up(call_sid)
+
+    async def _catch_up(self, call_sid: str) -> Notice:
+        source: Any = self._source
+        player = self._player = CatchUpPlayer(self._devices.open_output)
+        try:
+            await asyncio.to_thread(player.start)
+            ring = source.recent(call_sid)  # these two in one loop step: no frame missed
+            self._untap = source.tap(call_sid, player.feed)
+        except Exception as error:  # the call ended meanwhile, or the device refused
+            await self._stop_listening()
+            return Notice(f"Catch-up unavailable: {error}", "warning")
+        player.load(ring)
+        self.listening = call_sid
+        self._sidetone()
+        seconds = (ring.caller_end - ring.start) / SAMPLE_RATE
+        return Notice(f"Catching up: the last {seconds:.0f} s at 1.5×, then live (l to stop)")
+
+    def meters(self, call_sid: str) -> Meters | None:
+        """Levels of the call being heard (None: not this one). Cheap: the console asks 10x/s."""
+        player = self._player
+        if player is None or self.listening != call_sid:
+            return None
+        behind = player.behind_s if isinstance(player, CatchUpPlayer) else None
+        return Meters(player.meter.take(), behind)
 
     async def _stop_listening(self) -> None:
         untap, self._untap = self._untap, None
@@ -137,7 +183,7 @@ class AudioDesk:
         microphone. So the operator hears only the caller then."""
         if self._player is not None:
             mine = self.speaking is not None and self.speaking == self.listening
-            self._player.mix.muted = {"agent"} if mine else set()
+            self._player.muted = {"agent"} if mine else set()
 
     # -- whole-desk -----------------------------------------------------------------------------
 

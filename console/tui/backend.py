@@ -6,12 +6,16 @@ use `tests/tui/fakes.FakeBackend`. The console never reaches past this seam: no 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
-from typing import Any, Protocol, TypedDict
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from console.calls.control import CallControl
 from console.events import EventBus
+
+if TYPE_CHECKING:
+    from console.audio_ring import CallRing
+    from console.summary.brief import CallBrief
 
 Progress = Callable[[str, str], None]
 """Start-up reporter: (step, status or explanation), e.g. ("tunnel", "unavailable: no pyngrok")."""
@@ -80,6 +84,27 @@ class ListenInSource(Protocol):
     def tap(self, call_sid: str, sink: Callable[[str, bytes], None]) -> Callable[[], None]:
         """`sink(leg, mulaw)` gets every 20 ms frame of the "caller" and "agent" legs, on the
         event loop; returns the untap function. Raises LookupError for a call that is not live."""
+        ...
+
+
+# --- issue 15: catch-up on join (both optional on a backend; the console says when absent) ------
+
+
+class CatchUpSource(ListenInSource, Protocol):
+    """`listen_in` with the call's recent audio (`LiveCalls.recent`)."""
+
+    def recent(self, call_sid: str) -> CallRing:
+        """A copy of the live call's last 15 s, both legs; tap the call in the same loop step
+        to continue it. Raises LookupError for a call that is not live."""
+        ...
+
+
+class BriefSource(Protocol):
+    """On the backend itself (`Runtime.briefs`): a live call's one-line brief."""
+
+    def briefs(self, call_sid: str) -> AsyncIterator[CallBrief]:
+        """The deterministic extract at once, then on the cloud tier the model's line (or the
+        extract again with why the model's is missing). Raises LookupError: not live."""
         ...
 
 

@@ -108,6 +108,7 @@ class CallState:
     # Approve-before-speak (issue 15, console/tui/gated.py): the call's gate, the reply waiting.
     gated: bool = False
     proposal: PendingReply | None = None
+    caller_muted: bool = False  # issue 15 "mute caller": the agent is not listening to them
 
     @property
     def live(self) -> bool:
@@ -342,6 +343,8 @@ _OPERATOR_FLAGS = {
     "mute": ("agent_muted", True),
     "unmute": ("agent_muted", False),
     **GATE_FLAGS,
+    "pause-listening": ("caller_muted", True),
+    "resume-listening": ("caller_muted", False),
 }
 
 
@@ -349,6 +352,8 @@ def _operator(call: CallState, event: OperatorActed) -> None:
     flag = _OPERATOR_FLAGS.get(event.action.replace("_", "-"))
     if flag is not None:
         setattr(call, *flag)
+    if event.action == "whisper" and event.detail:  # issue 15: shown, marked, in its place
+        call.commit(TranscriptLine("whisper", event.detail))
 
 
 def _progress(call: CallState, line: str) -> None:

@@ -42,6 +42,10 @@ CALL_ACTIONS = {
     "transfer": ("Transfer…", "Transfer the call to one of the profile's targets"),
     "hang_up": ("Hang up", "End the call once queued audio has played"),
     "listen_in": ("Listen in", "Hear the call on this machine's speakers"),
+    # issue 15
+    "catch_up": ("Catch up", "Hear the last 15 s at 1.5×, then the call live"),
+    "mute_caller": ("Mute/unmute caller",
+                    "The agent stops listening to the caller: no barge-in, no answers"),
 }
 
 
@@ -66,7 +70,8 @@ class OperatorActions(_Base):
         """Re-draw the footer only when what it shows for the selected call changed: a footer
         refresh re-mounts every key (measured ~10 ms), too dear for every board change (10 Hz)."""
         call = self.selected_call()
-        shown = call and (call.call_sid, call.live, call.taken_over, call.agent_muted)
+        shown = call and (call.call_sid, call.live, call.taken_over, call.agent_muted,
+                          call.caller_muted)
         if shown != self._bindings_shown:
             self._bindings_shown = shown
             self.screen.refresh_bindings()
@@ -119,6 +124,19 @@ class OperatorActions(_Base):
         if call is not None:
             work = self._tell(self.audio_desk.toggle_listen(call.call_sid))
             self.run_worker(work, name=f"listen-in {call.call_sid}", group="audio")
+
+    # -- issue 15: catch-up on join, mute caller ------------------------------------------------
+
+    def action_catch_up(self) -> None:
+        call = self.selected_call()
+        if call is not None:
+            work = self._tell(self.audio_desk.catch_up(call.call_sid))
+            self.run_worker(work, name=f"catch-up {call.call_sid}", group="audio")
+
+    def action_mute_caller(self, muted: bool) -> None:
+        label = "mute caller" if muted else "unmute caller"
+        self._act(label, self.backend.control.pause_listening, muted,
+                  mark=("caller_muted", muted))
 
     # -- asking first ---------------------------------------------------------------------------
 
@@ -230,6 +248,10 @@ class OperatorActions(_Base):
                 yield SystemCommand(
                     title, help_text, partial(self.action_mute, not call.agent_muted)
                 )
+            elif action == "mute_caller":
+                yield SystemCommand(
+                    title, help_text, partial(self.action_mute_caller, not call.caller_muted)
+                )
             elif _allowed(action, (), call):
                 yield SystemCommand(title, help_text, getattr(self, f"action_{action}"))
 
@@ -242,4 +264,6 @@ def _allowed(action: str, parameters: tuple[object, ...], call: CallState | None
         return call.taken_over == (action == "hand_back")
     if action == "mute":
         return parameters[0] != call.agent_muted
+    if action == "mute_caller":
+        return parameters[0] != call.caller_muted
     return True

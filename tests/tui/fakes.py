@@ -64,6 +64,8 @@ class RecordingControl:
         action = ACTION_WORDS.get(method, method)
         if method == "mute_agent" and not args[0]:
             action = "unmute"
+        if method == "pause_listening" and not args[0]:
+            action = "resume-listening"
         detail = " ".join(str(a) for a in args if not isinstance(a, bool))
         self._bus.publish(OperatorActed(call_sid, action=action, actor=actor, detail=detail))
 

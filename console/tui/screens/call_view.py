@@ -16,6 +16,7 @@ from console.tui.board import CallBoard, CallState
 from console.tui.describe import duration
 from console.tui.gate_keys import GateKeys
 from console.tui.screens.base import BoardView
+from console.tui.widgets.catch_up import CatchUpBrief, ListenMeters
 from console.tui.widgets.latency import LatencyPanel
 from console.tui.widgets.proposal import ProposalPanel
 from console.tui.widgets.status_bar import StatusBar
@@ -37,6 +38,9 @@ class CallViewScreen(GateKeys, BoardView, Screen):
         yield Static(id="call-header")
         yield Static(id="call-banner")
         yield ProposalPanel(id="proposal")
+        # issue 15, catch-up on join: the brief of the call so far; meters while it is heard
+        yield CatchUpBrief(self.call_sid, id="catch-up")
+        yield ListenMeters(self.call_sid, id="listen-meters")
         with Horizontal(id="call-body"):
             yield TranscriptView(id="transcript")
             with Vertical(id="call-side"):
@@ -98,6 +102,8 @@ def render_header(call: CallState, now: float) -> Text:
         text.append("  agent muted", style="bold yellow")
     if call.gated:
         text.append("  replies gated", style="bold cyan")
+    if call.caller_muted:  # issue 15: the agent is not listening to the caller
+        text.append("  caller muted", style="bold yellow")
     if not call.live:
         text.append(f"  ended: {call.end_reason}", style="dim")
     return text

@@ -14,7 +14,9 @@ LABELS = {
     "caller": ("Caller  ", "bold cyan"),
     "agent": ("Agent   ", "bold green"),
     "operator": ("Operator", "bold magenta"),
+    "whisper": ("Whisper ", "bold yellow"),  # the operator to the agent; never heard
 }
+WHISPER_MARK = "  (to the agent only, unheard by the caller)"
 
 
 class TranscriptView(VerticalScroll):
@@ -47,6 +49,10 @@ def render_transcript(call: CallState) -> Text:
 def _append_line(text: Text, line: TranscriptLine, live: bool = False) -> None:
     label, style = LABELS.get(line.role, (line.role[:8].ljust(8), "bold"))
     _newline(text).append(f"{label} ", style=style)
+    if line.role == "whisper":
+        text.append(line.text, style="italic")
+        text.append(WHISPER_MARK, style="dim yellow")
+        return
     if line.heard is None:
         text.append(line.text + (" …" if live else ""))
         _append_pauses(text, line)
