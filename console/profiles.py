@@ -112,6 +112,10 @@ class Profile:
     """False: this profile's calls are never recorded, whatever RECORDING_ENABLED says."""
     recording_announcement: str = ""
     """Said first on a recorded call, ahead of the greeting (e.g. "This call may be recorded.")."""
+    # Warm transfer (issue 15, part 4).
+    emergency_transfer: str = "cold"
+    """"warm": an emergency holds the caller and briefs the emergency number before joining them
+    (needs Twilio and a public URL; a warm transfer that cannot start falls back to "cold")."""
 
     @property
     def default_transfer_number(self) -> str | None:
@@ -195,6 +199,7 @@ _PROFILE_KEYS = {
     "caller_emergency_phrases", "agent_triggers", "transfer_targets", "reprompt", "goodbye",
     "apology", "idle_reprompt_s", "idle_hangup_s", "responder", "redact", "sensitive_prompts",
     "summary", "record_calls", "recording_announcement",
+    "emergency_transfer",  # issue 15, part 4
 }  # fmt: skip
 
 
@@ -227,7 +232,15 @@ def parse_profile(data: dict[str, Any], path: Path) -> Profile:
         source=path,
         record_calls=reader.flag("record_calls", default=True),
         recording_announcement=reader.text("recording_announcement", default=""),
+        emergency_transfer=_emergency_transfer(reader),
     )
+
+
+def _emergency_transfer(reader: _Reader) -> str:
+    how = reader.text("emergency_transfer", default="cold")
+    if how not in ("cold", "warm"):
+        reader.fail("emergency_transfer", f"{how!r} is neither 'cold' nor 'warm'")
+    return how
 
 
 def _redact(reader: _Reader) -> tuple[str, ...]:
