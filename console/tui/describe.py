@@ -27,6 +27,10 @@ from console.events import (
     SummaryEdited,
     TransferAttempted,
     TransferFinished,
+    WarmTransferConnected,
+    WarmTransferHolding,
+    WarmTransferReturned,
+    WarmTransferStarted,
 )
 from console.safe_text import printable
 
@@ -112,4 +116,9 @@ _WORDS: dict[type[CallEvent], Callable[[Any], str]] = {
     SummaryEdited: lambda e: f"{e.actor} changed {e.item}: “{e.old}” → “{e.new}”",
     RecordingSaved: lambda e: f"recording saved ({e.seconds:.0f} s)",
     CallerSpanRedacted: lambda e: f"{e.what} redacted (caller audio muted there)",
+    # Warm transfer (issue 15, part 4).
+    WarmTransferStarted: lambda e: f"warm transfer: calling {e.target} ({e.reason})",
+    WarmTransferHolding: lambda e: "caller on hold (warm transfer)",
+    WarmTransferConnected: lambda e: f"warm transfer: {e.target} briefed and joined",
+    WarmTransferReturned: lambda e: f"warm transfer to {e.target}: {e.outcome}; back to the agent",
 }
