@@ -143,7 +143,12 @@ class CallSession:
         """This stream is the caller coming back from a warm transfer nobody took: the agent
         goes on with what was said before (the conversation, whispers included)."""
         self.conversation = earlier.conversation
-        self._usage = earlier._usage
+        self._usage = earlier.usage_totals  # one call, one bill: counted on from the first stream
+
+    @property
+    def usage_totals(self) -> dict[str, Any]:
+        """LLM tokens, TTS characters and STT seconds used so far (UsageRecorded at the end)."""
+        return self._usage
 
     def _publish_end(self, reason: str) -> None:
         pacer = self.voice.pacer
