@@ -26,6 +26,7 @@ from console.summary.facts import CallFacts
 from console.summary.rules import summarize_by_rules
 from console.telephony.conference import (
     ANSWER_PATH,
+    CONFERENCE_PATH,
     HOLD_PATH,
     NOT_CONNECTED,
     STATUS_PATH,
@@ -83,7 +84,8 @@ class WarmTransfers:
         transfer = _Transfer(call, targets, reason, compose_brief(call, reason))
         self._transfers[call.sid] = transfer
         try:
-            await rest.redirect(call.sid, caller_hold_twiml(call.sid, self._url(HOLD_PATH, call)))
+            await rest.redirect(call.sid, caller_hold_twiml(
+                call.sid, self._url(HOLD_PATH, call), self._url(CONFERENCE_PATH, call)))
         except Exception:
             del self._transfers[call.sid]
             raise
@@ -142,6 +144,22 @@ class WarmTransfers:
 
     def hold(self, call_sid: str) -> str:
         return hold_twiml(self.settings.warm_hold_line, self.settings.warm_hold_music_url)
+
+    async def caller_left(self, call_sid: str) -> None:
+        """The caller hung up while on hold: the target still ringing is called off, the call
+        ends. (Leaving because they were joined, or sent back to the agent, is not this.)"""
+        transfer = self._transfers.get(call_sid)
+        if transfer is None or transfer.connected or transfer.returning:
+            return
+        del self._transfers[call_sid]
+        self.bus.publish(ev.TransferFinished(call_sid, target=transfer.target,
+                                             outcome="caller-hung-up"))
+        await transfer.call.end_parked("caller-hung-up-on-hold")
+        if transfer.leg:
+            try:
+                await self._ready().cancel(transfer.leg)
+            except Exception as error:  # noqa: BLE001 - it rings out on its own (timeout)
+                log.info("call %s: target leg not called off: %s", call_sid, error)
 
     # --- nobody took it ---------------------------------------------------------------------
     async def _not_taken(self, transfer: _Transfer, outcome: str) -> None:

@@ -24,6 +24,7 @@ from twilio.twiml.voice_response import Dial, VoiceResponse
 ANSWER_PATH = "/warm/answer"  # the target picked up: what they hear
 STATUS_PATH = "/warm/status"  # the target's call ended (or never started): its final status
 HOLD_PATH = "/warm/hold"  # the conference's waitUrl: what the caller hears meanwhile
+CONFERENCE_PATH = "/warm/conference"  # the caller's conference events: they left (hung up)
 # Twilio's final statuses of a call that never connected (support article "What are the possible
 # call statuses"): `completed` means somebody (or a voicemail) answered.
 NOT_CONNECTED = frozenset({"busy", "no-answer", "failed", "canceled"})
@@ -39,13 +40,17 @@ def warm_url(public_url: str, path: str, call_sid: str) -> str:
     return f"{public_url.rstrip('/')}{path}?{urlencode({'call': call_sid})}"
 
 
-def caller_hold_twiml(call_sid: str, hold_url: str) -> str:
+def caller_hold_twiml(call_sid: str, hold_url: str, events_url: str) -> str:
     """The caller waits in the conference, hearing `hold_url`'s TwiML, until the target joins.
-    `endConferenceOnExit`: a caller who hangs up takes the conference (and the target) down."""
+    `endConferenceOnExit`: a caller who hangs up takes the conference (and the target) down, and
+    their leaving is POSTed to `events_url` (`participant-leave`), so a target still ringing is
+    called off."""
     response = VoiceResponse()
     dial = Dial()
     dial.conference(room(call_sid), start_conference_on_enter=False, end_conference_on_exit=True,
-                    beep=False, wait_url=hold_url, wait_method="POST")
+                    beep=False, wait_url=hold_url, wait_method="POST",
+                    status_callback=events_url, status_callback_event="leave",
+                    status_callback_method="POST")
     response.append(dial)
     return str(response)
 

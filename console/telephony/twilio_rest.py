@@ -104,6 +104,11 @@ class TwilioRest:
             status_callback=status_callback, status_callback_method="POST"))
         return str(call.sid)
 
+    async def cancel(self, call_sid: str) -> None:
+        """Call off a call that is still ringing (a warm transfer's target, when the caller left).
+        Twilio's "canceled" applies to queued and ringing calls only."""
+        await self._run(lambda: self._client.calls(_call(call_sid)).update(status="canceled"))
+
     async def hang_up(self, call_sid: str) -> bool:
         """End the call. False when Twilio no longer knows it (20404: already ended)."""
         try:

@@ -1,10 +1,12 @@
-"""The webhooks Twilio calls during a warm transfer: answer, status and hold (conference.py).
+"""The webhooks Twilio calls during a warm transfer: answer, status, hold and the caller's
+conference events (conference.py).
 
 Each is signed exactly as /voice and /dial-status are (X-Twilio-Signature over the public URL,
 path and query included) and must name, in its signed `?call=`, a call with a warm transfer in
 progress. The answer and status callbacks must also come from the target leg we created (its
 `CallSid`), so a captured callback of one target cannot act for another. Refusals: 403 unsigned,
-400 no call, 409 no transfer in progress (or another leg).
+400 no call, 409 no transfer in progress (or another leg). Of the conference's events only the
+caller's own leaving counts.
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ from twilio.request_validator import (
 )
 
 from console.config import Settings
-from console.telephony.conference import ANSWER_PATH, HOLD_PATH, STATUS_PATH, empty_twiml
+from console.telephony.conference import (
+    ANSWER_PATH,
+    CONFERENCE_PATH,
+    HOLD_PATH,
+    STATUS_PATH,
+    empty_twiml,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +52,15 @@ class WarmWebhooks(Protocol):
         """The conference's wait TwiML for the caller."""
         ...
 
+    async def caller_left(self, call_sid: str) -> None:
+        """The caller left the conference (hung up, or was redirected back to the agent)."""
+        ...
+
 
 def add_warm_routes(app: web.Application, settings: Settings, warm: WarmWebhooks) -> None:
-    """Register the three routes on `app` (before the server starts)."""
+    """Register the four routes on `app` (before the server starts)."""
     routes = _WarmRoutes(settings, warm)
+    app.router.add_post(CONFERENCE_PATH, routes.conference)
     app.router.add_post(ANSWER_PATH, routes.answer)
     app.router.add_post(STATUS_PATH, routes.status)
     app.router.add_post(HOLD_PATH, routes.hold)
@@ -85,6 +98,19 @@ class _WarmRoutes:
     async def hold(self, request: web.Request) -> web.Response:
         refused, call_sid, _ = await self._admit(request, leg=False)
         return refused or _twiml(self.warm.hold(call_sid))
+
+    async def conference(self, request: web.Request) -> web.Response:
+        refused, call_sid, form = await self._admit(request, leg=False)
+        if refused is not None:
+            return refused
+        if form.get("CallSid") != call_sid:  # the target's own joining and leaving: not ours
+            return web.Response(text="ok")
+        if form.get("StatusCallbackEvent") == "participant-leave":
+            try:
+                await self.warm.caller_left(call_sid)
+            except Exception:
+                log.exception("call %s: warm transfer conference event failed", call_sid)
+        return web.Response(text="ok")
 
     async def _admit(self, request: web.Request, *, leg: bool
                      ) -> tuple[web.Response | None, str, dict[str, str]]:

@@ -14,6 +14,10 @@ support article "What are the possible call statuses"):
 - When a created call ends, Twilio POSTs its final `CallStatus` to its `StatusCallback`:
   completed (it was answered), or busy, no-answer, failed, canceled (a decline reaches us as
   busy on most networks, or no-answer).
+- A participant joined with `statusCallback` and `statusCallbackEvent="leave"` has its leaving
+  POSTed there (`StatusCallbackEvent=participant-leave`, its `CallSid`, the room's
+  `FriendlyName`). The fake sends it when the test hangs that call up (`hang_up`); Twilio sends
+  it too when a redirect takes the call out of the room, which the fake does not model.
 - Every webhook carries `X-Twilio-Signature` over the public URL Twilio was given.
 """
 
@@ -42,6 +46,8 @@ class Leg:
 
     timeline: list[tuple[str, str]] = field(default_factory=list)
     wait_url: str = ""
+    events_url: str = ""  # the conference statusCallback it joined with
+    events: tuple[str, ...] = ()  # ... and its statusCallbackEvent words ("leave", "join")
 
     def heard(self) -> list[str]:
         return [text for what, text in self.timeline if what == "said"]
@@ -69,6 +75,8 @@ class Conferences:
         room = self.rooms.setdefault(conference.text or "", Room(conference.text or ""))
         leg = self.leg(sid)
         leg.timeline.append(("joined", room.name))
+        leg.events_url = conference.get("statusCallback", "")
+        leg.events = tuple(conference.get("statusCallbackEvent", "").split())
         starts = conference.get("startConferenceOnEnter", "true") == "true"
         if room.started or starts:
             self._start(room)
@@ -118,6 +126,13 @@ class Webhooks:
             if url.startswith(public):
                 return local + url[len(public):]
         return url
+
+
+def leave_form(room: Room, sid: str, account_sid: str) -> dict[str, str]:
+    """What Twilio POSTs to a conference statusCallback when a participant leaves."""
+    return {"AccountSid": account_sid, "ConferenceSid": "CF" + "0" * 32,
+            "FriendlyName": room.name, "StatusCallbackEvent": "participant-leave",
+            "CallSid": sid, "EndConferenceOnExit": "true", "Muted": "false", "Hold": "false"}
 
 
 def call_form(call: Any, account_sid: str, status: str) -> dict[str, str]:

@@ -30,7 +30,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.loopback import LoopbackServer
-from tests.fakes.twilio_conference import Conferences, Webhooks, call_form
+from tests.fakes.twilio_conference import Conferences, Webhooks, call_form, leave_form
 
 DEFAULT_ACCOUNT = "AC" + "0" * 32
 DEFAULT_TOKEN = "test-twilio-token"
@@ -154,6 +154,17 @@ class FakeTwilioRest(LoopbackServer):
         code, _ = await self.webhooks.post(call.status_callback, form)
         self._notify()
         return code
+
+    async def hang_up(self, sid: str) -> None:
+        """The person on call `sid` hangs up: it completes and leaves its room, and Twilio tells
+        the conference's statusCallback (when it asked for "leave")."""
+        self.calls[sid].status = "completed"
+        room = self.conferences.room_of(sid)
+        leg = self.conferences.leg(sid)
+        self.conferences.leave(sid)
+        if room is not None and leg.events_url and "leave" in leg.events:
+            await self.webhooks.post(leg.events_url, leave_form(room, sid, self.account_sid))
+        self._notify()
 
     def fail_next(self, count: int = 1, status: int = 500) -> None:
         """The next `count` requests answer `status` with Twilio's error JSON."""

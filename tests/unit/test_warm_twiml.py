@@ -22,6 +22,7 @@ from console.warm import compose_brief, spell_number
 
 CALL = "CA" + "1" * 32
 HOLD_URL = f"https://voice.example.test/warm/hold?call={CALL}"
+EVENTS_URL = f"https://voice.example.test/warm/conference?call={CALL}"
 
 
 def _verbs(twiml: str) -> list[ElementTree.Element]:
@@ -29,7 +30,7 @@ def _verbs(twiml: str) -> list[ElementTree.Element]:
 
 
 def test_the_caller_waits_in_the_room_hearing_our_hold_line_until_the_target_joins():
-    [dial] = _verbs(caller_hold_twiml(CALL, HOLD_URL))
+    [dial] = _verbs(caller_hold_twiml(CALL, HOLD_URL, EVENTS_URL))
     conference = dial.find("Conference")
     assert dial.tag == "Dial" and conference is not None
     assert conference.text == room(CALL) == f"warm-{CALL}"
@@ -37,6 +38,9 @@ def test_the_caller_waits_in_the_room_hearing_our_hold_line_until_the_target_joi
     assert conference.get("waitUrl") == HOLD_URL and conference.get("waitMethod") == "POST"
     assert conference.get("endConferenceOnExit") == "true"  # a caller who hangs up ends it
     assert conference.get("beep") == "false"
+    # ... and its leaving is reported, so a target still ringing can be called off.
+    assert conference.get("statusCallback") == EVENTS_URL
+    assert conference.get("statusCallbackEvent") == "leave"
 
 
 def test_the_target_hears_the_brief_before_joining_and_their_joining_starts_the_call():
