@@ -81,6 +81,8 @@ class WarmTransfers:
             raise ValueError("no target to transfer to")
         if call.sid in self._transfers:
             raise RuntimeError("a warm transfer of this call is already under way")
+        if not self.settings.twilio_phone_number:  # Calls create needs a `From` of ours
+            raise RuntimeError("warm transfer needs TWILIO_PHONE_NUMBER (the target sees it)")
         transfer = _Transfer(call, targets, reason, compose_brief(call, reason))
         self._transfers[call.sid] = transfer
         try:
@@ -110,7 +112,7 @@ class WarmTransfers:
         call = transfer.call
         try:
             transfer.leg = await self._ready().create_call(
-                transfer.target, self.settings.twilio_phone_number or "",
+                transfer.target, self.settings.twilio_phone_number or "",  # checked at start
                 url=self._url(ANSWER_PATH, call), status_callback=self._url(STATUS_PATH, call),
                 timeout_s=self.settings.warm_ring_timeout_s)
         except Exception as error:  # noqa: BLE001 - Twilio refused this target: try the next

@@ -53,7 +53,8 @@ def _warm(rest: FakeRest) -> tuple[WarmTransfers, list[ev.CallEvent]]:
     bus = ev.EventBus()
     seen: list[ev.CallEvent] = []
     bus.subscribe(seen.append)
-    settings = load_settings(_env_file=None, public_url="https://voice.example.test")
+    settings = load_settings(_env_file=None, public_url="https://voice.example.test",
+                             twilio_phone_number="+15550000000")
     return WarmTransfers(settings, bus, lambda: rest), seen
 
 
