@@ -94,6 +94,14 @@ class Settings(BaseSettings):
     brief_timeout_s: float = Field(6.0, gt=0, le=60)
     """Opening a live call shows a one-line brief: the extract at once, then (cloud tier) the
     summary model's sentence if it answers within this long; else the extract stays, with why."""
+    # --- issue 15, part 4: warm transfer -------------------------------------------------
+    warm_ring_timeout_s: int = Field(20, ge=5, le=60)
+    """Warm transfer: how long each target rings before it counts as no-answer (Twilio's call
+    `Timeout`; its own default of 60 s is far too long for a caller on hold)."""
+    warm_hold_line: str = "Please hold while I connect you to a colleague."
+    """Warm transfer: what the caller hears, in a loop, while the target is being called."""
+    warm_hold_music_url: str = ""
+    """Warm transfer: an mp3/wav URL played after the hold line (empty: the line alone)."""
     barge_in_window_s: float = 0.8
     """The caller spoke over the agent and it paused: once they are quiet this long with no
     words (a cough, a door, a breath), the reply resumes from the sentence that was cut."""

@@ -316,3 +316,38 @@ class GatedReplyDecided(CallEvent):
     actor: str
     decide_ms: float
     reason: str = ""
+
+
+# --- issue 15, part 4: warm transfer ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WarmTransferStarted(CallEvent):
+    """The caller is on hold in a conference and `target` is being called; they will hear `brief`
+    (summary so far, the caller's number, `reason`) before they are joined."""
+
+    target: str
+    reason: str
+    brief: str
+
+
+@dataclass(frozen=True)
+class WarmTransferHolding(CallEvent):
+    """Twilio moved the caller into the conference and their media stream ended: they hear the
+    hold line now; the call is not over (its session waits for the outcome)."""
+
+
+@dataclass(frozen=True)
+class WarmTransferConnected(CallEvent):
+    """`target` answered, heard the brief and is joined with the caller: the agent is done."""
+
+    target: str
+
+
+@dataclass(frozen=True)
+class WarmTransferReturned(CallEvent):
+    """No target took the call (`outcome` of the last one: no-answer, busy, failed, canceled):
+    the caller goes back to the agent, conversation intact."""
+
+    target: str
+    outcome: str

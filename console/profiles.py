@@ -116,6 +116,10 @@ class Profile:
     gate_topics: tuple[str, ...] = ()
     """Caller phrases (and `re:` patterns) whose reply waits, as text, for an operator's approval:
     e.g. "dosage", "refund", "lawyer"."""
+    # Warm transfer (issue 15, part 4).
+    emergency_transfer: str = "cold"
+    """"warm": an emergency holds the caller and briefs the emergency number before joining them
+    (needs Twilio and a public URL; a warm transfer that cannot start falls back to "cold")."""
 
     @property
     def default_transfer_number(self) -> str | None:
@@ -203,6 +207,7 @@ _PROFILE_KEYS = {
     "caller_emergency_phrases", "agent_triggers", "transfer_targets", "reprompt", "goodbye",
     "apology", "idle_reprompt_s", "idle_hangup_s", "responder", "redact", "sensitive_prompts",
     "summary", "record_calls", "recording_announcement", "gate_topics",
+    "emergency_transfer",  # issue 15, part 4
 }  # fmt: skip
 
 
@@ -236,7 +241,15 @@ def parse_profile(data: dict[str, Any], path: Path) -> Profile:
         record_calls=reader.flag("record_calls", default=True),
         recording_announcement=reader.text("recording_announcement", default=""),
         gate_topics=reader.phrases("gate_topics", default=[]),
+        emergency_transfer=_emergency_transfer(reader),
     )
+
+
+def _emergency_transfer(reader: _Reader) -> str:
+    how = reader.text("emergency_transfer", default="cold")
+    if how not in ("cold", "warm"):
+        reader.fail("emergency_transfer", f"{how!r} is neither 'cold' nor 'warm'")
+    return how
 
 
 def _redact(reader: _Reader) -> tuple[str, ...]:

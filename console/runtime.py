@@ -47,6 +47,8 @@ from console.telephony.admin import AdminServer, admin_file_path
 from console.telephony.callbacks import add_dial_status_route, dial_action_url
 from console.telephony.server import MediaServer
 from console.telephony.twilio_rest import dial_twiml
+from console.telephony.warm_routes import add_warm_routes
+from console.warm import WELCOME_BACK, WarmTransfers
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,9 @@ class Runtime:
         self.server = MediaServer(settings, self._new_call, self.bus)
         add_dial_status_route(self.server.app, settings, self._dial_finished,
                               self._dialing.__contains__)
+        # Issue 15, part 4: warm transfer (its webhooks are signed and per transfer, as above).
+        self.warm = WarmTransfers(settings, self.bus, self._twilio_rest)
+        add_warm_routes(self.server.app, settings, self.warm)
         self.edge = PublicEdge(settings, want_tunnel=tunnel)
         token = settings.admin_token.get_secret_value() if settings.admin_token else None
         self.admin = AdminServer(self.control, token, admin_file=admin_file_path(settings))
@@ -227,6 +232,7 @@ class Runtime:
 
     async def _end_calls(self) -> None:
         await self.server.stop("server-shutdown")
+        await self.warm.end_all("server-shutdown")  # issue 15: callers on hold, streamless
 
     async def _unsubscribe(self) -> None:
         if self._unsubscribe_store:
@@ -244,6 +250,9 @@ class Runtime:
         started = started_now()  # the recording's sample 0: before anything awaits
         profile, stale = await self.profiles.for_call(self._profile_name(start))
         profile = self.recordings.announced(profile)
+        earlier = self.warm.resume(start.call_sid)  # back from a warm transfer nobody took
+        if earlier is not None:  # said live (rare: not worth preparing at every start-up)
+            profile = dataclasses.replace(profile, greeting=WELCOME_BACK)
         sender = self.recordings.record(start, sender, profile, started)
         try:  # a call whose session cannot start leaves no recording (issue 14)
             relay = ObserverRelay()
@@ -254,10 +263,13 @@ class Runtime:
                 profile=profile,
                 bus=self.bus,
                 actions=self.actions,
+                warm=self.warm,
                 greetings=self.greetings,
                 options=self.options,
             )
             session = CallSession(start, sender, deps)
+            if earlier is not None:
+                session.continue_from(earlier)
             relay.target = session
             self.recordings.listen(session)
             self.control.add(session)
@@ -371,6 +383,10 @@ class Runtime:
                 self.greetings.remember(profile.name, line, audio)
         finally:
             await close_quietly(tts)
+
+    def _twilio_rest(self) -> Any:
+        """The Twilio REST client of the call actions (None until start, or without credentials)."""
+        return getattr(self.actions, "rest", None)
 
     def _call_actions(self) -> Any:
         if not (self.settings.twilio_account_sid and self.settings.twilio_auth_token):

@@ -35,6 +35,11 @@ class CallControl(Protocol):
 
     async def transfer(self, call_sid: str, number: str, actor: str) -> None: ...
 
+    async def warm_transfer(self, call_sid: str, number: str, actor: str,
+                            reason: str = "") -> None:
+        """Hold the caller, call `number`, brief them (summary, caller, `reason`), then join."""
+        ...
+
     async def hang_up(self, call_sid: str, actor: str) -> None:
         """Hang up once queued audio has played."""
         ...

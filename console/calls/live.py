@@ -100,6 +100,15 @@ class LiveCalls:
         self._record(call_sid, "transfer", actor, target)
         await session.operator.transfer(target)
 
+    async def warm_transfer(self, call_sid: str, number: str, actor: str,
+                            reason: str = "") -> None:
+        """Issue 15: the caller holds while `number` (a profile target name or a number) is
+        called and briefed; back to the agent if nobody takes the call."""
+        session = self.get(call_sid)
+        target = session.operator.resolve_transfer_target(number)
+        self._record(call_sid, "warm-transfer", actor, target)
+        await session.operator.warm_transfer((target,), reason or f"{actor} asked for a person")
+
     async def hang_up(self, call_sid: str, actor: str) -> None:
         session = self.get(call_sid)
         self._record(call_sid, "hang-up", actor)

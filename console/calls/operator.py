@@ -27,8 +27,9 @@ class OperatorHost(Protocol):
     voice: Voice
     conversation: Conversation
     triage: Triage
-    deps: Any  # .actions: CallActions | None
+    deps: Any  # .actions: CallActions | None, .warm: WarmTransferPort | None
     profile: Any
+    park_on_stop: bool
 
     async def interrupt(self, cause: str) -> None: ...
 
@@ -98,6 +99,26 @@ class OperatorDesk:
             raise
         host.events(ev.TransferAttempted, target=number, attempt=1, ok=True)
         host.call_state.try_transition(CallMode.TRANSFERRING)
+
+    async def warm_transfer(self, targets: tuple[str, ...], reason: str) -> None:
+        """Issue 15: the caller holds in a conference while `targets` are called in turn; the one
+        who answers is briefed first. Raises when it cannot start (no Twilio, or Twilio refused
+        the move): the call then keeps its agent (or operator), as with a cold transfer."""
+        host = self._host
+        if host.deps.warm is None:
+            raise RuntimeError("warm transfer needs Twilio credentials and a public URL")
+        previous = host.call_state.mode
+        await host.interrupt("operator")
+        # Before Twilio moves the caller: the stream's `stop` follows the move at once.
+        host.call_state.try_transition(CallMode.TRANSFERRING)
+        host.park_on_stop = True
+        try:
+            await host.deps.warm.start(host, targets, reason)
+        except Exception:
+            host.park_on_stop = False
+            host.call_state.try_transition(
+                CallMode.OPERATOR if previous is CallMode.OPERATOR else CallMode.LISTENING)
+            raise
 
     async def hang_up_after_playout(self) -> None:
         voice = self._host.voice

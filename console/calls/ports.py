@@ -24,6 +24,15 @@ class CallActions(Protocol):
         ...
 
 
+class WarmTransferPort(Protocol):
+    """Warm transfer (issue 15): the caller waits on hold while a person is called and briefed."""
+
+    async def start(self, call: Any, targets: tuple[str, ...], reason: str) -> None:
+        """Move the caller to hold and call the first target. Raises when Twilio refused the
+        move (the call then stays where it was)."""
+        ...
+
+
 class GreetingSource(Protocol):
     """Audio prepared ahead for each profile's fixed lines (greeting, holding phrases, apology,
     reprompt, goodbye, the emergency company line), so none of them waits on the TTS."""

@@ -27,6 +27,7 @@ from console.calls.ports import (
     CallEvents,
     GreetingSource,
     MemoryGreetings,
+    WarmTransferPort,
     close_quietly,
 )
 from console.calls.presence import AgentPresence
@@ -62,6 +63,7 @@ class CallDeps:
     profile: Any  # console.profiles.Profile
     bus: ev.EventBus
     actions: CallActions | None = None
+    warm: WarmTransferPort | None = None  # issue 15: warm transfer (Twilio REST and a public URL)
     greetings: GreetingSource = field(default_factory=MemoryGreetings)
     options: SessionOptions = field(default_factory=SessionOptions)
 
@@ -85,6 +87,8 @@ class CallSession:
         self.sender = sender
         self._taps: list[AudioTap] = []
         self._usage = {"llm_tokens": 0, "tts_characters": 0, "stt_seconds": 0.0}
+        self.park_on_stop = False  # a warm transfer is moving the caller to hold
+        self.parked = False  # ... and their stream has ended: the call waits for its outcome
 
     # --- lifecycle -----------------------------------------------------------------------------
     async def begin(self) -> None:
@@ -107,13 +111,50 @@ class CallSession:
                 (p.reprompt, p.goodbye))
 
     async def on_stop(self, reason: str) -> None:
-        if self.call_state.mode is CallMode.ENDED:
+        if self.call_state.mode is CallMode.ENDED or self.parked:
+            return
+        if self.park_on_stop and self.call_state.mode is CallMode.TRANSFERRING:
+            await self._park()  # a warm transfer moved the caller to hold: the call goes on
             return
         self.call_state.transition(CallMode.ENDED)
+        await self._let_go_of_stream()
+        self._publish_end(reason)
+
+    async def _let_go_of_stream(self) -> None:
         self.ear.close()
         await self.tasks.cancel_all(timeout_s=2.0)
         self.floor.close_turn_at_hang_up()
         await close_quietly(self.deps.tts)  # its speak socket and HTTP client belong to the call
+
+    # --- warm transfer (issue 15, part 4) -----------------------------------------------------
+    async def _park(self) -> None:
+        """The stream ended because the caller is on hold for a warm transfer: the stream's parts
+        stop, the conversation stays, and the call is neither ended nor forgotten."""
+        self.parked = True
+        await self._let_go_of_stream()
+        self.events(ev.WarmTransferHolding)
+
+    async def end_parked(self, reason: str) -> None:
+        """A parked call is over for us (a person took it, or the caller left the hold)."""
+        if self.call_state.mode is CallMode.ENDED:
+            return
+        self.call_state.transition(CallMode.ENDED)
+        if not self.parked:  # the target answered before Twilio ended the caller's stream
+            await self._let_go_of_stream()
+        self._publish_end(reason)
+
+    def continue_from(self, earlier: CallSession) -> None:
+        """This stream is the caller coming back from a warm transfer nobody took: the agent
+        goes on with what was said before (the conversation, whispers included)."""
+        self.conversation = earlier.conversation
+        self._usage = earlier.usage_totals  # one call, one bill: counted on from the first stream
+
+    @property
+    def usage_totals(self) -> dict[str, Any]:
+        """LLM tokens, TTS characters and STT seconds used so far (UsageRecorded at the end)."""
+        return self._usage
+
+    def _publish_end(self, reason: str) -> None:
         pacer = self.voice.pacer
         self.events(ev.UsageRecorded, **self._usage)
         self.events(ev.PlayoutMeasured, frames_sent=pacer.frames_sent,

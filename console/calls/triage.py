@@ -81,8 +81,9 @@ class EscalationHost(Protocol):
     call_state: CallState
     events: CallEvents
     tasks: TaskOwner
-    deps: Any  # .actions: CallActions | None
-    profile: Any  # .match_agent_trigger, .match_caller_emergency
+    deps: Any  # .actions: CallActions | None, .warm: WarmTransferPort | None
+    profile: Any  # .match_agent_trigger, .match_caller_emergency, .emergency_transfer
+    park_on_stop: bool
 
     async def interrupt(self, cause: str) -> None: ...
 
@@ -118,7 +119,29 @@ class Escalation:
         # The caller hears at once that a person is coming, while Twilio is asked to dial.
         host.tasks.spawn("emergency-company", keep_company(
             host, COMPANY_LINES, COMPANY_PAUSE_S, self._company_done))
-        await self.redirect_until_landed()
+        if not await self._warm_transfer(match):
+            await self.redirect_until_landed()
+
+    async def _warm_transfer(self, match: TriageMatch) -> bool:
+        """Issue 15: with the profile's `emergency_transfer = "warm"`, the emergency numbers are
+        called in turn and briefed while the caller holds. False: not asked for, or it could not
+        start (the cold redirect, retried until it lands, takes over)."""
+        host = self.host
+        warm = getattr(host.deps, "warm", None)
+        warm_rule = getattr(host.profile, "emergency_transfer", "cold") == "warm"
+        if not warm_rule or warm is None or not self.numbers:
+            return False
+        host.park_on_stop = True
+        try:
+            await warm.start(host, tuple(self.numbers), f"emergency: the {match.source} said "
+                             f"{match.phrase}")
+        except Exception as error:  # noqa: BLE001 - the cold transfer is the fallback
+            host.park_on_stop = False
+            log.warning("call %s: warm emergency transfer failed (%s): going cold", host.sid,
+                        error)
+            return False
+        self.connected_to = self.numbers[0]  # the company lines stop: the caller is on hold
+        return True
 
     def stop(self) -> None:
         """A person took the call: no more transfer attempts or company lines."""

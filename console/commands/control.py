@@ -3,8 +3,8 @@
     voiceconsole control list [--json]
     voiceconsole control SID ACTION [TEXT]
         ACTION: take-over hand-back mute unmute pause-listening resume-listening
-                say TEXT  whisper TEXT  transfer NUMBER  hang-up
-                gate-on gate-off  approve  edit TEXT  reject   (gated replies)
+                say TEXT  whisper TEXT  transfer NUMBER  warm-transfer NUMBER [REASON]
+                hang-up  gate-on gate-off  approve  edit TEXT  reject   (gated replies)
 
 It talks to the running process's local admin endpoint. The URL and token come from the admin
 file the process writes next to its database (data/admin.json), or from --url/--token, or the
@@ -28,7 +28,8 @@ from console.safe_text import json_printable, printable
 LIST_TIMEOUT_S = 5.0
 # `say` returns once the line is spoken or queued; TTS of a long sentence can take seconds.
 ACTION_TIMEOUT_S = 30.0
-NEEDS = {"say": "text", "whisper": "text", "transfer": "number", "edit": "text"}
+NEEDS = {"say": "text", "whisper": "text", "transfer": "number", "edit": "text",
+         "warm-transfer": "number"}
 
 
 class ControlError(Exception):
@@ -49,7 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "control",
         help="act on a live call of a running voiceconsole",
         description="List live calls, or act on one: take-over, hand-back, mute, unmute, "
-        "pause-listening, resume-listening, say TEXT, whisper TEXT, transfer NUMBER, hang-up; "
+        "pause-listening, resume-listening, say TEXT, whisper TEXT, transfer NUMBER, "
+        "warm-transfer NUMBER [REASON], hang-up; "
         "gated replies: gate-on, gate-off, approve, edit TEXT, reject.",
     )
     parser.add_argument("target", metavar="list|SID", help="'list', or the call SID (CA...)")
@@ -100,6 +102,9 @@ def _body(action: str, words: list[str]) -> dict[str, str]:
     text = " ".join(words).strip()
     if not text:
         raise ControlError(f"{action} needs {needs.upper()}", code=2)
+    if action == "warm-transfer":  # the number, then the reason the target is told, if any
+        number, _, reason = text.partition(" ")
+        return {needs: number, "reason": reason.strip()} if reason.strip() else {needs: number}
     return {needs: text}
 
 

@@ -105,6 +105,11 @@ class CallRecorder:
     async def close(self, reason: str) -> None:
         await self._sender.close(reason)
 
+    def reconnected(self, sender: MediaSender) -> CallRecorder:
+        """The call came back on a new stream: what it hears now goes out through `sender`."""
+        self._sender = sender
+        return self
+
     # --- the caller ---------------------------------------------------------------------------
     def tap(self, leg: str, mulaw: bytes) -> None:
         """A session audio tap: caller frames only (agent frames come through send_audio,

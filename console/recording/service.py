@@ -101,7 +101,11 @@ class Recordings:
         """The sender the call's session should use: `sender` itself when the call is not
         recorded, else a recorder in front of it. `started` is sample 0 (`started_now()` taken
         when the stream started, before anything awaited)."""
-        if not self.wants(profile) or start.call_sid in self._live:
+        if (live := self._live.get(start.call_sid)) is not None:
+            # The same call on a new stream (back from a warm transfer nobody took): one
+            # recording goes on, the hold a stretch of silence in it.
+            return live.reconnected(sender)
+        if not self.wants(profile):
             return sender
         handle = FileHandle(start.call_sid, self._path_for(start.call_sid, started[1]),
                             self._failed)

@@ -6,7 +6,7 @@ in constant time. Routes:
 
     GET  /calls               -> {"calls": [{"call_sid": ..., "state": ..., ...}]}
     POST /calls/{sid}/{action}  JSON body for arguments: say/whisper/edit {"text"},
-                                transfer {"number"}
+                                transfer {"number"}, warm-transfer {"number", "reason"?}
 
 The actor recorded with each action is "cli", or the `X-Actor` header. Answers: 200 done;
 400 unknown action (listing the valid ones) or a missing argument; 401 bad token; 404 no such
@@ -41,6 +41,7 @@ HOST = "127.0.0.1"  # local only: the token is a second lock, not the first
 DEFAULT_ACTOR = "cli"
 MAX_BODY_BYTES = 16 * 1024  # a say/whisper text; nothing bigger belongs here
 ADMIN_FILE_NAME = "admin.json"
+MAX_REASON_CHARS = 200  # a warm transfer's reason is said to the target: a sentence, not a story
 
 Act = Callable[[Any, str, dict[str, str], str], Awaitable[None]]
 
@@ -55,6 +56,9 @@ ACTIONS: dict[str, tuple[Act, str | None]] = {
     "say": (lambda c, sid, a, who: c.say(sid, a["text"], who), "text"),
     "whisper": (lambda c, sid, a, who: c.whisper(sid, a["text"], who), "text"),
     "transfer": (lambda c, sid, a, who: c.transfer(sid, a["number"], who), "number"),
+    # issue 15: hold the caller, brief the target ({"number", "reason"?}), join them
+    "warm-transfer": (lambda c, sid, a, who: c.warm_transfer(sid, a["number"], who,
+                                                             a.get("reason", "")), "number"),
     "hang-up": (lambda c, sid, a, who: c.hang_up(sid, who), None),
     # Approve-before-speak (issue 15): gate the call's replies, decide on the one waiting.
     "gate-on": (lambda c, sid, a, who: c.gate_replies(sid, True, who), None),
@@ -181,6 +185,9 @@ def _arguments(body: dict[str, Any], action: str, needs: str | None) -> dict[str
     value = body.get(needs)
     if not isinstance(value, str) or not value.strip():
         raise _Refused(400, f"{action} needs {needs!r} in the JSON body")
+    reason = body.get("reason")  # warm-transfer's optional reason, said to the target
+    if isinstance(reason, str) and reason.strip():
+        return {needs: value.strip(), "reason": reason.strip()[:MAX_REASON_CHARS]}
     return {needs: value.strip()}
 
 

@@ -95,6 +95,20 @@ class TwilioRest:
         """Make the live call fetch its next TwiML from `url`."""
         await self._run(lambda: self._client.calls(_call(call_sid)).update(url=url, method=method))
 
+    async def create_call(self, to: str, from_: str, *, url: str, status_callback: str,
+                          timeout_s: int) -> str:
+        """Call `to` (a warm transfer's target); returns the new call's SID. When it is answered
+        Twilio fetches `url` for its TwiML; its final status is POSTed to `status_callback`."""
+        call = await self._run(lambda: self._client.calls.create(
+            to=to, from_=from_, url=url, method="POST", timeout=timeout_s,
+            status_callback=status_callback, status_callback_method="POST"))
+        return str(call.sid)
+
+    async def cancel(self, call_sid: str) -> None:
+        """Call off a call that is still ringing (a warm transfer's target, when the caller left).
+        Twilio's "canceled" applies to queued and ringing calls only."""
+        await self._run(lambda: self._client.calls(_call(call_sid)).update(status="canceled"))
+
     async def hang_up(self, call_sid: str) -> bool:
         """End the call. False when Twilio no longer knows it (20404: already ended)."""
         try:

@@ -49,6 +49,8 @@ class VoiceConsoleApp(OperatorActions, App[None]):
         Binding("s", "say", "Say"),
         Binding("w", "whisper", "Whisper"),
         Binding("x", "transfer", "Transfer"),
+        # Issue 15: warm transfer. Off the footer like "o" (its snapshots are shared).
+        Binding("X", "warm_transfer", "Warm transfer", show=False),
         Binding("h", "hang_up", "Hang up"),
         Binding("l", "listen_in", "Listen"),
         Binding("p", "history", "History"),

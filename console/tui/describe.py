@@ -28,6 +28,10 @@ from console.events import (
     SummaryEdited,
     TransferAttempted,
     TransferFinished,
+    WarmTransferConnected,
+    WarmTransferHolding,
+    WarmTransferReturned,
+    WarmTransferStarted,
 )
 from console.safe_text import printable
 from console.tui.gated import describe_decision
@@ -116,4 +120,9 @@ _WORDS: dict[type[CallEvent], Callable[[Any], str]] = {
     CallerSpanRedacted: lambda e: f"{e.what} redacted (caller audio muted there)",
     # Approve-before-speak (issue 15): the audit of each gated reply.
     GatedReplyDecided: describe_decision,
+    # Warm transfer (issue 15, part 4).
+    WarmTransferStarted: lambda e: f"warm transfer: calling {e.target} ({e.reason})",
+    WarmTransferHolding: lambda e: "caller on hold (warm transfer)",
+    WarmTransferConnected: lambda e: f"warm transfer: {e.target} briefed and joined",
+    WarmTransferReturned: lambda e: f"warm transfer to {e.target}: {e.outcome}; back to the agent",
 }

@@ -40,6 +40,7 @@ CALL_ACTIONS = {
     "say": ("Say…", "Speak a line to the caller with the agent's voice"),
     "whisper": ("Whisper…", "Guide the agent's next reply; the caller never hears it"),
     "transfer": ("Transfer…", "Transfer the call to one of the profile's targets"),
+    "warm_transfer": ("Warm transfer…", "Hold the caller, brief the target, then join them"),
     "hang_up": ("Hang up", "End the call once queued audio has played"),
     "listen_in": ("Listen in", "Hear the call on this machine's speakers"),
     # issue 15
@@ -116,6 +117,13 @@ class OperatorActions(_Base):
         if call is not None:
             self.run_worker(self._pick_transfer(call), name="transfer targets", group="ask")
 
+    def action_warm_transfer(self) -> None:
+        """Issue 15: like transfer (x), but the caller holds and the target is briefed first."""
+        call = self.selected_call()
+        if call is not None:
+            work = self._pick_transfer(call, warm=True)
+            self.run_worker(work, name="warm transfer targets", group="ask")
+
     def action_hang_up(self) -> None:
         self._confirm("Hang up on {caller}?", "hang_up")
 
@@ -140,15 +148,18 @@ class OperatorActions(_Base):
 
     # -- asking first ---------------------------------------------------------------------------
 
-    async def _pick_transfer(self, call: CallState) -> None:
+    async def _pick_transfer(self, call: CallState, *, warm: bool = False) -> None:
         # The profile is a small file, read off the loop (it may have been edited since).
         targets, problem = await asyncio.to_thread(transfer_targets, call.profile)
+        control = self.backend.control
+        label, act = ("warm transfer", control.warm_transfer) if warm else \
+            ("transfer", control.transfer)
 
         def chosen(target: str | None) -> None:
             if target:
-                self._act("transfer", self.backend.control.transfer, target, sid=call.call_sid)
+                self._act(label, act, target, sid=call.call_sid)
 
-        self.push_screen(TransferScreen(call.caller, targets, problem), chosen)
+        self.push_screen(TransferScreen(call.caller, targets, problem, warm=warm), chosen)
 
     def _ask(self, title: str, method: str, placeholder: str) -> None:
         call = self.selected_call()

@@ -9,6 +9,14 @@ Point the real `twilio` client at it with `client.api.base_url = fake.base_url`
         seen = await fake.wait_for_request(lambda r: r.form.get("Status") == "completed")
 
 Fault knobs: `fail_next(n, status)`, `down = True` (503 always), `hang_s` (answer late).
+
+Warm transfer (issue 15): Calls create, and the conference flow (twilio_conference.py says where
+each behaviour comes from). `route_webhooks(public, local)` tells it where the app really runs;
+`answer(leg)` picks a created call up (its Url's TwiML runs: brief, then the room) and
+`end(leg, status)` ends it with a final status (busy, no-answer, failed, canceled, completed),
+POSTed to its StatusCallback. `on_moved[call_sid]` is called when an update moves a call
+elsewhere, where Twilio ends its media stream (tests stop their simulated caller there). A
+redirect to a URL is recorded; the test's next simulated caller follows it (it rings /voice).
 """
 
 from __future__ import annotations
@@ -22,10 +30,13 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.loopback import LoopbackServer
+from tests.fakes.twilio_conference import Conferences, Webhooks, call_form, leave_form
 
 DEFAULT_ACCOUNT = "AC" + "0" * 32
 DEFAULT_TOKEN = "test-twilio-token"
 API = "/2010-04-01/Accounts/{account}"
+# Final call statuses: such a call cannot be redirected (Twilio error 21220).
+ENDED = frozenset({"completed", "canceled", "busy", "no-answer", "failed"})
 ERRORS = {  # status -> (Twilio error code, message)
     401: (20003, "Authenticate"),
     404: (20404, "The requested resource {path} was not found"),
@@ -38,7 +49,7 @@ ERRORS = {  # status -> (Twilio error code, message)
 class RestRequest:
     method: str
     path: str
-    kind: str  # "call-update" | "number-list" | "number-update"
+    kind: str  # "call-update" | "call-create" | "number-list" | "number-update"
     sid: str  # the CA... or PN... in the path ("" for the list)
     form: dict[str, str]
     query: dict[str, str]
@@ -54,6 +65,10 @@ class FakeCall:
     twiml: str | None = None
     url: str | None = None
     history: list[dict[str, str]] = field(default_factory=list)  # every update form
+    to: str = "+15550001111"
+    from_: str = "+15557654321"
+    direction: str = "inbound"
+    status_callback: str = ""
 
 
 class FakeTwilioRest(LoopbackServer):
@@ -76,12 +91,16 @@ class FakeTwilioRest(LoopbackServer):
         self.down = False  # every request answers 503
         self.hang_s = 0.0  # delay before answering (to trip client timeouts)
         self._failures: list[int] = []  # statuses for the next requests, in order
+        self.conferences = Conferences()
+        self.webhooks = Webhooks(auth_token)
+        self.on_moved: dict[str, Callable[[], object]] = {}  # call SID -> its stream ends
 
     # lifecycle -----------------------------------------------------------------------------
 
     def add_routes(self, app: web.Application) -> None:
         api = API.format(account="{account}")
         app.router.add_post(api + "/Calls/{sid}.json", self._update_call)
+        app.router.add_post(api + "/Calls.json", self._create_call)
         app.router.add_get(api + "/IncomingPhoneNumbers.json", self._list_numbers)
         app.router.add_post(api + "/IncomingPhoneNumbers/{sid}.json", self._update_number)
 
@@ -105,6 +124,47 @@ class FakeTwilioRest(LoopbackServer):
             "api_version": "2010-04-01",
         }
         return self.numbers[sid]
+
+    def route_webhooks(self, public_url: str, local_url: str) -> None:
+        """Twilio calls `public_url...`; on loopback the app listens at `local_url`."""
+        self.webhooks.routes[public_url.rstrip("/")] = local_url.rstrip("/")
+
+    def created(self, to: str | None = None) -> list[FakeCall]:
+        """Calls placed through Calls create (to `to`, if given), oldest first."""
+        return [c for c in self.calls.values()
+                if c.direction == "outbound-api" and to in (None, c.to)]
+
+    async def answer(self, sid: str) -> tuple[int, str]:
+        """The created call `sid` is picked up: Twilio fetches its Url and runs the TwiML."""
+        call = self.calls[sid]
+        call.status = "in-progress"
+        status, twiml = await self.webhooks.post(call.url or "",
+                                                 call_form(call, self.account_sid, "in-progress"))
+        if status == 200:
+            self.conferences.run(sid, twiml)
+        self._notify()
+        return status, twiml
+
+    async def end(self, sid: str, status: str) -> int:
+        """Call `sid` ends with `status`; Twilio POSTs it to the call's StatusCallback."""
+        call = self.calls[sid]
+        call.status = status
+        self.conferences.leave(sid)
+        form = {**call_form(call, self.account_sid, status), "CallDuration": "0"}
+        code, _ = await self.webhooks.post(call.status_callback, form)
+        self._notify()
+        return code
+
+    async def hang_up(self, sid: str) -> None:
+        """The person on call `sid` hangs up: it completes and leaves its room, and Twilio tells
+        the conference's statusCallback (when it asked for "leave")."""
+        self.calls[sid].status = "completed"
+        room = self.conferences.room_of(sid)
+        leg = self.conferences.leg(sid)
+        self.conferences.leave(sid)
+        if room is not None and leg.events_url and "leave" in leg.events:
+            await self.webhooks.post(leg.events_url, leave_form(room, sid, self.account_sid))
+        self._notify()
 
     def fail_next(self, count: int = 1, status: int = 500) -> None:
         """The next `count` requests answer `status` with Twilio's error JSON."""
@@ -130,6 +190,10 @@ class FakeTwilioRest(LoopbackServer):
     async def _update_call(self, request: web.Request) -> web.Response:
         recorded = await self._record(request, "call-update")
         return await self._answer(request, recorded, self._call_update_body)
+
+    async def _create_call(self, request: web.Request) -> web.Response:
+        recorded = await self._record(request, "call-create")
+        return await self._answer(request, recorded, self._call_create_body)
 
     async def _list_numbers(self, request: web.Request) -> web.Response:
         recorded = await self._record(request, "number-list")
@@ -193,17 +257,43 @@ class FakeTwilioRest(LoopbackServer):
             call = self.add_call(recorded.sid)
         if call is None:
             return _error(404, recorded.path)
-        _apply_call_update(call, recorded.form)
+        if call.status in ENDED and ("Twiml" in recorded.form or "Url" in recorded.form):
+            return 400, {"code": 21220, "message": "Call is not in-progress. Cannot redirect.",
+                         "more_info": "https://www.twilio.com/docs/errors/21220", "status": 400}
+        self._apply_call_update(call, recorded.form)
         return 200, self._call_json(call)
+
+    def _apply_call_update(self, call: FakeCall, form: dict[str, str]) -> None:
+        _apply_call_update(call, form)
+        if "Twiml" in form:
+            self.conferences.run(call.sid, form["Twiml"])
+        elif "Url" in form:
+            self.conferences.leave(call.sid)
+            self.conferences.leg(call.sid).timeline.append(("redirected", form["Url"]))
+        if ("Twiml" in form or "Url" in form) and (moved := self.on_moved.get(call.sid)):
+            moved()  # Twilio ends the call's media stream when its TwiML is replaced
+
+    def _call_create_body(self, recorded: RestRequest) -> tuple[int, dict[str, Any]]:
+        """Twilio answers 201 with the new call, `queued`; it rings the number afterwards."""
+        form = recorded.form
+        if not form.get("To") or not (form.get("Url") or form.get("Twiml")):
+            return 400, {"code": 21201, "message": "No 'To' number is specified",
+                         "more_info": "https://www.twilio.com/docs/errors/21201", "status": 400}
+        sid = "CA" + f"{len(self.calls) + 1:032x}"
+        call = self.add_call(sid, status="queued")
+        call.to, call.from_, call.direction = form["To"], form.get("From", ""), "outbound-api"
+        call.url, call.twiml = form.get("Url"), form.get("Twiml")
+        call.status_callback = form.get("StatusCallback", "")
+        return 201, self._call_json(call)
 
     def _call_json(self, call: FakeCall) -> dict[str, Any]:
         return {
             "sid": call.sid,
             "account_sid": self.account_sid,
             "status": call.status,
-            "direction": "inbound",
-            "to": "+15550001111",
-            "from": "+15557654321",
+            "direction": call.direction,
+            "to": call.to,
+            "from": call.from_,
             "api_version": "2010-04-01",
         }
 

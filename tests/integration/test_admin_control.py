@@ -74,6 +74,9 @@ class FakeControl:
     async def transfer(self, sid: str, number: str, actor: str) -> None:
         self._did("transfer", sid, number, actor)
 
+    async def warm_transfer(self, sid: str, number: str, actor: str, reason: str = "") -> None:
+        self._did("warm_transfer", sid, number, reason, actor)
+
     async def hang_up(self, sid: str, actor: str) -> None:
         self._did("hang_up", sid, actor)
 
@@ -167,6 +170,9 @@ async def test_listing_a_plain_control_gives_the_live_call_sids(admin: Admin):
         ("approve", None, ("decide_reply", CALL, "approve", "", "cli")),
         ("edit", {"text": "Two a day"}, ("decide_reply", CALL, "edit", "Two a day", "cli")),
         ("reject", None, ("decide_reply", CALL, "reject", "", "cli")),
+        ("warm-transfer", {"number": "billing"}, ("warm_transfer", CALL, "billing", "", "cli")),
+        ("warm-transfer", {"number": "+15551234567", "reason": " refund "},
+         ("warm_transfer", CALL, "+15551234567", "refund", "cli")),
     ],
 )
 async def test_each_action_reaches_the_control_with_its_arguments_as_the_cli_actor(

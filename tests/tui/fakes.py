@@ -43,6 +43,7 @@ ACTION_WORDS = {
     "mute_agent": "mute",
     "pause_listening": "pause-listening",
     "hang_up": "hang-up",
+    "warm_transfer": "warm-transfer",
 }
 
 
@@ -89,6 +90,10 @@ class RecordingControl:
 
     async def transfer(self, call_sid: str, number: str, actor: str) -> None:
         await self._record("transfer", call_sid, actor, number)
+
+    async def warm_transfer(self, call_sid: str, number: str, actor: str,
+                            reason: str = "") -> None:
+        await self._record("warm_transfer", call_sid, actor, number)
 
     async def hang_up(self, call_sid: str, actor: str) -> None:
         await self._record("hang_up", call_sid, actor)

@@ -42,8 +42,10 @@ class TransferScreen(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, caller: str, targets: dict[str, str], problem: str | None = None) -> None:
+    def __init__(self, caller: str, targets: dict[str, str], problem: str | None = None,
+                 *, warm: bool = False) -> None:
         super().__init__()
+        self._warm = warm  # issue 15: the caller holds while the target is briefed
         self._caller = caller
         self._targets = targets
         self._problem = problem
@@ -51,7 +53,8 @@ class TransferScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             # Text, not markup: the caller's number is whatever the caller sent.
-            yield Label(Text(printable(f"Transfer {self._caller} to…")), classes="dialog-title")
+            how = "Warm transfer (hold, brief, then join)" if self._warm else "Transfer"
+            yield Label(Text(printable(f"{how} {self._caller} to…")), classes="dialog-title")
             if self._problem:
                 yield Label(Text(printable(self._problem)), classes="dialog-hint")
             yield OptionList(*self._options(), id="transfer-targets")
