@@ -287,3 +287,17 @@ class SummaryEdited(CallEvent):
     old: str
     new: str
     actor: str
+
+
+# --- drills (issue 15, part 5: console/drill) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DrillCallStarted(CallEvent):
+    """This call is a drill placed by `voiceconsole drill`, not a caller: its stream carried the
+    `drill` parameter (console/drill/marker.py). `drill` names the run, `scenario` its script. The
+    board marks the call, the store keeps it with the call (`calls.drill`), its summary says it was
+    a drill, and the end-of-call webhook skips it."""
+
+    drill: str
+    scenario: str = ""
