@@ -42,3 +42,7 @@ class CallControl(Protocol):
     async def send_operator_audio(self, call_sid: str, mulaw: bytes) -> None:
         """Operator microphone frames (8 kHz mu-law) while taken over."""
         ...
+
+    async def acknowledge(self, call_sid: str, actor: str, how: str = "") -> None:
+        """Record that the operator saw the call's alert ("alert") or opened it ("opened")."""
+        ...

@@ -96,3 +96,10 @@ class LiveCalls:
 
     async def send_operator_audio(self, call_sid: str, mulaw: bytes) -> None:
         self.get(call_sid).operator.play_operator_audio(mulaw)
+
+    async def acknowledge(self, call_sid: str, actor: str, how: str = "") -> None:
+        """Issue 15 (drills): the operator saw the call's alert (`how`: "alert", the alert
+        screen's key; "opened", the call view). Only recorded: it is what a drill's
+        time-to-acknowledge is measured to."""
+        self.get(call_sid)
+        self._record(call_sid, "acknowledge", actor, how)
