@@ -23,6 +23,7 @@ from console.events import (
     CallerTranscribed,
     CallEvent,
     CallStarted,
+    DrillCallStarted,
     EmergencyDetected,
     OperatorActed,
     StateChanged,
@@ -104,6 +105,7 @@ class CallState:
     transfer: str = ""  # the latest transfer progress, for headers
     taken_over: bool = False
     agent_muted: bool = False
+    drill: str = ""  # issue 15: the drill scenario when this call is practice, not a caller
 
     @property
     def live(self) -> bool:
@@ -367,4 +369,5 @@ _HANDLERS: dict[type[CallEvent], Callable[[CallState, Any], None]] = {
     TransferAttempted: _transfer_attempted,
     TransferFinished: _transfer_finished,
     OperatorActed: _operator,
+    DrillCallStarted: lambda call, event: setattr(call, "drill", event.scenario or event.drill),
 }
