@@ -1,2 +1,2 @@
 """Drills (issue 15): scripted simulated calls placed into the running console, and a score of
-how the operator reacted to each (console/drill/README in the project README, "Drills")."""
+how the operator reacted to each (README, "Drills")."""

@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 OPEN_TIMEOUT_S = 5.0
 MAX_LINE = 1 << 20  # an event line; a turn's text is far shorter
+STREAMING = aiohttp.ClientTimeout(total=None, sock_connect=OPEN_TIMEOUT_S)  # a call has no end
 
 
 class DrillError(RuntimeError):
@@ -69,15 +70,19 @@ class EventFeed:
     async def open(self) -> None:
         try:
             async with asyncio.timeout(OPEN_TIMEOUT_S):
-                reply = await self._http.get(self._admin.url + "/events",
-                                             params={"call": self.call_sid},
-                                             headers=self._admin.headers(), timeout=None)
-                _check(reply.status, self._admin)
-                await reply.content.readline()  # FeedOpened: the server is subscribed now
+                self._reply = await self._http.get(
+                    self._admin.url + "/events", params={"call": self.call_sid},
+                    headers=self._admin.headers(), timeout=STREAMING)
+                _check(self._reply.status, self._admin)
+                await self._reply.content.readline()  # FeedOpened: the server is subscribed
         except (aiohttp.ClientError, OSError, TimeoutError) as error:
+            await self.close()
             raise DrillError(f"could not follow the call's events: {error!r}") from None
-        self._reply = reply
-        self._reader = asyncio.create_task(self._read(reply), name=f"drill-feed-{self.call_sid}")
+        except DrillError:
+            await self.close()
+            raise
+        self._reader = asyncio.create_task(self._read(self._reply),
+                                           name=f"drill-feed-{self.call_sid}")
 
     async def _read(self, reply: aiohttp.ClientResponse) -> None:
         try:

@@ -140,7 +140,7 @@ class DrillCall:
             note = await self._watch(calling, feed, cue_wait_s)
         finally:
             self._release.set()  # holding: the caller hangs up now
-            await _hang_up(calling)  # still in its script: cut short
+            await _hang_up(calling, holding=self._script_done_at is not None)
         if not caller.connected:
             raise DrillError(f"the drill call could not be placed: "
                              f"{'; '.join(caller.errors) or 'no reason given'}")
@@ -195,10 +195,11 @@ class DrillCall:
         return time.time() - (loop_now - (caller.started_at + spoken["end"]))
 
 
-async def _hang_up(calling: asyncio.Task[Any]) -> None:
-    """A holding caller hangs up at once; one still in its script (waiting for a reply the
-    operator's take-over stopped) is cancelled, and its hang-up (`stop`, close) still runs."""
-    await asyncio.wait({calling}, timeout=HANG_UP_WAIT_S)
+async def _hang_up(calling: asyncio.Task[Any], *, holding: bool) -> None:
+    """A holding caller hangs up by itself; one still in its script (say, waiting for a reply
+    the operator's take-over stopped) is cancelled, and its hang-up (`stop`, close) still runs."""
+    if holding:
+        await asyncio.wait({calling}, timeout=HANG_UP_WAIT_S)
     if not calling.done():
         calling.cancel()
         await asyncio.gather(calling, return_exceptions=True)
