@@ -21,7 +21,6 @@ from console.drill.runner import DrillPlan, run_drill
 from console.drill.scenarios import load_scenarios
 from console.storage.drills import list_drills, save_drill
 from tests.fakes.deepgram_fake import silence, tone
-
 from tests.integration.conftest import Watch, start_cloud_stack, stop_cloud_stack
 
 pytestmark = pytest.mark.timeout(60)
