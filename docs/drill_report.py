@@ -1,13 +1,14 @@
-"""Writes docs/drill-report.svg, the drill report the README shows: the four built-in scenarios
-with an operator's acts at known times (tests/drill_sample.py), scored by the real scoring and
-rendered by the report `voiceconsole drill` prints. tests/unit/test_drill_report.py keeps it
-current.
+"""The README's drill report screenshot: docs/drill-report.svg, rendered (UTC) from the report of
+a real drill kept in docs/drill-report.json. tests/unit/test_drill_report.py keeps the two equal.
 
-    .venv/bin/python docs/drill_report.py
+    .venv/bin/python docs/drill_report.py                                # re-render the SVG
+    .venv/bin/python docs/drill_report.py --db data/calls.db --drill ID  # keep that drill first
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import sys
 import time
@@ -17,10 +18,27 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from console.drill.report import report_svg  # noqa: E402
-from tests.drill_sample import sample_report  # noqa: E402
+from console.storage.drills import get_drill  # noqa: E402
 
-if __name__ == "__main__":
+REPORT = ROOT / "docs" / "drill-report.json"
+SVG = ROOT / "docs" / "drill-report.svg"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--db", type=Path, help="the call store a drill was kept in")
+    parser.add_argument("--drill", help="its id (voiceconsole drill --history)")
+    args = parser.parse_args()
+    if args.db and args.drill:
+        report = get_drill(args.db, args.drill)
+        if report is None:
+            sys.exit(f"no drill {args.drill} in {args.db}")
+        REPORT.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     os.environ["TZ"] = "UTC"
     time.tzset()
-    (ROOT / "docs" / "drill-report.svg").write_text(report_svg(sample_report()), encoding="utf-8")
-    print("wrote docs/drill-report.svg")
+    SVG.write_text(report_svg(json.loads(REPORT.read_text())), encoding="utf-8")
+    print(f"wrote {SVG.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

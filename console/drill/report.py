@@ -38,7 +38,10 @@ def report_svg(report: dict[str, Any], width: int = WIDTH) -> str:
 
 
 def print_report(report: dict[str, Any], console: Console | None = None) -> None:
-    (console or Console()).print(render(report))
+    console = console or Console()
+    if not console.is_terminal:  # a pipe or a file: as wide as the report needs
+        console = Console(width=WIDTH)
+    console.print(render(report))
 
 
 def _headline(report: dict[str, Any]) -> Text:
@@ -62,10 +65,10 @@ def _table(report: dict[str, Any]) -> Table:
     table = Table(expand=False, show_lines=False,
                   caption="seconds after the clock started · points (100 within a quarter of "
                   "the limit, 0 at it)", caption_justify="left")
-    table.add_column("Scenario", no_wrap=True)
-    table.add_column("Clock from", no_wrap=True)
-    for name in REACTIONS:
-        table.add_column(_HEADINGS[name], no_wrap=True, justify="right")
+    table.add_column("Scenario", ratio=1)  # these two wrap in a narrow terminal...
+    table.add_column("Clock from", ratio=1)
+    for name in REACTIONS:  # ...the times never do
+        table.add_column(_HEADINGS[name], no_wrap=True, justify="right", min_width=11)
     for result in report["results"]:
         table.add_row(printable(result["title"]), _cue(result), *_cells(result))
     return table

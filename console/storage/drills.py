@@ -30,7 +30,9 @@ def save_drill(db_path: Path | str, report: dict[str, Any]) -> None:
 
 
 def list_drills(db_path: Path | str, limit: int = 20) -> list[dict[str, Any]]:
-    """The latest drills first, without their reports."""
+    """The latest drills first, without their reports. No store yet: none (none is made)."""
+    if not Path(db_path).exists():
+        return []
     db = open_db(db_path)
     try:
         return list(db.query(
@@ -42,6 +44,8 @@ def list_drills(db_path: Path | str, limit: int = 20) -> list[dict[str, Any]]:
 
 def get_drill(db_path: Path | str, drill_id: str) -> dict[str, Any] | None:
     """One drill's whole report, as it was stored; None if there is no such drill."""
+    if not Path(db_path).exists():
+        return None
     db = open_db(db_path)
     try:
         row = db.execute(f"SELECT report FROM {DRILLS_TABLE} WHERE drill_id = ?",

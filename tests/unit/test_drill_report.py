@@ -1,5 +1,6 @@
 """A snapshot of the drill report as `voiceconsole drill` prints it (syrupy), and the README's
-screenshot of it (docs/drill-report.svg) kept equal to what the renderer makes today.
+screenshot (docs/drill-report.svg, a real drill's report kept in docs/drill-report.json) kept
+equal to what the renderer makes of that report today.
 
 Update after an intended change with: pytest tests/unit/test_drill_report.py --snapshot-update
 and: python docs/drill_report.py
@@ -7,6 +8,7 @@ and: python docs/drill_report.py
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,5 +39,6 @@ def test_the_printed_report_shows_each_reaction_its_points_and_why_each_miss_was
     assert text == snapshot
 
 
-def test_the_readme_screenshot_is_the_report_as_rendered_now(utc) -> None:
-    assert (DOCS / "drill-report.svg").read_text(encoding="utf-8") == report_svg(sample_report())
+def test_the_readme_screenshot_is_the_real_drill_report_as_rendered_now(utc) -> None:
+    report = json.loads((DOCS / "drill-report.json").read_text(encoding="utf-8"))
+    assert (DOCS / "drill-report.svg").read_text(encoding="utf-8") == report_svg(report)
