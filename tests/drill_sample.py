@@ -1,6 +1,6 @@
-"""A drill of the four built-in scenarios with an operator's acts at known times: scored by the
-real scoring (console/drill/scoring.py). The report snapshot test and the README screenshot
-(docs/drill_report.py) both show it."""
+"""A drill of the four built-in scenarios with an operator's acts at known times (one of them
+too late: a miss), scored by the real scoring (console/drill/scoring.py): the printed report's
+snapshot test renders it."""
 
 from __future__ import annotations
 
