@@ -49,7 +49,7 @@ REACTIONS = {
     "chest-pain": [(0.3, "acknowledge"), (0.8, "take-over"), (1.3, "transfer")],
     "wants-human": [(0.4, "acknowledge")],
 }
-JITTER_S = 0.15  # the trainee's sleep and the event's trip through the feed
+JITTER_S = 0.25  # the trainee's sleep and the event's trip through the feed, on a busy machine
 
 
 class Trainee:
