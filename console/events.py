@@ -351,3 +351,17 @@ class WarmTransferReturned(CallEvent):
 
     target: str
     outcome: str
+
+
+# --- drills (issue 15, part 5: console/drill) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DrillCallStarted(CallEvent):
+    """This call is a drill placed by `voiceconsole drill`, not a caller: its stream carried the
+    `drill` parameter (console/drill/marker.py). `drill` names the run, `scenario` its script. The
+    board marks the call, the store keeps it with the call (`calls.drill`), its summary says it was
+    a drill, and the end-of-call webhook skips it."""
+
+    drill: str
+    scenario: str = ""

@@ -27,6 +27,7 @@ from console.calls.ports import MemoryGreetings, close_quietly
 from console.calls.session import CallDeps, CallSession, SessionOptions
 from console.calls.triage import COMPANY_LINES
 from console.config import Settings
+from console.drill.marker import drill_marker
 from console.events import EventBus
 from console.handoff.worker import Deliveries, WebhookWorker
 from console.lifecycle import PublicEdge
@@ -97,7 +98,8 @@ class Runtime:
         add_warm_routes(self.server.app, settings, self.warm)
         self.edge = PublicEdge(settings, want_tunnel=tunnel)
         token = settings.admin_token.get_secret_value() if settings.admin_token else None
-        self.admin = AdminServer(self.control, token, admin_file=admin_file_path(settings))
+        self.admin = AdminServer(self.control, token, admin_file=admin_file_path(settings),
+                                 events=self.bus.subscribe, info=self._media_info)
         self.history = LazyHistory(settings.voiceconsole_db, submit=self._submit_edits)
         self.listen_in = self.control  # listen-in: LiveCalls.tap(call_sid, sink(leg, mulaw))
         self.actions: Any = None
@@ -280,7 +282,22 @@ class Runtime:
             raise
         if stale is not None:
             profiles.report_stale(session.events, stale)
+        self._mark_drill(start)
         return session
+
+    # --- drills (issue 15, part 5) -------------------------------------------------------------
+    def _mark_drill(self, start: StreamStart) -> None:
+        """A call placed by `voiceconsole drill` says so on its stream: the bus is told once,
+        after CallStarted, so the board, the store and the summary can mark it."""
+        if (marker := drill_marker(start.custom_parameters)) is not None:
+            self.bus.publish(ev.DrillCallStarted(start.call_sid, drill=marker[0],
+                                                 scenario=marker[1]))
+
+    def _media_info(self) -> dict[str, Any]:
+        """Where a drill's simulated caller dials (admin /info), and the URL it signs."""
+        local_host = self.server.url.partition("://")[2]
+        return {"media_url": self.server.media_url,
+                "signed_media_url": self.settings.stream_url(local_host)}
 
     def _remember(self, session: CallSession) -> None:
         self._recent[session.sid] = session

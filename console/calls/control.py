@@ -57,3 +57,7 @@ class CallControl(Protocol):
         """The gated reply waiting: "approve" it, "edit" it (`text` is spoken instead) or
         "reject" it (nothing is said; the operator takes the call). Raises if none waits."""
         ...
+
+    async def acknowledge(self, call_sid: str, actor: str, how: str = "") -> None:
+        """Record that the operator saw the call's alert ("alert") or opened it ("opened")."""
+        ...

@@ -130,3 +130,10 @@ class LiveCalls:
         if decision == "reject":
             self._record(call_sid, "take-over", actor)
             await session.operator.take_over()
+
+    async def acknowledge(self, call_sid: str, actor: str, how: str = "") -> None:
+        """Issue 15 (drills): the operator saw the call's alert (`how`: "alert", the alert
+        screen's key; "opened", the call view). Only recorded: it is what a drill's
+        time-to-acknowledge is measured to."""
+        self.get(call_sid)
+        self._record(call_sid, "acknowledge", actor, how)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -211,6 +211,20 @@ class SimulatedCaller:
             if utterance.wait_for_reply and not self._next_barges_in(index):
                 await self._wait_reply(heard_from, self.options.reply_timeout_s, required=True)
         await self._press_keys()
+        await self._hold()
+
+    async def _hold(self) -> None:
+        """Stay on the line (the pacer keeps sending silence) while `options.hold` runs."""
+        if self.options.hold is None or self._closed.is_set():
+            return
+        hold = asyncio.create_task(_awaited(self.options.hold()), name=f"caller-{self._tag}-hold")
+        closed = asyncio.create_task(self._closed.wait(), name=f"caller-{self._tag}-closed")
+        try:
+            await asyncio.wait({hold, closed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (hold, closed):
+                task.cancel()
+            await asyncio.gather(hold, closed, return_exceptions=True)
 
     def _next_barges_in(self, index: int) -> bool:
         following = self.options.utterances[index + 1 : index + 2]
@@ -439,3 +453,7 @@ class SimulatedCaller:
             await asyncio.to_thread(write_wav, path, pcm)
         except OSError as error:
             self.errors.append(f"record: {error}")
+
+
+async def _awaited(awaitable: Awaitable[object]) -> object:
+    return await awaitable

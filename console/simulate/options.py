@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +54,9 @@ class CallerOptions:
     fast_tail_ms: float = 400.0  # silence after each utterance in fast mode, for endpointing
     connect_timeout_s: float = 5.0
     max_call_s: float = 300.0
+    hold: Callable[[], Awaitable[object]] | None = None
+    """After the script, stay on the line (silent) until this returns or the server hangs up,
+    instead of hanging up at once: a drill's caller waits for the operator."""
 
     def signed(self) -> str:
         """The server validates the wss:// form of the URL Twilio was told to open."""

@@ -26,6 +26,7 @@ from console.events import (
     CallEvent,
     CallStarted,
     CallSummarized,
+    DrillCallStarted,
     EmergencyDetected,
     RecordingSaved,
     SummaryEdited,
@@ -42,6 +43,7 @@ DEFAULT_BUSY_TIMEOUT_S = 5.0
 
 CALL_STATUSES = ("live", "ended", "interrupted")
 OUTBOX_TABLE = "webhook_deliveries"  # the end-of-call webhook's outbox (storage/outbox.py)
+DRILLS_TABLE = "drills"  # issue 15: drill reports (storage/drills.py)
 
 
 def open_db(
@@ -208,10 +210,23 @@ def _migration_webhook_outbox(db: Database) -> None:
     db[OUTBOX_TABLE].create_index(["status", "next_attempt_at"], if_not_exists=True)
 
 
+def _migration_drills(db: Database) -> None:
+    """Drills (issue 15, part 5): which drill a call belonged to (NULL: a real call), and each
+    drill's report (console/storage/drills.py), the whole of it as JSON in `report`."""
+    db["calls"].add_column("drill", str)
+    db[DRILLS_TABLE].create(
+        {"drill_id": str, "started": float, "ended": float, "score": int, "misses": int,
+         "scenarios": int, "operator": str, "report": str},
+        pk="drill_id", not_null=["started", "report"],
+    )
+    db[DRILLS_TABLE].create_index(["started"], if_not_exists=True)
+
+
 # Append only: never edit a migration that has shipped, add the next one instead.
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _migration_1, _migration_2,
     _migration_webhook_outbox,  # issue 14 webhook (console/storage/outbox.py)
+    _migration_drills,  # issue 15 drills (console/storage/drills.py)
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -350,6 +365,14 @@ _ROW_WRITERS: dict[type, Callable[[Database, Any], None]] = {
     CallSummarized: _call_summarized,
     SummaryEdited: _summary_edited,
 }
+
+
+# --- drills (issue 15, part 5) -------------------------------------------------------------------
+def _drill_call_started(db: Database, event: DrillCallStarted) -> None:
+    db.execute("UPDATE calls SET drill = ? WHERE call_sid = ?", [event.drill, event.call_sid])
+
+
+_ROW_WRITERS[DrillCallStarted] = _drill_call_started
 
 
 def mark_abandoned(db: Database, reason: str = "interrupted") -> int:

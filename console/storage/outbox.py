@@ -37,7 +37,7 @@ def idempotency_key(call_sid: str, kind: str = KIND) -> str:
 def enqueue(db: Database, event: CallEvent) -> None:
     """Store-writer hook, inside its transaction: a summarized call gets its delivery. A second
     summary of the same call (the key already exists) queues nothing: one hand-off per call."""
-    if not isinstance(event, CallSummarized):
+    if not isinstance(event, CallSummarized) or _is_drill(db, event.call_sid):
         return
     db.execute(
         f"""INSERT INTO {TABLE} (idempotency_key, call_sid, kind, status, attempts,
@@ -46,6 +46,12 @@ def enqueue(db: Database, event: CallEvent) -> None:
             ON CONFLICT(idempotency_key) DO NOTHING""",
         [idempotency_key(event.call_sid), event.call_sid, KIND, event.at, event.at, event.at],
     )
+
+
+def _is_drill(db: Database, call_sid: str) -> bool:
+    """Issue 15: a drill's call (`voiceconsole drill`) is practice, never handed to a CRM."""
+    row = db.execute("SELECT drill FROM calls WHERE call_sid = ?", [call_sid]).fetchone()
+    return bool(row and row[0])
 
 
 class Outbox:

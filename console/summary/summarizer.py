@@ -43,6 +43,7 @@ class _Pending:
     facts: CallFacts
     profile: Profile | None = None
     outcome: CallOutcome | None = None
+    drill: str | None = None  # issue 15: the scenario of a drill call (None: a real call)
 
 
 class Summarizer:
@@ -56,6 +57,7 @@ class Summarizer:
         self.model = model
         self._timeout_s = timeout_s
         self._calls: dict[str, CallFacts] = {}
+        self._drills: dict[str, str] = {}  # call -> scenario, for calls that are drills
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -64,6 +66,8 @@ class Summarizer:
         return len(self._tasks)
 
     def __call__(self, event: ev.CallEvent) -> None:
+        if isinstance(event, ev.DrillCallStarted):
+            self._drills[event.call_sid] = event.scenario or event.drill
         if not isinstance(event, _KEPT):
             return
         facts = self._facts_for(event)
@@ -83,7 +87,8 @@ class Summarizer:
                                    emergencies=list(facts.emergencies))
 
     def _spawn(self, facts: CallFacts) -> None:
-        task = asyncio.create_task(self._summarize(_Pending(facts)),
+        pending = _Pending(facts, drill=self._drills.pop(facts.call_sid, None))
+        task = asyncio.create_task(self._summarize(pending),
                                    name=f"summary:{facts.call_sid}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -117,7 +122,7 @@ class Summarizer:
         falls back to the rules (or, if even they fail, a bare record of the ending)."""
         try:
             pending.profile = await self._profile_for(pending.facts.profile)
-            pending.outcome = await self._decide(pending.facts, pending.profile)
+            pending.outcome = await self._decide(pending.facts, pending.profile, pending.drill)
             if self._before_publish is not None:  # e.g. the call's recording being saved
                 await self._before_publish(pending.facts.call_sid)
         except asyncio.CancelledError:
@@ -128,10 +133,11 @@ class Summarizer:
             log.exception("summary of %s failed; using the rules", pending.facts.call_sid)
         finally:
             outcome = pending.outcome or _fallback(pending.facts, pending.profile)
-            self._bus.publish(outcome.event(pending.facts.call_sid))
+            self._bus.publish(_drill_marked(outcome, pending.drill).event(pending.facts.call_sid))
 
-    async def _decide(self, facts: CallFacts, profile: Profile) -> CallOutcome:
-        if self.model is None:
+    async def _decide(self, facts: CallFacts, profile: Profile,
+                      drill: str | None = None) -> CallOutcome:
+        if self.model is None or drill is not None:  # a drill spends no model tokens
             return summarize_by_rules(facts, profile)
         try:
             async with asyncio.timeout(self._timeout_s):
@@ -152,6 +158,13 @@ class Summarizer:
                     call_sid, problem)
         self._bus.publish(ev.ProviderDegraded(call_sid, provider="summary", problem=problem,
                                               fallback="rules"))
+
+
+def _drill_marked(outcome: CallOutcome, drill: str | None) -> CallOutcome:
+    """Issue 15: a drill's summary says so first, wherever it is read (history, exports)."""
+    if drill is None:
+        return outcome
+    return dataclasses.replace(outcome, summary=f"Drill ({drill}): {outcome.summary}")
 
 
 def _fallback(facts: CallFacts, profile: Profile | None) -> CallOutcome:

@@ -7,6 +7,8 @@ in constant time. Routes:
     GET  /calls               -> {"calls": [{"call_sid": ..., "state": ..., ...}]}
     POST /calls/{sid}/{action}  JSON body for arguments: say/whisper/edit {"text"},
                                 transfer {"number"}, warm-transfer {"number", "reason"?}
+    GET  /info, GET /events?call=SID...  where a drill dials, and the named calls' events as
+                              they happen (admin_feed.py; `voiceconsole drill`)
 
 The actor recorded with each action is "cli", or the `X-Actor` header. Answers: 200 done;
 400 unknown action (listing the valid ones) or a missing argument; 401 bad token; 404 no such
@@ -34,6 +36,7 @@ from typing import Any
 from aiohttp import web
 
 from console.config import Settings
+from console.telephony.admin_feed import EventFeeds, Subscribe
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,8 @@ ACTIONS: dict[str, tuple[Act, str | None]] = {
     "approve": (lambda c, sid, a, who: c.decide_reply(sid, "approve", "", who), None),
     "edit": (lambda c, sid, a, who: c.decide_reply(sid, "edit", a["text"], who), "text"),
     "reject": (lambda c, sid, a, who: c.decide_reply(sid, "reject", "", who), None),
+    # issue 15 (drills): the operator saw the call's alert; recorded, nothing else happens.
+    "acknowledge": (lambda c, sid, a, who: c.acknowledge(sid, who), None),
 }
 
 
@@ -82,7 +87,8 @@ class AdminServer:
 
     def __init__(
         self, control: Any, token: str | None = None, port: int = 0, *,
-        admin_file: Path | None = None,
+        admin_file: Path | None = None, events: Subscribe | None = None,
+        info: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.control = control
         self.token = token or secrets.token_urlsafe(32)
@@ -93,6 +99,8 @@ class AdminServer:
             [web.get("/calls", self._list), web.post("/calls/{sid}/{action}", self._act)]
         )
         self._runner: web.AppRunner | None = None
+        self.feeds = EventFeeds(events, info)  # issue 15: what `voiceconsole drill` follows
+        self.feeds.add_routes(self.app)
 
     @property
     def url(self) -> str:
@@ -113,6 +121,7 @@ class AdminServer:
         if self._runner is None:
             return
         runner, self._runner = self._runner, None
+        self.feeds.close()  # open feeds end now, or cleanup would wait for them
         if self.admin_file is not None:
             await asyncio.to_thread(remove_admin_file, self.admin_file, self.url)
         await runner.cleanup()

@@ -181,6 +181,7 @@ class VoiceConsoleApp(OperatorActions, App[None]):
 
     def on_call_chosen(self, message: CallChosen) -> None:
         self.push_screen(CallViewScreen(message.call_sid, self.board, self._clock))
+        self.record_acknowledged(message.call_sid, "opened")  # issue 15: drills measure it
         self.call_after_refresh(self._tick)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -23,6 +23,7 @@ from console.events import (
     CallerTranscribed,
     CallEvent,
     CallStarted,
+    DrillCallStarted,
     EmergencyDetected,
     OperatorActed,
     StateChanged,
@@ -109,6 +110,7 @@ class CallState:
     gated: bool = False
     proposal: PendingReply | None = None
     caller_muted: bool = False  # issue 15 "mute caller": the agent is not listening to them
+    drill: str = ""  # issue 15: the drill scenario when this call is practice, not a caller
 
     @property
     def live(self) -> bool:
@@ -378,4 +380,5 @@ _HANDLERS: dict[type[CallEvent], Callable[[CallState, Any], None]] = {
     TransferFinished: _transfer_finished,
     OperatorActed: _operator,
     **GATE_HANDLERS,
+    DrillCallStarted: lambda call, event: setattr(call, "drill", event.scenario or event.drill),
 }

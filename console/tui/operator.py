@@ -146,6 +146,22 @@ class OperatorActions(_Base):
         self._act(label, self.backend.control.pause_listening, muted,
                   mark=("caller_muted", muted))
 
+    def record_acknowledged(self, call_sid: str, how: str) -> None:
+        """Issue 15 (drills): the operator saw a call's alert ("alert") or opened it ("opened"):
+        recorded through the control, which is what a drill's time-to-acknowledge reads."""
+        acknowledge = getattr(self.backend.control, "acknowledge", None)
+        call = self.board.get(call_sid)
+        if acknowledge is None or call is None or not call.live:
+            return
+        work = self._quietly(acknowledge(call_sid, self.actor, how))
+        self.run_worker(work, name=f"acknowledge {call_sid}", group="control")
+
+    async def _quietly(self, recording: Awaitable[None]) -> None:
+        try:
+            await recording
+        except LookupError:  # the call ended meanwhile: nothing to record
+            pass
+
     # -- asking first ---------------------------------------------------------------------------
 
     async def _pick_transfer(self, call: CallState, *, warm: bool = False) -> None:

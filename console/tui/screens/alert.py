@@ -64,6 +64,8 @@ class AlertScreen(BoardView, ModalScreen[None]):
     def action_acknowledge(self) -> None:
         for call in self._board.pending_alerts():
             self._board.acknowledge(call.call_sid)
+            if call.live and (record := getattr(self.app, "record_acknowledged", None)):
+                record(call.call_sid, "alert")  # issue 15: what a drill's score reads
         self._close()
 
     def _close(self) -> None:

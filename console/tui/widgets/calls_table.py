@@ -227,7 +227,7 @@ def row_cells(call: CallState, now: float) -> dict[str, Text]:
         flag = Text(f"⚠ {alert.phrase or alert.text}", style=style)
     state = call.state + (" · muted" if call.agent_muted else "")
     return {
-        "caller": Text(call.caller, style=dim),
+        "caller": _caller(call, dim),
         "profile": Text(call.profile or "—", style=dim),
         "state": Text(state, style="bold magenta" if call.taken_over else dim),
         "duration": Text(duration(call.duration(now)), style=dim),
@@ -235,6 +235,13 @@ def row_cells(call: CallState, now: float) -> dict[str, Text]:
         "latency": Text(millis(call.last_v2v), style=dim),
         "alert": flag,
     }
+
+
+def _caller(call: CallState, dim: str) -> Text:
+    """A drill's call (issue 15) says so before its made-up number: it is practice."""
+    if not call.drill:
+        return Text(call.caller, style=dim)
+    return Text.assemble(("DRILL ", "bold black on yellow"), (call.drill, dim))
 
 
 def _header() -> Text:
