@@ -32,6 +32,7 @@ class CallViewScreen(GateKeys, BoardView, Screen):
         self.call_sid = call_sid
         self._board = board
         self._clock = clock
+        self._composed = False  # until on_mount: the board may tick before the children exist
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -50,6 +51,7 @@ class CallViewScreen(GateKeys, BoardView, Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._composed = True  # Screen.is_mounted is still False inside on_mount
         self.refresh_board(frozenset())
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -61,6 +63,8 @@ class CallViewScreen(GateKeys, BoardView, Screen):
         return self.call_sid if call is not None and call.live else None
 
     def refresh_board(self, changed: frozenset[str]) -> None:
+        if not self._composed:
+            return  # pushed, not composed yet (the board ticks meanwhile): on_mount shows it
         call = self._board.get(self.call_sid)
         if call is None:
             forgotten = Text("This call ended and was forgotten.")
