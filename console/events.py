@@ -287,3 +287,15 @@ class SummaryEdited(CallEvent):
     old: str
     new: str
     actor: str
+
+
+# --- the risk board (issue 15, part 1) ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallerWentQuiet(CallEvent):
+    """The caller has made no sound for `seconds` while it was their turn (our voice activity on
+    the inbound audio, never transcripts: the idle ladder's measure), so the agent reprompts.
+    One event per reprompt; the console's risk score counts it."""
+
+    seconds: float
