@@ -113,7 +113,7 @@ def _near_miss(s: Signals, w: RiskWeights) -> Reason | None:
     if s.near_miss is None:
         return None
     phrase, heard = s.near_miss
-    return _counted("near_miss", 1, w.near_miss, f"sounds like {quote(phrase)}: {quote(heard)}")
+    return _counted("near_miss", 1, w.near_miss, f"sounds like {quote(phrase)} ({quote(heard)})")
 
 
 def _repeated(s: Signals, w: RiskWeights) -> Reason | None:

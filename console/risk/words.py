@@ -53,11 +53,17 @@ def near_miss(words: list[str], phrases: tuple[str, ...]) -> tuple[str, str] | N
     `words`, in order, without matching exactly (an exact match is triage's emergency). `re:`
     patterns are triage's alone."""
     for phrase in phrases:
-        target = [] if phrase.startswith("re:") else words_of(phrase)
+        target = _phrase_words(phrase)
         heard = _fuzzy_run(words, target) if target else None
         if heard is not None:
             return phrase, " ".join(heard)
     return None
+
+
+@lru_cache(maxsize=1024)
+def _phrase_words(phrase: str) -> list[str]:
+    """A profile phrase's words, once per phrase (never mutated); [] for a `re:` pattern."""
+    return [] if phrase.startswith("re:") else words_of(phrase)
 
 
 def _fuzzy_run(words: list[str], target: list[str]) -> list[str] | None:

@@ -35,7 +35,7 @@ PHRASES = ("chest pain", "can't breathe", "heart attack", "stroke", "re:\\bslurr
     (Signals(transfers_failed=1, transfer_detail="no-answer"), 40, "transfer failed (no-answer)"),
     (Signals(transfers_failed=5, transfer_detail="busy"), 80, "transfer failed ×5 (busy)"),
     (Signals(near_miss=("chest pain", "chest pains")), 50,
-     "sounds like “chest pain”: “chest pains”"),
+     "sounds like “chest pain” (“chest pains”)"),
     (Signals(repeated=1, repeated_text="when do you open"), 0, ""),  # asked once: no repeat
     (Signals(repeated=2, repeated_text="when do you open"), 15, "asked 2×: “when do you open”"),
     (Signals(repeated=9, repeated_text="why is my bill so high"), 45,
@@ -51,7 +51,7 @@ PHRASES = ("chest pain", "can't breathe", "heart attack", "stroke", "re:\\bslurr
      "slow replies: 2 over 1,200 ms (worst 2,140 ms)"),
     # Signals add up; the biggest one is the row's reason.
     (Signals(negative=["useless"], negative_count=1, near_miss=("stroke", "stroak"), apologies=1),
-     72, "sounds like “stroke”: “stroak”"),
+     72, "sounds like “stroke” (“stroak”)"),
     (Signals(emergency="chest pain", emergency_source="agent", transfers_failed=2,
              transfer_detail="503"), 180, "emergency “chest pain” (agent)"),
     # No one noisy signal outranks an emergency: each is capped.
@@ -111,7 +111,7 @@ def caller(text: str, at: float = 0.0) -> TurnCompleted:
     ([caller("I'm fine, no problem")], 0, ""),
     # The turn's text can be empty: the finals that made it up are read instead.
     ([CallerTranscribed("CA1", text="my chest pains", final=True),
-      caller("")], 50, "sounds like “chest pain”: “chest pains”"),
+      caller("")], 50, "sounds like “chest pain” (“chest pains”)"),
     ([AgentSpoke("CA1", text="Sorry, could you say that again?")], 12, "agent apologized"),
     ([AgentSpoke("CA1", text="I'm sorry you're not feeling well.")], 0, ""),  # sympathy
     ([AgentSpoke("CA1", text="Sorry, I'm having trouble.")], 12, "agent apologized"),
