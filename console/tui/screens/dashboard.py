@@ -3,6 +3,7 @@ riskiest on top, with why), a preview of the highlighted call, and the runtime's
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from textual.app import ComposeResult
@@ -12,13 +13,19 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from console.tui.backend import BackendStatus
-from console.tui.board import CallBoard
+from console.tui.board import CallBoard, CallState
 from console.tui.ranking import Health
 from console.tui.screens.base import BoardView
 from console.tui.widgets.call_preview import CallPreview, LineHealth, render_health
 from console.tui.widgets.calls_table import CallsTable
 from console.tui.widgets.startup import StartupPanel
 from console.tui.widgets.status_bar import StatusBar
+
+# A new order repaints the whole table (every line moves), while a changed call repaints only its
+# line. Scores change several times a second at 50 calls (bench/risk_cost.py: on the busy loop
+# that doubled the table's drawing), so the board re-sorts at most once a second; a call arriving
+# or leaving re-sorts at once. A call turning risky is on top within a second.
+RERANK_EVERY_S = 1.0
 
 
 class CallChosen(Message):
@@ -48,6 +55,8 @@ class DashboardScreen(BoardView, Screen):
         self._startup_ok = False
         self._mounted = False  # Screen.is_mounted is still False inside on_mount
         self._previewed: str | None = None
+        self._order: list[CallState] = []
+        self._ordered_at = -RERANK_EVERY_S  # time.monotonic(): the board's clock may be frozen
         self._health: Health | None = None
 
     def compose(self) -> ComposeResult:
@@ -75,12 +84,23 @@ class DashboardScreen(BoardView, Screen):
     def refresh_board(self, changed: frozenset[str]) -> None:
         if not self._mounted:
             return  # mounted a moment before its children: on_mount shows the board
-        calls, now = self._board.ranked(), self._clock()
+        calls, now = self._ranked(), self._clock()
         table = self.query_one(CallsTable)
         table.sync(calls, now)
         self.query_one("#no-calls").display = not calls
         self._show_health(now)
         self._show_preview(table.selected_sid(), changed, now)
+
+    def _ranked(self) -> list[CallState]:
+        """The board's ranking, kept for up to RERANK_EVERY_S while the same calls are on it."""
+        current = time.monotonic()
+        fresh = current - self._ordered_at >= RERANK_EVERY_S
+        if fresh or len(self._order) != len(self._board.calls()) or not self._same_calls():
+            self._order, self._ordered_at = self._board.ranked(), current
+        return self._order
+
+    def _same_calls(self) -> bool:
+        return all(self._board.get(call.call_sid) is call for call in self._order)
 
     def _show_health(self, now: float) -> None:
         health = self._board.health(now)
