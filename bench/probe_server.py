@@ -1,7 +1,7 @@
 """The server side of the scaling and soak benches: the `serve` runtime (or the operator console
 running headless around it) plus an event-loop lag probe. Nothing is added to product code.
 
-    python bench/probe_server.py --lag-file lag.json [--console]
+    python bench/probe_server.py --lag-file lag.json [--console] [--risk on|off]
 
 Prints `voiceconsole serving: media ws://.../media` once listening (what common.ServerProcess
 looks for). SIGUSR1 restarts the lag samples (the bench sends it just before the first call, so
@@ -25,6 +25,8 @@ import time
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
+
+import risk_meter  # bench/, beside this file (sys.path[0] when run as a script)
 
 PROBE_PERIOD_S = 0.010
 SPIKE_MS = 20.0  # oversleeps this long are listed with when they happened
@@ -111,12 +113,14 @@ def _announce(runtime: Any) -> None:
     out.flush()
 
 
-async def main(lag_file: Path, console: bool) -> int:
+async def main(lag_file: Path, console: bool, risk: str | None = None) -> int:
     probe, stop = LagProbe(), asyncio.Event()
+    if risk is not None:  # bench/risk_cost.py: the risk board metered, or switched off
+        risk_meter.install(risk)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGUSR1, probe.reset)
+    loop.add_signal_handler(signal.SIGUSR1, lambda: (probe.reset(), risk_meter.reset()))
     probing = asyncio.create_task(probe.run(), name="lag-probe")
     waiter = asyncio.create_task(_write_on_stop(stop, probe, lag_file), name="lag-writer")
     try:
@@ -130,7 +134,7 @@ async def main(lag_file: Path, console: bool) -> int:
 async def _write_on_stop(stop: asyncio.Event, probe: LagProbe, lag_file: Path) -> None:
     """Percentiles are taken the moment SIGINT arrives: shutdown itself is not measured."""
     await stop.wait()
-    summary = probe.summary()
+    summary = {**probe.summary(), "risk": risk_meter.summary()}
     await asyncio.to_thread(lag_file.write_text, json.dumps(summary))
 
 
@@ -138,5 +142,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lag-file", type=Path, required=True)
     parser.add_argument("--console", action="store_true", help="run the Textual console too")
+    parser.add_argument("--risk", choices=("on", "off", "base"),
+                        help="console: meter the risk board's CPU (on) or switch it off; "
+                             "base: code from before it (the console's drawing is metered)")
     args = parser.parse_args()
-    sys.exit(asyncio.run(main(args.lag_file, args.console)))
+    sys.exit(asyncio.run(main(args.lag_file, args.console, args.risk)))

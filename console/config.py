@@ -11,6 +11,9 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from console import locations
+from console.risk import RiskWeights
+from console.risk.tracker import RISING_S
+from console.risk.words import DEFAULT_NEGATIVE_WORDS
 
 log = logging.getLogger(__name__)
 _N = TypeVar("_N", int, float)
@@ -22,6 +25,7 @@ _OPTIONAL_TEXT = (
     "call_webhook_url", "call_webhook_secret",
     "recordings_dir",
 )
+_RISK = RiskWeights()  # the risk board's default weights (console/risk/score.py)
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -208,6 +212,38 @@ class Settings(BaseSettings):
 
     def recordings_folder(self) -> Path:
         return self.recordings_dir or locations.recordings_dir(self.voiceconsole_db)
+
+    # --- The risk board (issue 15, part 1: console/risk) ----------------------------------------
+    # Points a live call gets for each occurrence of a signal (capped per signal, console/risk/
+    # score.py); the console's dashboard sorts calls by the sum and shows the biggest reason.
+    risk_weight_emergency: float = Field(_RISK.emergency, ge=0)
+    """An emergency phrase, from the caller or the agent (triage's EmergencyDetected)."""
+    risk_weight_alert: float = Field(_RISK.alert, ge=0)
+    """A critical alert (a call that cannot hear the caller, every transfer failing)."""
+    risk_weight_transfer_failed: float = Field(_RISK.transfer_failed, ge=0)
+    """A transfer Twilio refused, or whose target did not answer (counted up to 2)."""
+    risk_weight_near_miss: float = Field(_RISK.near_miss, ge=0)
+    """Caller words that nearly match one of the profile's emergency phrases ("chest pains")."""
+    risk_weight_repeated: float = Field(_RISK.repeated, ge=0)
+    """Each time the caller asks the same question again (counted up to 3)."""
+    risk_weight_negative: float = Field(_RISK.negative, ge=0)
+    """Each negative or angry word of RISK_NEGATIVE_WORDS the caller says (counted up to 4)."""
+    risk_weight_silence: float = Field(_RISK.silence, ge=0)
+    """The caller silent long enough to be reprompted (voice activity, not transcripts)."""
+    risk_weight_apology: float = Field(_RISK.apology, ge=0)
+    """An agent line that apologizes or falls back ("could you say that again?")."""
+    risk_weight_degraded: float = Field(_RISK.degraded, ge=0)
+    """Each provider degraded on the call (fallback model, REST or local voice, apology)."""
+    risk_weight_slow: float = Field(_RISK.slow, ge=0)
+    """Each reply over RISK_V2V_BUDGET_MS voice-to-voice (counted up to 5)."""
+    risk_v2v_budget_ms: float = Field(_RISK.v2v_budget_ms, gt=0)
+    """Voice-to-voice (speech end to first frame sent) above this makes a reply slow. The
+    embedded tier's p95 is about 1.1 s, the cloud stack's 0.4 s."""
+    risk_negative_words: tuple[str, ...] = DEFAULT_NEGATIVE_WORDS
+    """Negative or angry words and phrases (whole words, any case; a JSON list in .env). Asking
+    for a person or a manager is in the list: it says the agent is not helping."""
+    risk_rising_s: float = Field(RISING_S, gt=0)
+    """A call whose score went up within this many seconds is marked rising on the board."""
 
     @field_validator(*_OPTIONAL_TEXT, mode="before")
     @classmethod

@@ -365,3 +365,15 @@ class DrillCallStarted(CallEvent):
 
     drill: str
     scenario: str = ""
+
+
+# --- the risk board (issue 15, part 1) ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallerWentQuiet(CallEvent):
+    """The caller has made no sound for `seconds` while it was their turn (our voice activity on
+    the inbound audio, never transcripts: the idle ladder's measure), so the agent reprompts.
+    One event per reprompt; the console's risk score counts it."""
+
+    seconds: float

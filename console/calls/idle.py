@@ -24,8 +24,9 @@ class IdleHost(Protocol):
 
     def agent_quiet_since(self) -> float: ...
 
-    async def idle_line(self, text: str, *, hang_up: bool = False) -> bool:
-        """Say it; True once it has played (and, with `hang_up`, the call ended)."""
+    async def idle_line(self, text: str, *, hang_up: bool = False, quiet_s: float = 0.0) -> bool:
+        """Say it; True once it has played (and, with `hang_up`, the call ended). `quiet_s`:
+        how long the line had been silent (voice activity) when the ladder climbed."""
         ...
 
 
@@ -48,7 +49,7 @@ class IdleLadder:
                 reprompted_at = None  # the caller (or the agent) spoke since: start again
             quiet = time.monotonic() - last
             if reprompted_at is None and quiet >= self.reprompt_s:
-                await self.host.idle_line(self.reprompt)
+                await self.host.idle_line(self.reprompt, quiet_s=quiet)
                 reprompted_at = self._last_activity()
             elif reprompted_at is not None and quiet >= self.hangup_s:
                 if await self.host.idle_line(self.goodbye, hang_up=True):

@@ -57,8 +57,11 @@ class AgentPresence:
         host.events(ev.AgentSpoke, text=text)
         host.events.degraded("pipeline", "the caller waited in silence", f"holding phrase: {text}")
 
-    async def idle_line(self, text: str, *, hang_up: bool = False) -> bool:
-        """The idle ladder's reprompt or goodbye; the goodbye ends the call once played."""
+    async def idle_line(self, text: str, *, hang_up: bool = False, quiet_s: float = 0.0) -> bool:
+        """The idle ladder's reprompt or goodbye; the goodbye ends the call once played. A
+        reprompt is also a fact for the operator's risk board: the caller went quiet."""
+        if not hang_up:
+            self._host.events(ev.CallerWentQuiet, seconds=round(quiet_s, 1))
         played = await self._host.speak_line(text)
         if played and hang_up:
             await self._host.end_call("idle")

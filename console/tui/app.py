@@ -25,6 +25,7 @@ from console.tui.board import CallBoard
 from console.tui.bridge import BoardChanged, EmergencyRaised, EventBridge
 from console.tui.gate_keys import WaitingReplies
 from console.tui.operator import OperatorActions
+from console.tui.ranking import risk_setup
 from console.tui.screens.alert import AlertScreen
 from console.tui.screens.base import BoardView
 from console.tui.screens.call_view import CallViewScreen
@@ -75,7 +76,7 @@ class VoiceConsoleApp(OperatorActions, App[None]):
         super().__init__()
         self.backend = backend
         self.actor = actor
-        self.board = CallBoard()
+        self.board = CallBoard(risk_setup(backend))  # weights from settings, phrases per profile
         self.startup_steps: dict[str, str] = {}
         self.started = False
         self._clock = clock

@@ -32,9 +32,11 @@ from console.events import (
     TurnCompleted,
     TurnMeasured,
 )
+from console.risk import RiskTracker, RiskWeights
 from console.safe_text import printable
 from console.tui.describe import describe
 from console.tui.gated import GATE_FLAGS, GATE_HANDLERS, PendingReply
+from console.tui.ranking import Health, LineWatch, RiskSetup, ranked
 
 # TurnMeasured.stages key for speech end -> first frame sent (DESIGN.md latency vocabulary); the
 # aliases tolerate the pipeline's spelling until it settles.
@@ -111,6 +113,7 @@ class CallState:
     proposal: PendingReply | None = None
     caller_muted: bool = False  # issue 15 "mute caller": the agent is not listening to them
     drill: str = ""  # issue 15: the drill scenario when this call is practice, not a caller
+    risk: RiskTracker = field(default_factory=lambda: RiskTracker(RiskWeights()))
 
     @property
     def live(self) -> bool:
@@ -143,8 +146,10 @@ def percentile(values: list[float], percent: float) -> float | None:
 class CallBoard:
     """Every call the console has heard of, live or recently ended."""
 
-    def __init__(self) -> None:
+    def __init__(self, risk: RiskSetup | None = None) -> None:
         self._calls: dict[str, CallState] = {}
+        self.risk = risk or RiskSetup()
+        self.line = LineWatch()
 
     def apply(self, event: CallEvent) -> CallState:
         call = self._call_for(event)
@@ -152,6 +157,10 @@ class CallBoard:
         handler = _HANDLERS.get(type(event))
         if handler is not None:
             handler(call, event)
+        if isinstance(event, CallStarted):
+            call.risk.use_profile(self.risk.profile_cues(event.profile))
+        call.risk.observe(event)
+        self.line.observe(event)
         summary = describe(event)
         if summary is not None:
             call.timeline.append(TimelineEntry(event.at, event.kind, summary))
@@ -162,6 +171,14 @@ class CallBoard:
 
     def calls(self) -> list[CallState]:
         return list(self._calls.values())
+
+    def ranked(self) -> list[CallState]:
+        """Live calls, riskiest first, then the recently ended (console/tui/ranking.py)."""
+        return ranked(self._calls.values())
+
+    def health(self, now: float) -> Health:
+        live = sum(call.live for call in self._calls.values())
+        return self.line.health(now, live, len(self.pending_alerts()))
 
     def pending_alerts(self) -> list[CallState]:
         return [c for c in self._calls.values() if c.alert and not c.alert.acknowledged]
@@ -188,7 +205,8 @@ class CallBoard:
         call = self._calls.get(event.call_sid)
         if call is None:
             # Events can precede CallStarted for us (the console attached mid-call).
-            call = self._calls[event.call_sid] = CallState(event.call_sid, started_at=event.at)
+            call = CallState(event.call_sid, started_at=event.at, risk=self.risk.tracker())
+            self._calls[event.call_sid] = call
         return call
 
 

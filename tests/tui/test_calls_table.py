@@ -31,9 +31,10 @@ async def test_each_call_is_a_line_under_the_header_with_its_columns() -> None:
     app = TableApp()
     async with app.run_test(size=(110, 8)):
         app.table.sync(calls(2), now=75.0)
-        assert screen_line(app.table, 0).split()[:3] == ["Caller", "Profile", "State"]
-        assert screen_line(app.table, 1).split()[:4] == ["+15550000000", "—", "greeting", "1:15"]
-        assert screen_line(app.table, 2).split()[0] == "+15550000001"
+        assert screen_line(app.table, 0).split()[:4] == ["Risk", "Caller", "Profile", "State"]
+        assert screen_line(app.table, 1).split()[:5] == [
+            "—", "+15550000000", "—", "greeting", "1:15"]
+        assert screen_line(app.table, 2).split()[1] == "+15550000001"
 
 
 async def test_the_cursor_stays_on_its_call_when_an_earlier_call_leaves_the_board() -> None:
@@ -71,7 +72,7 @@ async def test_moving_past_the_bottom_scrolls_the_cursor_into_view() -> None:
         await wait_until(pilot, lambda: app.table.scroll_offset.y > 0)
         assert app.table.selected_sid() == "CA29"
         last_visible = app.table.scrollable_content_region.height - 1
-        assert screen_line(app.table, last_visible).split()[0] == "+15550000029"
+        assert screen_line(app.table, last_visible).split()[1] == "+15550000029"
         await pilot.press("home")
         await wait_until(pilot, lambda: app.table.scroll_offset.y == 0)
         assert app.table.selected_sid() == "CA0"

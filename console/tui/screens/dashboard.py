@@ -1,7 +1,9 @@
-"""The first screen: start-up progress, every live call, and the runtime's status."""
+"""The first screen: start-up progress, the line's health, every call ranked by risk (the
+riskiest on top, with why), a preview of the highlighted call, and the runtime's status."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from textual.app import ComposeResult
@@ -11,11 +13,19 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from console.tui.backend import BackendStatus
-from console.tui.board import CallBoard
+from console.tui.board import CallBoard, CallState
+from console.tui.ranking import Health
 from console.tui.screens.base import BoardView
+from console.tui.widgets.call_preview import CallPreview, LineHealth, render_health
 from console.tui.widgets.calls_table import CallsTable
 from console.tui.widgets.startup import StartupPanel
 from console.tui.widgets.status_bar import StatusBar
+
+# A new order repaints the whole table (every line moves), while a changed call repaints only its
+# line. Scores change several times a second at 50 calls (bench/risk_cost.py: on the busy loop
+# that doubled the table's drawing), so the board re-sorts at most once a second; a call arriving
+# or leaving re-sorts at once. A call turning risky is on top within a second.
+RERANK_EVERY_S = 1.0
 
 
 class CallChosen(Message):
@@ -27,6 +37,13 @@ class CallChosen(Message):
 
 
 class DashboardScreen(BoardView, Screen):
+    # The table is as tall as its calls (up to 60 %), the preview takes the rest: one call is
+    # one row above its own preview, never a row in a void. Inline (on mount), as app.tcss sizes
+    # #calls and #no-calls for every screen and outranks a screen's own CSS.
+    LAYOUT = {
+        "calls": "height: auto; max-height: 60%;",
+        "no-calls": "height: auto; padding: 0 1; content-align: left top;",
+    }
     # priority: the focused table would otherwise swallow enter with a hidden binding of its own
     BINDINGS = [Binding("enter", "open_call", "Open", priority=True)]
 
@@ -37,16 +54,24 @@ class DashboardScreen(BoardView, Screen):
         self._steps = steps  # the app's start-up steps, updated in place as they are reported
         self._startup_ok = False
         self._mounted = False  # Screen.is_mounted is still False inside on_mount
+        self._previewed: str | None = None
+        self._order: list[CallState] = []
+        self._ordered_at = -RERANK_EVERY_S  # time.monotonic(): the board's clock may be frozen
+        self._health: Health | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield StartupPanel(id="startup")
-        yield CallsTable(id="calls")
+        yield LineHealth(id="line-health")
+        yield CallsTable(id="calls", rising_s=self._board.risk.rising_s)
         yield Static("No calls yet: they appear here the moment Twilio connects.", id="no-calls")
+        yield CallPreview(id="preview")
         yield StatusBar(id="status")
         yield Footer()
 
     def on_mount(self) -> None:
+        for widget_id, styles in self.LAYOUT.items():
+            self.query_one(f"#{widget_id}").set_styles(styles)
         self._mounted = True
         self.show_startup(self._startup_ok)
         self.refresh_board(frozenset())
@@ -59,9 +84,36 @@ class DashboardScreen(BoardView, Screen):
     def refresh_board(self, changed: frozenset[str]) -> None:
         if not self._mounted:
             return  # mounted a moment before its children: on_mount shows the board
-        calls = self._board.calls()
-        self.query_one(CallsTable).sync(calls, self._clock())
+        calls, now = self._ranked(), self._clock()
+        table = self.query_one(CallsTable)
+        table.sync(calls, now)
         self.query_one("#no-calls").display = not calls
+        self._show_health(now)
+        self._show_preview(table.selected_sid(), changed, now)
+
+    def _ranked(self) -> list[CallState]:
+        """The board's ranking, kept for up to RERANK_EVERY_S while the same calls are on it."""
+        current = time.monotonic()
+        fresh = current - self._ordered_at >= RERANK_EVERY_S
+        if fresh or len(self._order) != len(self._board.calls()) or not self._same_calls():
+            self._order, self._ordered_at = self._board.ranked(), current
+        return self._order
+
+    def _same_calls(self) -> bool:
+        return all(self._board.get(call.call_sid) is call for call in self._order)
+
+    def _show_health(self, now: float) -> None:
+        health = self._board.health(now)
+        if health != self._health:  # a repaint only when a figure moved
+            self._health = health
+            self.query_one(LineHealth).update(render_health(health))
+
+    def _show_preview(self, sid: str | None, changed: frozenset[str], now: float) -> None:
+        """On a new highlight, a change to the previewed call, or the clock's tick (empty)."""
+        if sid == self._previewed and changed and sid not in changed:
+            return
+        self._previewed = sid
+        self.query_one(CallPreview).show(self._board.get(sid) if sid else None, now)
 
     def refresh_status(self, status: BackendStatus) -> None:
         # query, not query_one: a screen can be mounted a moment before its children are.
@@ -86,3 +138,6 @@ class DashboardScreen(BoardView, Screen):
 
     def on_calls_table_highlighted(self) -> None:
         self.refresh_bindings()  # the operator keys follow the highlighted call
+        if self._mounted:
+            sid = self.query_one(CallsTable).selected_sid()
+            self._show_preview(sid, frozenset(), self._clock())

@@ -26,20 +26,25 @@ from textual.strip import Strip
 from console.tui.board import CallState
 from console.tui.describe import duration, millis
 
-# (key, label, width). Fixed widths, each fitting its longest value, e.g. "transferring ·
-# muted", "+4915112345678", "medical_intake", "10:00:00", "operator", "9999 ms"; the last
-# column takes what is left.
+# (key, label, width). Fixed widths, each fitting its usual longest value, e.g. "▲ 135",
+# "+4915112345678", "scheduling", "transferring", "1:00:00", "operator", "9999 ms" (longer ones
+# end in "…"); the last column (an alert, else the risk's top reason) takes what is left.
+# Riskiest first, so risk leads.
 COLUMNS = (
-    ("caller", "Caller", 16),
-    ("profile", "Profile", 14),
-    ("state", "State", 20),
-    ("duration", "Duration", 8),
+    ("risk", "Risk", 5),
+    ("caller", "Caller", 15),
+    ("profile", "Profile", 10),
+    ("state", "State", 16),
+    ("duration", "Time", 7),
     ("talking", "Talking", 8),
-    ("latency", "Last V2V", 8),
-    ("alert", "Alert", None),
+    ("latency", "V2V", 7),
+    ("alert", "Why", None),
 )
 GAP = 2  # spaces between columns
 _TALKING_STYLE = {"caller": "bold cyan", "agent": "bold green", "operator": "bold magenta"}
+RISING_STYLE = "bold black on yellow"
+# Score bands for colour: from an emergency's weight red, from about two worries (35) yellow.
+HIGH_RISK, SOME_RISK = 100, 35
 HEADER_LINES = 1
 
 
@@ -99,8 +104,10 @@ class CallsTable(ScrollView, can_focus=True):
             super().__init__()
             self.call_sid = call_sid
 
-    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+    def __init__(self, *, id: str | None = None,  # noqa: A002 - Textual's name
+                 rising_s: float = 30.0) -> None:
         super().__init__(id=id)
+        self.rising_s = rising_s  # a score that rose this recently is marked ▲ (RISK_RISING_S)
         self._sids: list[str] = []
         self._rows: dict[str, _Row] = {}
 
@@ -137,7 +144,7 @@ class CallsTable(ScrollView, can_focus=True):
             self._refresh_row(self._sids.index(call.call_sid))
 
     def _store(self, call: CallState, now: float) -> bool:
-        cells = row_cells(call, now)
+        cells = row_cells(call, now, self.rising_s)
         look = tuple((cell.plain, str(cell.style)) for cell in cells.values())
         row = self._rows.get(call.call_sid)
         if row is not None and row.look == look:
@@ -218,22 +225,19 @@ class CallsTable(ScrollView, can_focus=True):
             self.post_message(self.Picked(self._sids[index]))
 
 
-def row_cells(call: CallState, now: float) -> dict[str, Text]:
+def row_cells(call: CallState, now: float, rising_s: float = 30.0) -> dict[str, Text]:
     dim = "" if call.live else "dim"
-    alert = call.alert
-    flag = Text("")
-    if alert is not None:
-        style = "bold white on red" if not alert.acknowledged else "bold red"
-        flag = Text(f"⚠ {alert.phrase or alert.text}", style=style)
     state = call.state + (" · muted" if call.agent_muted else "")
+    rising = call.live and call.risk.rising(now, rising_s)
     return {
+        "risk": risk_cell(call.risk.score, rising, dim),
         "caller": _caller(call, dim),
         "profile": Text(call.profile or "—", style=dim),
         "state": Text(state, style="bold magenta" if call.taken_over else dim),
         "duration": Text(duration(call.duration(now)), style=dim),
         "talking": Text(call.talking or "—", style=_TALKING_STYLE.get(call.talking, "dim")),
         "latency": Text(millis(call.last_v2v), style=dim),
-        "alert": flag,
+        "alert": why_cell(call, rising),
     }
 
 
@@ -242,6 +246,25 @@ def _caller(call: CallState, dim: str) -> Text:
     if not call.drill:
         return Text(call.caller, style=dim)
     return Text.assemble(("DRILL ", "bold black on yellow"), (call.drill, dim))
+
+
+def risk_cell(score: int, rising: bool, dim: str) -> Text:
+    """Right-aligned in its 5 columns: "  135", "▲  47" (rose within RISK_RISING_S), "    —"."""
+    if rising:
+        return Text(f"▲{score:>4}", style=RISING_STYLE)
+    if not score:
+        return Text(f"{'—':>5}", style="dim")
+    style = "bold red" if score >= HIGH_RISK else "yellow" if score >= SOME_RISK else dim
+    return Text(f"{score:>5}", style=style)
+
+
+def why_cell(call: CallState, rising: bool) -> Text:
+    """An alert first (white on red until acknowledged), else the risk's biggest reason."""
+    alert = call.alert
+    if alert is not None:
+        style = "bold white on red" if not alert.acknowledged else "bold red"
+        return Text(f"⚠ {alert.phrase or alert.text}", style=style)
+    return Text(call.risk.assessment.top, style="bold" if rising else "")
 
 
 def _header() -> Text:
