@@ -5,6 +5,7 @@
         ACTION: take-over hand-back mute unmute pause-listening resume-listening
                 say TEXT  whisper TEXT  transfer NUMBER  warm-transfer NUMBER [REASON]
                 hang-up  gate-on gate-off  approve  edit TEXT  reject   (gated replies)
+                acknowledge   (the operator saw the call's alert; drills time it)
 
 It talks to the running process's local admin endpoint. The URL and token come from the admin
 file the process writes next to its database (data/admin.json), or from --url/--token, or the
@@ -52,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="List live calls, or act on one: take-over, hand-back, mute, unmute, "
         "pause-listening, resume-listening, say TEXT, whisper TEXT, transfer NUMBER, "
         "warm-transfer NUMBER [REASON], hang-up; "
-        "gated replies: gate-on, gate-off, approve, edit TEXT, reject.",
+        "gated replies: gate-on, gate-off, approve, edit TEXT, reject; acknowledge.",
     )
     parser.add_argument("target", metavar="list|SID", help="'list', or the call SID (CA...)")
     parser.add_argument("action", nargs="?", metavar="ACTION", help="what to do with the call")

@@ -12,6 +12,7 @@ from console.events import (
     AudioDropped,
     CallEnded,
     CallerSpanRedacted,
+    CallerWentQuiet,
     CallEvent,
     CallStarted,
     CallSummarized,
@@ -125,4 +126,5 @@ _WORDS: dict[type[CallEvent], Callable[[Any], str]] = {
     WarmTransferHolding: lambda e: "caller on hold (warm transfer)",
     WarmTransferConnected: lambda e: f"warm transfer: {e.target} briefed and joined",
     WarmTransferReturned: lambda e: f"warm transfer to {e.target}: {e.outcome}; back to the agent",
+    CallerWentQuiet: lambda e: f"caller quiet for {e.seconds:.0f} s: reprompted",
 }

@@ -16,6 +16,7 @@ import pytest
 
 from console import events as ev
 from console.calls import triage
+from console.handoff.payload import build_body
 from console.storage.repository import CallRepository
 from tests.integration.conftest import spoken, start_cloud_stack, stop_cloud_stack
 
@@ -102,6 +103,9 @@ async def test_a_card_next_to_an_emergency_reaches_triage_raw_and_the_store_reda
     for name in ("calls.json", "calls.csv"):
         exported = (exports / name).read_text()
         assert [secret for secret in SECRETS if secret in exported] == []
+    # The end-of-call webhook's body is built from the stored call: the same, redacted.
+    body = build_body(call, f"{sid}:call.completed", "call.completed", 0.0)
+    assert "[card]" in body and [secret for secret in SECRETS if secret in body] == []
 
 
 async def test_keypad_digits_after_the_sensitive_prompt_are_stored_hidden_and_muted(flux):

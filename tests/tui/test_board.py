@@ -183,3 +183,9 @@ def test_the_after_call_events_read_on_the_timeline() -> None:
         "recording saved (62 s)")
     assert describe(CallerSpanRedacted("CA1", started=1.0, ended=2.0, what="card")) == (
         "card redacted (caller audio muted there)")
+
+
+def test_a_quiet_caller_reads_on_the_timeline() -> None:
+    from console.events import CallerWentQuiet
+
+    assert describe(CallerWentQuiet("CA1", seconds=8.2)) == "caller quiet for 8 s: reprompted"
