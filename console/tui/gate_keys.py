@@ -66,15 +66,10 @@ class GateKeys:
     # -- the keys -------------------------------------------------------------------------------
 
     def action_gate(self, on: bool) -> None:
-        label = "gate replies" if on else "ungate replies"
-        app = self.app
-        app._act(label, app.backend.control.gate_replies, on, sid=self.call_sid,
-                 mark=("gated", on))
+        self.app.gate_call(self.call_sid, on)
 
     def action_approve_reply(self) -> None:
-        app = self.app
-        app._act("approve reply", app.backend.control.decide_reply, "approve", "",
-                 sid=self.call_sid)
+        self.app.decide_reply(self.call_sid, "approve")
 
     def action_edit_reply(self) -> None:
         call = self._gated_call()
@@ -84,15 +79,13 @@ class GateKeys:
 
         def edited(text: str | None) -> None:
             if text:
-                app._act("edit reply", app.backend.control.decide_reply, "edit", text, sid=sid)
+                app.decide_reply(sid, "edit", text)
 
         title = f"Edit the reply to {call.caller} (enter: speak this instead)"
         app.push_screen(PromptScreen(title, value=call.proposal.text), edited)
 
     def action_reject_reply(self) -> None:
-        app = self.app
-        app._act("reject reply", app.backend.control.decide_reply, "reject", "",
-                 sid=self.call_sid, mark=("taken_over", True), then=app._open_mic)
+        self.app.decide_reply(self.call_sid, "reject")
 
 
 class WaitingReplies:

@@ -133,6 +133,22 @@ class OperatorActions(_Base):
             work = self._tell(self.audio_desk.toggle_listen(call.call_sid))
             self.run_worker(work, name=f"listen-in {call.call_sid}", group="audio")
 
+    # -- issue 15: gated replies (the call view's keys, console/tui/gate_keys.py) ---------------
+
+    def gate_call(self, call_sid: str, on: bool) -> None:
+        label = "gate replies" if on else "ungate replies"
+        self._act(label, self.backend.control.gate_replies, on, sid=call_sid, mark=("gated", on))
+
+    def decide_reply(self, call_sid: str, decision: str, text: str = "") -> None:
+        """Approve, edit (`text` is spoken instead) or reject the call's waiting reply. A
+        rejection hands the call to the operator, microphone open, as a take-over does."""
+        if decision == "reject":
+            self._act("reject reply", self.backend.control.decide_reply, "reject", "",
+                      sid=call_sid, mark=("taken_over", True), then=self._open_mic)
+            return
+        self._act(f"{decision} reply", self.backend.control.decide_reply, decision, text,
+                  sid=call_sid)
+
     # -- issue 15: catch-up on join, mute caller ------------------------------------------------
 
     def action_catch_up(self) -> None:
