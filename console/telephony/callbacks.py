@@ -29,13 +29,12 @@ from urllib.parse import urlencode
 from aiohttp import web
 from twilio.request_validator import (
     SIGNATURE_HEADER,
-    SIGNATURE_SETTINGS_HEADER,
     RequestValidator,
-    get_signature_algorithm,
 )
 from twilio.twiml.voice_response import VoiceResponse
 
 from console.config import Settings
+from console.telephony.guard import called_url, signed_by_twilio
 
 log = logging.getLogger(__name__)
 
@@ -112,14 +111,8 @@ class _DialStatus:
 
     def _signed(self, request: web.Request, form: Any) -> bool:
         """Exactly as /voice: over the public URL Twilio called, path and query included."""
-        if self.validator is None:
-            return True
-        base = self.settings.public_url or f"{request.scheme}://{request.host}"
-        signature = request.headers.get(SIGNATURE_HEADER, "")
-        algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
-        return bool(signature) and self.validator.validate(
-            base + request.path_qs, form, signature, algorithm
-        )
+        url = called_url(self.settings.public_url, request.scheme, request.host, request.path_qs)
+        return signed_by_twilio(self.validator, request.headers, url, form)
 
 
 def _twiml(text: str) -> web.Response:

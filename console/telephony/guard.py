@@ -5,6 +5,7 @@
   a one-time ticket as a stream `<Parameter>`; `start` must bring it back for the same call.
 - `InboundBudget`: Twilio sends 50 media frames a second. A peer far above that is flooding,
   and would take the event loop and the recognizer from every other call.
+- `signed_by_twilio` / `called_url`: the one check every Twilio webhook route makes.
 """
 
 from __future__ import annotations
@@ -14,7 +15,15 @@ import re
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from twilio.request_validator import (
+    SIGNATURE_HEADER,
+    SIGNATURE_SETTINGS_HEADER,
+    RequestValidator,
+    get_signature_algorithm,
+)
 
 TICKET_PARAMETER = "ticket"
 TICKET_TTL_S = 60.0  # Twilio opens the stream within a second or two of /voice's answer
@@ -23,6 +32,22 @@ FRAMES_PER_S = 50  # Twilio's 20 ms media frames
 
 _SID = {"call": re.compile(r"CA[0-9a-fA-F]{32}"), "stream": re.compile(r"MZ[0-9a-fA-F]{32}"),
         "account": re.compile(r"AC[0-9a-fA-F]{32}")}  # fmt: skip
+
+
+def called_url(public_url: str | None, scheme: str, host: str, path_qs: str) -> str:
+    """The URL Twilio called and signed: the public one (the tunnel's), never our local address."""
+    return (public_url or f"{scheme}://{host}") + path_qs
+
+
+def signed_by_twilio(validator: RequestValidator | None, headers: Mapping[str, str], url: str,
+                     params: Any) -> bool:
+    """`headers` carry Twilio's signature of `url` and `params`. Always true with no validator
+    (signatures not enforced: the runtime refuses to expose such a server unless told to)."""
+    if validator is None:
+        return True
+    signature = headers.get(SIGNATURE_HEADER, "")
+    algorithm = get_signature_algorithm(headers.get(SIGNATURE_SETTINGS_HEADER))
+    return bool(signature) and validator.validate(url, params, signature, algorithm)
 
 
 def valid_sid(kind: str, text: str) -> bool:

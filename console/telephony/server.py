@@ -40,9 +40,7 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 from twilio.request_validator import (
     SIGNATURE_HEADER,
-    SIGNATURE_SETTINGS_HEADER,
     RequestValidator,
-    get_signature_algorithm,
 )
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -50,7 +48,14 @@ from console.config import Settings
 from console.events import AlertRaised, EventBus, ProtocolErrorCounted
 from console.streams import HandlerFactory, StreamHandler, StreamStart
 from console.telephony import twilio_protocol as tp
-from console.telephony.guard import TICKET_PARAMETER, InboundBudget, StreamTickets, valid_sid
+from console.telephony.guard import (
+    TICKET_PARAMETER,
+    InboundBudget,
+    StreamTickets,
+    called_url,
+    signed_by_twilio,
+    valid_sid,
+)
 
 log = logging.getLogger(__name__)
 
@@ -591,14 +596,10 @@ class MediaServer:
         return self._public_base(request) + request.path_qs
 
     def _public_base(self, request: web.Request) -> str:
-        return self.settings.public_url or f"{request.scheme}://{request.host}"
+        return called_url(self.settings.public_url, request.scheme, request.host, "")
 
     def _signed(self, request: web.Request, url: str, params: Any) -> bool:
-        if self._validator is None:
-            return True
-        signature = request.headers.get(SIGNATURE_HEADER, "")
-        algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
-        return bool(signature) and self._validator.validate(url, params, signature, algorithm)
+        return signed_by_twilio(self._validator, request.headers, url, params)
 
 
 def _twiml(text: str) -> web.Response:

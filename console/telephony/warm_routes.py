@@ -17,9 +17,7 @@ from typing import Any, Protocol
 from aiohttp import web
 from twilio.request_validator import (
     SIGNATURE_HEADER,
-    SIGNATURE_SETTINGS_HEADER,
     RequestValidator,
-    get_signature_algorithm,
 )
 
 from console.config import Settings
@@ -30,6 +28,7 @@ from console.telephony.conference import (
     STATUS_PATH,
     empty_twiml,
 )
+from console.telephony.guard import called_url, signed_by_twilio
 
 log = logging.getLogger(__name__)
 
@@ -132,14 +131,9 @@ class _WarmRoutes:
         return None, call_sid, fields
 
     def _signed(self, request: web.Request, form: Any) -> bool:
-        if self.validator is None:
-            return True
-        base = self.settings.public_url or f"{request.scheme}://{request.host}"
-        signature = request.headers.get(SIGNATURE_HEADER, "")
-        algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
-        return bool(signature) and self.validator.validate(
-            base + request.path_qs, form, signature, algorithm
-        )
+        """Exactly as /voice: over the public URL Twilio called, path and query included."""
+        url = called_url(self.settings.public_url, request.scheme, request.host, request.path_qs)
+        return signed_by_twilio(self.validator, request.headers, url, form)
 
 
 def _twiml(text: str) -> web.Response:
