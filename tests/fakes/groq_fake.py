@@ -17,8 +17,10 @@ structured-output requests (`response_format` json_schema) the post-call summary
 requests are kept apart (`structured_requests`, `structured_responses`; `requests` and
 `responses` stay the conversation's) and answered with `structured_reply`, verbatim as the
 message content (a test gives JSON, or not); by default, a cooperative model's answer built from
-the request's schema. They follow only a mode set for their model (`set_mode(mode, model=...)`),
-so a test that slows or fails "Groq" for the conversation does not also wait on summaries.
+the request's schema. It is sent whole once the model would have written it (the first-token
+time plus the text at `tokens_per_s`, as a streamed reply: Groq does not stream structured
+outputs). They follow only a mode set for their model (`set_mode(mode, model=...)`), so a test
+that slows or fails "Groq" for the conversation does not also wait on summaries.
 The shape (choices[0].message, finish_reason, usage, x_groq.id) is Groq's documented
 non-streaming response (console.groq.com/docs/api-reference#chat-create). "json-invalid"
 answers such a request as
@@ -191,14 +193,20 @@ class FakeGroq(LoopbackServer):
         if mode == "slow":
             await self._sleep_unless_stopping(self.slow_s)
         if not response.request.body.get("stream"):
-            return self._whole(response)
+            return await self._whole(response)
         return await self._stream(request, response)
 
     # non-streaming (structured outputs) ---------------------------------------------------------
 
-    def _whole(self, response: GroqResponse) -> web.Response:
+    async def _whole(self, response: GroqResponse) -> web.Response:
+        """The whole answer at once, when the model would have finished writing it: the same
+        first-token time and pace as a streamed reply (Groq does not stream structured outputs,
+        so the caller of such a request waits for all of it)."""
         reply = self.structured_reply
         text = reply(response.request) if callable(reply) else "".join(reply)
+        written = response.request.received + self.first_token_ms / 1000 + (
+            len(split_tokens(text)) / self.tokens_per_s)
+        await self._sleep_unless_stopping(max(0.0, written - time.monotonic()))
         if response.mode == "json-invalid":
             response.status = 400
             message = ("Failed to generate JSON. Please adjust your prompt. See "
