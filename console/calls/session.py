@@ -88,7 +88,6 @@ class CallSession:
         self._taps: list[AudioTap] = []
         self._usage = {"llm_tokens": 0, "tts_characters": 0, "stt_seconds": 0.0}
         self.park_on_stop = False  # a warm transfer is moving the caller to hold
-        self.parked = False  # ... and their stream has ended: the call waits for its outcome
 
     # --- lifecycle -----------------------------------------------------------------------------
     async def begin(self) -> None:
@@ -111,7 +110,7 @@ class CallSession:
                 (p.reprompt, p.goodbye))
 
     async def on_stop(self, reason: str) -> None:
-        if self.call_state.mode is CallMode.ENDED or self.parked:
+        if self.call_state.mode in (CallMode.ENDED, CallMode.ON_HOLD):
             return
         if self.park_on_stop and self.call_state.mode is CallMode.TRANSFERRING:
             await self._park()  # a warm transfer moved the caller to hold: the call goes on
@@ -130,7 +129,7 @@ class CallSession:
     async def _park(self) -> None:
         """The stream ended because the caller is on hold for a warm transfer: the stream's parts
         stop, the conversation stays, and the call is neither ended nor forgotten."""
-        self.parked = True
+        self.call_state.transition(CallMode.ON_HOLD)
         await self._let_go_of_stream()
         self.events(ev.WarmTransferHolding)
 
@@ -138,8 +137,9 @@ class CallSession:
         """A parked call is over for us (a person took it, or the caller left the hold)."""
         if self.call_state.mode is CallMode.ENDED:
             return
+        held = self.call_state.mode is CallMode.ON_HOLD
         self.call_state.transition(CallMode.ENDED)
-        if not self.parked:  # the target answered before Twilio ended the caller's stream
+        if not held:  # the target answered before Twilio ended the caller's stream
             await self._let_go_of_stream()
         self._publish_end(reason)
 

@@ -21,6 +21,7 @@ class CallMode(StrEnum):
     PAUSED = "paused"  # the caller spoke over the agent: its reply is held, not yet dropped
     OPERATOR = "operator"  # a person has the call; the agent is silent
     TRANSFERRING = "transferring"  # an emergency escalation or an operator's transfer
+    ON_HOLD = "on hold"  # a warm transfer holds the caller: their stream ended, the call did not
     ENDING = "ending"  # hanging up: the last line may still be playing
     ENDED = "ended"
 
@@ -38,7 +39,10 @@ MOVES: dict[CallMode, frozenset[CallMode]] = {
     # Hand-back returns to listening: whatever escalation was running is over.
     M.OPERATOR: frozenset({M.LISTENING, M.TRANSFERRING, M.ENDING, M.ENDED}),
     # A failed operator transfer gives the call back to the agent.
-    M.TRANSFERRING: frozenset({M.OPERATOR, M.LISTENING, M.ENDING, M.ENDED}),
+    M.TRANSFERRING: frozenset({M.OPERATOR, M.LISTENING, M.ON_HOLD, M.ENDING, M.ENDED}),
+    # Held for a warm transfer: a person takes the call, or the caller comes back on a new
+    # stream (a new session) or leaves; for this session either way the call is over.
+    M.ON_HOLD: frozenset({M.ENDED}),
     M.ENDING: frozenset({M.ENDED}),
     M.ENDED: frozenset(),
 }

@@ -59,7 +59,7 @@ async def test_the_operators_warm_transfer_parks_the_call_when_its_stream_ends_a
     await h.session.on_stop("stream-stopped")  # Twilio moved the caller into the conference
 
     assert warm.started == [(("+15559990000",), "billing dispute")]
-    assert h.session.state == "transferring" and h.session.parked
+    assert h.session.state == "on hold"  # parked: the stream ended, the call did not
     assert h.of_kind("WarmTransferHolding") and not h.of_kind("CallEnded")
     await h.session.end_parked("warm-transferred")
     assert [e.reason for e in h.of_kind("CallEnded")] == ["warm-transferred"]
