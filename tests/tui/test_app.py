@@ -418,3 +418,15 @@ async def test_transfer_on_a_call_without_a_profile_offers_the_default_target(ba
         await pilot.press("enter")
         await wait_until(pilot, lambda: recorded(backend, "transfer"))
         assert recorded(backend, "transfer") == [("transfer", "CA9", "default", "console")]
+
+
+async def test_calls_arriving_while_the_console_closes_do_not_crash_it(backend) -> None:
+    """At exit the dashboard's children go before the board stops changing: a change that lands
+    in between must be dropped, not raise (NoMatches CallsTable took whole test runs down)."""
+    app = make_app(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.dashboard.query_one(CallsTable).remove()  # as at teardown
+        backend.play([CallStarted("CA9", stream_sid="MZ9", from_number="+15551230009", at=T0)])
+        app.dashboard.refresh_board(frozenset({"CA9"}))
+        await pilot.pause()
+    assert app.return_code in (None, 0)

@@ -77,15 +77,19 @@ class DashboardScreen(BoardView, Screen):
         self.refresh_board(frozenset())
 
     def selected_call(self) -> str | None:
-        sid = self.query_one(CallsTable).selected_sid()
+        tables = self.query(CallsTable)  # none while the console closes
+        sid = tables.first().selected_sid() if tables else None
         call = self._board.get(sid) if sid else None
         return sid if call is not None and call.live else None
 
     def refresh_board(self, changed: frozenset[str]) -> None:
-        if not self._mounted:
-            return  # mounted a moment before its children: on_mount shows the board
+        tables = self.query(CallsTable)
+        if not self._mounted or not tables:
+            # Mounted a moment before its children (on_mount shows the board), or the app is
+            # closing and they are already gone while the board still changes.
+            return
         calls, now = self._ranked(), self._clock()
-        table = self.query_one(CallsTable)
+        table = tables.first()
         table.sync(calls, now)
         self.query_one("#no-calls").display = not calls
         self._show_health(now)
