@@ -1,7 +1,8 @@
 """Agent profiles: who the agent is on a given number, read from small TOML files.
 
-An operator edits `data/profiles/NAME.toml` to change a prompt without touching code; the copies in
-`console/profiles/` ship inside the package and are used when the editable file is missing.
+The packaged files (`console/profiles/`) are the defaults; an operator's own file of the same name
+in the data folder's `profiles/` replaces one whole, and any other name there is a new profile
+(console/profile_sources.py finds them; `voiceconsole profiles copy NAME` starts one).
 Loading reads a file: call it at startup or through `asyncio.to_thread`, never on the event loop.
 
 A running console goes through a `ProfileBook`: every profile is validated at start-up (one that
@@ -24,7 +25,7 @@ from types import MappingProxyType
 from typing import Any, NoReturn
 
 from console import events as ev
-from console import locations
+from console import profile_sources
 from console.profile_summary import SummaryRules, parse_summary
 from console.redaction import KINDS as REDACTION_KINDS
 
@@ -35,7 +36,6 @@ EMERGENCY_SENTINEL = "EMERGENCY_DETECTED"
 
 # E.164: a plus, a non-zero country digit, 7 to 15 digits in all (ITU-T E.164 caps it at 15).
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-_PROFILE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 _REGEX_PREFIX = "re:"
 _SLOTS = ("name", "number")
 
@@ -172,24 +172,21 @@ def match_phrases(text: str, phrases: tuple[str, ...] | list[str]) -> str | None
 
 
 def load_profile(name: str) -> Profile:
-    """`data/profiles/NAME.toml`, else the packaged copy. Raises ProfileError."""
-    if not _PROFILE_NAME.match(name):
+    """The operator's `NAME.toml`, else the packaged one. Raises ProfileError: an operator's
+    file that is broken is an error naming it, never a silent fall back to the packaged copy."""
+    if not profile_sources.is_valid_name(name):
         raise ProfileError(name, "name", "a profile name is letters, digits, '-' or '_'")
-    for folder in (locations.profiles_dir(), locations.bundled_profiles_dir()):
-        path = folder / f"{name}.toml"
-        if path.is_file():
-            return load_profile_file(path)
+    source = profile_sources.find(name)
+    if source is not None:
+        return load_profile_file(source.path)
     known = ", ".join(list_profiles()) or "none"
-    raise ProfileError(locations.profiles_dir() / f"{name}.toml", "name", f"not found ({known})")
+    missing = profile_sources.operator_dir() / f"{name}.toml"
+    raise ProfileError(missing, "name", f"not found ({known})")
 
 
 def list_profiles() -> list[str]:
-    """Names of every profile, editable or packaged."""
-    names: set[str] = set()
-    for folder in (locations.profiles_dir(), locations.bundled_profiles_dir()):
-        if folder.is_dir():
-            names.update(path.stem for path in folder.glob("*.toml"))
-    return sorted(names)
+    """Names of every profile, the operator's and the packaged."""
+    return profile_sources.names()
 
 
 def load_profile_file(path: Path) -> Profile:
@@ -403,7 +400,8 @@ class InvalidProfiles(ValueError):
 
     def __init__(self, errors: list[ProfileError]) -> None:
         lines = "\n".join(f"  {error}" for error in errors)
-        super().__init__(f"{len(errors)} invalid profile(s); fix them before starting:\n{lines}")
+        super().__init__(f"{len(errors)} invalid profile(s); fix them before starting "
+                         f"(`voiceconsole profiles check` checks again):\n{lines}")
         self.errors = errors
 
 

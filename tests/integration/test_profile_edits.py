@@ -5,13 +5,13 @@ that is invalid when the console starts stops the start."""
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
 from console import locations
 from console.config import load_settings
+from console.profile_sources import copy_packaged
 from console.profiles import InvalidProfiles, load_profile
 from console.runtime import Runtime
 from tests.integration.conftest import start_cloud_stack, stop_cloud_stack
@@ -19,11 +19,10 @@ from tests.integration.conftest import start_cloud_stack, stop_cloud_stack
 
 @pytest.fixture
 def editable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """data/profiles as the operator edits it: a copy of the shipped scheduling profile."""
+    """The operator's profiles folder with an override: a copy of the packaged scheduling."""
     folder = tmp_path / "profiles"
-    folder.mkdir()
-    shutil.copy(locations.bundled_profiles_dir() / "scheduling.toml", folder)
     monkeypatch.setattr(locations, "profiles_dir", lambda: folder)
+    copy_packaged("scheduling")  # what `voiceconsole profiles copy scheduling` does
     return folder
 
 

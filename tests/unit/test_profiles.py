@@ -28,7 +28,7 @@ default = "+14155550100"
 
 @pytest.fixture
 def editable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty data/profiles folder; the packaged copies stay where they are."""
+    """An empty folder of the operator's own profiles; the packaged ones stay where they are."""
     monkeypatch.setattr(locations, "profiles_dir", lambda: tmp_path)
     return tmp_path
 
@@ -63,13 +63,6 @@ def test_list_profiles_names_the_three_shipped_profiles():
     assert set(SHIPPED) <= set(list_profiles())
 
 
-@pytest.mark.parametrize("name", SHIPPED)
-def test_packaged_copies_match_the_editable_profiles(name: str):
-    editable = locations.data_dir() / "profiles" / f"{name}.toml"
-    packaged = locations.bundled_profiles_dir() / f"{name}.toml"
-    assert editable.read_text() == packaged.read_text()
-
-
 def test_a_missing_editable_profile_falls_back_to_the_packaged_copy(editable: Path):
     profile = load_profile("scheduling")
     assert profile.source == locations.bundled_profiles_dir() / "scheduling.toml"
@@ -80,6 +73,26 @@ def test_an_edited_profile_in_data_overrides_the_packaged_copy(editable: Path):
     profile = load_profile("scheduling")
     assert profile.greeting == "Howdy, how can I help?"
     assert profile.reprompt == "Are you still there?"  # defaults fill what the file leaves out
+
+
+def test_an_override_replaces_the_packaged_profile_whole_not_field_by_field(editable: Path):
+    assert load_profile("scheduling").responder.intents  # the packaged one has a script
+    write(editable, "scheduling", MINIMAL)
+    assert load_profile("scheduling").responder.intents == ()  # nothing merged in from it
+
+
+def test_a_broken_override_is_an_error_naming_its_file_never_the_packaged_copy(editable: Path):
+    path = write(editable, "scheduling", MINIMAL.replace('"Hello, how can I help?"', "42"))
+    with pytest.raises(ProfileError, match="greeting: must be a string, not int") as caught:
+        load_profile("scheduling")
+    assert caught.value.path == path and caught.value.field == "greeting"
+
+
+def test_a_folder_where_an_override_should_be_is_an_error_not_a_silent_fall_back(editable):
+    (editable / "scheduling.toml").mkdir()
+    with pytest.raises(ProfileError) as caught:
+        load_profile("scheduling")
+    assert caught.value.path == editable / "scheduling.toml" and caught.value.field == "file"
 
 
 def test_broken_toml_gives_a_profile_error_naming_the_file(editable: Path):
