@@ -46,6 +46,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from console.config import Settings
 from console.events import AlertRaised, EventBus, ProtocolErrorCounted
+from console.memory import ChurnCollector
 from console.streams import HandlerFactory, StreamHandler, StreamStart
 from console.telephony import twilio_protocol as tp
 from console.telephony.guard import (
@@ -368,6 +369,7 @@ class MediaServer:
         self._waiting: OrderedDict[_CallConnection, None] = OrderedDict()  # no `start` yet
         self._failed: OrderedDict[str, None] = OrderedDict()  # calls whose session failed
         self._numbers = itertools.count(1)
+        self._garbage = ChurnCollector()  # what closed sockets leave, freed soon after
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._port = 0
@@ -402,6 +404,7 @@ class MediaServer:
         calls = [c.shutdown(reason) for c in list(self._connections)]
         await asyncio.gather(*calls, return_exceptions=True)
         await self._runner.cleanup()
+        self._garbage.cancel()
         self._runner = self._site = None
 
     @property
@@ -565,6 +568,7 @@ class MediaServer:
         finally:
             self._connections.discard(connection)
             self._waiting.pop(connection, None)
+            self._garbage.closed()
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response(self.health())

@@ -6,7 +6,7 @@ import asyncio
 import gc
 import weakref
 
-from console.memory import trim_periodically
+from console.memory import ChurnCollector, trim_periodically
 
 
 class _ClosedSocket:
@@ -35,3 +35,40 @@ async def test_the_periodic_memory_pass_frees_sockets_left_in_reference_cycles()
             passes.cancel()
     finally:
         gc.enable()
+
+
+class _Collections:
+    def __init__(self) -> None:
+        self.count = 0
+        self.ran = asyncio.Event()
+
+    def __call__(self) -> int:
+        self.count += 1
+        self.ran.set()
+        return 0
+
+
+async def test_a_burst_of_closed_sockets_is_collected_at_once_not_at_the_next_pass() -> None:
+    collections = _Collections()
+    churn = ChurnCollector(every=50, min_gap_s=60.0, collect=collections)
+    for _ in range(49):
+        churn.closed()
+    await asyncio.sleep(0)  # a scheduled collection would be due now (no gap yet)
+    assert collections.count == 0, "49 closes are not a burst"
+    churn.closed()
+    await asyncio.wait_for(collections.ran.wait(), timeout=1.0)
+    assert collections.count == 1
+
+
+async def test_collections_after_bursts_are_spaced_by_the_minimum_gap() -> None:
+    now = [100.0]
+    collections = _Collections()
+    churn = ChurnCollector(every=2, min_gap_s=30.0, collect=collections, clock=lambda: now[0])
+    churn.closed(), churn.closed()
+    await asyncio.wait_for(collections.ran.wait(), timeout=1.0)
+    collections.ran.clear()
+    churn.closed(), churn.closed()  # a second burst at once: due only 30 s after the first
+    due = churn.scheduled
+    assert due is not None and due.when() - asyncio.get_running_loop().time() > 29.0
+    assert collections.count == 1, "a second full pass inside the gap"
+    churn.cancel()
