@@ -91,7 +91,7 @@ class DataSettings(Group):
     the lock (one console, serve or demo at a time), the admin file, logs/ and exports/ live
     there, readable by this user only. Give each instance its own folder."""
 
-    dir: Path = Field(default_factory=locations.data_dir)
+    dir: Path = Field(default_factory=lambda: locations.data_dir())
     """The data folder. Unset: the checkout's data/ when run from a source checkout, else
     $XDG_DATA_HOME/voiceconsole (~/.local/share/voiceconsole). Profile overrides are read from
     its profiles/ folder."""

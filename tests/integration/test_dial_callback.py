@@ -92,7 +92,7 @@ def _outcome(status: str, call_sid: str = CALL) -> dict[str, str]:
 
 
 def _path(settings: Settings, call_sid: str = CALL) -> str:
-    return dial_action_url(settings, call_sid).removeprefix(PUBLIC_URL)
+    return dial_action_url(PublicAddress.of(settings), call_sid).removeprefix(PUBLIC_URL)
 
 
 def test_the_action_url_is_the_public_dial_status_url_naming_the_original_call(rig: Rig):
