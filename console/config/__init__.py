@@ -110,7 +110,9 @@ class Settings(BaseSettings):
                 file_secret_settings)
 
     def replace(self, **changes: object) -> Settings:
-        """A copy with `changes` (flat names: `data_db=path`), re-validated, the rest kept."""
+        """A copy with `changes` (flat names: `data_db=path`), re-validated, the rest kept as it
+        is (a default derived from a changed value, like `data.db` from `data.dir`, is not
+        derived again)."""
         groups: dict[str, dict[str, object]] = {}
         for key, value in changes.items():
             for group, fields in nested(key, value, type(self).model_fields).items():

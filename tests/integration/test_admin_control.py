@@ -110,7 +110,7 @@ class Admin:
 
 @pytest.fixture
 def db_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The CLI finds the admin file next to VOICECONSOLE_DB, as a real install does."""
+    """The CLI finds the admin file next to VOICECONSOLE_DATA_DB, as a real install does."""
     monkeypatch.setenv("VOICECONSOLE_DATA_DB", str(tmp_path / "calls.db"))
     monkeypatch.delenv("VOICECONSOLE_SERVER_ADMIN_TOKEN", raising=False)
     return tmp_path

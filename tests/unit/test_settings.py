@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,6 @@ def _clean_environment(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     for name in ("PORT", "HOST", "PROFILE", "STT_ENGINE", *VENDOR_NAMES):
         monkeypatch.delenv(name, raising=False)
-    import os
     for name in [n for n in os.environ if n.startswith("VOICECONSOLE_")]:
         monkeypatch.delenv(name)
 
