@@ -63,25 +63,25 @@ class LimitsSettings(Group):
     """What a hostile peer on the open internet can take. Each refusal is counted in /health and
     the status bar."""
 
-    start_deadline_s: float = Field(5.0, gt=0, le=60)
+    start_deadline_s: float = Field(default=5.0, gt=0, le=60)
     """A media socket must send Twilio's `start` within this long, or it is closed (Twilio sends
     it at once; a socket that does not is holding a slot for nothing)."""
-    max_sockets: int = Field(1200, ge=1)
+    max_sockets: int = Field(default=1200, ge=1)
     """Media sockets open at once, calls and not-yet-started together; more are refused (503)."""
-    max_pending_sockets: int = Field(200, ge=1)
+    max_pending_sockets: int = Field(default=200, ge=1)
     """Of those, sockets that have not sent `start` yet (Twilio sends it at once, so only a
     burst of calls arriving together has many). Past it the one waiting longest is closed to
     make room: someone holding sockets open must not fill the server's memory, nor keep real
     calls out."""
-    max_calls: int = Field(150, ge=1)
+    max_calls: int = Field(default=150, ge=1)
     """Calls at once. Past it, /voice answers with a short spoken "all lines busy" and hangs
     up, and a stream that starts anyway is closed (one process holds ~150 before frames go out
     late: README, Concurrency)."""
-    media_rate: float = Field(3.0, ge=0)
+    media_rate: float = Field(default=3.0, ge=0)
     """Inbound messages a socket may send, as a multiple of real time (Twilio: 50 media frames a
     second), beyond a MEDIA_BURST_S allowance. A socket over it is closed: a flood would take
     the decode and the event loop from every other call. 0 turns the limit off."""
-    media_burst_s: float = Field(5.0, gt=0, le=60)
+    media_burst_s: float = Field(default=5.0, gt=0, le=60)
     """How much audio (seconds of frames) a socket may send ahead of real time at once: Twilio
     delivers in real time, but a network stall can release a backlog."""
 
@@ -103,10 +103,10 @@ class DataSettings(Group):
 class LogSettings(Group):
     """The console's log file (logs/console.log in the data folder)."""
 
-    max_bytes: int = Field(10_000_000, ge=10_000)
+    max_bytes: int = Field(default=10_000_000, ge=10_000)
     """The log is rotated when it reaches this many bytes: calls are logged all day and the file
     would otherwise grow until the disk is full."""
-    backup_count: int = Field(5, ge=1, le=100)
+    backup_count: int = Field(default=5, ge=1, le=100)
     """Rotated log files kept (console.log.1 is the newest); the oldest beyond this is deleted."""
 
 
@@ -256,10 +256,10 @@ class TurnsSettings(Group):
     barge_in_window_s: float = 0.8
     """The caller spoke over the agent and it paused: once they are quiet this long with no
     words (a cough, a door, a breath), the reply resumes from the sentence that was cut."""
-    unfinished_hold_s: float = Field(1.2, gt=0, le=5)
+    unfinished_hold_s: float = Field(default=1.2, gt=0, le=5)
     """A reply is prepared as soon as the caller goes quiet but heard only once they are surely
     done: words that sound unfinished (a trailing comma, "and", "for", "um") wait this long."""
-    narrating_hold_s: float = Field(0.8, gt=0, le=5)
+    narrating_hold_s: float = Field(default=0.8, gt=0, le=5)
     """A caller telling something at length (two sentences or more, or they went on after a
     pause) gets this long between sentences before the agent answers."""
     backchannels: list[str] = Field(default_factory=list)
@@ -276,9 +276,9 @@ class SummarySettings(Group):
     with another model set strict to false. Without a key the profile's rules decide."""
     strict: bool = True
     """Ask for strict (constrained) decoding; models without it answer 400 when this is on."""
-    timeout_s: float = Field(15.0, gt=0, le=120)
+    timeout_s: float = Field(default=15.0, gt=0, le=120)
     """A summary the model has not written in this long is made by the profile's rules."""
-    brief_timeout_s: float = Field(6.0, gt=0, le=60)
+    brief_timeout_s: float = Field(default=6.0, gt=0, le=60)
     """Opening a live call shows a one-line brief: the extract at once, then (cloud tier) the
     summary model's sentence if it answers within this long; else the extract stays, with why."""
 
@@ -286,7 +286,7 @@ class SummarySettings(Group):
 class WarmSettings(Group):
     """Warm transfer (issue 15): the caller holds while a colleague is called."""
 
-    ring_timeout_s: int = Field(20, ge=5, le=60)
+    ring_timeout_s: int = Field(default=20, ge=5, le=60)
     """How long each target rings before it counts as no-answer (Twilio's call `Timeout`; its
     own default of 60 s is far too long for a caller on hold)."""
     hold_line: str = "Please hold while I connect you to a colleague."
@@ -305,14 +305,14 @@ class WebhookSettings(Group):
     secret: SecretStr | None = None
     """HMAC-SHA256 key for the X-Voiceconsole-Signature header. Required with the URL: an
     unsigned hand-off would let anyone who finds the receiver post fake calls into the CRM."""
-    max_attempts: int = Field(12, ge=1, le=100)
+    max_attempts: int = Field(default=12, ge=1, le=100)
     """Attempts before a delivery is dead-lettered (shown in the console, retried by hand). With
     the default backoff, 12 attempts span 50 minutes to 1.7 hours of receiver outage."""
-    backoff_base_s: float = Field(5.0, gt=0, le=3600)
+    backoff_base_s: float = Field(default=5.0, gt=0, le=3600)
     """Wait before the second attempt; each later wait doubles (with jitter), up to the cap."""
-    backoff_cap_s: float = Field(1800.0, gt=0, le=86400)
+    backoff_cap_s: float = Field(default=1800.0, gt=0, le=86400)
     """The longest wait between two attempts."""
-    timeout_s: float = Field(10.0, gt=0, le=300)
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
     """A receiver that has not answered within this long counts as a failed attempt (retried)."""
 
     @model_validator(mode="after")
@@ -331,15 +331,15 @@ class WebhookSettings(Group):
 class ReplyGateSettings(Group):
     """Approve-before-speak (issue 15: gated replies; console/calls/gate.py)."""
 
-    timeout_s: float = Field(20.0, gt=0, le=600)
+    timeout_s: float = Field(default=20.0, gt=0, le=600)
     """Seconds a gated reply waits for an operator's decision before the timeout policy acts."""
     timeout_policy: Literal["approve", "hold"] = "hold"
     """At the timeout: "approve" speaks the proposed reply as it is; "hold" (the safe default:
     nothing unreviewed is said) keeps the caller holding and raises a critical alert."""
-    hold_after_s: float = Field(0.6, ge=0, le=10)
+    hold_after_s: float = Field(default=0.6, ge=0, le=10)
     """The caller hears a holding line once a gated reply has waited this long (an operator
     who approves sooner puts no line in front of the reply)."""
-    hold_every_s: float = Field(6.0, ge=2, le=60)
+    hold_every_s: float = Field(default=6.0, ge=2, le=60)
     """A further holding line this often while the gated reply still waits."""
 
 
@@ -353,7 +353,7 @@ class RecordingSettings(Group):
     (`recording_announcement`): consent rules differ by place and purpose."""
     dir: Path | None = None
     """Folder for recordings. Empty: `recordings/` beside the database (the data folder)."""
-    retention_days: int = Field(30, ge=0)
+    retention_days: int = Field(default=30, ge=0)
     """Recordings older than this many days are deleted, at start-up and daily. 0 keeps them."""
 
 
@@ -362,31 +362,31 @@ class RiskSettings(Group):
     signal (capped per signal, console/risk/score.py); the dashboard sorts calls by the sum and
     shows the biggest reason."""
 
-    weight_emergency: float = Field(_RISK.emergency, ge=0)
+    weight_emergency: float = Field(default=_RISK.emergency, ge=0)
     """An emergency phrase, from the caller or the agent (triage's EmergencyDetected)."""
-    weight_alert: float = Field(_RISK.alert, ge=0)
+    weight_alert: float = Field(default=_RISK.alert, ge=0)
     """A critical alert (a call that cannot hear the caller, every transfer failing)."""
-    weight_transfer_failed: float = Field(_RISK.transfer_failed, ge=0)
+    weight_transfer_failed: float = Field(default=_RISK.transfer_failed, ge=0)
     """A transfer Twilio refused, or whose target did not answer (counted up to 2)."""
-    weight_near_miss: float = Field(_RISK.near_miss, ge=0)
+    weight_near_miss: float = Field(default=_RISK.near_miss, ge=0)
     """Caller words that nearly match one of the profile's emergency phrases ("chest pains")."""
-    weight_repeated: float = Field(_RISK.repeated, ge=0)
+    weight_repeated: float = Field(default=_RISK.repeated, ge=0)
     """Each time the caller asks the same question again (counted up to 3)."""
-    weight_negative: float = Field(_RISK.negative, ge=0)
+    weight_negative: float = Field(default=_RISK.negative, ge=0)
     """Each negative or angry word of the negative words the caller says (counted up to 4)."""
-    weight_silence: float = Field(_RISK.silence, ge=0)
+    weight_silence: float = Field(default=_RISK.silence, ge=0)
     """The caller silent long enough to be reprompted (voice activity, not transcripts)."""
-    weight_apology: float = Field(_RISK.apology, ge=0)
+    weight_apology: float = Field(default=_RISK.apology, ge=0)
     """An agent line that apologizes or falls back ("could you say that again?")."""
-    weight_degraded: float = Field(_RISK.degraded, ge=0)
+    weight_degraded: float = Field(default=_RISK.degraded, ge=0)
     """Each provider degraded on the call (fallback model, REST or local voice, apology)."""
-    weight_slow: float = Field(_RISK.slow, ge=0)
+    weight_slow: float = Field(default=_RISK.slow, ge=0)
     """Each reply over the voice-to-voice budget (counted up to 5)."""
-    v2v_budget_ms: float = Field(_RISK.v2v_budget_ms, gt=0)
+    v2v_budget_ms: float = Field(default=_RISK.v2v_budget_ms, gt=0)
     """Voice-to-voice (speech end to first frame sent) above this makes a reply slow. The
     embedded tier's p95 is about 1.1 s, the cloud stack's 0.4 s."""
     negative_words: tuple[str, ...] = DEFAULT_NEGATIVE_WORDS
     """Negative or angry words and phrases (whole words, any case; a JSON list). Asking for a
     person or a manager is in the list: it says the agent is not helping."""
-    rising_s: float = Field(RISING_S, gt=0)
+    rising_s: float = Field(default=RISING_S, gt=0)
     """A call whose score went up within this many seconds is marked rising on the board."""
