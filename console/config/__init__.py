@@ -201,4 +201,15 @@ def load_settings(**overrides: Any) -> Settings:
             continue
         for group, fields in nested(key, value, Settings.model_fields).items():
             values.setdefault(group, {}).update(fields)
-    return Settings(**values)
+    settings = Settings(**values)
+    _note_profiles_folder(settings)
+    return settings
+
+
+def _note_profiles_folder(settings: Settings) -> None:
+    """Profile files are looked up before any settings are read (locations.profiles_dir), so a
+    data folder named only in .env moves everything but them: said, not left to be found."""
+    if settings.data.dir != (found := locations.data_dir()):
+        log.warning("the data folder %s is not set in the environment: profile overrides are "
+                    "read from %s; export VOICECONSOLE_DATA_DIR to move them too",
+                    settings.data.dir, locations.profiles_dir(found))

@@ -94,7 +94,8 @@ class DataSettings(Group):
     dir: Path = Field(default_factory=lambda: locations.data_dir())
     """The data folder. Unset: the checkout's data/ when run from a source checkout, else
     $XDG_DATA_HOME/voiceconsole (~/.local/share/voiceconsole). Profile overrides are read from
-    its profiles/ folder."""
+    its profiles/ folder when it is set in the environment (they are found before .env is
+    read)."""
     db: Path = Field(default_factory=lambda data: locations.default_db_path(data["dir"]))
     """SQLite file for calls, turns, events and metrics. Unset: voiceconsole.db in the data
     folder."""

@@ -132,3 +132,11 @@ def test_env_example_read_back_is_the_defaults_with_every_secret_unset():
     for line in ("VOICECONSOLE_TWILIO_AUTH_TOKEN=\n", "VOICECONSOLE_GROQ_API_KEY=\n",
                  "VOICECONSOLE_SERVER_PORT=8765\n"):
         assert line in text
+
+
+def test_a_data_folder_named_only_in_dotenv_says_where_profiles_are_still_read(tmp_path, caplog):
+    Path(".env").write_text(f"VOICECONSOLE_DATA_DIR={tmp_path / 'state'}\n")
+    with caplog.at_level(logging.WARNING, logger="console.config"):
+        settings = load_settings()
+    assert settings.data.db == tmp_path / "state" / "voiceconsole.db"
+    assert "export VOICECONSOLE_DATA_DIR to move them too" in caplog.text
