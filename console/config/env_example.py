@@ -1,5 +1,6 @@
 """`.env.example`, written from the settings model: every setting with its env name, its
-default and its docstring, by group. Secrets are left empty (an empty value means unset).
+default and its docstring, by group. Settings with no default (keys, numbers, URLs) are left
+empty, ready to fill (an empty value means unset); the others are shown commented out.
 
     python -m console.config --env-example > .env.example
 """
@@ -25,7 +26,8 @@ HEADER = """\
 #
 # Every name is VOICECONSOLE_<GROUP>_<SETTING>; the vendors' own names (GROQ_API_KEY,
 # DEEPGRAM_API_KEY, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_PHONE_NUMBER,
-# EMERGENCY_FALLBACK_NUMBER, PUBLIC_URL, NGROK_AUTHTOKEN) are read too. An empty value means unset.
+# EMERGENCY_FALLBACK_NUMBER, PUBLIC_URL, NGROK_AUTHTOKEN) are read too. An empty value means unset;
+# a commented-out line shows the default.
 # Generated from console/config/groups.py: python -m console.config --env-example > .env.example
 """
 WIDTH = 100
@@ -46,8 +48,14 @@ def _group_block(group: str, model: type[BaseModel]) -> str:
     lines = [title + "-" * (WIDTH - len(title)), *_comment(model.__doc__ or "")]
     for name, field in model.model_fields.items():
         lines += _comment(field.description or "")
-        lines.append(f"{env_name(f'{group}_{name}')}={_default(field)}")
+        lines.append(_assignment(env_name(f"{group}_{name}"), _default(field)))
     return "\n".join(lines) + "\n"
+
+
+def _assignment(name: str, default: str) -> str:
+    """Empty (a key, a number, a URL to fill in): ready to fill. A default: commented out, so a
+    copied file does not pin it and a later release's better default still reaches the user."""
+    return f"# {name}={default}" if default else f"{name}="
 
 
 def _comment(text: str) -> list[str]:

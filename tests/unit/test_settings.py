@@ -122,16 +122,20 @@ def test_env_example_matches_the_settings_model():
         f".env.example differs from the settings model: regenerate it with `{REGENERATE}`")
 
 
-def test_env_example_read_back_is_the_defaults_with_every_secret_unset():
-    """Copying .env.example to .env changes nothing: its values are the defaults, and its empty
-    secrets mean unset (an empty signing key would let anyone sign)."""
+def test_env_example_copied_as_it_is_or_uncommented_gives_the_defaults(tmp_path):
+    """Copying .env.example to .env changes nothing: its empty keys mean unset (an empty signing
+    key would let anyone sign), and the defaults it shows, commented out, are the real ones."""
+    defaults = load_settings(_env_file=None)
     copied = load_settings(_env_file=EXAMPLE)
-    assert copied == load_settings(_env_file=None)
+    assert copied == defaults
     assert copied.twilio.auth_token is None and copied.webhook.secret is None
     text = EXAMPLE.read_text(encoding="utf-8")
-    for line in ("VOICECONSOLE_TWILIO_AUTH_TOKEN=\n", "VOICECONSOLE_GROQ_API_KEY=\n",
-                 "VOICECONSOLE_SERVER_PORT=8765\n"):
-        assert line in text
+    for key in ("VOICECONSOLE_TWILIO_AUTH_TOKEN", "VOICECONSOLE_GROQ_API_KEY"):
+        assert f"\n{key}=\n" in text  # left empty, ready to fill
+    uncommented = tmp_path / "uncommented.env"
+    uncommented.write_text(text.replace("\n# VOICECONSOLE_", "\nVOICECONSOLE_"), encoding="utf-8")
+    assert "VOICECONSOLE_SERVER_PORT=8765" in uncommented.read_text(encoding="utf-8")
+    assert load_settings(_env_file=uncommented) == defaults
 
 
 def test_a_data_folder_named_only_in_dotenv_says_where_profiles_are_still_read(tmp_path, caplog):
