@@ -71,8 +71,8 @@ class ServerProcess:
 
     def __init__(self, env: dict[str, str], workdir: Path,
                  cores: list[int] | None = None) -> None:
-        self.env = {**os.environ, **env, "PORT": "0", "HOST": "127.0.0.1",
-                    "PYTHONPATH": _source_path()}
+        self.env = {**os.environ, **env, "VOICECONSOLE_SERVER_PORT": "0",
+                    "VOICECONSOLE_SERVER_HOST": "127.0.0.1", "PYTHONPATH": _source_path()}
         self.workdir = workdir
         self.cores = cores
         self.proc: asyncio.subprocess.Process | None = None

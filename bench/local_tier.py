@@ -23,7 +23,7 @@ from console.runtime import Runtime
 
 async def run(rounds: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(_env_file=None, port=0, voiceconsole_db=Path(tmp) / "b.db",
+        settings = load_settings(_env_file=None, server_port=0, data_db=Path(tmp) / "b.db",
                                  deepgram_api_key=None, groq_api_key=None)
         runtime = Runtime(settings)
         await runtime.start()

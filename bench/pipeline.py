@@ -78,7 +78,7 @@ async def run(calls: int, stagger_s: float, cores: dict[str, list[int]] | None,
     async with FakeDeepgram(script=script, first_byte_ms=80, ms_per_char=60) as deepgram, \
             FakeGroq(reply=reply_for, first_token_ms=150, tokens_per_s=200) as groq:
         with tempfile.TemporaryDirectory() as workdir:
-            env = _server_env(deepgram, groq, workdir) | {"STT_ENGINE": stt}
+            env = _server_env(deepgram, groq, workdir) | {"VOICECONSOLE_STT_ENGINE": stt}
             server = await ServerProcess(env, Path(workdir), cores and cores["server"]).start()
             try:
                 cpu_before, mem_before = server.cpu_seconds(), server.memory_mb()
@@ -121,9 +121,9 @@ async def run(calls: int, stagger_s: float, cores: dict[str, list[int]] | None,
 
 def _server_env(deepgram: FakeDeepgram, groq: FakeGroq, workdir: str) -> dict[str, str]:
     return {
-        "DEEPGRAM_API_KEY": deepgram.api_key, "DEEPGRAM_BASE_URL": deepgram.base_url,
-        "GROQ_API_KEY": groq.api_key, "GROQ_BASE_URL": groq.base_url,
-        "VOICECONSOLE_DB": f"{workdir}/bench.db",
+        "DEEPGRAM_API_KEY": deepgram.api_key, "VOICECONSOLE_DEEPGRAM_BASE_URL": deepgram.base_url,
+        "GROQ_API_KEY": groq.api_key, "VOICECONSOLE_GROQ_BASE_URL": groq.base_url,
+        "VOICECONSOLE_DATA_DB": f"{workdir}/bench.db",
     }
 
 

@@ -56,7 +56,7 @@ async def run(calls: int, recording: bool, cores: dict[str, list[int]] | None) -
             FakeGroq(reply=reply_for, first_token_ms=150, tokens_per_s=200) as groq:
         with tempfile.TemporaryDirectory() as workdir:
             env = {**_server_env(deepgram, groq, workdir),
-                   "RECORDING_ENABLED": "true" if recording else "false"}
+                   "VOICECONSOLE_RECORDING_ENABLED": "true" if recording else "false"}
             server_cores = cores and cores["server"]
             server = await ProbedServer(env, Path(workdir), False, server_cores).start()
             try:
@@ -106,7 +106,7 @@ async def recorder_alone(calls: int, seconds: int = 20) -> dict[str, Any]:
     """CPU of the recorders and their writer thread for `calls` calls of `seconds` each, fed as
     fast as they take it (each recorder's clock follows its caller's frames)."""
     with tempfile.TemporaryDirectory() as workdir:
-        settings = load_settings(_env_file=None, voiceconsole_db=Path(workdir) / "c.db")
+        settings = load_settings(_env_file=None, data_db=Path(workdir) / "c.db")
         recordings = Recordings(settings, EventBus())
         await recordings.start()
         recorders = [_recorder(recordings, n) for n in range(calls)]

@@ -83,7 +83,8 @@ async def run(calls: int, risk: str, cores: dict[str, list[int]] | None,
     async with FakeDeepgram(script=script(calls), first_byte_ms=80, ms_per_char=60) as deepgram, \
             FakeGroq(reply=reply_for, first_token_ms=150, tokens_per_s=200) as groq:
         with tempfile.TemporaryDirectory() as workdir:
-            env = {**_server_env(deepgram, groq, workdir), "RECORDING_ENABLED": "false"}
+            env = {**_server_env(deepgram, groq, workdir),
+                   "VOICECONSOLE_RECORDING_ENABLED": "false"}
             if risk == "base" and base is not None:
                 env["PYTHONPATH"] = str(base)  # the console package from that tree
             server = RiskProbedServer(env, Path(workdir), risk, cores and cores["server"])

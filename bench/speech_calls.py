@@ -55,22 +55,23 @@ class PositionalDeepgram(FakeDeepgram):
 def server_env(deepgram: FakeDeepgram, groq: Any, workdir: str, stt: str) -> dict[str, str]:
     """Vendor URLs and keys; every turn-taking setting stays at its default."""
     env = {
-        "DEEPGRAM_API_KEY": deepgram.api_key, "DEEPGRAM_BASE_URL": deepgram.base_url,
-        "GROQ_API_KEY": groq.api_key, "GROQ_BASE_URL": groq.base_url,
-        "VOICECONSOLE_DB": f"{workdir}/bench.db",
+        "DEEPGRAM_API_KEY": deepgram.api_key, "VOICECONSOLE_DEEPGRAM_BASE_URL": deepgram.base_url,
+        "GROQ_API_KEY": groq.api_key, "VOICECONSOLE_GROQ_BASE_URL": groq.base_url,
+        "VOICECONSOLE_DATA_DB": f"{workdir}/bench.db",
     }  # fmt: skip
     if stt == "flux":
-        env["STT_ENGINE"] = "flux"
+        env["VOICECONSOLE_STT_ENGINE"] = "flux"
     return env
 
 
 def inherited_settings() -> list[str]:
     """Server settings this shell's environment sets (the server inherits it)."""
-    from console.config import Settings
+    from console.config.names import VENDOR_NAMES
 
-    ours = {"DEEPGRAM_API_KEY", "DEEPGRAM_BASE_URL", "GROQ_API_KEY", "GROQ_BASE_URL",
-            "VOICECONSOLE_DB", "PORT", "HOST"}  # fmt: skip
-    names = {name.upper() for name in Settings.model_fields} | {"STT_ENGINE"}
+    ours = {"DEEPGRAM_API_KEY", "VOICECONSOLE_DEEPGRAM_BASE_URL", "GROQ_API_KEY",
+            "VOICECONSOLE_GROQ_BASE_URL", "VOICECONSOLE_DATA_DB", "VOICECONSOLE_SERVER_PORT",
+            "VOICECONSOLE_SERVER_HOST", "VOICECONSOLE_STT_ENGINE"}  # fmt: skip
+    names = set(VENDOR_NAMES) | {name for name in os.environ if name.startswith("VOICECONSOLE_")}
     return sorted(name for name in names - ours if name in os.environ)
 
 

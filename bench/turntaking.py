@@ -164,20 +164,21 @@ def _report(calls: int, cores: dict[str, list[int]] | None, measured: dict[str, 
 def inherited_settings() -> list[str]:
     """Server settings this shell's environment sets (the server inherits it): the run is then
     not on default settings, and the JSON says so."""
-    from console.config import Settings
+    from console.config.names import VENDOR_NAMES
 
-    ours = {"DEEPGRAM_API_KEY", "DEEPGRAM_BASE_URL", "GROQ_API_KEY", "GROQ_BASE_URL",
-            "VOICECONSOLE_DB", "PORT", "HOST"}
-    names = {name.upper() for name in Settings.model_fields}
+    ours = {"DEEPGRAM_API_KEY", "VOICECONSOLE_DEEPGRAM_BASE_URL", "GROQ_API_KEY",
+            "VOICECONSOLE_GROQ_BASE_URL", "VOICECONSOLE_DATA_DB", "VOICECONSOLE_SERVER_PORT",
+            "VOICECONSOLE_SERVER_HOST"}
+    names = set(VENDOR_NAMES) | {name for name in os.environ if name.startswith("VOICECONSOLE_")}
     return sorted(name for name in names - ours if name in os.environ)
 
 
 def _server_env(deepgram: FakeDeepgram, groq: FakeGroq, workdir: str) -> dict[str, str]:
     """Vendor URLs and keys only: every turn-taking setting stays at its default."""
     return {
-        "DEEPGRAM_API_KEY": deepgram.api_key, "DEEPGRAM_BASE_URL": deepgram.base_url,
-        "GROQ_API_KEY": groq.api_key, "GROQ_BASE_URL": groq.base_url,
-        "VOICECONSOLE_DB": f"{workdir}/bench.db",
+        "DEEPGRAM_API_KEY": deepgram.api_key, "VOICECONSOLE_DEEPGRAM_BASE_URL": deepgram.base_url,
+        "GROQ_API_KEY": groq.api_key, "VOICECONSOLE_GROQ_BASE_URL": groq.base_url,
+        "VOICECONSOLE_DATA_DB": f"{workdir}/bench.db",
     }
 
 

@@ -84,8 +84,8 @@ async def run(calls: int, rate: float | None, folder: Path) -> dict[str, Any]:
 
 
 def _stack(db: Path, url: str) -> tuple[ev.EventBus, StoreWriter, WebhookWorker]:
-    settings = load_settings(_env_file=None, voiceconsole_db=db, call_webhook_url=url,
-                             call_webhook_secret=SECRET)
+    settings = load_settings(_env_file=None, data_db=db, webhook_url=url,
+                             webhook_secret=SECRET)
     bus = ev.EventBus()
     writer = StoreWriter(db, also_write=enqueue)
     worker = WebhookWorker(settings, Outbox(db), after_commit=writer.flush)

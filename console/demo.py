@@ -47,15 +47,15 @@ SCRIPTS: dict[str, list[str]] = {
 # The demo places simulated calls on this machine: it has no business with the Twilio number (its
 # webhook would be re-pointed at a server that is gone in a minute), a tunnel or the public URL.
 _NOT_FOR_THE_DEMO = ("twilio_account_sid", "twilio_auth_token", "twilio_phone_number",
-                     "public_url", "ngrok_authtoken")
+                     "public_url", "public_ngrok_authtoken")
 
 
 def demo_settings(settings: Settings, *, db: Path | None = None) -> Settings:
     """The demo's settings: its own database (so its own data folder, admin file, lock and log)
     unless `db` is given, and nothing that reaches Twilio or ngrok."""
     update: dict[str, Any] = {name: None for name in _NOT_FOR_THE_DEMO}
-    update["voiceconsole_db"] = db or locations.demo_db_path(settings.voiceconsole_db)
-    return settings.model_copy(update=update)
+    update["data_db"] = db or locations.demo_db_path(settings.data.db)
+    return settings.replace(**update)
 
 
 @dataclass
@@ -126,7 +126,7 @@ async def run_demo(
     printer: Callable[[ev.CallEvent], None] | None = None,
 ) -> dict[str, Any]:
     """Place `calls` simulated calls at the runtime's server (already started); wait for all."""
-    name = profile or runtime.settings.profile
+    name = profile or runtime.settings.profile.default
     lines = SCRIPTS.get(name, SCRIPTS["scheduling"])
     utterances = await render_script(lines)
     unsubscribe = runtime.bus.subscribe(printer) if printer else None

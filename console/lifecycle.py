@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from console.config import Settings
+from console.config import PublicAddress, Settings
 from console.telephony.tunnel import Tunnel, TunnelError, open_tunnel, tunnel_wanted
 from console.telephony.twilio_rest import TwilioRest
 from console.telephony.webhook_sync import WebhookSync, WebhookSyncError
@@ -25,8 +25,10 @@ POINTING_WAIT_S = 10.0
 
 
 class PublicEdge:
-    def __init__(self, settings: Settings, *, want_tunnel: bool = False) -> None:
+    def __init__(self, settings: Settings, address: PublicAddress | None = None, *,
+                 want_tunnel: bool = False) -> None:
         self.settings = settings
+        self.address = address or PublicAddress.of(settings)  # the runtime's, shared
         self.want_tunnel = want_tunnel
         self.tunnel: Tunnel | None = None
         self.webhook: WebhookSync | None = None
@@ -39,34 +41,35 @@ class PublicEdge:
         await self._sync_webhook(progress)
 
     async def _open_tunnel(self, port: int, progress: Progress) -> None:
-        secret = self.settings.ngrok_authtoken
+        secret = self.settings.public.ngrok_authtoken
         token = secret.get_secret_value() if secret else None
         if not tunnel_wanted(self.want_tunnel, token):
             return
-        host = "127.0.0.1" if self.settings.host in ("0.0.0.0", "") else self.settings.host
+        bound = self.settings.server.host
+        host = "127.0.0.1" if bound in ("0.0.0.0", "") else bound
         try:
             self.tunnel = await open_tunnel(port, token, host=host)
         except TunnelError as error:
-            fallback = self.settings.public_url or "(none)"
+            fallback = self.address.url or "(none)"
             self.state["tunnel"] = "failed"
             progress("tunnel", f"{error}; using PUBLIC_URL={fallback} instead")
             return
         # /voice and /media read the public URL per request, so this takes effect at once.
-        self.settings.public_url = self.tunnel.public_url
+        self.address.url = self.tunnel.public_url
         self.state["tunnel"] = self.tunnel.public_url
         progress("tunnel", self.tunnel.public_url)
 
     async def _sync_webhook(self, progress: Progress) -> None:
-        s = self.settings
-        if not (s.twilio_account_sid and s.twilio_auth_token and s.twilio_phone_number
-                and s.public_url):
+        s, public = self.settings, self.address.url
+        if not (s.twilio.account_sid and s.twilio.auth_token and s.twilio.phone_number
+                and public):
             return
-        self._rest = TwilioRest(s.twilio_account_sid, s.twilio_auth_token.get_secret_value(),
-                                s.twilio_api_base_url)
-        self.webhook = WebhookSync(self._rest, s.twilio_phone_number)
+        self._rest = TwilioRest(s.twilio.account_sid, s.twilio.auth_token.get_secret_value(),
+                                s.twilio.api_base_url)
+        self.webhook = WebhookSync(self._rest, s.twilio.phone_number)
         # Its own task, shielded: if start-up is cancelled meanwhile, Twilio may still apply the
         # change, and close() must wait for it to know what to put back.
-        self._pointing = asyncio.create_task(self.webhook.point_at(s.public_url),
+        self._pointing = asyncio.create_task(self.webhook.point_at(public),
                                              name="webhook-point")
         try:
             previous = await asyncio.shield(self._pointing)
@@ -74,8 +77,8 @@ class PublicEdge:
             self.state["webhook"] = "failed"
             progress("webhook", str(error))
             return
-        self.state["webhook"] = f"{s.public_url}/voice"
-        progress("webhook", f"{s.twilio_phone_number} -> {s.public_url}/voice "
+        self.state["webhook"] = f"{public}/voice"
+        progress("webhook", f"{s.twilio.phone_number} -> {public}/voice "
                             f"(was {previous or 'unset'}; restored on exit)")
 
     async def close(self) -> None:

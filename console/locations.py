@@ -7,20 +7,51 @@ with two folders share nothing, and one folder has one instance at a time (stora
 
 from __future__ import annotations
 
+import os
+import tomllib
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
+PROJECT_NAME = "voiceconsole"
+DATA_DIR_VARIABLE = "VOICECONSOLE_DATA_DIR"
 DEMO_FOLDER_NAME = "demo"
 
 
 def data_dir() -> Path:
-    """Runtime state: the call database, recordings and editable profiles."""
-    return PROJECT_DIR / "data"
+    """Runtime state: the call database, recordings and the operator's profiles.
+
+    `VOICECONSOLE_DATA_DIR` when set; else the checkout's data/ when run from a source checkout;
+    else the XDG data directory. An installed wheel has no data/ of its own: next to the package
+    is site-packages, which is neither ours nor, often, writable."""
+    if configured := os.environ.get(DATA_DIR_VARIABLE, "").strip():
+        return Path(configured).expanduser()
+    if is_source_checkout(PROJECT_DIR):
+        return PROJECT_DIR / "data"
+    return xdg_data_dir()
 
 
-def default_db_path() -> Path:
-    return data_dir() / "voiceconsole.db"
+def is_source_checkout(folder: Path) -> bool:
+    """A checkout of this project: its pyproject.toml names it (site-packages has none)."""
+    try:
+        with (folder / "pyproject.toml").open("rb") as file:
+            project = tomllib.load(file).get("project", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return False
+    return isinstance(project, dict) and project.get("name") == PROJECT_NAME
+
+
+def xdg_data_dir() -> Path:
+    """$XDG_DATA_HOME/voiceconsole, the XDG default being ~/.local/share (basedir spec: a
+    relative XDG_DATA_HOME is invalid and ignored)."""
+    base = os.environ.get("XDG_DATA_HOME", "").strip()
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "share"
+    return root / PROJECT_NAME
+
+
+def default_db_path(folder: Path | None = None) -> Path:
+    """The database in the data folder `folder` (default: `data_dir()`)."""
+    return (folder or data_dir()) / "voiceconsole.db"
 
 
 def data_folder(db_path: Path) -> Path:
@@ -44,9 +75,10 @@ def demo_db_path(db_path: Path) -> Path:
     return data_folder(db_path) / DEMO_FOLDER_NAME / "demo.db"
 
 
-def profiles_dir() -> Path:
-    """Editable profile files; the operator changes prompts here without touching code."""
-    return data_dir() / "profiles"
+def profiles_dir(folder: Path | None = None) -> Path:
+    """Editable profile files in the data folder `folder` (default: `data_dir()`); the operator
+    changes prompts here without touching code."""
+    return (folder or data_dir()) / "profiles"
 
 
 def bundled_profiles_dir() -> Path:

@@ -26,7 +26,7 @@ from console.calls.live import LiveCalls
 from console.calls.ports import MemoryGreetings, close_quietly
 from console.calls.session import CallDeps, CallSession, SessionOptions
 from console.calls.triage import COMPANY_LINES
-from console.config import Settings
+from console.config import PublicAddress, Settings
 from console.drill.marker import drill_marker
 from console.events import EventBus
 from console.handoff.worker import Deliveries, WebhookWorker
@@ -72,12 +72,14 @@ class Runtime:
         tunnel: bool = False,
     ) -> None:
         self.settings = settings
+        # Where Twilio reaches us: PUBLIC_URL, then the tunnel's once it opens (lifecycle.py).
+        self.address = PublicAddress.of(settings)
         self.bus = EventBus()
         self.registry = registry or ProviderRegistry(settings)
-        default = SessionOptions(barge_in_window_s=settings.barge_in_window_s,
-                                 backchannels=tuple(settings.backchannels),
-                                 unfinished_hold_s=settings.unfinished_hold_s,
-                                 narrating_hold_s=settings.narrating_hold_s,
+        default = SessionOptions(barge_in_window_s=settings.turns.barge_in_window_s,
+                                 backchannels=tuple(settings.turns.backchannels),
+                                 unfinished_hold_s=settings.turns.unfinished_hold_s,
+                                 narrating_hold_s=settings.turns.narrating_hold_s,
                                  gate=_gate_options(settings))
         self.options = _with_emergency_numbers(options or default, settings)
         self._hook_webhooks(settings)  # makes the store: its writer queues their deliveries
@@ -90,17 +92,18 @@ class Runtime:
         # those may report one.
         self._dialing: set[str] = set()
         self.profiles = profiles.ProfileBook()
-        self.server = MediaServer(settings, self._new_call, self.bus)
+        self.server = MediaServer(settings, self._new_call, self.bus, self.address)
         add_dial_status_route(self.server.app, settings, self._dial_finished,
-                              self._dialing.__contains__)
+                              self._dialing.__contains__, self.address)
         # Issue 15, part 4: warm transfer (its webhooks are signed and per transfer, as above).
-        self.warm = WarmTransfers(settings, self.bus, self._twilio_rest)
-        add_warm_routes(self.server.app, settings, self.warm)
-        self.edge = PublicEdge(settings, want_tunnel=tunnel)
-        token = settings.admin_token.get_secret_value() if settings.admin_token else None
+        self.warm = WarmTransfers(settings, self.bus, self._twilio_rest, self.address)
+        add_warm_routes(self.server.app, settings, self.warm, self.address)
+        self.edge = PublicEdge(settings, self.address, want_tunnel=tunnel)
+        admin_token = settings.server.admin_token
+        token = admin_token.get_secret_value() if admin_token else None
         self.admin = AdminServer(self.control, token, admin_file=admin_file_path(settings),
                                  events=self.bus.subscribe, info=self._media_info)
-        self.history = LazyHistory(settings.voiceconsole_db, submit=self._submit_edits)
+        self.history = LazyHistory(settings.data.db, submit=self._submit_edits)
         self.listen_in = self.control  # listen-in: LiveCalls.tap(call_sid, sink(leg, mulaw))
         self.actions: Any = None
         # A session whose call is being transferred stays reachable after its stream ends: a
@@ -113,11 +116,11 @@ class Runtime:
         # After the call (issue 14): one summary per ended call, written off the call's path.
         self.summarizer = Summarizer(self.bus, self._summary_profile,
                                      self.registry.summary_model(),
-                                     timeout_s=settings.summary_timeout_s,
+                                     timeout_s=settings.summary.timeout_s,
                                      before_publish=self.recordings.settled)
         # Issue 15: a live call's one-line catch-up brief, from the same facts and model.
         self.briefer = Briefer(self.summarizer.live_facts, self._summary_profile,
-                               self.summarizer.model, timeout_s=settings.brief_timeout_s)
+                               self.summarizer.model, timeout_s=settings.summary.brief_timeout_s)
         self._loop: asyncio.AbstractEventLoop | None = None  # while the store takes events
         self._stopping: asyncio.Task[None] | None = None
         self._trimming: asyncio.Task[None] | None = None
@@ -139,8 +142,8 @@ class Runtime:
         self._refuse_unsigned_exposure(progress)
         progress("profiles", "checking every profile")  # a bad one stops the start, named
         await asyncio.to_thread(self.profiles.check_all, self._profile_names())
-        progress("storage", f"opening {self.settings.voiceconsole_db}")
-        private_folder(self.settings.voiceconsole_db.parent)
+        progress("storage", f"opening {self.settings.data.db}")
+        private_folder(self.settings.data.db.parent)
         self.store.start()
         self._unsubscribe_store = self.bus.subscribe(self.redacting)
         await self.recordings.start()
@@ -167,7 +170,8 @@ class Runtime:
         if (refusal := self.settings.refusal_to_serve(self.edge.want_tunnel)) is not None:
             raise UnsafeExposure(refusal)
         if (problem := self.settings.exposure_problem(self.edge.want_tunnel)) is not None:
-            progress("security", f"WARNING: {problem.split(':')[0]} (ALLOW_UNSIGNED_PUBLIC=true)")
+            progress("security", f"WARNING: {problem.split(':')[0]} "
+                                 "(VOICECONSOLE_PUBLIC_ALLOW_UNSIGNED=true)")
 
     async def stop(self) -> None:
         """DESIGN.md's order: stop accepting and end calls, flush storage, restore the webhook,
@@ -195,15 +199,16 @@ class Runtime:
 
     # --- end-of-call webhook (issue 14; console/handoff) --------------------------------------
     def _hook_webhooks(self, settings: Settings) -> None:
-        """With CALL_WEBHOOK_URL, the store writer queues a delivery with each call's summary (one
-        transaction) and a worker sends them; without it nothing is queued. `deliveries` is the
-        console's view of the outbox either way (dead letters outlive a URL being unset)."""
-        outbox = Outbox(settings.voiceconsole_db)
+        """With VOICECONSOLE_WEBHOOK_URL, the store writer queues a delivery with each call's
+        summary (one transaction) and a worker sends them; without it nothing is queued.
+        `deliveries` is the console's view of the outbox either way (dead letters outlive a URL
+        being unset)."""
+        outbox = Outbox(settings.data.db)
         self.webhooks: WebhookWorker | None = None
-        if settings.call_webhook_url:
-            self.webhooks = WebhookWorker(settings, Outbox(settings.voiceconsole_db),
+        if settings.webhook.url:
+            self.webhooks = WebhookWorker(settings, Outbox(settings.data.db),
                                           after_commit=self._store_flushed)
-        self.store = StoreWriter(settings.voiceconsole_db,
+        self.store = StoreWriter(settings.data.db,
                                  also_write=enqueue_delivery if self.webhooks else None)
         self.deliveries = Deliveries(outbox, self.webhooks)
 
@@ -297,7 +302,7 @@ class Runtime:
         """Where a drill's simulated caller dials (admin /info), and the URL it signs."""
         local_host = self.server.url.partition("://")[2]
         return {"media_url": self.server.media_url,
-                "signed_media_url": self.settings.stream_url(local_host)}
+                "signed_media_url": self.address.stream_url(local_host)}
 
     def _remember(self, session: CallSession) -> None:
         self._recent[session.sid] = session
@@ -327,15 +332,15 @@ class Runtime:
         if not number:
             self._dialing.discard(call_sid)
             return None
-        return dial_twiml(number, caller_id=self.settings.twilio_phone_number,
-                          action_url=dial_action_url(self.settings, call_sid))
+        return dial_twiml(number, caller_id=self.settings.twilio.phone_number,
+                          action_url=dial_action_url(self.address, call_sid))
 
     async def _summary_profile(self, name: str) -> profiles.Profile:
         """The profile a call ran on, for its summary; the default one when that is gone."""
         try:
-            profile, _ = await self.profiles.for_call(name or self.settings.profile)
+            profile, _ = await self.profiles.for_call(name or self.settings.profile.default)
         except profiles.ProfileError:
-            profile, _ = await self.profiles.for_call(self.settings.profile)
+            profile, _ = await self.profiles.for_call(self.settings.profile.default)
         return profile
 
     def briefs(self, call_sid: str) -> AsyncIterator[CallBrief]:
@@ -347,7 +352,7 @@ class Runtime:
         bus (so every subscriber hears of them), and return once they are written."""
         loop = self._loop
         if loop is None:
-            write_edits(self.settings.voiceconsole_db, edits)  # no writer: our own transaction
+            write_edits(self.settings.data.db, edits)  # no writer: our own transaction
             return
         asyncio.run_coroutine_threadsafe(self._publish_and_flush(edits), loop).result(EDIT_WAIT_S)
 
@@ -359,20 +364,20 @@ class Runtime:
     def _profile_name(self, start: StreamStart) -> str:
         """A `profile` stream parameter wins; else the number's profile; else the default."""
         params = start.custom_parameters
-        by_number = self.settings.profile_numbers.get(params.get("called", ""))
-        return params.get("profile") or by_number or self.settings.profile
+        by_number = self.settings.profile.numbers.get(params.get("called", ""))
+        return params.get("profile") or by_number or self.settings.profile.default
 
     def _redaction_policy(self, name: str | None) -> RedactionPolicy:
         """What the store must not keep of a call on profile `name` (None: the default one). A
         profile never read (an unknown name) keeps nothing sensitive."""
-        profile = self.profiles.last_good(name or self.settings.profile)
+        profile = self.profiles.last_good(name or self.settings.profile.default)
         if profile is None:
             return EVERYTHING
         return RedactionPolicy(frozenset(profile.redact), profile.sensitive_prompts)
 
     def _profile_names(self) -> list[str]:
         """Every profile the settings route calls to."""
-        return [self.settings.profile, *self.settings.profile_numbers.values()]
+        return [self.settings.profile.default, *self.settings.profile.numbers.values()]
 
     async def _prepare_greetings(self) -> None:
         """Synthesize once each line a call may need at any moment (greeting, holding phrases,
@@ -406,15 +411,15 @@ class Runtime:
         return getattr(self.actions, "rest", None)
 
     def _call_actions(self) -> Any:
-        if not (self.settings.twilio_account_sid and self.settings.twilio_auth_token):
+        if not (self.settings.twilio.account_sid and self.settings.twilio.auth_token):
             return None
         from console.telephony.actions import TwilioCallActions
 
-        return TwilioCallActions(self.settings)
+        return TwilioCallActions(self.settings, self.address)
 
     def status(self) -> dict[str, Any]:
         return {
-            "public_url": self.settings.public_url,
+            "public_url": self.address.url,
             **self.edge.state,
             "local_url": self.server.url,
             "tiers": {k: v.label() for k, v in self.registry.tiers().items()},
@@ -445,7 +450,7 @@ def build_backend(settings: Settings, *, tunnel: bool = False) -> Runtime:
 def _with_emergency_numbers(options: SessionOptions, settings: Settings) -> SessionOptions:
     if options.emergency_numbers:
         return options
-    numbers = (settings.emergency_fallback_number, settings.emergency_second_number)
+    numbers = (settings.emergency.fallback_number, settings.emergency.second_number)
     return dataclasses.replace(options, emergency_numbers=tuple(n for n in numbers if n))
 
 
@@ -520,6 +525,6 @@ def _lines_to_prepare(profile: Any) -> tuple[str, ...]:
 
 def _gate_options(settings: Settings) -> GateOptions:
     """Approve-before-speak (issue 15): the gated reply's wait, from the settings."""
-    return GateOptions(timeout_s=settings.gate_timeout_s, policy=settings.gate_timeout_policy,
-                       hold_after_s=settings.gate_hold_after_s,
-                       hold_every_s=settings.gate_hold_every_s)
+    return GateOptions(timeout_s=settings.gate.timeout_s, policy=settings.gate.timeout_policy,
+                       hold_after_s=settings.gate.hold_after_s,
+                       hold_every_s=settings.gate.hold_every_s)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from console import events as ev
-from console.config import Settings
+from console.config import PublicAddress, Settings
 from console.redaction import redact
 from console.summary.facts import CallFacts
 from console.summary.rules import summarize_by_rules
@@ -67,8 +67,10 @@ class _Transfer:
 
 class WarmTransfers:
     def __init__(self, settings: Settings, bus: ev.EventBus,
-                 rest: Callable[[], TwilioRest | None]) -> None:
+                 rest: Callable[[], TwilioRest | None],
+                 address: PublicAddress | None = None) -> None:
         self.settings = settings
+        self.address = address or PublicAddress.of(settings)  # the tunnel's, once open
         self.bus = bus
         self._rest = rest  # the runtime's Twilio REST client, once it has started
         self._transfers: dict[str, _Transfer] = {}
@@ -81,7 +83,7 @@ class WarmTransfers:
             raise ValueError("no target to transfer to")
         if call.sid in self._transfers:
             raise RuntimeError("a warm transfer of this call is already under way")
-        if not self.settings.twilio_phone_number:  # Calls create needs a `From` of ours
+        if not self.settings.twilio.phone_number:  # Calls create needs a `From` of ours
             raise RuntimeError("warm transfer needs TWILIO_PHONE_NUMBER (the target sees it)")
         transfer = _Transfer(call, targets, reason, compose_brief(call, reason))
         self._transfers[call.sid] = transfer
@@ -96,13 +98,13 @@ class WarmTransfers:
 
     def _ready(self) -> TwilioRest:
         rest = self._rest()
-        if rest is None or not self.settings.public_url:
+        if rest is None or not self.address.url:
             raise RuntimeError("warm transfer needs Twilio credentials and a public URL")
         return rest
 
     def _url(self, path: str, call: Any) -> str:
-        assert self.settings.public_url
-        return warm_url(self.settings.public_url, path, call.sid)
+        assert self.address.url
+        return warm_url(self.address.url, path, call.sid)
 
     def _started(self, transfer: _Transfer) -> None:
         self.bus.publish(ev.WarmTransferStarted(transfer.call.sid, target=transfer.target,
@@ -112,9 +114,9 @@ class WarmTransfers:
         call = transfer.call
         try:
             transfer.leg = await self._ready().create_call(
-                transfer.target, self.settings.twilio_phone_number or "",  # checked at start
+                transfer.target, self.settings.twilio.phone_number or "",  # checked at start
                 url=self._url(ANSWER_PATH, call), status_callback=self._url(STATUS_PATH, call),
-                timeout_s=self.settings.warm_ring_timeout_s)
+                timeout_s=self.settings.warm.ring_timeout_s)
         except Exception as error:  # noqa: BLE001 - Twilio refused this target: try the next
             log.warning("call %s: warm transfer to %s not placed: %s", call.sid,
                         transfer.target, error)
@@ -145,7 +147,7 @@ class WarmTransfers:
             await self._not_taken(transfer, status)
 
     def hold(self, call_sid: str) -> str:
-        return hold_twiml(self.settings.warm_hold_line, self.settings.warm_hold_music_url)
+        return hold_twiml(self.settings.warm.hold_line, self.settings.warm.hold_music_url)
 
     async def caller_left(self, call_sid: str) -> None:
         """The caller hung up while on hold: the target still ringing is called off, the call
@@ -184,10 +186,10 @@ class WarmTransfers:
     async def _back_to_agent(self, transfer: _Transfer) -> bool:
         """Redirect the caller to /voice (a new stream to the agent). False when they hung up
         meanwhile (the call then ends) or Twilio refused (the operator must act)."""
-        assert self.settings.public_url
+        assert self.address.url
         try:
             await self._ready().redirect_url(transfer.call.sid,
-                                             self.settings.public_url + VOICE_PATH)
+                                             self.address.url + VOICE_PATH)
         except TwilioRestError as error:
             if error.code in CALLER_GONE:  # they hung up while on hold: nobody to bring back
                 del self._transfers[transfer.call.sid]

@@ -6,7 +6,7 @@
     voiceconsole calls export SID (--wav | --json | --csv) [--out PATH]
     voiceconsole calls edit SID [--disposition X] [--summary TEXT] [--field NAME=VALUE]...
 
-Reads the store named by `settings.voiceconsole_db`; it never creates the file, so a fresh
+Reads the store named by `settings.data.db`; it never creates the file, so a fresh
 install says "no calls yet" instead of leaving an empty database behind. What it prints is
 `printable` (console.safe_text): the store keeps what callers sent, terminal escapes included.
 """
@@ -131,7 +131,7 @@ def edit_command(args: argparse.Namespace) -> int:
 def _db_path() -> Path:
     from console.config import load_settings
 
-    return Path(load_settings().voiceconsole_db)
+    return Path(load_settings().data.db)
 
 
 def _repository(db_path: Path, query: Callable[[CallRepository], T]) -> T:

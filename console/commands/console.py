@@ -41,9 +41,9 @@ def run(args: argparse.Namespace) -> int:
     overrides = {
         key: value
         for key, value in (
-            ("port", args.port),
+            ("server_port", args.port),
             ("public_url", args.public_url),
-            ("profile", args.profile),
+            ("profile_default", args.profile),
         )
         if value is not None
     }
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 def hold_data_folder(settings: Settings, command: str) -> DataFolderLock:
     """The instance's data folder, held for the process's life, or a refusal that names the
     process holding it (storage/lock.py)."""
-    folder = locations.data_folder(settings.voiceconsole_db)
+    folder = locations.data_folder(settings.data.db)
     try:
         return DataFolderLock(folder).acquire()
     except FolderInUse as error:
@@ -70,8 +70,8 @@ def hold_data_folder(settings: Settings, command: str) -> DataFolderLock:
 
 def run_app(app: Any, settings: Settings) -> int:
     """Run the console with its log in a file, and SIGTERM/SIGHUP taking the quit path."""
-    log_file = locations.log_path(settings.voiceconsole_db)
-    with _logging_to_file(log_file, settings.log_max_bytes, settings.log_backup_count) as path, \
+    log_file = locations.log_path(settings.data.db)
+    with _logging_to_file(log_file, settings.log.max_bytes, settings.log.backup_count) as path, \
             _shutdown_on_signals(app):
         app.run()
     print(f"voiceconsole: log written to {path}", file=sys.stderr)

@@ -9,7 +9,7 @@
 
 It talks to the running process's local admin endpoint. The URL and token come from the admin
 file the process writes next to its database (data/admin.json), or from --url/--token, or the
-ADMIN_TOKEN setting. Plain urllib: a CLI makes one request and exits.
+VOICECONSOLE_SERVER_ADMIN_TOKEN setting. Plain urllib: a CLI makes one request and exits.
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("words", nargs="*", metavar="TEXT", help="text to say/whisper, or number")
     parser.add_argument("--json", action="store_true", help="list: print JSON")
     parser.add_argument("--url", help="admin endpoint URL (default: from the admin file)")
-    parser.add_argument("--token", help="admin token (default: admin file, or ADMIN_TOKEN)")
+    parser.add_argument("--token", help="admin token (default: admin file, or "
+                        "VOICECONSOLE_SERVER_ADMIN_TOKEN)")
     parser.add_argument("--admin-file", type=Path, help="default: admin.json next to the DB")
     parser.add_argument("--actor", default="cli", help="who is acting, as recorded (cli)")
     parser.set_defaults(func=run)
@@ -89,7 +90,8 @@ def _endpoint(args: argparse.Namespace) -> Endpoint:
     if not url:
         raise ControlError(f"voiceconsole is not running (no admin endpoint at {path})")
     from_file = found.token if found and found.url == url.rstrip("/") else None
-    configured = settings.admin_token.get_secret_value() if settings.admin_token else None
+    admin_token = settings.server.admin_token
+    configured = admin_token.get_secret_value() if admin_token else None
     token = args.token or from_file or configured
     return Endpoint(url.rstrip("/"), token, args.url or str(path))
 
@@ -164,8 +166,8 @@ def _refusal(error: urllib.error.HTTPError, endpoint: Endpoint, sid: str | None)
     message = str(body.get("error") or error.reason)
     if error.code == 401:
         return ControlError(
-            f"the admin endpoint refused the token (give --token, set ADMIN_TOKEN, or check "
-            f"{endpoint.source})"
+            f"the admin endpoint refused the token (give --token, set "
+            f"VOICECONSOLE_SERVER_ADMIN_TOKEN, or check {endpoint.source})"
         )
     if error.code == 404:
         return ControlError(f"no live call {sid}" if sid else message)

@@ -30,9 +30,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.calls < 1:
         raise SystemExit("voiceconsole demo: --calls must be at least 1")
-    overrides: dict[str, object] = {"port": 0, "host": "127.0.0.1"}
+    overrides: dict[str, object] = {"server_port": 0, "server_host": "127.0.0.1"}
     if args.profile:
-        overrides["profile"] = args.profile
+        overrides["profile_default"] = args.profile
     settings = demo_settings(load_settings(**overrides), db=args.db)
     with hold_data_folder(settings, "demo"):
         if not args.headless:

@@ -34,7 +34,7 @@ def diagnose(settings: Settings) -> dict:
                   for name, t in tiers.items()},
         "local_engines": _local_engines(),
         "twilio": _twilio(settings),
-        "database": str(settings.voiceconsole_db),
+        "database": str(settings.data.db),
     }
 
 
@@ -64,14 +64,14 @@ def _audio_device_state() -> str:
 
 
 def _twilio(settings: Settings) -> dict[str, str]:
-    creds = bool(settings.twilio_account_sid and settings.twilio_auth_token)
+    creds = bool(settings.twilio.account_sid and settings.twilio.auth_token)
     return {
         "rest": "ready" if creds else "off: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN to "
         "transfer, hang up and sync the webhook",
         "signatures": _signatures(settings),
-        "public_url": settings.public_url or "unset: Twilio cannot reach this machine; set "
+        "public_url": settings.public.url or "unset: Twilio cannot reach this machine; set "
         "PUBLIC_URL or NGROK_AUTHTOKEN",
-        "emergency": settings.emergency_fallback_number or "unset: emergencies cannot be "
+        "emergency": settings.emergency.fallback_number or "unset: emergencies cannot be "
         "transferred; set EMERGENCY_FALLBACK_NUMBER",
     }
 
@@ -84,8 +84,9 @@ def _signatures(settings: Settings) -> str:
     problem = settings.exposure_problem()
     if problem is None:
         return f"NOT enforced ({unsigned}); fine while the server is reachable only from here"
-    if settings.allow_unsigned_public:
-        return f"NOT enforced ({unsigned}) on a PUBLIC server: ALLOW_UNSIGNED_PUBLIC=true"
+    if settings.public.allow_unsigned:
+        return (f"NOT enforced ({unsigned}) on a PUBLIC server: "
+                "VOICECONSOLE_PUBLIC_ALLOW_UNSIGNED=true")
     return f"NOT enforced ({unsigned}); start-up will be refused: {problem}"
 
 

@@ -42,7 +42,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--no-store", action="store_true", help="do not keep the report")
     p.add_argument("--url", help="admin endpoint URL (default: from the admin file)")
-    p.add_argument("--token", help="admin token (default: admin file, or ADMIN_TOKEN)")
+    p.add_argument("--token", help="admin token (default: admin file, or "
+                   "VOICECONSOLE_SERVER_ADMIN_TOKEN)")
     p.add_argument("--admin-file", type=Path, help="default: admin.json next to the DB")
     p.set_defaults(func=run)
 
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     try:
         if args.history or args.show:
-            return _past(args, settings.voiceconsole_db)
+            return _past(args, settings.data.db)
         scenarios = _scenarios(args)
         if args.list:
             return _list(scenarios, args.json)
@@ -79,16 +80,16 @@ def _drill(args: argparse.Namespace, settings: Any, scenarios: list[Any]) -> int
     from console.drill.runner import DrillPlan, run_drill
     from console.storage.drills import save_drill
 
-    token = settings.twilio_auth_token
+    token = settings.twilio.auth_token
     plan = DrillPlan(admin=_admin(args, settings), scenarios=scenarios,
                      auth_token=token.get_secret_value() if token else None,
-                     account_sid=settings.twilio_account_sid,
+                     account_sid=settings.twilio.account_sid,
                      progress=lambda line: print(printable(line), file=sys.stderr))
     print(f"drill {plan.drill_id}: {len(scenarios)} calls, one at a time; react in the console "
           "as you would to a real one", file=sys.stderr)
     report = asyncio.run(run_drill(plan)).to_dict()
     if not args.no_store:
-        save_drill(settings.voiceconsole_db, report)
+        save_drill(settings.data.db, report)
     if args.json:
         print(json_printable(json.dumps(report, indent=2, ensure_ascii=False)))
     else:
@@ -106,7 +107,8 @@ def _admin(args: argparse.Namespace, settings: Any) -> Any:
     if not url:
         raise DrillError(f"voiceconsole is not running (no admin endpoint at {path})")
     from_file = found.token if found and found.url == url else None
-    configured = settings.admin_token.get_secret_value() if settings.admin_token else None
+    admin_token = settings.server.admin_token
+    configured = admin_token.get_secret_value() if admin_token else None
     return Admin(url, args.token or from_file or configured)
 
 

@@ -14,9 +14,12 @@ from console.config import load_settings
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("serve", help="run the media server headless")
-    parser.add_argument("--host", help="interface to bind (default: HOST or 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port to bind (default: PORT or 8765; 0 = any)")
-    parser.add_argument("--profile", help="agent profile for calls (default: PROFILE)")
+    parser.add_argument("--host", help="interface to bind (default: VOICECONSOLE_SERVER_HOST "
+                        "or 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to bind (default: "
+                        "VOICECONSOLE_SERVER_PORT or 8765; 0 = any)")
+    parser.add_argument("--profile", help="agent profile for calls (default: "
+                        "VOICECONSOLE_PROFILE_DEFAULT)")
     parser.add_argument("--tunnel", action="store_true",
                         help="open an ngrok tunnel for the public URL (needs NGROK_AUTHTOKEN)")
     parser.set_defaults(func=run)
@@ -25,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from console.commands.console import hold_data_folder
 
-    overrides = {k: v for k in ("host", "port", "profile") if (v := getattr(args, k)) is not None}
+    names = {"host": "server_host", "port": "server_port", "profile": "profile_default"}
+    overrides = {names[k]: v for k in names if (v := getattr(args, k)) is not None}
     settings = load_settings(**overrides)
     with hold_data_folder(settings, "serve"):
         return asyncio.run(_serve(settings, args.tunnel))
@@ -57,7 +61,7 @@ async def _serve(settings, tunnel: bool) -> int:
     # the console, a full collection otherwise took 85-134 ms, longer than the 100 ms the pacer
     # sends ahead of playout.
     gc.freeze()
-    public = settings.public_url or runtime.server.url
+    public = runtime.address.url or runtime.server.url
     print(f"voiceconsole serving: webhook {public}/voice, media {runtime.server.media_url}, "
           f"health {runtime.server.url}/health", flush=True)
     try:

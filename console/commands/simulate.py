@@ -89,7 +89,7 @@ def _default_token(args: argparse.Namespace) -> str | None:
         return args.token or None
     from console.config import load_settings
 
-    token = load_settings().twilio_auth_token
+    token = load_settings().twilio.auth_token
     return token.get_secret_value() if token else None
 
 
@@ -128,7 +128,7 @@ def _options(args: argparse.Namespace) -> Any:
 def _account_sid() -> str | None:
     from console.config import load_settings
 
-    return load_settings().twilio_account_sid
+    return load_settings().twilio.account_sid
 
 
 def _print(summary: dict[str, Any], as_json: bool) -> None:

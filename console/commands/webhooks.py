@@ -69,8 +69,8 @@ def deliver_command(args: argparse.Namespace) -> int:
     from console.config import load_settings
 
     settings = load_settings()
-    if not settings.call_webhook_url:
-        print("voiceconsole webhooks deliver: CALL_WEBHOOK_URL is not set", file=sys.stderr)
+    if not settings.webhook.url:
+        print("voiceconsole webhooks deliver: VOICECONSOLE_WEBHOOK_URL is not set", file=sys.stderr)
         return 2
     with hold_data_folder(settings, "webhooks deliver"):
         return asyncio.run(_deliver(settings))
@@ -80,12 +80,12 @@ async def _deliver(settings: Any) -> int:
     from console.handoff.worker import WebhookWorker
     from console.storage.outbox import Outbox
 
-    worker = WebhookWorker(settings, Outbox(settings.voiceconsole_db))
+    worker = WebhookWorker(settings, Outbox(settings.data.db))
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
     worker.start()
-    print(f"delivering to {settings.call_webhook_url} (Ctrl-C stops)", flush=True)
+    print(f"delivering to {settings.webhook.url} (Ctrl-C stops)", flush=True)
     try:
         await stop.wait()
     finally:
@@ -96,7 +96,7 @@ async def _deliver(settings: Any) -> int:
 def _db_path() -> Path:
     from console.config import load_settings
 
-    return Path(load_settings().voiceconsole_db)
+    return Path(load_settings().data.db)
 
 
 def _with_outbox(db_path: Path, method: str, *args: Any) -> Any:

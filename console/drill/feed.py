@@ -48,7 +48,8 @@ async def media_info(http: aiohttp.ClientSession, admin: Admin) -> dict[str, str
 
 def _check(status: int, admin: Admin) -> None:
     if status == 401:
-        raise DrillError("the admin endpoint refused the token (give --token or set ADMIN_TOKEN)")
+        raise DrillError("the admin endpoint refused the token (give --token or set "
+                         "VOICECONSOLE_SERVER_ADMIN_TOKEN)")
     if status == 404:
         raise DrillError(f"{admin.url} has no drill support (an older voiceconsole?)")
     if status != 200:

@@ -40,13 +40,13 @@ class WebhookWorker:
     def __init__(self, settings: Settings, outbox: Outbox, *,
                  after_commit: Callable[[], Awaitable[None]] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
-        assert settings.call_webhook_url and settings.call_webhook_secret
-        self.url = settings.call_webhook_url
-        self._secret = settings.call_webhook_secret.get_secret_value()
-        self.max_attempts = settings.call_webhook_max_attempts
-        self.backoff = policy.Backoff(settings.call_webhook_backoff_base_s,
-                                      settings.call_webhook_backoff_cap_s)
-        self.timeout_s = settings.call_webhook_timeout_s
+        assert settings.webhook.url and settings.webhook.secret
+        self.url = settings.webhook.url
+        self._secret = settings.webhook.secret.get_secret_value()
+        self.max_attempts = settings.webhook.max_attempts
+        self.backoff = policy.Backoff(settings.webhook.backoff_base_s,
+                                      settings.webhook.backoff_cap_s)
+        self.timeout_s = settings.webhook.timeout_s
         self.outbox = outbox
         self.delivered = 0
         self.failed_attempts = 0

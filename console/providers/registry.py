@@ -47,7 +47,7 @@ class ProviderRegistry:
         return {"stt": self._stt_tier(), "llm": self._llm_tier(), "tts": self._tts_tier()}
 
     def _stt_tier(self) -> Tier:
-        if self.settings.deepgram_api_key:
+        if self.settings.deepgram.api_key:
             why = "DEEPGRAM_API_KEY is set"
             if missing := self.local_stt_missing():
                 # Said where the operator looks (start-up, doctor): if Deepgram fails, the
@@ -71,22 +71,23 @@ class ProviderRegistry:
         return self._local_stt_missing
 
     def _deepgram_recognizer(self) -> str:
-        """Which recognizer STT_ENGINE picked, with the Flux thresholds that shape its turns."""
+        """Which recognizer VOICECONSOLE_STT_ENGINE picked, with the Flux thresholds that shape
+        its turns."""
         s = self.settings
-        if s.stt_engine == "flux":
-            return (f"Deepgram flux-general-en (eager {s.flux_eager_eot_threshold}, "
-                    f"end {s.flux_eot_threshold}, timeout {s.flux_eot_timeout_ms} ms)")
+        if s.stt.engine == "flux":
+            return (f"Deepgram flux-general-en (eager {s.stt.flux_eager_eot_threshold}, "
+                    f"end {s.stt.flux_eot_threshold}, timeout {s.stt.flux_eot_timeout_ms} ms)")
         return "Deepgram nova-2"
 
     def _llm_tier(self) -> Tier:
-        if self.settings.groq_api_key:
-            where = self.settings.groq_base_url or "Groq"
-            return Tier("cloud", f"{self.settings.llm_model} at {where}", "GROQ_API_KEY is set")
+        if self.settings.groq.api_key:
+            where = self.settings.groq.base_url or "Groq"
+            return Tier("cloud", f"{self.settings.llm.model} at {where}", "GROQ_API_KEY is set")
         return Tier("scripted", "profile responder",
                     "no GROQ_API_KEY: a deterministic scripted responder answers")
 
     def _tts_tier(self) -> Tier:
-        if self.settings.deepgram_api_key:
+        if self.settings.deepgram.api_key:
             return Tier("cloud", "Deepgram Aura", "DEEPGRAM_API_KEY is set")
         return Tier("local", "Piper (espeak-ng fallback)", "no DEEPGRAM_API_KEY: local voice")
 
@@ -95,7 +96,7 @@ class ProviderRegistry:
             redact: Collection[str] = ()) -> SpeechToText:
         """`redact`: the call's profile's kinds; Deepgram is asked to hide those it can."""
         local = self._local_stt(observer)
-        if not self.settings.deepgram_api_key:
+        if not self.settings.deepgram.api_key:
             if local is None:
                 raise ProviderError("no speech-to-text: set DEEPGRAM_API_KEY or install "
                                     "the local extra (pip install -e '.[local]')")
@@ -109,24 +110,24 @@ class ProviderRegistry:
 
     def _deepgram_stt(self, observer: ProviderObserver | None,
                       redact: Collection[str] = ()) -> SpeechToText:
-        """The recognizer STT_ENGINE names, on the process's shared Deepgram client."""
+        """The recognizer VOICECONSOLE_STT_ENGINE names, on the process's shared Deepgram client."""
         s = self.settings
-        assert s.deepgram_api_key is not None
-        where = (s.deepgram_api_key.get_secret_value(), s.deepgram_base_url)
+        assert s.deepgram.api_key is not None
+        where = (s.deepgram.api_key.get_secret_value(), s.deepgram.base_url)
         shared = {"observer": observer, "client": self._shared_deepgram()}
-        if s.stt_engine == "flux":
+        if s.stt.engine == "flux":
             from console.providers.deepgram_flux import DeepgramFluxSTT
 
-            return DeepgramFluxSTT(*where, eot_threshold=s.flux_eot_threshold,
-                                   eager_eot_threshold=s.flux_eager_eot_threshold,
-                                   eot_timeout_ms=s.flux_eot_timeout_ms, **shared)
+            return DeepgramFluxSTT(*where, eot_threshold=s.stt.flux_eot_threshold,
+                                   eager_eot_threshold=s.stt.flux_eager_eot_threshold,
+                                   eot_timeout_ms=s.stt.flux_eot_timeout_ms, **shared)
         from console.providers.deepgram import DeepgramSTT
         from console.providers.deepgram_stt import nova_redact
 
         return DeepgramSTT(*where, redact=nova_redact(redact), **shared)
 
     def llm(self, profile: Any) -> LanguageModel:
-        if self.settings.groq_api_key:
+        if self.settings.groq.api_key:
             return self._shared_groq()
         from console.providers.scripted import ScriptedResponder
 
@@ -134,14 +135,14 @@ class ProviderRegistry:
 
     def tts(self, profile: Any, observer: ProviderObserver | None = None) -> TextToSpeech:
         local = self._local_tts(profile, observer)
-        if not self.settings.deepgram_api_key:
+        if not self.settings.deepgram.api_key:
             if local is None:
                 raise ProviderError("no text-to-speech: set DEEPGRAM_API_KEY or install espeak-ng")
             return local
         from console.providers.deepgram import DeepgramTTS
 
-        cloud = DeepgramTTS(self.settings.deepgram_api_key.get_secret_value(),
-                            self.settings.deepgram_base_url, voice=profile.voice,
+        cloud = DeepgramTTS(self.settings.deepgram.api_key.get_secret_value(),
+                            self.settings.deepgram.base_url, voice=profile.voice,
                             observer=observer, client=self._shared_deepgram())
         if local is None:
             return cloud
@@ -158,10 +159,10 @@ class ProviderRegistry:
 
             from console.providers.deepgram import make_client
 
-            assert self.settings.deepgram_api_key is not None
+            assert self.settings.deepgram.api_key is not None
             self._deepgram_http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
-            self._deepgram = make_client(self.settings.deepgram_api_key.get_secret_value(),
-                                         self.settings.deepgram_base_url,
+            self._deepgram = make_client(self.settings.deepgram.api_key.get_secret_value(),
+                                         self.settings.deepgram.base_url,
                                          httpx_client=self._deepgram_http)
         return self._deepgram
 
@@ -169,10 +170,10 @@ class ProviderRegistry:
         if self._groq is None:
             from console.providers.groq_llm import GroqLLM
 
-            assert self.settings.groq_api_key is not None
-            self._groq = GroqLLM(self.settings.groq_api_key.get_secret_value(),
-                                 self.settings.groq_base_url, model=self.settings.llm_model,
-                                 fallback_model=self.settings.llm_fallback_model,
+            assert self.settings.groq.api_key is not None
+            self._groq = GroqLLM(self.settings.groq.api_key.get_secret_value(),
+                                 self.settings.groq.base_url, model=self.settings.llm.model,
+                                 fallback_model=self.settings.llm.fallback_model,
                                  # A phone caller cannot wait out the SDK's 60 s default: a
                                  # model with no first token in 2 s is abandoned for the
                                  # fallback, then the apology plays (the dead-air watchdog
@@ -185,13 +186,13 @@ class ProviderRegistry:
         """The cloud tier's summary writer (a console.summary.llm.JsonModel), or None: without
         a Groq key the profile's rules write every summary."""
         s = self.settings
-        if not s.groq_api_key:
+        if not s.groq.api_key:
             return None
         from console.providers.groq_summary import GroqJsonModel
 
-        return GroqJsonModel(s.groq_api_key.get_secret_value(), s.groq_base_url,
-                             model=s.summary_model, strict=s.summary_strict,
-                             timeout_s=s.summary_timeout_s)
+        return GroqJsonModel(s.groq.api_key.get_secret_value(), s.groq.base_url,
+                             model=s.summary.model, strict=s.summary.strict,
+                             timeout_s=s.summary.timeout_s)
 
     @staticmethod
     def _local_stt(observer: ProviderObserver | None) -> SpeechToText | None:
@@ -215,11 +216,11 @@ class ProviderRegistry:
 
     async def warm_up(self) -> None:
         """Load local models once per process, before the first call, off the event loop."""
-        if self.settings.groq_api_key:
+        if self.settings.groq.api_key:
             await self._shared_groq().prepare()
-        if self.settings.deepgram_api_key:
+        if self.settings.deepgram.api_key:
             self._shared_deepgram()
-        if not self.settings.deepgram_api_key:
+        if not self.settings.deepgram.api_key:
             from console.providers import local_stt
 
             await asyncio.to_thread(local_stt.warm_up)

@@ -55,7 +55,7 @@ class Recordings:
 
     @property
     def enabled(self) -> bool:
-        return self.settings.recording_enabled
+        return self.settings.recording.enabled
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -196,7 +196,7 @@ class Recordings:
                 recorder.flush()
 
     async def _purge_daily(self) -> None:
-        days = self.settings.recording_retention_days
+        days = self.settings.recording.retention_days
         while True:
             with contextlib.suppress(OSError):
                 await asyncio.to_thread(purge, self.folder, days)

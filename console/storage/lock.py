@@ -46,7 +46,7 @@ class FolderInUse(Exception):
         who = holder.describe() if holder else "another process (it has not said which yet)"
         super().__init__(
             f"the data folder {folder} is in use by {who}. Stop that one first, or give this "
-            "one a folder of its own (VOICECONSOLE_DB)."
+            "one a folder of its own (VOICECONSOLE_DATA_DB)."
         )
         self.folder = folder
         self.holder = holder

@@ -233,7 +233,7 @@ class AdminFile:
 
 def admin_file_path(settings: Settings) -> Path:
     """`admin.json` next to the database (data/ by default)."""
-    return Path(settings.voiceconsole_db).parent / ADMIN_FILE_NAME
+    return Path(settings.data.db).parent / ADMIN_FILE_NAME
 
 
 def write_admin_file(path: Path, url: str, token: str) -> None:

@@ -33,7 +33,7 @@ from twilio.request_validator import (
 )
 from twilio.twiml.voice_response import VoiceResponse
 
-from console.config import Settings
+from console.config import PublicAddress, Settings
 from console.telephony.guard import called_url, signed_by_twilio
 
 log = logging.getLogger(__name__)
@@ -48,20 +48,21 @@ OnDialStatus = Callable[[str, str, dict[str, str]], Awaitable[str | None]]
 IsTransferring = Callable[[str], bool]
 
 
-def dial_action_url(settings: Settings, call_sid: str) -> str:
+def dial_action_url(address: PublicAddress, call_sid: str) -> str:
     """The public URL for `dial_twiml(action_url=...)`. Needs PUBLIC_URL (or the tunnel's):
     Twilio cannot reach a local address, so without one this raises ValueError."""
-    if not settings.public_url:
+    if not address.url:
         raise ValueError("a Dial action URL needs a public URL (PUBLIC_URL or --tunnel)")
-    return f"{settings.public_url}{PATH}?{urlencode({'call': call_sid})}"
+    return f"{address.url}{PATH}?{urlencode({'call': call_sid})}"
 
 
 def add_dial_status_route(
     app: web.Application, settings: Settings, on_status: OnDialStatus,
-    is_transferring: IsTransferring,
+    is_transferring: IsTransferring, address: PublicAddress | None = None,
 ) -> None:
     """Register `POST /dial-status` on `app` (before the server starts)."""
-    handler = _DialStatus(settings, on_status, is_transferring)
+    handler = _DialStatus(settings, on_status, is_transferring,
+                          address or PublicAddress.of(settings))
     app.router.add_post(PATH, handler.handle)
 
 
@@ -74,11 +75,12 @@ def apology_twiml() -> str:
 
 class _DialStatus:
     def __init__(self, settings: Settings, on_status: OnDialStatus,
-                 is_transferring: IsTransferring) -> None:
+                 is_transferring: IsTransferring, address: PublicAddress) -> None:
         self.settings = settings
+        self.address = address
         self.on_status = on_status
         self.is_transferring = is_transferring
-        token = settings.twilio_auth_token
+        token = settings.twilio.auth_token
         self.validator = (RequestValidator(token.get_secret_value())
                           if settings.validates_signatures and token is not None else None)
 
@@ -111,7 +113,7 @@ class _DialStatus:
 
     def _signed(self, request: web.Request, form: Any) -> bool:
         """Exactly as /voice: over the public URL Twilio called, path and query included."""
-        url = called_url(self.settings.public_url, request.scheme, request.host, request.path_qs)
+        url = called_url(self.address.url, request.scheme, request.host, request.path_qs)
         return signed_by_twilio(self.validator, request.headers, url, form)
 
 

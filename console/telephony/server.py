@@ -12,12 +12,13 @@ the peer is not Twilio or is broken beyond use, and reading on would only burn C
 
 What a peer must do to become a call, and keep doing to stay one (each limit a setting, each
 refusal counted in `ServerStats` and /health):
-- send `start` within START_DEADLINE_S, with a call and stream SID of Twilio's shape;
+- send `start` within VOICECONSOLE_LIMITS_START_DEADLINE_S, with a call and stream SID of
+  Twilio's shape;
 - when signatures are enforced, bring back the one-time ticket /voice gave that call, from the
   account of TWILIO_ACCOUNT_SID (guard.py says why the upgrade's own signature is not enough);
 - not be a second stream for a call that already has one;
-- stay under MAX_SOCKETS, MAX_CALLS and MEDIA_RATE_LIMIT; of the sockets not yet started, the
-  MAX_PENDING_SOCKETS newest are kept;
+- stay under the limits' max sockets, max calls and media rate (VOICECONSOLE_LIMITS_...); of
+  the sockets not yet started, the max pending sockets newest are kept;
 - keep reading what we send: a peer that stops for SEND_TIMEOUT_S is cut off.
 
 Reasons a handler's `on_stop(reason)` receives: "stream-stopped" (Twilio sent `stop`),
@@ -44,7 +45,7 @@ from twilio.request_validator import (
 )
 from twilio.twiml.voice_response import VoiceResponse
 
-from console.config import Settings
+from console.config import PublicAddress, Settings
 from console.events import AlertRaised, EventBus, ProtocolErrorCounted
 from console.memory import ChurnCollector
 from console.streams import HandlerFactory, StreamHandler, StreamStart
@@ -164,9 +165,9 @@ class _CallConnection:
         self._handler_failures = 0
         self._forced_code: int | None = None
         settings = server.settings
-        self._budget = InboundBudget(settings.media_rate_limit, settings.media_burst_s)
+        self._budget = InboundBudget(settings.limits.media_rate, settings.limits.media_burst_s)
         self._deadline = asyncio.get_running_loop().call_later(
-            settings.start_deadline_s, self._start_overdue)
+            settings.limits.start_deadline_s, self._start_overdue)
 
     @property
     def call_label(self) -> str:
@@ -212,7 +213,7 @@ class _CallConnection:
         if not self._budget.spend():
             self.server.refuse("inbound-flood")
             log.warning("call %s: closed: inbound over %.1fx real time", self.call_label,
-                        self.server.settings.media_rate_limit)
+                        self.server.settings.limits.media_rate)
             self._end_reason = "inbound-flood"
             self._forced_code = WSCloseCode.POLICY_VIOLATION
             return False
@@ -348,8 +349,10 @@ class _CallConnection:
 class MediaServer:
     """The HTTP/WebSocket face Twilio talks to. Add extra routes to `app` before `start()`."""
 
-    def __init__(self, settings: Settings, handler_factory: HandlerFactory, bus: EventBus) -> None:
+    def __init__(self, settings: Settings, handler_factory: HandlerFactory, bus: EventBus,
+                 address: PublicAddress | None = None) -> None:
         self.settings = settings
+        self.address = address or PublicAddress.of(settings)  # a tunnel may change it later
         self.handler_factory = handler_factory
         self.bus = bus
         self.stats = ServerStats()
@@ -378,12 +381,12 @@ class MediaServer:
     # ---- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> int:
-        """Bind and serve; returns the bound port (settings.port 0 picks a free one)."""
+        """Bind and serve; returns the bound port (settings.server.port 0 picks a free one)."""
         self._runner = web.AppRunner(
             self.app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S
         )
         await self._runner.setup()
-        self._site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
+        self._site = web.TCPSite(self._runner, self.settings.server.host, self.settings.server.port)
         await self._site.start()
         self._port = self._site.port
         log.info(
@@ -414,7 +417,8 @@ class MediaServer:
     @property
     def url(self) -> str:
         """Local http base, e.g. http://127.0.0.1:8765."""
-        host = "127.0.0.1" if self.settings.host in ("0.0.0.0", "") else self.settings.host
+        bound = self.settings.server.host
+        host = "127.0.0.1" if bound in ("0.0.0.0", "") else bound
         return f"http://{host}:{self._port}"
 
     @property
@@ -443,7 +447,7 @@ class MediaServer:
             return "bad-sid"
         if start.call_sid in self._calls:
             return "duplicate-stream"  # the live one keeps the call
-        if len(self._calls) >= self.settings.max_calls:
+        if len(self._calls) >= self.settings.limits.max_calls:
             return "calls-full"
         if self._validator is not None:
             return self._unbound(start)
@@ -451,7 +455,7 @@ class MediaServer:
 
     def _unbound(self, start: tp.Start) -> str | None:
         """With signatures on: the stream must be the one /voice answered, for our account."""
-        account = self.settings.twilio_account_sid
+        account = self.settings.twilio.account_sid
         if account and start.account_sid != account:
             return "wrong-account"
         ticket = start.custom_parameters.get(TICKET_PARAMETER, "")
@@ -496,12 +500,12 @@ class MediaServer:
         call_sid = str(form.get("CallSid", ""))
         if self._validator is not None and not valid_sid("call", call_sid):
             return web.Response(status=400, text="CallSid missing or not a Twilio call SID")
-        if len(self._calls) >= self.settings.max_calls:
+        if len(self._calls) >= self.settings.limits.max_calls:
             self.refuse("calls-full")
             return _twiml(_spoken_then_hang_up(BUSY_LINE))
         response = VoiceResponse()
         connect = response.connect(action=self._public_base(request) + STREAM_ENDED_PATH)
-        stream = connect.stream(url=self.settings.stream_url(request.host))
+        stream = connect.stream(url=self.address.stream_url(request.host))
         stream.parameter(name="caller", value=str(form.get("From", "")))
         stream.parameter(name="called", value=str(form.get("To", "")))
         if self._validator is not None:
@@ -523,9 +527,9 @@ class MediaServer:
     async def _media(self, request: web.Request) -> web.StreamResponse:
         if self._stopping:
             return web.Response(status=503, text="shutting down")
-        if not self._signed(request, self.settings.stream_url(request.host), {}):
+        if not self._signed(request, self.address.stream_url(request.host), {}):
             return self._reject("media upgrade")
-        if self.stats.sockets_active >= self.settings.max_sockets:
+        if self.stats.sockets_active >= self.settings.limits.max_sockets:
             self.refuse("sockets-full")
             return web.Response(status=503, text="too many media sockets")
         self._make_room_to_wait()
@@ -544,7 +548,7 @@ class MediaServer:
         full, the one that has waited longest goes, not the newcomer: a real stream sends
         `start` within milliseconds of opening, so it is never the oldest; someone holding
         sockets open is."""
-        while len(self._waiting) >= self.settings.max_pending_sockets:
+        while len(self._waiting) >= self.settings.limits.max_pending_sockets:
             oldest = next(iter(self._waiting))
             del self._waiting[oldest]
             self.refuse("pending-evicted")
@@ -586,11 +590,11 @@ class MediaServer:
             "refused": dict(stats.refused),
             "sessions_failed": stats.sessions_failed,
             "signatures": "enforced" if self._validator else self.settings.unsigned_reason(),
-            "limits": {"max_calls": self.settings.max_calls,
-                       "max_sockets": self.settings.max_sockets,
-                       "max_pending_sockets": self.settings.max_pending_sockets,
-                       "start_deadline_s": self.settings.start_deadline_s,
-                       "media_rate_limit": self.settings.media_rate_limit},
+            "limits": {"max_calls": self.settings.limits.max_calls,
+                       "max_sockets": self.settings.limits.max_sockets,
+                       "max_pending_sockets": self.settings.limits.max_pending_sockets,
+                       "start_deadline_s": self.settings.limits.start_deadline_s,
+                       "media_rate_limit": self.settings.limits.media_rate},
         }
 
     # ---- signatures ---------------------------------------------------------------------
@@ -600,7 +604,7 @@ class MediaServer:
         return self._public_base(request) + request.path_qs
 
     def _public_base(self, request: web.Request) -> str:
-        return called_url(self.settings.public_url, request.scheme, request.host, "")
+        return called_url(self.address.url, request.scheme, request.host, "")
 
     def _signed(self, request: web.Request, url: str, params: Any) -> bool:
         return signed_by_twilio(self._validator, request.headers, url, params)
@@ -619,6 +623,6 @@ def _spoken_then_hang_up(line: str) -> str:
 
 def _validator(settings: Settings) -> RequestValidator | None:
     settings.warn_about_risky_choices()
-    if not settings.validates_signatures or settings.twilio_auth_token is None:
+    if not settings.validates_signatures or settings.twilio.auth_token is None:
         return None
-    return RequestValidator(settings.twilio_auth_token.get_secret_value())
+    return RequestValidator(settings.twilio.auth_token.get_secret_value())

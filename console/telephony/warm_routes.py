@@ -20,7 +20,7 @@ from twilio.request_validator import (
     RequestValidator,
 )
 
-from console.config import Settings
+from console.config import PublicAddress, Settings
 from console.telephony.conference import (
     ANSWER_PATH,
     CONFERENCE_PATH,
@@ -56,9 +56,10 @@ class WarmWebhooks(Protocol):
         ...
 
 
-def add_warm_routes(app: web.Application, settings: Settings, warm: WarmWebhooks) -> None:
+def add_warm_routes(app: web.Application, settings: Settings, warm: WarmWebhooks,
+                    address: PublicAddress | None = None) -> None:
     """Register the four routes on `app` (before the server starts)."""
-    routes = _WarmRoutes(settings, warm)
+    routes = _WarmRoutes(settings, warm, address or PublicAddress.of(settings))
     app.router.add_post(CONFERENCE_PATH, routes.conference)
     app.router.add_post(ANSWER_PATH, routes.answer)
     app.router.add_post(STATUS_PATH, routes.status)
@@ -66,10 +67,11 @@ def add_warm_routes(app: web.Application, settings: Settings, warm: WarmWebhooks
 
 
 class _WarmRoutes:
-    def __init__(self, settings: Settings, warm: WarmWebhooks) -> None:
+    def __init__(self, settings: Settings, warm: WarmWebhooks, address: PublicAddress) -> None:
         self.settings = settings
+        self.address = address
         self.warm = warm
-        token = settings.twilio_auth_token
+        token = settings.twilio.auth_token
         self.validator = (RequestValidator(token.get_secret_value())
                           if settings.validates_signatures and token is not None else None)
 
@@ -132,7 +134,7 @@ class _WarmRoutes:
 
     def _signed(self, request: web.Request, form: Any) -> bool:
         """Exactly as /voice: over the public URL Twilio called, path and query included."""
-        url = called_url(self.settings.public_url, request.scheme, request.host, request.path_qs)
+        url = called_url(self.address.url, request.scheme, request.host, request.path_qs)
         return signed_by_twilio(self.validator, request.headers, url, form)
 
 

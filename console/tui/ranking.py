@@ -45,13 +45,13 @@ def risk_setup(backend: Any) -> RiskSetup:
     if settings is None:
         return RiskSetup()
     names = [f.name for f in dataclasses.fields(RiskWeights)]
-    weights = RiskWeights(**{name: getattr(settings, _setting(name)) for name in names})
-    return RiskSetup(weights, tuple(settings.risk_negative_words), settings.risk_rising_s,
+    weights = RiskWeights(**{name: getattr(settings.risk, _setting(name)) for name in names})
+    return RiskSetup(weights, tuple(settings.risk.negative_words), settings.risk.rising_s,
                      _cues_from(book))
 
 
 def _setting(weight: str) -> str:
-    return f"risk_{weight}" if weight == "v2v_budget_ms" else f"risk_weight_{weight}"
+    return weight if weight == "v2v_budget_ms" else f"weight_{weight}"
 
 
 def _cues_from(book: Any) -> Callable[[str], ProfileCues]:

@@ -35,7 +35,7 @@ def test_nothing_connects_or_opens_files_at_import(tmp_path):
     code = ("import console.cli, console.runtime, console.demo; "
             "from console.config import load_settings; load_settings()")
     subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True,
-                   env={"VOICECONSOLE_DB": str(tmp_path / "x.db"), "PATH": "/usr/bin:/bin"})
+                   env={"VOICECONSOLE_DATA_DB": str(tmp_path / "x.db"), "PATH": "/usr/bin:/bin"})
     assert not (tmp_path / "x.db").exists()
 
 

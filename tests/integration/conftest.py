@@ -36,11 +36,11 @@ class CloudStack:
     runtime: Runtime
 
     def caller(self, *utterances: Utterance, **options: Any) -> SimulatedCaller:
-        token = self.runtime.settings.twilio_auth_token
+        token = self.runtime.settings.twilio.auth_token
         opts = CallerOptions(url=self.runtime.server.media_url,
                              auth_token=token.get_secret_value() if token else None,
                              signed_url=f"wss://{PUBLIC_URL.removeprefix('https://')}/media",
-                             account_sid=self.runtime.settings.twilio_account_sid or "",
+                             account_sid=self.runtime.settings.twilio.account_sid or "",
                              utterances=list(utterances), **options)
         self.twilio.add_call(opts.call_sid)
         return SimulatedCaller(opts)
@@ -59,7 +59,7 @@ async def start_cloud_stack(tmp_path, *, options: SessionOptions | None = None,
     groq = await FakeGroq(**({"reply": reply} if reply is not None else {})).start()
     twilio = await FakeTwilioRest().start()
     values: dict[str, Any] = dict(
-        _env_file=None, port=0, voiceconsole_db=tmp_path / "calls.db", public_url=PUBLIC_URL,
+        _env_file=None, server_port=0, data_db=tmp_path / "calls.db", public_url=PUBLIC_URL,
         deepgram_api_key=deepgram.api_key, deepgram_base_url=deepgram.base_url,
         groq_api_key=groq.api_key,
         groq_base_url=groq.base_url,

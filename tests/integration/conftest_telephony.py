@@ -168,15 +168,15 @@ class Telephony:
             url=self.server.media_url, wait_for_greeting=False, fast=True, reply_quiet_ms=150
         )
         if self.settings.validates_signatures:
-            options.update(auth_token=TOKEN, signed_url=self.settings.stream_url())
+            options.update(auth_token=TOKEN, signed_url=self.server.address.stream_url())
         options.update(overrides)
         return SimulatedCaller(CallerOptions(**options))
 
 
 def make_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = dict(
-        host="127.0.0.1",
-        port=0,
+        server_host="127.0.0.1",
+        server_port=0,
         twilio_auth_token=None,
         public_url=None,
         twilio_signature_validation=True,

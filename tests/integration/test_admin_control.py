@@ -110,9 +110,9 @@ class Admin:
 
 @pytest.fixture
 def db_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The CLI finds the admin file next to VOICECONSOLE_DB, as a real install does."""
-    monkeypatch.setenv("VOICECONSOLE_DB", str(tmp_path / "calls.db"))
-    monkeypatch.delenv("ADMIN_TOKEN", raising=False)
+    """The CLI finds the admin file next to VOICECONSOLE_DATA_DB, as a real install does."""
+    monkeypatch.setenv("VOICECONSOLE_DATA_DB", str(tmp_path / "calls.db"))
+    monkeypatch.delenv("VOICECONSOLE_SERVER_ADMIN_TOKEN", raising=False)
     return tmp_path
 
 
@@ -307,7 +307,7 @@ async def test_control_with_a_wrong_token_says_the_token_was_refused(admin: Admi
 async def test_control_uses_the_admin_token_setting_with_an_explicit_url(
     admin: Admin, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ):
-    monkeypatch.setenv("ADMIN_TOKEN", TOKEN)
+    monkeypatch.setenv("VOICECONSOLE_SERVER_ADMIN_TOKEN", TOKEN)
     elsewhere = tmp_path / "none.json"
     code = await admin.control_cli(
         CALL, "unmute", "--url", admin.server.url, "--admin-file", str(elsewhere)

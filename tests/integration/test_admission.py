@@ -45,7 +45,7 @@ async def telephony():
 
 def _options(harness, call_sid: str = CALL_SID) -> CallerOptions:
     return CallerOptions(url=harness.server.media_url, auth_token=TOKEN, call_sid=call_sid,
-                         signed_url=harness.settings.stream_url(), account_sid=ACCOUNT)
+                         signed_url=harness.server.address.stream_url(), account_sid=ACCOUNT)
 
 
 async def _ticket(harness, call_sid: str = CALL_SID) -> str:
@@ -58,7 +58,7 @@ async def _start(harness, call_sid: str = CALL_SID, *, account: str = ACCOUNT,
                  parameters: dict[str, str] | None = None, stream_sid: str = STREAM_SID,
                  ) -> aiohttp.WSMessage:
     """A signed upgrade, then `start`: what the server answers first (a CLOSE if refused)."""
-    headers = {"X-Twilio-Signature": signature_for(harness.settings.stream_url())}
+    headers = {"X-Twilio-Signature": signature_for(harness.server.address.stream_url())}
     async with aiohttp.ClientSession() as session:
         async with session.ws_connect(harness.server.media_url, headers=headers) as ws:
             await ws.send_str(tp.build_connected())
@@ -141,7 +141,7 @@ async def test_a_second_stream_for_a_live_call_is_refused_and_the_first_keeps_th
 
 @pytest.fixture
 async def idle_socket(telephony) -> AsyncIterator[tuple]:
-    harness = await telephony(start_deadline_s=0.3)
+    harness = await telephony(limits_start_deadline_s=0.3)
     async with aiohttp.ClientSession() as session:
         async with session.ws_connect(harness.server.media_url) as ws:
             yield harness, ws
@@ -160,7 +160,7 @@ async def test_a_socket_that_never_sends_start_is_closed_at_the_deadline(idle_so
 
 
 async def test_sockets_over_the_cap_are_refused_and_calls_go_on(telephony):
-    harness = await telephony(max_sockets=2)
+    harness = await telephony(limits_max_sockets=2)
     async with aiohttp.ClientSession() as session:
         held = [await session.ws_connect(harness.server.media_url) for _ in range(2)]
         with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
@@ -179,7 +179,7 @@ async def test_sockets_that_never_start_make_room_for_newcomers_so_calls_still_c
 ):
     """Someone holding sockets open fills the share of not-yet-started sockets; the one that
     waited longest is closed for each newcomer, so a real call (which starts at once) gets in."""
-    harness = await telephony(max_pending_sockets=2)
+    harness = await telephony(limits_max_pending_sockets=2)
     async with aiohttp.ClientSession() as session:
         oldest, second = [await session.ws_connect(harness.server.media_url) for _ in range(2)]
         summary = await harness.caller(dtmf="1").run()
@@ -191,7 +191,7 @@ async def test_sockets_that_never_start_make_room_for_newcomers_so_calls_still_c
 
 
 async def test_at_the_call_cap_voice_says_the_lines_are_busy_and_hangs_up(telephony):
-    harness = await telephony(max_calls=1)
+    harness = await telephony(limits_max_calls=1)
     first = harness.caller(call_sid=CALL_SID, dtmf="12", dtmf_gap_ms=600)
     running = asyncio.create_task(first.run())
     await harness.until(lambda: harness.handlers)
@@ -203,7 +203,7 @@ async def test_at_the_call_cap_voice_says_the_lines_are_busy_and_hangs_up(teleph
 
 
 async def test_a_peer_flooding_audio_faster_than_real_time_is_closed(telephony):
-    harness = await telephony(media_rate_limit=2.0, media_burst_s=1.0)
+    harness = await telephony(limits_media_rate=2.0, limits_media_burst_s=1.0)
     async with aiohttp.ClientSession() as session:
         async with session.ws_connect(harness.server.media_url) as ws:
             await ws.send_str(tp.build_connected())
@@ -218,7 +218,7 @@ async def test_a_peer_flooding_audio_faster_than_real_time_is_closed(telephony):
 
 
 async def test_a_caller_at_real_time_pace_is_never_taken_for_a_flood(telephony):
-    harness = await telephony(media_rate_limit=1.2, media_burst_s=0.5)
+    harness = await telephony(limits_media_rate=1.2, limits_media_burst_s=0.5)
     caller = harness.caller(fast=False, dtmf="1")
     summary = await caller.run()
     assert summary["marks_echoed"] == ["dtmf-1"] and harness.server.stats.refused == {}

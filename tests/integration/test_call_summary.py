@@ -47,7 +47,7 @@ async def booked_call(stack: CloudStack) -> Any:
 
 
 def stored(stack: CloudStack, sid: str) -> dict[str, Any]:
-    with CallRepository(stack.runtime.settings.voiceconsole_db) as repository:
+    with CallRepository(stack.runtime.settings.data.db) as repository:
         call = repository.get_call(sid)
     assert call is not None
     return call

@@ -30,9 +30,9 @@ SID = "CA00000000000000000000000000hook"
 
 
 def _settings(db: Path, url: str, **overrides: Any):
-    values = dict(_env_file=None, voiceconsole_db=db, call_webhook_url=url,
-                  call_webhook_secret=SECRET, call_webhook_backoff_base_s=1.0,
-                  call_webhook_backoff_cap_s=4.0)
+    values = dict(_env_file=None, data_db=db, webhook_url=url,
+                  webhook_secret=SECRET, webhook_backoff_base_s=1.0,
+                  webhook_backoff_cap_s=4.0)
     return load_settings(**{**values, **overrides})
 
 
@@ -72,7 +72,7 @@ async def _until_row(db: Path, status: str | None, within: float,
 
 @asynccontextmanager
 async def _worker(settings):
-    worker = WebhookWorker(settings, Outbox(settings.voiceconsole_db))
+    worker = WebhookWorker(settings, Outbox(settings.data.db))
     worker.start()
     try:
         yield worker
@@ -86,7 +86,7 @@ async def _worker(settings):
 @pytest.mark.timeout(30)
 async def test_a_finished_call_over_the_real_server_reaches_the_receiver_once_signed(tmp_path):
     async with WebhookReceiver(SECRET) as receiver:
-        hook = {"call_webhook_url": receiver.url, "call_webhook_secret": SECRET}
+        hook = {"webhook_url": receiver.url, "webhook_secret": SECRET}
         stack, parts = await start_cloud_stack(tmp_path, script=["book me in for Tuesday"],
                                                overrides=hook)
         try:
@@ -101,7 +101,7 @@ async def test_a_finished_call_over_the_real_server_reaches_the_receiver_once_si
             await caller.run()
             sid = caller.options.call_sid
             await receiver.wait_for(lambda: receiver.accepted, timeout=10)
-            row = await _until_row(stack.runtime.settings.voiceconsole_db, "delivered", 5, sid)
+            row = await _until_row(stack.runtime.settings.data.db, "delivered", 5, sid)
         finally:
             await stop_cloud_stack(parts)
     assert len(receiver.requests) == 1 and receiver.requests[0].signature_ok
@@ -137,7 +137,7 @@ async def test_a_30_s_receiver_outage_ends_in_one_delivery_after_it(tmp_path):
     async with WebhookReceiver(SECRET, answer) as receiver:
         await _store_summarized_call(db)
         # Waits of 1, 2, then 4 s at most (2-4 s with jitter): 20 attempts outlast 30 s.
-        settings = _settings(db, receiver.url, call_webhook_max_attempts=20)
+        settings = _settings(db, receiver.url, webhook_max_attempts=20)
         async with _worker(settings):
             await receiver.wait_for(lambda: receiver.accepted, timeout=50)
             row = await _until_row(db, "delivered", 5)
@@ -150,8 +150,8 @@ async def test_a_30_s_receiver_outage_ends_in_one_delivery_after_it(tmp_path):
 
 
 async def _deliver_process(db: Path, url: str) -> Any:
-    env = {**os.environ, "VOICECONSOLE_DB": str(db), "CALL_WEBHOOK_URL": url,
-           "CALL_WEBHOOK_SECRET": SECRET, "CALL_WEBHOOK_BACKOFF_BASE_S": "1",
+    env = {**os.environ, "VOICECONSOLE_DATA_DB": str(db), "VOICECONSOLE_WEBHOOK_URL": url,
+           "VOICECONSOLE_WEBHOOK_SECRET": SECRET, "VOICECONSOLE_WEBHOOK_BACKOFF_BASE_S": "1",
            "PYTHONPATH": os.getcwd()}
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "console.cli", "webhooks", "deliver", env=env, cwd=db.parent,
@@ -192,8 +192,8 @@ async def test_n_failures_dead_letter_it_and_a_retry_from_the_console_delivers_i
     statuses = [500]
     async with WebhookReceiver(SECRET, lambda: statuses[-1]) as receiver:
         await _store_summarized_call(db)
-        settings = _settings(db, receiver.url, call_webhook_max_attempts=3,
-                             call_webhook_backoff_base_s=0.05, call_webhook_backoff_cap_s=0.2)
+        settings = _settings(db, receiver.url, webhook_max_attempts=3,
+                             webhook_backoff_base_s=0.05, webhook_backoff_cap_s=0.2)
         async with _worker(settings) as worker:
             dead = await _until_row(db, "dead", 10)
             assert [r.status for r in receiver.requests] == [500, 500, 500]

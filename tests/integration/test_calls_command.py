@@ -54,7 +54,7 @@ def _history() -> list:
 @pytest.fixture
 def db_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "voiceconsole.db"
-    monkeypatch.setenv("VOICECONSOLE_DB", str(path))
+    monkeypatch.setenv("VOICECONSOLE_DATA_DB", str(path))
     monkeypatch.chdir(tmp_path)  # no stray .env from the working tree
     return path
 
@@ -154,7 +154,7 @@ def test_the_installed_voiceconsole_command_lists_calls(filled: Path) -> None:
     command = Path(sys.executable).with_name("voiceconsole")
     result = subprocess.run(
         [str(command), "calls", "--search", "ceiling"],
-        env={**os.environ, "VOICECONSOLE_DB": str(filled)},
+        env={**os.environ, "VOICECONSOLE_DATA_DB": str(filled)},
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -208,7 +208,7 @@ def test_calls_show_into_a_pipe_closed_early_exits_quietly(filled: Path) -> None
     reader = subprocess.Popen(
         [sys.executable, "-m", "console.cli", "calls", "show", "CA-dentist"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env={**os.environ, "VOICECONSOLE_DB": str(filled), "PYTHONPATH": str(project)},
+        env={**os.environ, "VOICECONSOLE_DATA_DB": str(filled), "PYTHONPATH": str(project)},
     )  # fmt: skip
     reader.stdout.close()  # `| head` read its lines and left
     stderr = reader.stderr.read().decode()

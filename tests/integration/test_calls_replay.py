@@ -78,7 +78,7 @@ async def _store(db_path: Path, events: list) -> None:
 @pytest.fixture
 def db_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "data" / "voiceconsole.db"
-    monkeypatch.setenv("VOICECONSOLE_DB", str(path))
+    monkeypatch.setenv("VOICECONSOLE_DATA_DB", str(path))
     monkeypatch.chdir(tmp_path)  # no stray .env from the working tree
     return path
 

@@ -65,9 +65,11 @@ async def _media_url(proc: Any) -> str:
 
 def _server_env(deepgram: FakeDeepgram, groq: FakeGroq, db: Path) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "PUBLIC_"))}
-    return {**keep, "DEEPGRAM_API_KEY": deepgram.api_key, "DEEPGRAM_BASE_URL": deepgram.base_url,
-            "GROQ_API_KEY": groq.api_key, "GROQ_BASE_URL": groq.base_url,
-            "VOICECONSOLE_DB": str(db), "PORT": "0", "HOST": "127.0.0.1"}
+    return {**keep, "DEEPGRAM_API_KEY": deepgram.api_key,
+            "VOICECONSOLE_DEEPGRAM_BASE_URL": deepgram.base_url,
+            "GROQ_API_KEY": groq.api_key, "VOICECONSOLE_GROQ_BASE_URL": groq.base_url,
+            "VOICECONSOLE_DATA_DB": str(db), "VOICECONSOLE_SERVER_PORT": "0",
+            "VOICECONSOLE_SERVER_HOST": "127.0.0.1"}
 
 
 def _stored(db: Path, sid: str) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ from console.storage.repository import CallRepository
 
 @pytest.fixture
 async def runtime(tmp_path):
-    settings = load_settings(port=0, voiceconsole_db=tmp_path / "demo.db",
+    settings = load_settings(server_port=0, data_db=tmp_path / "demo.db",
                              _env_file=None, deepgram_api_key=None, groq_api_key=None)
     # Unpaced both ways: agent audio is sent as fast as it is made (the caller plays it at once).
     runtime = Runtime(settings, options=SessionOptions(lead_s=600.0))
@@ -31,7 +31,7 @@ async def test_demo_call_is_recognized_answered_and_stored(runtime):
     assert len(call["agent_replies"]) == 5  # greeting + one reply per caller line
     assert "Goodbye" in call["agent_replies"][-1]
 
-    stored = CallRepository(runtime.settings.voiceconsole_db).get_call(call["call_sid"])
+    stored = CallRepository(runtime.settings.data.db).get_call(call["call_sid"])
     roles = [turn["role"] for turn in stored["turns"]]
     assert roles.count("caller") == 4 and roles.count("agent") == 5
     voice_to_voice = [m["stages"]["voice_to_voice"] for m in stored["metrics"]

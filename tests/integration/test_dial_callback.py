@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from twilio.request_validator import RequestValidator
 
-from console.config import Settings, load_settings
+from console.config import PublicAddress, Settings, load_settings
 from console.events import EventBus
 from console.telephony.callbacks import APOLOGY, add_dial_status_route, dial_action_url
 from console.telephony.server import MediaServer
@@ -58,7 +58,8 @@ class Rig:
 
 
 async def _rig(**overrides: object) -> AsyncIterator[Rig]:
-    settings = load_settings(host="127.0.0.1", port=0, public_url=PUBLIC_URL, **overrides)
+    settings = load_settings(server_host="127.0.0.1", server_port=0, public_url=PUBLIC_URL,
+                             **overrides)
     server = MediaServer(settings, _no_calls, EventBus())
     recorder = Recorder()
     transferring = {CALL}  # the runtime's calls with a transfer waiting for its outcome
@@ -91,22 +92,22 @@ def _outcome(status: str, call_sid: str = CALL) -> dict[str, str]:
 
 
 def _path(settings: Settings, call_sid: str = CALL) -> str:
-    return dial_action_url(settings, call_sid).removeprefix(PUBLIC_URL)
+    return dial_action_url(PublicAddress.of(settings), call_sid).removeprefix(PUBLIC_URL)
 
 
 def test_the_action_url_is_the_public_dial_status_url_naming_the_original_call(rig: Rig):
-    assert dial_action_url(rig.settings, CALL) == f"{PUBLIC_URL}/dial-status?call={CALL}"
-    twiml = dial_twiml(SECOND, action_url=dial_action_url(rig.settings, CALL))
+    assert dial_action_url(rig.server.address, CALL) == f"{PUBLIC_URL}/dial-status?call={CALL}"
+    twiml = dial_twiml(SECOND, action_url=dial_action_url(rig.server.address, CALL))
     assert f'action="{PUBLIC_URL}/dial-status?call={CALL}"' in twiml
 
 
 def test_without_a_public_url_there_is_no_action_url_and_the_error_says_why():
     with pytest.raises(ValueError, match="public URL"):
-        dial_action_url(load_settings(public_url=None), CALL)
+        dial_action_url(PublicAddress(None, "127.0.0.1:8765"), CALL)
 
 
 async def test_a_signed_no_answer_asks_the_runtime_and_plays_its_second_dial(rig: Rig):
-    rig.recorder.answer = dial_twiml(SECOND, action_url=dial_action_url(rig.settings, CALL))
+    rig.recorder.answer = dial_twiml(SECOND, action_url=dial_action_url(rig.server.address, CALL))
 
     status, body = await rig.post(_path(rig.settings), _outcome("no-answer"))
 

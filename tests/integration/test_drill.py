@@ -104,7 +104,7 @@ async def spoken_line(text: str) -> bytes:
 
 @pytest.fixture
 async def drill_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("VOICECONSOLE_DB", str(tmp_path / "calls.db"))  # for the CLI's history
+    monkeypatch.setenv("VOICECONSOLE_DATA_DB", str(tmp_path / "calls.db"))  # for the CLI's history
     stack, parts = await start_cloud_stack(
         tmp_path, script=["I have a crushing chest pain", "I want to talk to a real person"],
         ms_per_char=4.0)  # short greetings: the callers wait for them
@@ -120,9 +120,9 @@ async def test_a_drill_runs_both_calls_scores_the_known_reaction_times_and_a_mis
     runtime.bus.subscribe(trainee)
     path = tmp_path / "drills.toml"
     path.write_text(SCENARIOS)
-    token = runtime.settings.twilio_auth_token.get_secret_value()
+    token = runtime.settings.twilio.auth_token.get_secret_value()
     plan = DrillPlan(Admin(runtime.admin.url, runtime.admin.token), load_scenarios(path),
-                     auth_token=token, account_sid=runtime.settings.twilio_account_sid,
+                     auth_token=token, account_sid=runtime.settings.twilio.account_sid,
                      render=spoken_line, cue_wait_s=3.0)
 
     report = await run_drill(plan)
@@ -151,8 +151,8 @@ async def test_a_drill_runs_both_calls_scores_the_known_reaction_times_and_a_mis
     assert stored["drill"] == plan.drill_id
 
     # Stored, and listed by `voiceconsole drill --history`.
-    await asyncio.to_thread(save_drill, runtime.settings.voiceconsole_db, report.to_dict())
-    [row] = await asyncio.to_thread(list_drills, runtime.settings.voiceconsole_db)
+    await asyncio.to_thread(save_drill, runtime.settings.data.db, report.to_dict())
+    [row] = await asyncio.to_thread(list_drills, runtime.settings.data.db)
     assert (row["drill_id"], row["misses"], row["score"]) == (plan.drill_id, 1, report.score)
     assert await asyncio.to_thread(cli.main, ["drill", "--history", "--json"]) == 0
     [listed] = json.loads(capsys.readouterr().out)

@@ -84,7 +84,7 @@ async def assert_nothing_lost(stack: CloudStack, sid: str) -> dict[str, Any]:
     # A call is over once it is summarized: the summary is published after CallEnded.
     await stack.watch.until(lambda: stack.watch.of("CallSummarized", call_sid=sid))
     await stack.runtime.store.flush()
-    call = await asyncio.to_thread(_stored_call, stack.runtime.settings.voiceconsole_db, sid)
+    call = await asyncio.to_thread(_stored_call, stack.runtime.settings.data.db, sid)
     published = [e for e in stack.watch.events if e.call_sid == sid and _storable(e)]
     assert sorted((e.kind, e.at) for e in published) == sorted(
         (e["kind"], e["at"]) for e in call["events"])
@@ -350,7 +350,7 @@ def company_lines_at_full_length(stack: CloudStack) -> None:
     """The quick rows shorten agent speech; silence is measured between company lines, so
     here they last as long as they do on a real call."""
     for line in COMPANY_LINES:
-        stack.runtime.greetings.remember(stack.runtime.settings.profile, line,
+        stack.runtime.greetings.remember(stack.runtime.settings.profile.default, line,
                                          tts_audio(line, LINE_MS_PER_CHAR))
 
 
@@ -461,7 +461,7 @@ async def test_a_locked_store_delays_but_loses_nothing_and_the_call_goes_on(tmp_
     async with cloud(tmp_path, script=["hello"]) as stack:
         stack.groq.reply = CALM_REPLY
         store = stack.runtime.store
-        locker = await asyncio.to_thread(_lock, stack.runtime.settings.voiceconsole_db)
+        locker = await asyncio.to_thread(_lock, stack.runtime.settings.data.db)
         try:
             summary = await quick_caller(stack, spoken()).run()
             assert store.lock_waits > 0 and store.pending > 0  # it really was held up

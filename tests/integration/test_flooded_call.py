@@ -35,7 +35,7 @@ async def test_a_deaf_call_flooded_at_ten_times_real_time_queues_none_of_it_and_
     monkeypatch.setattr(local_stt, "_WEIGHTS_PACKAGE", "no_such_weights_package")
     # The socket's own rate limit (test_admission.py) would close a 10x flood within a second;
     # off here, so the flood reaches the call and its queue's bound is what is tested.
-    stack, parts = await start_cloud_stack(tmp_path, overrides={"media_rate_limit": 0})
+    stack, parts = await start_cloud_stack(tmp_path, overrides={"limits_media_rate": 0})
     watch = Watch(stack.runtime.bus)
     try:
         stack.deepgram.api_key = "revoked-key"  # the fake now refuses ours, as Deepgram would

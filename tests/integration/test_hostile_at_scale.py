@@ -113,9 +113,9 @@ def hostile_frames(count: int, seed: int = 20240611) -> list[str | bytes]:
 
 def signed_upgrade(stack: CloudStack) -> dict[str, str]:
     """The hostile peers pass the signature check: the worst case is a leaked auth token."""
-    token = stack.runtime.settings.twilio_auth_token
+    token = stack.runtime.settings.twilio.auth_token
     assert token is not None
-    public = stack.runtime.settings.stream_url()
+    public = stack.runtime.address.stream_url()
     return {SIGNATURE_HEADER: RequestValidator(token.get_secret_value()).compute_signature(
         public, {})}
 
@@ -135,7 +135,7 @@ async def hostile_socket(stack: CloudStack, headers: dict[str, str], frames: lis
             ticket = await ticket_for(stack, session, call_sid)
             await ws.send_str(tp.build_connected())
             await ws.send_str(tp.build_start("MZ" + call_sid[2:], call_sid,
-                                             stack.runtime.settings.twilio_account_sid or "",
+                                             stack.runtime.settings.twilio.account_sid or "",
                                              {"ticket": ticket}))
         for index in range(0, len(frames), BURST):
             for frame in frames[index : index + BURST]:

@@ -100,7 +100,7 @@ async def test_media_before_start_is_counted_but_never_becomes_a_call(telephony)
 
 
 async def test_a_thousand_errors_close_that_socket_with_policy_violation(telephony):
-    harness = await telephony(media_rate_limit=0)  # sent at once: the flood limit would come first
+    harness = await telephony(limits_media_rate=0)  # sent at once: the flood limit would come first
     async with raw_socket(harness) as ws:
         for _ in range(1000):
             await ws.send_str("garbage")

@@ -41,10 +41,10 @@ CLOSED = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.E
 
 def signed_upgrade(stack: CloudStack) -> dict[str, str]:
     """What a peer holding the leaked token puts on its media upgrade."""
-    token = stack.runtime.settings.twilio_auth_token
+    token = stack.runtime.settings.twilio.auth_token
     assert token is not None
     validator = RequestValidator(token.get_secret_value())
-    return {SIGNATURE_HEADER: validator.compute_signature(stack.runtime.settings.stream_url(), {})}
+    return {SIGNATURE_HEADER: validator.compute_signature(stack.runtime.address.stream_url(), {})}
 
 
 async def until(predicate: Callable[[], bool], within: float = 10.0) -> None:
@@ -104,7 +104,7 @@ async def _flood_frames(ws: aiohttp.ClientWebSocketResponse, stream_sid: str) ->
 @pytest.fixture
 async def stack(tmp_path):
     stack, parts = await start_cloud_stack(tmp_path, ms_per_char=5.0,
-                                           overrides={"start_deadline_s": DEADLINE_S})
+                                           overrides={"limits_start_deadline_s": DEADLINE_S})
     stack.groq.reply = "Sure. Noted."
     yield stack
     await stop_cloud_stack(parts)
@@ -133,7 +133,7 @@ async def test_idle_sockets_and_floods_are_shut_out_while_ten_good_calls_are_ans
     idle_ends, flood_ends = [t.result() for t in idle], [t.result() for t in floods]
 
     assert all(end in CLOSED for end in idle_ends)
-    pending = stack.runtime.settings.max_pending_sockets
+    pending = stack.runtime.settings.limits.max_pending_sockets
     assert server.stats.refused["start-deadline"] >= pending  # a full share, closed on time
     assert (server.stats.refused["start-deadline"] + server.stats.refused["pending-evicted"]
             == IDLE_SOCKETS)  # each one shut out, and counted once

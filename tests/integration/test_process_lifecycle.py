@@ -85,14 +85,16 @@ def _env(tmp_path: Path, deepgram: FakeDeepgram, groq: FakeGroq, twilio: FakeTwi
     keep = {k: v for k, v in os.environ.items()
             if not k.startswith(("TWILIO_", "PUBLIC_", "NGROK_", "PYNGROK_", "VOICECONSOLE_"))}
     return {**keep, "TERM": "xterm-256color",
-            "DEEPGRAM_API_KEY": deepgram.api_key, "DEEPGRAM_BASE_URL": deepgram.base_url,
-            "GROQ_API_KEY": groq.api_key, "GROQ_BASE_URL": groq.base_url,
+            "DEEPGRAM_API_KEY": deepgram.api_key,
+            "VOICECONSOLE_DEEPGRAM_BASE_URL": deepgram.base_url,
+            "GROQ_API_KEY": groq.api_key, "VOICECONSOLE_GROQ_BASE_URL": groq.base_url,
             "TWILIO_ACCOUNT_SID": twilio.account_sid, "TWILIO_AUTH_TOKEN": twilio.auth_token,
-            "TWILIO_API_BASE_URL": twilio.base_url, "TWILIO_PHONE_NUMBER": NUMBER,
+            "VOICECONSOLE_TWILIO_API_BASE_URL": twilio.base_url, "TWILIO_PHONE_NUMBER": NUMBER,
             "NGROK_AUTHTOKEN": "fake-token", "PYNGROK_NGROK_PATH": str(agent.path),
             "XDG_CONFIG_HOME": str(tmp_path / "config"),
-            "VOICECONSOLE_DB": str(tmp_path / "data" / "calls.db"), "PORT": str(port),
-            "HOST": "127.0.0.1"}
+            "VOICECONSOLE_DATA_DB": str(tmp_path / "data" / "calls.db"),
+            "VOICECONSOLE_SERVER_PORT": str(port),
+            "VOICECONSOLE_SERVER_HOST": "127.0.0.1"}
 
 
 def _take_the_terminal() -> None:
@@ -193,7 +195,8 @@ async def test_closing_the_terminal_runs_the_ordered_shutdown(tmp_path):
 def _plain_env(tmp_path: Path) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items()
             if not k.startswith(("TWILIO_", "PUBLIC_", "NGROK_", "VOICECONSOLE_"))}
-    return {**keep, "VOICECONSOLE_DB": str(tmp_path / "data" / "calls.db"), "PORT": "0"}
+    return {**keep, "VOICECONSOLE_DATA_DB": str(tmp_path / "data" / "calls.db"),
+            "VOICECONSOLE_SERVER_PORT": "0"}
 
 
 async def test_a_second_instance_on_the_same_data_folder_refuses_and_names_the_holder(tmp_path):

@@ -54,7 +54,7 @@ async def test_a_call_on_a_badly_edited_profile_greets_with_the_last_good_one(tm
 async def test_a_profile_invalid_at_start_up_stops_the_start_naming_file_and_field(
         tmp_path, editable):
     path = break_greeting(editable)
-    settings = load_settings(_env_file=None, port=0, voiceconsole_db=tmp_path / "calls.db",
+    settings = load_settings(_env_file=None, server_port=0, data_db=tmp_path / "calls.db",
                              deepgram_api_key=None, groq_api_key=None)
     with pytest.raises(InvalidProfiles, match=re.escape(f"{path}: greeting: must be a string")):
         await Runtime(settings).start()

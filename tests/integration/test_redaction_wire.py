@@ -96,7 +96,7 @@ async def test_a_card_next_to_an_emergency_reaches_triage_raw_and_the_store_reda
     assert [secret for secret in SECRETS if secret in stored] == []
 
     exports = tmp_path / "exports"
-    with CallRepository(flux.runtime.settings.voiceconsole_db) as repository:
+    with CallRepository(flux.runtime.settings.data.db) as repository:
         repository.export_calls_json(exports / "calls.json", [sid])
         repository.export_calls_csv(exports / "calls.csv", [sid])
     assert "[card]" in (exports / "calls.json").read_text()

@@ -40,10 +40,11 @@ async def fakes():
 
 
 def _cloud(deepgram: FakeDeepgram, groq: FakeGroq, twilio: FakeTwilioRest) -> dict[str, str]:
-    return {"DEEPGRAM_API_KEY": deepgram.api_key, "DEEPGRAM_BASE_URL": deepgram.base_url,
-            "GROQ_API_KEY": groq.api_key, "GROQ_BASE_URL": groq.base_url,
+    return {"DEEPGRAM_API_KEY": deepgram.api_key,
+            "VOICECONSOLE_DEEPGRAM_BASE_URL": deepgram.base_url,
+            "GROQ_API_KEY": groq.api_key, "VOICECONSOLE_GROQ_BASE_URL": groq.base_url,
             "TWILIO_ACCOUNT_SID": twilio.account_sid, "TWILIO_AUTH_TOKEN": twilio.auth_token,
-            "TWILIO_API_BASE_URL": twilio.base_url, "TWILIO_PHONE_NUMBER": NUMBER}
+            "VOICECONSOLE_TWILIO_API_BASE_URL": twilio.base_url, "TWILIO_PHONE_NUMBER": NUMBER}
 
 
 def _number(twilio: FakeTwilioRest) -> dict[str, str]:
@@ -60,9 +61,10 @@ async def test_a_failed_start_up_restores_the_webhook_it_pointed_and_closes_the_
     data = tmp_path / "data"
     # The last step of start-up, the admin file for `voiceconsole control`, cannot be written.
     (data / "admin.json").mkdir(parents=True)
-    settings = load_settings(_env_file=None, port=0, voiceconsole_db=data / "calls.db",
-                             ngrok_authtoken="token", **{k.lower(): v for k, v in
-                                                         _cloud(deepgram, groq, twilio).items()})
+    settings = load_settings(_env_file=None, server_port=0, data_db=data / "calls.db",
+                             public_ngrok_authtoken="token",
+                             **{k.lower().removeprefix("voiceconsole_"): v
+                                for k, v in _cloud(deepgram, groq, twilio).items()})
 
     assert await serve._serve(settings, tunnel=True) == 1  # said so, and did not hang
 
@@ -92,13 +94,13 @@ async def test_a_demo_beside_a_running_console_leaves_its_calls_admin_file_and_n
     placed: list[str] = []
 
     async def no_calls(runtime, **options):
-        placed.append(str(runtime.settings.voiceconsole_db))
+        placed.append(str(runtime.settings.data.db))
         return {"calls": []}
 
     monkeypatch.setattr("console.demo.run_demo", no_calls)
     monkeypatch.chdir(tmp_path)  # no .env
     for name, value in {**_cloud(deepgram, groq, twilio), "PUBLIC_URL": PUBLIC_URL,
-                        "VOICECONSOLE_DB": str(data / "calls.db")}.items():
+                        "VOICECONSOLE_DATA_DB": str(data / "calls.db")}.items():
         monkeypatch.setenv(name, value)
     try:
         assert await asyncio.to_thread(cli.main, ["demo", "--headless"]) == 0

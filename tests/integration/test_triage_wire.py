@@ -113,7 +113,7 @@ async def post_dial_status(cloud, call_sid: str, status: str) -> str:
     """What Twilio does when <Dial> ends: a signed POST to the action URL."""
     path = f"/dial-status?call={call_sid}"
     form = {"CallSid": "CA" + "9" * 32, "DialCallStatus": status}
-    token = cloud.runtime.settings.twilio_auth_token.get_secret_value()
+    token = cloud.runtime.settings.twilio.auth_token.get_secret_value()
     signature = RequestValidator(token).compute_signature(PUBLIC_URL + path, form)
     async with aiohttp.ClientSession() as http:
         async with http.post(cloud.runtime.server.url + path, data=form,

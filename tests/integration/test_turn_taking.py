@@ -188,7 +188,7 @@ async def tiers(tmp_path):
     embedded default (local Whisper, local voice, scripted responder)."""
     stack, parts = await start_cloud_stack(tmp_path / "cloud")
     stack.groq.reply = "Thank you, I have noted all of that."
-    settings = load_settings(port=0, voiceconsole_db=tmp_path / "embedded.db", _env_file=None,
+    settings = load_settings(server_port=0, data_db=tmp_path / "embedded.db", _env_file=None,
                              deepgram_api_key=None, groq_api_key=None)
     embedded = Runtime(settings)
     await embedded.start()
@@ -201,10 +201,10 @@ def long_caller(runtime: Runtime, twilio: Any, audio: bytes) -> SimulatedCaller:
     options = CallerOptions(url=runtime.server.media_url, utterances=[said(audio)],
                             reply_timeout_s=15.0, greeting_timeout_s=15.0)
     if twilio is not None:
-        token = runtime.settings.twilio_auth_token
+        token = runtime.settings.twilio.auth_token
         options.auth_token = token.get_secret_value() if token else None
-        options.signed_url = f"wss://{runtime.settings.public_url.removeprefix('https://')}/media"
-        options.account_sid = runtime.settings.twilio_account_sid or ""
+        options.signed_url = f"wss://{runtime.settings.public.url.removeprefix('https://')}/media"
+        options.account_sid = runtime.settings.twilio.account_sid or ""
         twilio.add_call(options.call_sid)
     return SimulatedCaller(options)
 
@@ -212,7 +212,7 @@ def long_caller(runtime: Runtime, twilio: Any, audio: bytes) -> SimulatedCaller:
 def idle_lines(runtime: Runtime) -> set[str]:
     from console import profiles
 
-    profile = profiles.load_profile(runtime.settings.profile)
+    profile = profiles.load_profile(runtime.settings.profile.default)
     return {profile.reprompt, profile.goodbye, *FILLERS}
 
 

@@ -71,7 +71,7 @@ async def test_a_warm_transfer_briefs_the_target_first_then_joins_them_with_the_
     assert watch.of("AlertRaised") == []
     # The hold line the caller heard meanwhile comes from our signed hold route.
     status, hold = await cloud.twilio.webhooks.post(hold_url, {"CallSid": sid})
-    assert status == 200 and cloud.runtime.settings.warm_hold_line in hold
+    assert status == 200 and cloud.runtime.settings.warm.hold_line in hold
     # A (signed) outcome from any leg but the target's is refused: it cannot act for another.
     status_url = f"{PUBLIC_URL}/warm/status?call={sid}"
     other = {"CallSid": "CA" + "8" * 32, "CallStatus": "busy"}

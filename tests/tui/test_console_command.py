@@ -39,7 +39,7 @@ def test_console_builds_the_backend_from_settings_and_stops_it_on_quit(
     seen_ports: list[int] = []
 
     def build_backend(settings) -> FakeBackend:
-        seen_ports.append(settings.port)
+        seen_ports.append(settings.server.port)
         built.append(FakeBackend())
         return built[-1]
 

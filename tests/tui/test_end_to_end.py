@@ -196,12 +196,12 @@ async def test_history_exports_land_in_data_exports_beside_the_database(stack) -
         await wait_until(pilot, lambda: isinstance(app.screen, HistoryScreen) and app.screen.loaded)
         await pilot.press("j")
         await wait_until(pilot, lambda: any(n.startswith("Exported 1 call to") for n in notes))
-    folder = stack.runtime.settings.voiceconsole_db.parent / "exports"
+    folder = stack.runtime.settings.data.db.parent / "exports"
     assert notes[-1].endswith(".json") and notes[-1].rsplit(" to ", 1)[1].startswith(str(folder))
 
 
 async def test_the_console_starts_the_real_runtime_and_stops_it_on_quit(stack, tmp_path) -> None:
-    own = stack.runtime.settings.model_copy(update={"voiceconsole_db": tmp_path / "own.db"})
+    own = stack.runtime.settings.replace(data_db=tmp_path / "own.db")
     runtime = Runtime(own)
     app = VoiceConsoleApp(runtime)
     async with app.run_test(size=SIZE) as pilot:

@@ -27,8 +27,8 @@ async def test_the_runtime_status_names_each_limits_refusals_and_an_unsigned_pub
     from console.config import load_settings
     from console.runtime import Runtime
 
-    runtime = Runtime(load_settings(_env_file=None, voiceconsole_db=tmp_path / "c.db",
-                                    public_url="https://x.example", allow_unsigned_public=True))
+    runtime = Runtime(load_settings(_env_file=None, data_db=tmp_path / "c.db",
+                                    public_url="https://x.example", public_allow_unsigned=True))
     runtime.server.refuse("start-deadline")
     runtime.server.refuse("start-deadline")
     runtime.server.refuse("inbound-flood")

@@ -13,8 +13,8 @@ from console import cli
 
 @pytest.fixture
 def no_console(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("VOICECONSOLE_DB", str(tmp_path / "calls.db"))
-    monkeypatch.delenv("ADMIN_TOKEN", raising=False)
+    monkeypatch.setenv("VOICECONSOLE_DATA_DB", str(tmp_path / "calls.db"))
+    monkeypatch.delenv("VOICECONSOLE_SERVER_ADMIN_TOKEN", raising=False)
     return tmp_path
 
 

@@ -18,30 +18,30 @@ def settings(**values: object):
 def test_an_empty_auth_token_is_treated_as_unset(empty: str) -> None:
     """`cp .env.example .env` leaves `TWILIO_AUTH_TOKEN=`: signatures "checked" against the
     empty key are signatures anyone can compute."""
-    configured = settings(twilio_auth_token=empty, groq_api_key=empty, ngrok_authtoken=empty)
-    assert configured.twilio_auth_token is None and not configured.validates_signatures
-    assert configured.groq_api_key is None and configured.ngrok_authtoken is None
+    configured = settings(twilio_auth_token=empty, groq_api_key=empty, public_ngrok_authtoken=empty)
+    assert configured.twilio.auth_token is None and not configured.validates_signatures
+    assert configured.groq.api_key is None and configured.public.ngrok_authtoken is None
 
 
 def test_an_empty_token_read_from_the_environment_is_unset_too(monkeypatch) -> None:
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", "")
     monkeypatch.setenv("PUBLIC_URL", "")
     configured = settings()
-    assert configured.twilio_auth_token is None and configured.public_url is None
+    assert configured.twilio.auth_token is None and configured.public.url is None
 
 
 # (settings, tunnel wanted, is start-up refused)
 EXPOSURE = [
     ({}, False, False),  # loopback, no token: the embedded default
     ({}, True, True),  # --tunnel without a token
-    ({"ngrok_authtoken": "ng"}, False, True),
+    ({"public_ngrok_authtoken": "ng"}, False, True),
     ({"public_url": "https://x.example"}, False, True),
-    ({"host": "0.0.0.0"}, False, True),
+    ({"server_host": "0.0.0.0"}, False, True),
     ({"twilio_auth_token": ""}, True, True),  # the empty token is no token
     ({"twilio_auth_token": "t"}, True, False),
-    ({"twilio_auth_token": "t", "twilio_signature_validation": False, "host": "0.0.0.0"}, False,
-     True),
-    ({"allow_unsigned_public": True, "public_url": "https://x.example"}, False, False),
+    ({"twilio_auth_token": "t", "twilio_signature_validation": False, "server_host": "0.0.0.0"},
+     False, True),
+    ({"public_allow_unsigned": True, "public_url": "https://x.example"}, False, False),
 ]
 
 
@@ -54,7 +54,7 @@ def test_a_public_server_without_signatures_refuses_to_start(values, tunnel, ref
 
 
 async def test_the_runtime_refuses_before_anything_binds(tmp_path) -> None:
-    runtime = Runtime(settings(voiceconsole_db=tmp_path / "calls.db", port=0,
+    runtime = Runtime(settings(data_db=tmp_path / "calls.db", server_port=0,
                                public_url="https://x.example"))
     with pytest.raises(UnsafeExposure, match="without Twilio signatures"):
         await runtime.start(lambda step, status: None)
@@ -69,7 +69,7 @@ def test_doctor_says_whether_signatures_are_enforced_and_why_not() -> None:
     public = diagnose(settings(public_url="https://x.example",
                                twilio_auth_token=""))["twilio"]["signatures"]
     assert "start-up will be refused" in public
-    allowed = diagnose(settings(public_url="https://x.example", allow_unsigned_public=True))
+    allowed = diagnose(settings(public_url="https://x.example", public_allow_unsigned=True))
     assert "PUBLIC server" in allowed["twilio"]["signatures"]
 
 

@@ -126,7 +126,7 @@ def test_a_process_that_dies_holding_the_folder_leaves_no_stale_lock(tmp_path):
 
 
 def test_a_folder_shared_with_other_files_is_reported_not_changed(tmp_path, caplog):
-    """VOICECONSOLE_DB=~/calls.db must not make the user's home folder 0700."""
+    """VOICECONSOLE_DATA_DB=~/calls.db must not make the user's home folder 0700."""
     home = tmp_path / "home"
     home.mkdir(mode=0o755)
     (home / ".bashrc").touch()

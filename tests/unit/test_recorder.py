@@ -83,7 +83,7 @@ class Sender:
     async def close(self, reason): pass
 
 async def main():
-    settings = load_settings(_env_file=None, voiceconsole_db=sys.argv[1])
+    settings = load_settings(_env_file=None, data_db=sys.argv[1])
     recordings = Recordings(settings, EventBus())
     await recordings.start()
     started = (time.monotonic() - 3.0, time.time() - 3.0)  # three seconds into the call
@@ -165,7 +165,7 @@ class Session:
 async def recorded_call(tmp_path, seconds_in: float = 3.0, profile=None, **settings):
     bus, seen = ev.EventBus(), []
     bus.subscribe(seen.append)
-    recordings = Recordings(load_settings(_env_file=None, voiceconsole_db=tmp_path / "c.db",
+    recordings = Recordings(load_settings(_env_file=None, data_db=tmp_path / "c.db",
                                           **settings), bus)
     await recordings.start()
     started = (time.monotonic() - seconds_in, time.time() - seconds_in)
@@ -215,8 +215,8 @@ async def test_a_profile_announcement_leads_the_greeting_only_on_recorded_calls(
     data = {"system_prompt": "x", "greeting": "Hello.",
             "recording_announcement": "This call may be recorded."}
     profile = parse_profile(data, tmp_path / "clinic.toml")
-    on = Recordings(load_settings(_env_file=None, voiceconsole_db=tmp_path / "c.db"), ev.EventBus())
-    off = Recordings(load_settings(_env_file=None, voiceconsole_db=tmp_path / "c.db",
+    on = Recordings(load_settings(_env_file=None, data_db=tmp_path / "c.db"), ev.EventBus())
+    off = Recordings(load_settings(_env_file=None, data_db=tmp_path / "c.db",
                                    recording_enabled=False), ev.EventBus())
     assert on.announced(profile).greeting == "This call may be recorded. Hello."
     assert off.announced(profile).greeting == "Hello."
@@ -230,7 +230,7 @@ async def test_an_unwritable_folder_raises_a_warning_and_the_call_still_sends_au
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("a file where the folder should be")
     recordings, sender, session, seen, _ = await recorded_call(
-        tmp_path, recordings_dir=blocked / "recordings")
+        tmp_path, recording_dir=blocked / "recordings")
     line = sender._sender  # the call's own sender, behind the recorder
     await sender.send_audio(B)
     session.caller_says(A)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from twilio.request_validator import RequestValidator
 
-from console.config import load_settings
+from console.config import PublicAddress, load_settings
 from console.simulate.caller import CallerOptions, SimulatedCaller
 
 WEBHOOK_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
@@ -40,7 +40,10 @@ def test_a_changed_param_or_url_fails_validation():
 
 def test_the_stream_url_behind_a_tunnel_is_the_public_wss_url_twilio_signs():
     settings = load_settings(public_url="https://abc.ngrok.app/", _env_file=None)
-    assert settings.stream_url("127.0.0.1:8765") == "wss://abc.ngrok.app/media"
+    address = PublicAddress.of(settings)
+    assert address.stream_url("127.0.0.1:8765") == "wss://abc.ngrok.app/media"
+    address.url = "https://tunnel.ngrok.app"  # the tunnel opened: what Twilio signs follows it
+    assert address.stream_url("127.0.0.1:8765") == "wss://tunnel.ngrok.app/media"
 
 
 def test_the_simulated_caller_signs_its_upgrade_like_twilio():

@@ -24,10 +24,11 @@ def settings(**values: object):
 @pytest.mark.parametrize(
     ("values", "says"),
     [
-        ({"flux_eot_threshold": 0.4}, "FLUX_EOT_THRESHOLD must be between 0.5 and 1.0"),
-        ({"flux_eager_eot_threshold": 0.95}, "FLUX_EAGER_EOT_THRESHOLD must be between 0.3"),
-        ({"flux_eot_timeout_ms": 100}, "FLUX_EOT_TIMEOUT_MS must be between 500 and 60000"),
-        ({"flux_eager_eot_threshold": 0.8}, "must not exceed FLUX_EOT_THRESHOLD (0.7)"),
+        ({"stt_flux_eot_threshold": 0.4}, "FLUX_EOT_THRESHOLD must be between 0.5 and 1.0"),
+        ({"stt_flux_eager_eot_threshold": 0.95}, "FLUX_EAGER_EOT_THRESHOLD must be between 0.3"),
+        ({"stt_flux_eot_timeout_ms": 100}, "FLUX_EOT_TIMEOUT_MS must be between 500 and 60000"),
+        ({"stt_flux_eager_eot_threshold": 0.8},
+         "must not exceed VOICECONSOLE_STT_FLUX_EOT_THRESHOLD (0.7)"),
         ({"stt_engine": "whisper"}, "'nova' or 'flux'"),
     ],
 )
@@ -41,18 +42,20 @@ def test_values_deepgram_would_refuse_are_refused_at_start_up_with_a_clear_reaso
 
 def test_the_defaults_are_nova_and_flux_with_eager_end_of_turn_on() -> None:
     s = settings()
-    assert s.stt_engine == "nova"
-    assert (s.flux_eot_threshold, s.flux_eager_eot_threshold, s.flux_eot_timeout_ms) == (
+    assert s.stt.engine == "nova"
+    assert (s.stt.flux_eot_threshold, s.stt.flux_eager_eot_threshold,
+            s.stt.flux_eot_timeout_ms) == (
         0.7,
         0.5,
         5000,
     )
-    assert settings(flux_eot_threshold=1.0, flux_eager_eot_threshold=0.9).flux_eot_threshold == 1
+    fussy = settings(stt_flux_eot_threshold=1.0, stt_flux_eager_eot_threshold=0.9)
+    assert fussy.stt.flux_eot_threshold == 1
 
 
 async def test_stt_engine_flux_builds_flux_with_the_thresholds_and_doctor_says_so() -> None:
     registry = ProviderRegistry(
-        settings(stt_engine="flux", flux_eot_threshold=0.8, flux_eager_eot_threshold=0.4)
+        settings(stt_engine="flux", stt_flux_eot_threshold=0.8, stt_flux_eager_eot_threshold=0.4)
     )
     try:
         stt = registry.stt()
@@ -115,7 +118,7 @@ def test_the_command_line_names_the_bad_setting_instead_of_a_traceback(
 ):
     from console.cli import main
 
-    monkeypatch.setenv("FLUX_EOT_THRESHOLD", "1.5")
+    monkeypatch.setenv("VOICECONSOLE_STT_FLUX_EOT_THRESHOLD", "1.5")
     monkeypatch.chdir(tmp_path)  # no .env here
     assert main(["doctor"]) == 2
     assert "FLUX_EOT_THRESHOLD must be between 0.5 and 1.0" in capsys.readouterr().err

@@ -42,7 +42,7 @@ def db_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         write_event(db, event)
     db.conn.commit()
     db.close()
-    monkeypatch.setenv("VOICECONSOLE_DB", str(path))
+    monkeypatch.setenv("VOICECONSOLE_DATA_DB", str(path))
     monkeypatch.chdir(tmp_path)  # no stray .env from the working tree
     return path
 

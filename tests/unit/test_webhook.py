@@ -80,13 +80,13 @@ def test_the_last_attempt_dead_letters_and_a_retry_after_is_honoured_up_to_the_c
 
 def test_a_webhook_url_without_a_secret_is_refused_at_start_up(tmp_path):
     for secret in (None, "", "   "):
-        with pytest.raises(ValidationError, match="CALL_WEBHOOK_SECRET"):
-            load_settings(_env_file=None, call_webhook_url="https://crm.example/hook",
-                          call_webhook_secret=secret)
+        with pytest.raises(ValidationError, match="VOICECONSOLE_WEBHOOK_SECRET"):
+            load_settings(_env_file=None, webhook_url="https://crm.example/hook",
+                          webhook_secret=secret)
     with pytest.raises(ValidationError, match="http"):
-        load_settings(_env_file=None, call_webhook_url="ftp://crm.example",
-                      call_webhook_secret=SECRET)
-    assert load_settings(_env_file=None, call_webhook_url="").call_webhook_url is None
+        load_settings(_env_file=None, webhook_url="ftp://crm.example",
+                      webhook_secret=SECRET)
+    assert load_settings(_env_file=None, webhook_url="").webhook.url is None
 
 
 # ------------------------------------------------------------------ outbox rows
@@ -169,7 +169,7 @@ def test_the_cli_lists_a_dead_letter_with_its_error_and_retries_it(tmp_path, mon
         dead, delivered = sorted(r["id"] for r in outbox.claim_due(NOW + 5, 10, 8))
         outbox.failed(dead, "HTTP 400: unknown field", 400, None, NOW + 6)
         outbox.delivered(delivered, 200, NOW + 6)
-    monkeypatch.setenv("VOICECONSOLE_DB", str(db))
+    monkeypatch.setenv("VOICECONSOLE_DATA_DB", str(db))
     monkeypatch.chdir(tmp_path)  # no .env from the project
     assert main(["webhooks"]) == 0
     listing = capsys.readouterr().out.splitlines()
