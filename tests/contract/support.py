@@ -8,7 +8,9 @@ import gc
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 TASK_GRACE_S = 2.0  # a provider's teardown is bounded by ~1 s (TASK_STOP_S, CLOSE_TIMEOUT_S)
 
@@ -53,7 +55,7 @@ async def nothing_left_running() -> AsyncIterator[list[dict[str, Any]]]:
     try:
         yield reported
         left = {t for t in asyncio.all_tasks() - before if not _serves_a_fake(t)}
-        left.discard(asyncio.current_task())  # type: ignore[arg-type]
+        left.discard(asyncio.current_task())
         if left:
             _, pending = await asyncio.wait(left, timeout=TASK_GRACE_S)
             assert not pending, f"left running: {sorted(t.get_name() for t in pending)}"
@@ -76,3 +78,15 @@ async def cancel_after(
     task.cancel()
     await asyncio.wait({task}, timeout=1.0)
     return task
+
+
+@asynccontextmanager
+async def closing(stream: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]]:
+    """`contextlib.aclosing` for a contract's stream (typed as an AsyncIterator, an async
+    generator underneath): closed on the way out, as the call closes one it abandons."""
+    try:
+        yield stream
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()

@@ -15,14 +15,20 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 from console.providers.base import ChatMessage, LanguageModel, ProviderError
 from tests.contract import providers
-from tests.contract.support import RecordingObserver, cancel_after, nothing_left_running
+from tests.contract.support import (
+    RecordingObserver,
+    cancel_after,
+    closing,
+    nothing_left_running,
+)
 from tests.fakes.groq_fake import FakeGroq
 
 pytestmark = pytest.mark.timeout(30)
@@ -101,8 +107,10 @@ async def test_joined_tokens_are_the_reply_text(subject: LLMSubject) -> None:
 
 
 def test_the_contract_and_every_model_take_the_observer_the_session_passes() -> None:
-    models = [providers.GroqLLM, providers.ScriptedResponder]
-    for reply_of in [LanguageModel.reply, *(model.reply for model in models)]:
+    declared: list[Callable[..., Any]] = [
+        LanguageModel.reply, providers.GroqLLM.reply, providers.ScriptedResponder.reply
+    ]
+    for reply_of in declared:
         parameter = inspect.signature(reply_of).parameters.get("observer")
         assert parameter is not None and parameter.default is None, reply_of.__qualname__
 
@@ -115,7 +123,7 @@ async def test_cancelling_after_the_first_token_stops_the_reply(subject: LLMSubj
     first = asyncio.Event()
 
     async def consume() -> None:
-        async with aclosing(reply(subject)) as tokens:
+        async with closing(reply(subject)) as tokens:
             async for token in tokens:
                 heard.append(token)
                 first.set()
@@ -129,7 +137,7 @@ async def test_cancelling_after_the_first_token_stops_the_reply(subject: LLMSubj
 
 
 async def test_closing_the_reply_after_the_first_token_stops_it(subject: LLMSubject) -> None:
-    async with nothing_left_running(), aclosing(reply(subject)) as tokens:
+    async with nothing_left_running(), closing(reply(subject)) as tokens:
         first = await anext(tokens)
 
     assert first and subject.expected.startswith(first)
@@ -140,7 +148,7 @@ async def test_closing_the_reply_after_the_first_token_stops_it(subject: LLMSubj
 # --- the errors each declares -----------------------------------------------------------------
 
 
-async def groq_error(mode: str, *, fallback: str | None = SECOND, **fake_options: object) -> str:
+async def groq_error(mode: str, *, fallback: str | None = SECOND, **fake_options: Any) -> str:
     """What a reply from Groq raises when the fake answers in `mode`; the tokens heard before."""
     heard: list[str] = []
     async with FakeGroq(reply=REPLY, first_token_ms=5, mode=mode, **fake_options) as fake:
@@ -201,7 +209,7 @@ FAILURES = {
 }
 
 
-@pytest.mark.parametrize("failure", FAILURES.values(), ids=FAILURES.keys())
+@pytest.mark.parametrize("failure", list(FAILURES.values()), ids=list(FAILURES))
 async def test_a_failure_surfaces_as_the_provider_declares(
     failure: Callable[[], Awaitable[None]],
 ) -> None:

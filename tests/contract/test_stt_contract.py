@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,12 @@ from console.providers.base import (
 )
 from console.providers.wer import word_error_rate
 from tests.contract import providers
-from tests.contract.support import RecordingObserver, cancel_after, nothing_left_running
+from tests.contract.support import (
+    RecordingObserver,
+    cancel_after,
+    closing,
+    nothing_left_running,
+)
 from tests.fakes.deepgram_fake import FakeDeepgram, silence, tone
 from tests.fakes.deepgram_positions import Phrase, timed_words, words_between
 from tests.speech import speech_clip
@@ -129,7 +134,8 @@ CASES = [
 def case(request: pytest.FixtureRequest) -> STTCase:
     """Module-scoped, so pytest runs each provider's tests one after the other. (Whisper
     loads its model on the first decode, once per process: ~0.7 s.)"""
-    return request.param
+    chosen: STTCase = request.param
+    return chosen
 
 
 # --- feeding and reading -------------------------------------------------------------------------
@@ -147,7 +153,7 @@ def queued(*parts: bytes, ended: bool = True) -> AudioQueueReader:
 
 
 async def transcribe(stt: SpeechToText, *parts: bytes) -> list[TranscriptEvent]:
-    async with aclosing(stt.stream(queued(*parts))) as events:  # type: ignore[type-var]
+    async with closing(stt.stream(queued(*parts))) as events:
         return [event async for event in events]
 
 
@@ -240,7 +246,7 @@ async def test_cancelling_the_consumer_mid_utterance_stops_the_stream_and_all_it
 async def test_closing_the_stream_mid_utterance_ends_it_cleanly(case: STTCase) -> None:
     async with case.open() as subject, nothing_left_running():
         audio = queued(silence(LEAD_MS), case.speech(), ended=False)
-        async with asyncio.timeout(10), aclosing(subject.stt.stream(audio)) as events:  # type: ignore[type-var]
+        async with asyncio.timeout(10), closing(subject.stt.stream(audio)) as events:
             first = await anext(events)
         assert first.kind in KINDS
         if subject.released is not None:
@@ -296,7 +302,7 @@ FAILURES = {
 }
 
 
-@pytest.mark.parametrize("failure", FAILURES.values(), ids=FAILURES.keys())
+@pytest.mark.parametrize("failure", list(FAILURES.values()), ids=list(FAILURES))
 async def test_a_failure_surfaces_as_the_provider_declares(
     failure: Callable[[pytest.MonkeyPatch], Awaitable[None]],
     monkeypatch: pytest.MonkeyPatch,
