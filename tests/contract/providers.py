@@ -37,8 +37,7 @@ __all__ = [
     "registry",
 ]
 
-# Where nothing listens: a port from the ephemeral range that the kernel refuses at once on
-# loopback (a "dead server"). Port 9 (discard) is never served in the test machine.
+# A dead server: nothing serves port 9 (discard) on loopback, so connecting is refused at once.
 DEAD_URL = "http://127.0.0.1:9"
 
 # Fail fast instead of at the production pace: one reconnect 10 ms later, then ProviderError.
@@ -67,9 +66,11 @@ def profile() -> Profile:
 
 
 def settings(*, cloud: bool) -> Settings:
-    """Settings with both cloud keys, or with neither (whatever the environment holds)."""
+    """Settings with both cloud keys, or with neither (whatever the environment holds), and
+    Nova as the cloud recognizer."""
     key = "contract-key" if cloud else None
-    return load_settings(_env_file=None, deepgram_api_key=key, groq_api_key=key)
+    return load_settings(_env_file=None, deepgram_api_key=key, groq_api_key=key,
+                         stt_engine="nova")
 
 
 def registry(*, cloud: bool) -> ProviderRegistry:
