@@ -67,8 +67,11 @@ class SpeechToText(Protocol):
 class LanguageModel(Protocol):
     tier: str  # "cloud" | "local" | "scripted"
 
-    def reply(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
-        """Yield reply tokens. Cancelling the consumer stops generation.
+    def reply(
+        self, messages: Sequence[ChatMessage], observer: ProviderObserver | None = None
+    ) -> AsyncIterator[str]:
+        """Yield reply tokens. Cancelling the consumer stops generation. `observer` hears what
+        the reply cost and any fallback (the session passes the call).
         Raises ProviderError when every model it may use failed."""
         ...
 

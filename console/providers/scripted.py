@@ -8,6 +8,7 @@ recognition makes small errors ("apointment", "bok").
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Sequence
 from difflib import SequenceMatcher
@@ -56,8 +57,11 @@ class ScriptedResponder:
     async def reply(
         self, messages: Sequence[ChatMessage], observer: ProviderObserver | None = None
     ) -> AsyncIterator[str]:
-        """Yield the answer word by word (leading spaces included, like LLM tokens)."""
+        """Yield the answer word by word (leading spaces included, like LLM tokens), giving the
+        loop a turn before each, as a streamed reply does: a barge-in that cancels the reply
+        after its first word then stops it there, instead of finding it already finished."""
         for index, word in enumerate(self.respond(messages).split()):
+            await asyncio.sleep(0)
             yield word if index == 0 else f" {word}"
 
     def respond(self, messages: Sequence[ChatMessage]) -> str:
