@@ -3,6 +3,9 @@
 The codec is two numpy lookup tables built once on first use (never at import time), so a
 160-byte frame converts with one fancy-index instead of a Python loop. Both tables are bit-exact
 with the stdlib `audioop.ulaw2lin` / `audioop.lin2ulaw` (audioop leaves the stdlib in 3.13).
+
+Part of the kernel: the wire, the providers, the simulator and the recorder all speak mu-law, so
+the codec lives below all of them and imports nothing of ours.
 """
 
 from __future__ import annotations

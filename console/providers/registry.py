@@ -62,7 +62,7 @@ class ProviderRegistry:
         bar asks for the tiers on every refresh."""
         if self._local_stt_missing is None:
             try:
-                from console.providers.local_stt import whisper_model_dir
+                from console.providers.local.stt import whisper_model_dir
 
                 whisper_model_dir()
                 self._local_stt_missing = ""
@@ -115,13 +115,12 @@ class ProviderRegistry:
         where = (s.deepgram_api_key.get_secret_value(), s.deepgram_base_url)
         shared = {"observer": observer, "client": self._shared_deepgram()}
         if s.stt_engine == "flux":
-            from console.providers.deepgram_flux import DeepgramFluxSTT
+            from console.providers.deepgram.flux import DeepgramFluxSTT
 
             return DeepgramFluxSTT(*where, eot_threshold=s.flux_eot_threshold,
                                    eager_eot_threshold=s.flux_eager_eot_threshold,
                                    eot_timeout_ms=s.flux_eot_timeout_ms, **shared)
-        from console.providers.deepgram import DeepgramSTT
-        from console.providers.deepgram_stt import nova_redact
+        from console.providers.deepgram.stt import DeepgramSTT, nova_redact
 
         return DeepgramSTT(*where, redact=nova_redact(redact), **shared)
 
@@ -138,7 +137,7 @@ class ProviderRegistry:
             if local is None:
                 raise ProviderError("no text-to-speech: set DEEPGRAM_API_KEY or install espeak-ng")
             return local
-        from console.providers.deepgram import DeepgramTTS
+        from console.providers.deepgram.tts import DeepgramTTS
 
         cloud = DeepgramTTS(self.settings.deepgram_api_key.get_secret_value(),
                             self.settings.deepgram_base_url, voice=profile.voice,
@@ -156,7 +155,7 @@ class ProviderRegistry:
         if self._deepgram is None:
             import httpx
 
-            from console.providers.deepgram import make_client
+            from console.providers.deepgram.client import make_client
 
             assert self.settings.deepgram_api_key is not None
             self._deepgram_http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
@@ -196,7 +195,7 @@ class ProviderRegistry:
     @staticmethod
     def _local_stt(observer: ProviderObserver | None) -> SpeechToText | None:
         try:
-            from console.providers.local_stt import LocalWhisperSTT
+            from console.providers.local.stt import LocalWhisperSTT
 
             return LocalWhisperSTT(observer=observer)
         except (ImportError, ProviderError) as error:
@@ -205,7 +204,7 @@ class ProviderRegistry:
 
     @staticmethod
     def _local_tts(profile: Any, observer: ProviderObserver | None) -> TextToSpeech | None:
-        from console.providers.local_tts import best_local_tts
+        from console.providers.local.tts import best_local_tts
 
         try:
             return best_local_tts(getattr(profile, "local_voice", None) or None, observer)
@@ -220,7 +219,7 @@ class ProviderRegistry:
         if self.settings.deepgram_api_key:
             self._shared_deepgram()
         if not self.settings.deepgram_api_key:
-            from console.providers import local_stt
+            from console.providers.local import stt as local_stt
 
             await asyncio.to_thread(local_stt.warm_up)
             engine = self._local_tts(None, None)

@@ -19,12 +19,12 @@ from typing import Any
 import aiohttp
 from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
 
+from console import audio_codec as audio
 from console.simulate.options import CallerOptions, Utterance
 from console.simulate.playout import TURN_GAP_SAMPLES, Playout
 from console.simulate.ringing import ring
 from console.simulate.summary import build_summary
 from console.simulate.wav import write_wav
-from console.telephony import audio
 from console.telephony import twilio_protocol as tp
 
 __all__ = ["CallerOptions", "SimulatedCaller", "Utterance"]

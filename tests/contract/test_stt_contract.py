@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import pytest
 
 from console.providers.base import SpeechToText, TranscriptEvent
-from console.providers.deepgram_flux import DeepgramFluxSTT
-from console.providers.deepgram_stt import DeepgramSTT
+from console.providers.deepgram.flux import DeepgramFluxSTT
+from console.providers.deepgram.stt import DeepgramSTT
 from tests.fakes.deepgram_fake import FakeDeepgram, silence, tone
 
 pytestmark = pytest.mark.timeout(20)

@@ -31,12 +31,12 @@ from typing import Any
 import pytest
 
 from console import events as ev
+from console.audio_codec import SAMPLE_RATE, SILENCE_BYTE
 from console.calls import deaf
 from console.calls.deaf import DEAF_LINE
 from console.calls.triage import COMPANY_LINES, KEEP_COMPANY_LINE
 from console.simulate.caller import SimulatedCaller, Utterance
 from console.storage.repository import CallRepository
-from console.telephony.audio import SAMPLE_RATE, SILENCE_BYTE
 from tests.fakes.deepgram_fake import silence, tts_audio
 from tests.integration.conftest import (
     EMERGENCY,

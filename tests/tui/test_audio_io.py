@@ -11,6 +11,7 @@ import threading
 import numpy as np
 import pytest
 
+from console import audio_codec as telephony_audio
 from console import audio_io
 from console.audio_io import (
     CallMix,
@@ -21,7 +22,6 @@ from console.audio_io import (
     mulaw_decode,
     mulaw_encode,
 )
-from console.telephony import audio as telephony_audio
 
 SILENCE = b"\xff" * 160
 

@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from console import audio_codec as audio
 from console.audio_io import mulaw_decode
 from console.events import CallEnded, CallerTranscribed, CallStarted, TurnMeasured
 from console.runtime import Runtime
 from console.simulate.caller import SimulatedCaller, Utterance
-from console.telephony import audio
 from console.tui.app import VoiceConsoleApp
 from console.tui.screens.alert import AlertScreen
 from console.tui.screens.call_record import CallRecordScreen
