@@ -181,15 +181,15 @@ def _last_words(clip: Clip) -> float:
 def measure(clip: Clip, caller: ListeningCaller, agent: AgentAudio,
             deepgram: PositionalDeepgram) -> dict[str, Any]:
     sent = caller.clip_frame_times()
-    errors = caller.errors + caller.answer_errors
+    errors = caller.log.errors + caller.answer_errors
     if not sent:
         return {"errors": [*errors, "the recording was not sent"]}
     origin = sent[0] - FRAME_S  # the caller's clock at the recording's first sample
     pauses = pauses_of(clip.phrases)
     worded = [p for p in clip.phrases if p.text.split()]
     finals = _finals_by_position(clip, deepgram)
-    clears = [c - origin for c in caller.clears]
-    starts_at = [at - origin for at in caller.turn_starts]
+    clears = [c - origin for c in caller.log.clears]
+    starts_at = [at - origin for at in caller.log.turn_starts]
     starts = [{**_placed(t, pauses, worded, finals), "what": _what(frame, agent),
                "after_clear": _after_clear(t, starts_at, clears)}
               for t, frame in zip(starts_at, caller.turn_first_frames, strict=True)

@@ -279,7 +279,7 @@ async def test_a_busy_console_adds_no_late_frames_to_an_agent_reply(stack) -> No
             chatter.cancel()
             lag.cancel()
             lags = (await asyncio.gather(lag, return_exceptions=True))[0]
-    replies = _bursts(call.caller.received_at)
+    replies = _bursts(call.caller.log.received_at)
     assert len(replies) == 2, summary  # the greeting, then the answer, each unbroken
     gaps = np.diff(replies[-1]) * 1000
     print(
