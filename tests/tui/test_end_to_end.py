@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 from console import audio_codec as audio
-from console.audio_io import mulaw_decode
 from console.events import CallEnded, CallerTranscribed, CallStarted, TurnMeasured
 from console.runtime import Runtime
 from console.simulate.caller import SimulatedCaller, Utterance
@@ -239,7 +238,7 @@ class LoudLegs:
 
     def tap(self, call_sid: str, sink) -> Any:
         def spy(leg: str, mulaw: bytes) -> None:
-            if loudness(mulaw_decode(mulaw)) > 1000:
+            if loudness(audio.decode_samples(mulaw)) > 1000:
                 self.loud.add(leg)
             sink(leg, mulaw)
 
