@@ -22,13 +22,13 @@ from probe_server import LagProbe
 
 def record(caller: Any) -> dict[str, Any]:
     return {
-        "speech": caller.speech,
-        "turn_starts": caller.turn_starts,
+        "speech": caller.log.speech,
+        "turn_starts": caller.log.turn_starts,
         "turn_first_frames": [frame.hex() for frame in caller.turn_first_frames],
         "started_at": caller.started_at,
-        "clears": caller.clears,
-        "received_at": caller.received_at,
-        "errors": caller.errors,
+        "clears": caller.log.clears,
+        "received_at": caller.log.received_at,
+        "errors": caller.log.errors,
     }
 
 

@@ -34,8 +34,8 @@ import aiohttp
 import common  # noqa: F401, I001 - sets sys.path for `console`
 from probe_server import LagProbe
 
+from console.audio_codec import FRAME_MS, silence
 from console.telephony import twilio_protocol as tp
-from console.telephony.audio import FRAME_MS, silence
 
 OPEN_PER_S = 250.0
 OPENING_AT_ONCE = 50

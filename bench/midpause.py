@@ -264,7 +264,7 @@ def measure(trial: Trial, spoken: Spoken, caller: ListeningCaller, agent: AgentA
     frames = received(caller, agent)
     record: dict[str, Any] = {"trial": trial.number, "kind": trial.kind,
                               "fragment": trial.fragment, "rest": trial.rest, "wpm": trial.wpm,
-                              "errors": caller.errors + caller.answer_errors}  # fmt: skip
+                              "errors": caller.log.errors + caller.answer_errors}  # fmt: skip
     if len(sent) * 160 < len(spoken.audio):
         record["errors"].append("the clip was not sent whole")
         return record

@@ -171,9 +171,9 @@ def _latencies(callers: list[SimulatedCaller], turns: int) -> dict[str, Any]:
     frame."""
     values = []
     for caller in callers:
-        for record in caller.speech[:turns]:
+        for record in caller.log.speech[:turns]:
             end = _speech_end(record)
-            start = next((t for t in caller.turn_starts if t > end), None)
+            start = next((t for t in caller.log.turn_starts if t > end), None)
             if start is not None:
                 values.append((start - end) * 1000)
     return {"voice_to_voice_ms": spread(values)}
@@ -205,7 +205,7 @@ def _handoff_gaps(callers: list[SimulatedCaller], deepgram: FakeDeepgram,
     of it, and the reply's first chunk (whatever the chunker cut) is found as the first TTS
     request that begins the reply."""
     heard = _times_by_key((frame, (caller, caller.started_at + at)) for caller in callers
-                          for frame, at in zip(caller.turn_first_frames, caller.turn_starts,
+                          for frame, at in zip(caller.turn_first_frames, caller.log.turn_starts,
                                                strict=False))
     finals = _times_by_key(deepgram.finals_sent + deepgram.eager_ends_sent)
     gaps = []
@@ -223,7 +223,7 @@ def _handoff_gaps(callers: list[SimulatedCaller], deepgram: FakeDeepgram,
         if frame is None:
             continue
         caller, frame_at = frame
-        spoke_until = _last_before([_speech_end(r) + caller.started_at for r in caller.speech
+        spoke_until = _last_before([_speech_end(r) + caller.started_at for r in caller.log.speech
                                     if "end" in r], final_at)
         if spoke_until is not None:
             gaps.append(((final_at - spoke_until) * 1000,
@@ -264,12 +264,12 @@ def _first_after(items: list[Any], limit: float | None, key: Any = lambda t: t) 
 def _barge_ins(callers: list[SimulatedCaller]) -> dict[str, Any]:
     latencies, leaked = [], 0
     for caller in callers:
-        barge = next((r for r in caller.speech if r["barge_in"]), None)
-        clear = next((c for c in caller.clears if barge and c >= barge["start"]), None)
+        barge = next((r for r in caller.log.speech if r["barge_in"]), None)
+        clear = next((c for c in caller.log.clears if barge and c >= barge["start"]), None)
         if barge is None or clear is None:
             continue
         latencies.append((clear - barge["start"]) * 1000)
-        leaked += sum(1 for t in caller.received_at if clear < t < barge["end"])
+        leaked += sum(1 for t in caller.log.received_at if clear < t < barge["end"])
     return {"barge_in_ms": spread(latencies), "frames_after_clear": leaked}
 
 
@@ -302,7 +302,7 @@ def _jitter_p99(callers: list[SimulatedCaller]) -> float | None:
     """|gap - 20 ms| between frames within a reply, after the first 100 ms sent ahead."""
     deviations = []
     for caller in callers:
-        times, turns = caller.received_at, set(caller.turn_starts)
+        times, turns = caller.log.received_at, set(caller.log.turn_starts)
         since_turn = 0
         for previous, current in zip(times, times[1:], strict=False):
             since_turn = 0 if current in turns else since_turn + 1

@@ -79,7 +79,7 @@ async def run(calls: int, recording: bool, cores: dict[str, list[int]] | None) -
 
 def _length(caller: Any) -> float:
     """A call's length as its caller saw it: until the last agent frame or its own last word."""
-    ends = [*caller.received_at[-1:], *(r["end"] for r in caller.speech if "end" in r)]
+    ends = [*caller.log.received_at[-1:], *(r["end"] for r in caller.log.speech if "end" in r)]
     return max(ends, default=0.0)
 
 

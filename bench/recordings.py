@@ -14,7 +14,7 @@ streams silence until the agent has answered and been quiet for 1.5 s.
 
 What the fake recogniser hears: the recording's phrases are its voiced spans
 (`tests.speech.voiced_spans`, pauses of 150 ms or more between them), each transcribed once per
-run by the local Whisper (console/providers/local_stt.py, tiny.en) as it stands, its
+run by the local Whisper (console/providers/local/stt.py, tiny.en) as it stands, its
 punctuation included (Whisper ends most isolated phrases with a period, an unfinished one
 sometimes with "..."). The fake gives each utterance the words said in its own audio window
 (bench/speech_calls.py), whatever the server finalizes. Spans with no words (two_cities opens
@@ -99,8 +99,8 @@ class Pause:
 
 def phrases_of(mulaw: bytes) -> list[Phrase]:
     """Every voiced span with Whisper's text for it (blocking: ~0.25 s a span)."""
-    from console.providers.local_stt import transcribe_pcm16
-    from console.telephony.audio import mulaw_to_pcm16
+    from console.audio_codec import mulaw_to_pcm16
+    from console.providers.local.stt import transcribe_pcm16
 
     out = []
     for start, end in speech.voiced_spans(mulaw, min_pause_ms=150):
@@ -181,15 +181,15 @@ def _last_words(clip: Clip) -> float:
 def measure(clip: Clip, caller: ListeningCaller, agent: AgentAudio,
             deepgram: PositionalDeepgram) -> dict[str, Any]:
     sent = caller.clip_frame_times()
-    errors = caller.errors + caller.answer_errors
+    errors = caller.log.errors + caller.answer_errors
     if not sent:
         return {"errors": [*errors, "the recording was not sent"]}
     origin = sent[0] - FRAME_S  # the caller's clock at the recording's first sample
     pauses = pauses_of(clip.phrases)
     worded = [p for p in clip.phrases if p.text.split()]
     finals = _finals_by_position(clip, deepgram)
-    clears = [c - origin for c in caller.clears]
-    starts_at = [at - origin for at in caller.turn_starts]
+    clears = [c - origin for c in caller.log.clears]
+    starts_at = [at - origin for at in caller.log.turn_starts]
     starts = [{**_placed(t, pauses, worded, finals), "what": _what(frame, agent),
                "after_clear": _after_clear(t, starts_at, clears)}
               for t, frame in zip(starts_at, caller.turn_first_frames, strict=True)

@@ -106,12 +106,12 @@ def late_frames(callers: list[Any]) -> dict[str, Any]:
 
 def _agent_turns(caller: Any) -> list[list[float]]:
     """Frame arrivals split at the caller's speech starts and ends and at each clear."""
-    bounds = sorted({t for r in caller.speech for t in (r.get("start"), r.get("end"))
+    bounds = sorted({t for r in caller.log.speech for t in (r.get("start"), r.get("end"))
                      if t is not None}
-                    | set(caller.clears))
+                    | set(caller.log.clears))
     windows: list[list[float]] = [[] for _ in range(len(bounds) + 1)]
     index = 0
-    for arrival in caller.received_at:
+    for arrival in caller.log.received_at:
         while index < len(bounds) and arrival >= bounds[index]:
             index += 1
         windows[index].append(arrival)
@@ -176,7 +176,7 @@ async def _measure(server: ProbedServer, calls: int, stagger_s: float) -> dict[s
 
 
 def _errors(callers: list[Any]) -> dict[str, Any]:
-    failed = [c for c in callers if c.errors]
+    failed = [c for c in callers if c.log.errors]
     sample = failed[0].errors[:3] if failed else []
     return {"calls_with_errors": len(failed), "sample": sample}
 

@@ -39,9 +39,9 @@ from common import pct  # noqa: I001 - sets sys.path
 from midpause import SENTENCES
 from speech_calls import save_and_print, trimmed
 
-from console.providers.local_stt import load_whisper_model
+from console.audio_codec import mulaw_to_pcm16
+from console.providers.local.stt import load_whisper_model
 from console.simulate.voice import render_line
-from console.telephony.audio import mulaw_to_pcm16
 from tests.speech import RECORDINGS, recording
 
 MODEL_RATE = 16000

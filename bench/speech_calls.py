@@ -131,7 +131,7 @@ class ListeningCaller(SimulatedCaller):
         await self._wait_reply(0.0, self.options.greeting_timeout_s, required=False)
         await asyncio.sleep(self.delay_s)  # the caller's own moment, not synchronisation
         end = await self._speak(0, Utterance(self.clip, wait_for_reply=False, label=self.label))
-        spoken = self.speech[0]["start"] - 0.020 + self.spoken_s
+        spoken = self.log.speech[0]["start"] - 0.020 + self.spoken_s
         if not await self._wait(lambda: self._done(end, spoken), ANSWER_LIMIT_S):
             self.answer_errors.append(f"the agent never went quiet within {ANSWER_LIMIT_S:.0f} s")
         elif self._last_arrival < spoken:
@@ -147,10 +147,10 @@ class ListeningCaller(SimulatedCaller):
     def clip_frame_times(self) -> list[float]:
         """When each frame of the clip was sent (seconds since the call started). A frame sent
         at t carries the 20 ms of audio before t, as Twilio's do."""
-        start = self.speech[0]["start"]
-        first = bisect.bisect_left(self.sent_at, start)
+        start = self.log.speech[0]["start"]
+        first = bisect.bisect_left(self.log.sent_at, start)
         count = -(-len(self.clip) // FRAME_BYTES)
-        return self.sent_at[first : first + count]
+        return self.log.sent_at[first : first + count]
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,7 @@ class Received:
 
 def received(caller: SimulatedCaller, agent: AgentAudio) -> list[Received]:
     out = []
-    for at, frame in zip(caller.received_at, caller.received_frames, strict=True):
+    for at, frame in zip(caller.log.received_at, caller.received_frames, strict=True):
         found = agent.identify(frame)
         out.append(Received(at, *(found if found else (None, -1))))
     return out

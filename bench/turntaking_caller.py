@@ -64,7 +64,7 @@ class OverTalkCaller(SimulatedCaller):
         self.placed.append(self.playout.end - len(payload))
         frame = self.table.identify(payload)
         if frame is not None and frame.role == "reply":
-            self.reply_frames_at.append(self.received_at[-1])
+            self.reply_frames_at.append(self.log.received_at[-1])
 
     async def _on_event(self, event: tp.OutboundEvent) -> None:
         await super()._on_event(event)
@@ -84,7 +84,7 @@ class OverTalkCaller(SimulatedCaller):
         start = await self._reply_start(asked)
         self.reply_starts.append(start)
         if start is None:
-            self.errors.append(f"turn {index}: no long reply within {REPLY_WAIT_S:.0f} s")
+            self.log.errors.append(f"turn {index}: no long reply within {REPLY_WAIT_S:.0f} s")
             return
         # The caller's reaction time into the reply, not synchronisation.
         await asyncio.sleep(max(0.0, start + turn.after_ms / 1000 - self._elapsed()))
@@ -92,7 +92,7 @@ class OverTalkCaller(SimulatedCaller):
                          wait_for_reply=False, label=turn.kind)
         said = await self._speak(2 * index + 1, over)
         if not await self._wait(lambda: self._quiet_since(said), QUIET_LIMIT_S):
-            self.errors.append(f"turn {index}: the agent never went quiet after the over-talk")
+            self.log.errors.append(f"turn {index}: the agent never went quiet after the over-talk")
 
     async def _reply_start(self, since: float) -> float | None:
         def first_after() -> float | None:
@@ -107,14 +107,14 @@ class OverTalkCaller(SimulatedCaller):
         return quiet and self.playout.idle(self._now_sample())
 
     def heard(self) -> Heard:
-        return Heard(self.received_at, self.payloads, self.placed, self.clears, self.cuts,
+        return Heard(self.log.received_at, self.payloads, self.placed, self.log.clears, self.cuts,
                      bytes(self.playout.heard))
 
     def windows(self) -> list[Window]:
         """One per turn that got its long reply and spoke over it."""
-        questions = [r for r in self.speech if r["label"] == "question"]
-        ends = [r.get("start", self.duration) for r in questions[1:]] + [self.duration]
-        overs = {r["index"] // 2: r for r in self.speech if r["barge_in"] and "start" in r}
+        questions = [r for r in self.log.speech if r["label"] == "question"]
+        ends = [r.get("start", self.log.duration) for r in questions[1:]] + [self.log.duration]
+        overs = {r["index"] // 2: r for r in self.log.speech if r["barge_in"] and "start" in r}
         return [Window(self.turns[k].kind, start, overs[k]["start"],
                        overs[k].get("end", overs[k]["start"]), ends[k])
                 for k, start in enumerate(self.reply_starts)
@@ -147,7 +147,7 @@ async def main(url: str, calls: int, stagger_s: float, ms_per_char: float,
     probing.cancel()
     return {
         "events": [e for n, c in enumerate(callers) for e in events_of(c, n)],
-        "errors": [c.errors for c in callers],
+        "errors": [c.log.errors for c in callers],
         "loop_lag_ms": probe.summary(),
         "audio": voice.source,
     }

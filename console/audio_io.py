@@ -1,8 +1,9 @@
 """The operator's own sound card: listen-in on the speaker, the microphone during a take-over.
 
-Face ring: no Textual, no telephony, no call code. `sounddevice` is optional (the `audio` extra)
-and importing it loads and initialises PortAudio (PROTOCOLS.md section 6), so it is imported only
-inside the functions that open or probe a device, which callers run in threads.
+A shared module: no Textual, no telephony, no call code; mu-law comes from the kernel's codec
+(console.audio_codec). `sounddevice` is optional (the `audio` extra) and importing it loads and
+initialises PortAudio (PROTOCOLS.md section 6), so it is imported only inside the functions that
+open or probe a device, which callers run in threads.
 
 Threads: sounddevice calls our stream callbacks on PortAudio's own thread. Listen-in frames arrive
 on the event loop (the call's audio tap) and cross to that thread through `JitterBuffer`s (a lock
@@ -16,10 +17,11 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from functools import cache
 from typing import Any, Protocol
 
 import numpy as np
+
+from console.audio_codec import decode_samples, encode_samples
 
 SAMPLE_RATE = 8000  # Twilio Media Streams: 8 kHz mono mu-law
 FRAME_SAMPLES = 160  # 20 ms
@@ -40,39 +42,6 @@ class Stream(Protocol):
     def stop(self) -> None: ...
 
     def close(self) -> None: ...
-
-
-# --- G.711 mu-law ---------------------------------------------------------------------------
-
-
-@cache
-def _mulaw_to_linear() -> np.ndarray:
-    """mu-law byte -> int16 sample (ITU-T G.711), 256 entries, built on first use."""
-    inverted = np.bitwise_not(np.arange(256, dtype=np.int32)) & 0xFF
-    exponent = (inverted >> 4) & 0x07
-    step = (((inverted & 0x0F) << 3) + 0x84) << exponent
-    return np.where(inverted & 0x80, 0x84 - step, step - 0x84).astype(np.int16)
-
-
-@cache
-def _linear_to_mulaw() -> np.ndarray:
-    """int16 sample (indexed as uint16) -> mu-law byte, 65536 entries, built on first use."""
-    value = np.arange(65536, dtype=np.uint16).view(np.int16).astype(np.int32) >> 2  # 14 bits
-    negative = value < 0
-    magnitude = np.minimum(np.where(negative, -value, value), 8159) + 33  # clip, then bias
-    _, bits = np.frexp(magnitude)  # bit length: 33..63 -> 6 (segment 0) ... 4096.. -> 13 (7)
-    segment = np.clip(bits - 6, 0, 7)
-    code = (segment << 4) | ((magnitude >> (segment + 1)) & 0x0F)
-    code = np.where(bits > 13, 0x7F, code)  # 8159 + 33 = 8192 is past the top segment: loudest
-    return (code ^ np.where(negative, 0x7F, 0xFF)).astype(np.uint8)
-
-
-def mulaw_decode(mulaw: bytes) -> np.ndarray:
-    return _mulaw_to_linear()[np.frombuffer(mulaw, dtype=np.uint8)]
-
-
-def mulaw_encode(samples: np.ndarray) -> bytes:
-    return _linear_to_mulaw()[samples.astype(np.int16).view(np.uint16)].tobytes()
 
 
 # --- listen-in: both legs mixed to the speaker ----------------------------------------------
@@ -128,7 +97,7 @@ class CallMix:
         """Little-endian PCM16 for the audio thread: both legs, summed and clipped."""
         total = np.zeros(samples, dtype=np.int32)
         for leg, buffer in self.legs.items():
-            pcm = mulaw_decode(buffer.take(samples))
+            pcm = decode_samples(buffer.take(samples))
             self.meter.note(leg, pcm)
             total += pcm
         return np.clip(total, -32768, 32767).astype("<i2").tobytes()
@@ -218,7 +187,7 @@ class MicFramer:
         self._pending = np.concatenate([self._pending, samples])
         whole = len(self._pending) // FRAME_SAMPLES * FRAME_SAMPLES
         ready, self._pending = self._pending[:whole], self._pending[whole:]
-        return [mulaw_encode(f) for f in np.split(ready, whole // FRAME_SAMPLES)] if whole else []
+        return [encode_samples(f) for f in np.split(ready, whole // FRAME_SAMPLES)] if whole else []
 
 
 class OperatorMic:

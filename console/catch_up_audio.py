@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from console.audio_codec import decode_samples
 from console.audio_io import (
     LEGS,
     MAX_BUFFER_MS,
@@ -28,7 +29,6 @@ from console.audio_io import (
     OutputCallback,
     Stream,
     _Device,
-    mulaw_decode,
 )
 from console.audio_ring import CallRing
 from console.replay.stretch import HOP, TOLERANCE, WINDOW, Stretcher
@@ -66,7 +66,7 @@ class RingMix:
     def legs(self, start: int, end: int) -> dict[str, np.ndarray]:
         with self._lock:
             raw = {leg: self._ring.read(leg, start, end) for leg in LEGS if leg not in self.muted}
-        return {leg: mulaw_decode(audio) for leg, audio in raw.items()}
+        return {leg: decode_samples(audio) for leg, audio in raw.items()}
 
     def __getitem__(self, span: slice) -> np.ndarray:
         total = np.zeros(max(0, span.stop - span.start), dtype=np.int32)

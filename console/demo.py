@@ -104,7 +104,7 @@ async def render_script(lines: list[str]) -> list[Utterance]:
     """The caller's lines in a steady Piper voice (espeak-ng when Piper is missing), 8 kHz
     mu-law: the same audio every run, so a demo's recognition is reproducible."""
     from console.providers.base import ProviderError
-    from console.providers.local_tts import PiperTTS, best_local_tts
+    from console.providers.local.tts import PiperTTS, best_local_tts
 
     try:
         voice = PiperTTS(steady=True)

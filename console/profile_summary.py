@@ -30,11 +30,9 @@ field, `{caller}` (the name field, else "the caller") and `{emergency}` (the phr
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from console.profiles import _Reader
+from typing import Any, NoReturn, Protocol
 
 DEFAULT_DISPOSITIONS = ("resolved", "escalated", "abandoned", "needs-callback")
 FIELD_KINDS = ("regex", "name", "phone")
@@ -42,6 +40,22 @@ BUILTIN_PLACEHOLDERS = ("caller", "emergency", "disposition")
 _SLUG = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+
+
+class TableReader(Protocol):
+    """Typed access to one TOML table, failures naming the file and field: what these rules need
+    of profiles.py's reader. A Protocol, so this module does not import profiles.py (which
+    imports it: no cycle)."""
+
+    data: dict[str, Any]
+
+    def fail(self, key: str, problem: str) -> NoReturn: ...
+    def flag(self, key: str, default: bool = False) -> bool: ...
+    def phrases(self, key: str, default: list[str]) -> tuple[str, ...]: ...
+    def reject_unknown(self, allowed: set[str]) -> None: ...
+    def seconds(self, key: str, default: float) -> float: ...
+    def tables(self, key: str) -> Sequence[TableReader]: ...
+    def text(self, key: str, default: str | None = None) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -84,7 +98,7 @@ _SUMMARY_KEYS = {"dispositions", "default", "default_outcome", "default_actions"
                  "rules"}
 
 
-def parse_summary(reader: _Reader) -> SummaryRules:
+def parse_summary(reader: TableReader) -> SummaryRules:
     """The `[summary]` table, validated; every failure names the file and the dotted field."""
     reader.reject_unknown(_SUMMARY_KEYS)
     base = SummaryRules()
@@ -103,7 +117,7 @@ def parse_summary(reader: _Reader) -> SummaryRules:
     )
 
 
-def _dispositions(reader: _Reader) -> tuple[str, ...]:
+def _dispositions(reader: TableReader) -> tuple[str, ...]:
     values = reader.phrases("dispositions", default=list(DEFAULT_DISPOSITIONS))
     if not values:
         reader.fail("dispositions", "needs at least one disposition")
@@ -116,12 +130,12 @@ def _dispositions(reader: _Reader) -> tuple[str, ...]:
     return values
 
 
-def _check_in(reader: _Reader, key: str, value: str, allowed: tuple[str, ...]) -> None:
+def _check_in(reader: TableReader, key: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         reader.fail(key, f"{value!r} is not one of {', '.join(allowed)}")
 
 
-def _fields(reader: _Reader) -> tuple[FieldRule, ...]:
+def _fields(reader: TableReader) -> tuple[FieldRule, ...]:
     fields = tuple(_field(item) for item in reader.tables("fields"))
     names = [f.name for f in fields]
     if len(set(names)) != len(names):
@@ -129,7 +143,7 @@ def _fields(reader: _Reader) -> tuple[FieldRule, ...]:
     return fields
 
 
-def _field(reader: _Reader) -> FieldRule:
+def _field(reader: TableReader) -> FieldRule:
     reader.reject_unknown({"name", "label", "kind", "patterns"})
     name = reader.text("name")
     if not _FIELD_NAME.match(name) or name in BUILTIN_PLACEHOLDERS:
@@ -144,7 +158,7 @@ def _field(reader: _Reader) -> FieldRule:
     return FieldRule(name=name, label=label, kind=kind, patterns=patterns)
 
 
-def _patterns(reader: _Reader) -> tuple[re.Pattern[str], ...]:
+def _patterns(reader: TableReader) -> tuple[re.Pattern[str], ...]:
     compiled = []
     for index, text in enumerate(reader.phrases("patterns", default=[])):
         key = f"patterns[{index}]"
@@ -162,7 +176,7 @@ _RULE_KEYS = {"disposition", "keywords", "requires", "emergency", "caller_silent
               "shorter_than_s", "outcome", "actions"}
 
 
-def _rule(reader: _Reader, dispositions: tuple[str, ...],
+def _rule(reader: TableReader, dispositions: tuple[str, ...],
           names: tuple[str, ...]) -> DispositionRule:
     reader.reject_unknown(_RULE_KEYS)
     disposition = reader.text("disposition")
@@ -188,11 +202,11 @@ def _rule(reader: _Reader, dispositions: tuple[str, ...],
     return rule
 
 
-def _optional_flag(reader: _Reader, key: str) -> bool | None:
+def _optional_flag(reader: TableReader, key: str) -> bool | None:
     return reader.flag(key) if key in reader.data else None
 
 
-def _template(reader: _Reader, key: str, names: tuple[str, ...], default: str) -> str:
+def _template(reader: TableReader, key: str, names: tuple[str, ...], default: str) -> str:
     text = reader.text(key, default=default) if default else reader.data.get(key, "")
     if not isinstance(text, str):
         reader.fail(key, f"must be a string, not {type(text).__name__}")
@@ -200,14 +214,14 @@ def _template(reader: _Reader, key: str, names: tuple[str, ...], default: str) -
     return text.strip()
 
 
-def _templates(reader: _Reader, key: str, names: tuple[str, ...]) -> tuple[str, ...]:
+def _templates(reader: TableReader, key: str, names: tuple[str, ...]) -> tuple[str, ...]:
     texts = reader.phrases(key, default=[])
     for index, text in enumerate(texts):
         _check_placeholders(reader, f"{key}[{index}]", text, names)
     return texts
 
 
-def _check_placeholders(reader: _Reader, key: str, text: str, names: tuple[str, ...]) -> None:
+def _check_placeholders(reader: TableReader, key: str, text: str, names: tuple[str, ...]) -> None:
     for name in _PLACEHOLDER.findall(text):
         if name not in names and name not in BUILTIN_PLACEHOLDERS:
             reader.fail(key, f"{{{name}}} is neither a field ({', '.join(names) or 'none'}) "

@@ -19,6 +19,7 @@ from typing import Any
 
 from console import events as ev
 from console import profiles
+from console.admin.server import AdminServer, admin_file_path
 from console.calls.deadair import FILLERS
 from console.calls.deaf import DEAF_LINE
 from console.calls.gate import GATE_LINE, GateOptions
@@ -44,7 +45,6 @@ from console.storage.writer import StoreWriter
 from console.streams import MediaSender, StreamStart
 from console.summary.brief import Briefer, CallBrief
 from console.summary.summarizer import Summarizer
-from console.telephony.admin import AdminServer, admin_file_path
 from console.telephony.callbacks import add_dial_status_route, dial_action_url
 from console.telephony.server import MediaServer
 from console.telephony.twilio_rest import dial_twiml

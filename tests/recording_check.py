@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from console import events as ev
-from console.telephony.audio import FRAME_BYTES, mulaw_to_pcm16
+from console.audio_codec import FRAME_BYTES, mulaw_to_pcm16
 
 FRAME = FRAME_BYTES  # 160 samples: the tolerance "within one 20 ms frame"
 

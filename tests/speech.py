@@ -25,14 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
-from console.simulate.voice import render_line
-from console.simulate.wav import parse_wav, to_mulaw_8k
-from console.telephony.audio import (
+from console.audio_codec import (
     SAMPLE_RATE,
     mulaw_to_pcm16,
     pcm16_to_mulaw,
     silence,
 )
+from console.simulate.voice import render_line
+from console.simulate.wav import parse_wav, to_mulaw_8k
 
 RECORDINGS = ("two_cities", "beckett", "endgame_nagg_nell")
 

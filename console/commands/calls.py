@@ -16,18 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 from console.commands import calls_audio
+from console.commands.call_store import store_path, with_repository
 from console.safe_text import json_printable, printable
-
-if TYPE_CHECKING:
-    from console.storage.repository import CallRepository
-
-T = TypeVar("T")
 
 LIST_COLUMNS = (
     ("STARTED", "started"),
@@ -94,11 +88,11 @@ def _positive_int(text: str) -> int:
 
 
 def list_command(args: argparse.Namespace) -> int:
-    db_path = _db_path()
+    db_path = store_path()
     if not db_path.exists():
         print("[]" if args.json else printable(f"no calls yet (no database at {db_path})"))
         return 0
-    calls = _repository(db_path, lambda repo: repo.list_calls(
+    calls = with_repository(db_path, lambda repo: repo.list_calls(
         limit=args.limit, search=args.search, disposition=args.disposition))
     if args.json:
         print(_json(calls))
@@ -110,8 +104,9 @@ def list_command(args: argparse.Namespace) -> int:
 
 
 def show_command(args: argparse.Namespace) -> int:
-    db_path = _db_path()
-    call = _repository(db_path, lambda repo: repo.get_call(args.sid)) if db_path.exists() else None
+    db_path = store_path()
+    call = (with_repository(db_path, lambda repo: repo.get_call(args.sid))
+            if db_path.exists() else None)
     if call is None:
         print(printable(f"no call {args.sid} in {db_path}"), file=sys.stderr)
         return 1
@@ -125,21 +120,7 @@ def show_command(args: argparse.Namespace) -> int:
 def edit_command(args: argparse.Namespace) -> int:
     from console.commands.call_edits import run_edit
 
-    return run_edit(args, _db_path())
-
-
-def _db_path() -> Path:
-    from console.config import load_settings
-
-    return Path(load_settings().data.db)
-
-
-def _repository(db_path: Path, query: Callable[[CallRepository], T]) -> T:
-    # Imported here so that `voiceconsole --help` and other commands never load sqlite-utils.
-    from console.storage.repository import CallRepository
-
-    with CallRepository(db_path) as repo:
-        return query(repo)
+    return run_edit(args, store_path())
 
 
 # ---------------------------------------------------------------------------- text output

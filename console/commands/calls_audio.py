@@ -130,10 +130,10 @@ def _recording(sid: str) -> Path:
 
 
 def _call(sid: str) -> dict[str, Any]:
-    from console.commands.calls import _db_path, _repository
+    from console.commands.call_store import store_path, with_repository
 
-    db_path = _db_path()
-    call = _repository(db_path, lambda repo: repo.get_call(sid)) if db_path.exists() else None
+    db_path = store_path()
+    call = with_repository(db_path, lambda repo: repo.get_call(sid)) if db_path.exists() else None
     if call is None:
         raise Refused(f"no call {sid} in {db_path}")
     return call
@@ -160,25 +160,25 @@ def _export(args: argparse.Namespace) -> Path:
 
 
 def _export_record(args: argparse.Namespace) -> Path:
-    from console.commands.calls import _db_path, _repository
+    from console.commands.call_store import store_path, with_repository
 
     _call(args.sid)  # an unknown SID is refused, not exported as an empty file
     path = _destination(args)
     write = lambda repo: getattr(repo, f"export_calls_{args.kind}")(path, [args.sid])  # noqa: E731
-    _repository(_db_path(), write)
+    with_repository(store_path(), write)
     return path
 
 
 def _destination(args: argparse.Namespace) -> Path:
     """A new file for the export: in the exports folder, in the folder `--out` names, or
     `--out` itself when that file does not exist yet and ends in the right suffix."""
-    from console.commands.calls import _db_path
+    from console.commands.call_store import store_path
     from console.tui.records import export_stem
 
     stem, suffix = export_stem(args.sid), f".{args.kind}"
     out: Path | None = args.out
     if out is None:
-        out = _db_path().parent / "exports"
+        out = store_path().parent / "exports"
         return out.resolve() / _name(stem, suffix)
     if out.is_dir():
         return out.resolve() / _name(stem, suffix)

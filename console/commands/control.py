@@ -80,8 +80,8 @@ def run(args: argparse.Namespace) -> int:
 
 # --- what to call ------------------------------------------------------------------------------
 def _endpoint(args: argparse.Namespace) -> Endpoint:
+    from console.admin.server import admin_file_path, read_admin_file
     from console.config import load_settings
-    from console.telephony.admin import admin_file_path, read_admin_file
 
     settings = load_settings()
     path = args.admin_file or admin_file_path(settings)

@@ -52,15 +52,11 @@ def _local_engines() -> dict[str, str]:
 
 
 def _audio_device_state() -> str:
-    try:
-        import sounddevice
-    except (ImportError, OSError) as error:
-        return f"unavailable: {error} (apt-get install libportaudio2)"
-    try:
-        sounddevice.query_devices(kind="output")
-    except Exception as error:  # noqa: BLE001 - PortAudioError and friends
-        return f"unavailable: no output device ({error})"
-    return "ready"
+    # audio_io owns sounddevice (an import contract): it says why there is no device, if none.
+    from console.audio_io import why_no_device
+
+    why = why_no_device("output")
+    return "ready" if why is None else f"unavailable: {why}"
 
 
 def _twilio(settings: Settings) -> dict[str, str]:

@@ -98,8 +98,8 @@ def _drill(args: argparse.Namespace, settings: Any, scenarios: list[Any]) -> int
 
 
 def _admin(args: argparse.Namespace, settings: Any) -> Any:
+    from console.admin.server import admin_file_path, read_admin_file
     from console.drill.feed import Admin, DrillError
-    from console.telephony.admin import admin_file_path, read_admin_file
 
     path = args.admin_file or admin_file_path(settings)
     found = read_admin_file(path)

@@ -1,4 +1,4 @@
-"""The drill's side of the admin endpoint (console/telephony/admin_feed.py): where to dial, and
+"""The drill's side of the admin endpoint (console/admin/feed.py): where to dial, and
 the events of the drill's own calls as they happen."""
 
 from __future__ import annotations

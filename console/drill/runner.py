@@ -141,9 +141,9 @@ class DrillCall:
         finally:
             self._release.set()  # holding: the caller hangs up now
             await _hang_up(calling, holding=self._script_done_at is not None)
-        if not caller.connected:
+        if not caller.log.connected:
             raise DrillError(f"the drill call could not be placed: "
-                             f"{'; '.join(caller.errors) or 'no reason given'}")
+                             f"{'; '.join(caller.log.errors) or 'no reason given'}")
         return score_call(self.scenario, caller.options.call_sid, self.cue_at(feed), feed.events,
                           note=note)
 
@@ -188,7 +188,7 @@ class DrillCall:
     def _line_end(self, index: int) -> float | None:
         """When the caller finished saying line `index`, on the wall clock the events use."""
         caller = self._caller
-        spoken = caller.speech[index] if caller and index < len(caller.speech) else {}
+        spoken = caller.log.speech[index] if caller and index < len(caller.log.speech) else {}
         if "end" not in spoken:
             return None
         loop_now = asyncio.get_running_loop().time()

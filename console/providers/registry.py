@@ -62,7 +62,7 @@ class ProviderRegistry:
         bar asks for the tiers on every refresh."""
         if self._local_stt_missing is None:
             try:
-                from console.providers.local_stt import whisper_model_dir
+                from console.providers.local.stt import whisper_model_dir
 
                 whisper_model_dir()
                 self._local_stt_missing = ""
@@ -116,13 +116,12 @@ class ProviderRegistry:
         where = (s.deepgram.api_key.get_secret_value(), s.deepgram.base_url)
         shared = {"observer": observer, "client": self._shared_deepgram()}
         if s.stt.engine == "flux":
-            from console.providers.deepgram_flux import DeepgramFluxSTT
+            from console.providers.deepgram.flux import DeepgramFluxSTT
 
             return DeepgramFluxSTT(*where, eot_threshold=s.stt.flux_eot_threshold,
                                    eager_eot_threshold=s.stt.flux_eager_eot_threshold,
                                    eot_timeout_ms=s.stt.flux_eot_timeout_ms, **shared)
-        from console.providers.deepgram import DeepgramSTT
-        from console.providers.deepgram_stt import nova_redact
+        from console.providers.deepgram.stt import DeepgramSTT, nova_redact
 
         return DeepgramSTT(*where, redact=nova_redact(redact), **shared)
 
@@ -139,7 +138,7 @@ class ProviderRegistry:
             if local is None:
                 raise ProviderError("no text-to-speech: set DEEPGRAM_API_KEY or install espeak-ng")
             return local
-        from console.providers.deepgram import DeepgramTTS
+        from console.providers.deepgram.tts import DeepgramTTS
 
         cloud = DeepgramTTS(self.settings.deepgram.api_key.get_secret_value(),
                             self.settings.deepgram.base_url, voice=profile.voice,
@@ -157,7 +156,7 @@ class ProviderRegistry:
         if self._deepgram is None:
             import httpx
 
-            from console.providers.deepgram import make_client
+            from console.providers.deepgram.client import make_client
 
             assert self.settings.deepgram.api_key is not None
             self._deepgram_http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
@@ -197,7 +196,7 @@ class ProviderRegistry:
     @staticmethod
     def _local_stt(observer: ProviderObserver | None) -> SpeechToText | None:
         try:
-            from console.providers.local_stt import LocalWhisperSTT
+            from console.providers.local.stt import LocalWhisperSTT
 
             return LocalWhisperSTT(observer=observer)
         except (ImportError, ProviderError) as error:
@@ -206,7 +205,7 @@ class ProviderRegistry:
 
     @staticmethod
     def _local_tts(profile: Any, observer: ProviderObserver | None) -> TextToSpeech | None:
-        from console.providers.local_tts import best_local_tts
+        from console.providers.local.tts import best_local_tts
 
         try:
             return best_local_tts(getattr(profile, "local_voice", None) or None, observer)
@@ -221,7 +220,7 @@ class ProviderRegistry:
         if self.settings.deepgram.api_key:
             self._shared_deepgram()
         if not self.settings.deepgram.api_key:
-            from console.providers import local_stt
+            from console.providers.local import stt as local_stt
 
             await asyncio.to_thread(local_stt.warm_up)
             engine = self._local_tts(None, None)

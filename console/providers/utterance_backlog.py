@@ -1,4 +1,4 @@
-"""What one call waits to have decoded by the local recognizer (local_stt.py), bounded.
+"""What one call waits to have decoded by the local recognizer (local/stt.py), bounded.
 
 The decoder of a call takes one job at a time and awaits it, so the process's single decode
 thread holds at most one decode per call and serves the calls round-robin. This backlog is where

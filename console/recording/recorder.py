@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import time
 
+from console.audio_codec import FRAME_BYTES, SAMPLE_RATE
 from console.recording.tracks import CallerTrack, HeardTrack
 from console.recording.writer import FileHandle, RecordingWriter
 from console.streams import MediaSender
-from console.telephony.audio import FRAME_BYTES, SAMPLE_RATE
 
 # A caller stream silent for this long has stalled (Twilio sends a frame every 20 ms, silence
 # included): the gap becomes silence so the right channel is not held back in memory.

@@ -7,7 +7,7 @@ what has not been written yet (a second or two), however long the call.
 
 from __future__ import annotations
 
-from console.telephony.audio import SILENCE_BYTE
+from console.audio_codec import SILENCE_BYTE
 
 SILENCE = bytes([SILENCE_BYTE])
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from console.audio_codec import SAMPLE_RATE, mulaw_to_pcm16
 from console.storage.files import FILE_MODE
-from console.telephony.audio import SAMPLE_RATE, mulaw_to_pcm16
 
 CHANNELS = 2
 SAMPLE_BYTES = 2

@@ -19,12 +19,13 @@ from typing import Any
 import aiohttp
 from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
 
+from console import audio_codec as audio
+from console.simulate.log import CallLog
 from console.simulate.options import CallerOptions, Utterance
 from console.simulate.playout import TURN_GAP_SAMPLES, Playout
 from console.simulate.ringing import ring
 from console.simulate.summary import build_summary
 from console.simulate.wav import write_wav
-from console.telephony import audio
 from console.telephony import twilio_protocol as tp
 
 __all__ = ["CallerOptions", "SimulatedCaller", "Utterance"]
@@ -36,28 +37,16 @@ TURN_GAP_S = TURN_GAP_SAMPLES / audio.SAMPLE_RATE  # fast mode: 100 ms without a
 
 
 class SimulatedCaller:
-    """One call. Public after `run()`: the summary's raw material (`sent_at`, `received_at`,
-    `turn_starts`, `clears`: seconds since the call started) for benches that want more."""
+    """One call. Public after `run()`: `log`, the summary's raw material (`log.sent_at`,
+    `log.received_at`, `log.turn_starts`, `log.clears`: seconds since the call started) for
+    benches that want more."""
 
     def __init__(self, options: CallerOptions) -> None:
         self.options = options
         self.playout = Playout(instant=options.fast)
         self.received_frames: list[bytes] = []  # with options.keep_frames: every frame received
-        self.sent_at: list[float] = []  # seconds since call start of every media frame sent
-        self.received_at: list[float] = []  # ... and of every media frame received
-        self.turn_starts: list[float] = []  # agent audio arriving at an idle speaker
+        self.log = CallLog()  # what happened, for the summary and the benches
         self.turn_first_frames: list[bytes] = []  # the first frame of each agent turn (benches)
-        self.speech: list[dict[str, Any]] = []  # per utterance: start/end seconds, barge-in
-        self.clears: list[float] = []
-        self.marks_echoed: list[str] = []
-        self.marks_received = 0
-        self.dtmf_sent = ""
-        self.errors: list[str] = []
-        self.protocol_errors = 0
-        self.speech_frames_sent = 0
-        self.connected = False
-        self.ended_by = ""
-        self.close_code: int | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._send_lock = asyncio.Lock()
         self._changed = asyncio.Event()
@@ -69,7 +58,6 @@ class SimulatedCaller:
         self._chunk = 0
         self._t0 = 0.0
         self._last_arrival = -1.0
-        self.duration = 0.0
         self._stream_parameters: dict[str, str] = options.parameters()
 
     # ---- clock --------------------------------------------------------------------------
@@ -100,9 +88,10 @@ class SimulatedCaller:
                     if ws is not None:
                         await self._call(ws)
         finally:
-            self.duration = self._elapsed() if self._t0 else 0.0
+            self.log.duration = self._elapsed() if self._t0 else 0.0
         await self._save_recording()
-        return build_summary(self)
+        self.log.heard_bytes = len(self.playout.heard)
+        return build_summary(self.log, self.options)
 
     def signature_headers(self) -> dict[str, str]:
         """What Twilio puts on the media upgrade: X-Twilio-Signature over the wss URL."""
@@ -121,12 +110,12 @@ class SimulatedCaller:
             async with asyncio.timeout(self.options.connect_timeout_s):
                 answer = await ring(session, self.options)
         except (aiohttp.ClientError, OSError, TimeoutError) as error:
-            self.errors.append(f"voice webhook: {type(error).__name__}: {error}"[:200])
-            self.ended_by = "connect-failed"
+            self.log.errors.append(f"voice webhook: {type(error).__name__}: {error}"[:200])
+            self.log.ended_by = "connect-failed"
             return False
         if answer.refusal:
-            self.errors.append(f"voice webhook: {answer.refusal}"[:200])
-            self.ended_by = "refused"
+            self.log.errors.append(f"voice webhook: {answer.refusal}"[:200])
+            self.log.ended_by = "refused"
             return False
         self._stream_parameters = {**answer.parameters, **(self.options.custom_parameters or {})}
         return True
@@ -138,12 +127,12 @@ class SimulatedCaller:
                     self.options.url, headers=self.signature_headers(), autoping=True
                 )
         except (aiohttp.ClientError, OSError, TimeoutError) as error:
-            self.errors.append(f"connect: {type(error).__name__}: {error}"[:200])
-            self.ended_by = "connect-failed"
+            self.log.errors.append(f"connect: {type(error).__name__}: {error}"[:200])
+            self.log.ended_by = "connect-failed"
             return None
 
     async def _call(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self._ws, self.connected = ws, True
+        self._ws, self.log.connected = ws, True
         await self._send(tp.build_connected())
         await self._send(self._start_message())
         self._t0 = self._clock()
@@ -173,7 +162,7 @@ class SimulatedCaller:
             async with asyncio.timeout(self.options.max_call_s):
                 await self._script()
         except TimeoutError:
-            self.errors.append(f"call exceeded {self.options.max_call_s:.0f} s")
+            self.log.errors.append(f"call exceeded {self.options.max_call_s:.0f} s")
 
     async def _hang_up(self, ws: Any, pacer: asyncio.Task | None, receiver: asyncio.Task) -> None:
         if pacer is not None:
@@ -181,7 +170,7 @@ class SimulatedCaller:
             await asyncio.gather(pacer, return_exceptions=True)
         self.playout.hang_up(self._now_sample())
         if not self._closed.is_set():
-            self.ended_by = "caller"
+            self.log.ended_by = "caller"
             o = self.options
             await self._send(
                 tp.build_stop(o.stream_sid, o.account_sid, o.call_sid, self._next_sequence())
@@ -193,7 +182,7 @@ class SimulatedCaller:
                 await asyncio.gather(receiver, return_exceptions=True)
         receiver.cancel()
         if receiver.done() and not receiver.cancelled() and receiver.exception():
-            self.errors.append(f"receiver failed: {receiver.exception()!r}"[:200])
+            self.log.errors.append(f"receiver failed: {receiver.exception()!r}"[:200])
 
     # ---- the script ---------------------------------------------------------------------
 
@@ -243,7 +232,7 @@ class SimulatedCaller:
         pressed_at = self._elapsed()
         for digit in self.options.dtmf:
             await self._send(tp.build_dtmf(self.options.stream_sid, digit, self._next_sequence()))
-            self.dtmf_sent += digit
+            self.log.dtmf_sent += digit
             if not self.options.fast:
                 await asyncio.sleep(self.options.dtmf_gap_ms / 1000)  # a finger's pace
         await self._wait_reply(pressed_at, self.options.dtmf_reply_timeout_s, required=False)
@@ -255,7 +244,7 @@ class SimulatedCaller:
             "label": utterance.label,
             "barge_in": utterance.barge_in_after_ms is not None,
         }
-        self.speech.append(record)
+        self.log.speech.append(record)
         if utterance.keys:
             await self._press(utterance.keys, record)
             return record["end"]
@@ -270,7 +259,7 @@ class SimulatedCaller:
         record["start"] = self._elapsed()
         for digit in keys:
             await self._send(tp.build_dtmf(self.options.stream_sid, digit, self._next_sequence()))
-            self.dtmf_sent += digit
+            self.log.dtmf_sent += digit
         record["end"] = self._elapsed()
 
     async def _speak_fast(self, speech: list[bytes], record: dict[str, Any]) -> None:
@@ -304,7 +293,7 @@ class SimulatedCaller:
         return True
 
     def _turn_after(self, since: float) -> float | None:
-        return next((t for t in self.turn_starts if t > since), None)
+        return next((t for t in self.log.turn_starts if t > since), None)
 
     def _reply_finished(self, since: float) -> bool:
         quiet = self._elapsed() - self._last_arrival >= self.options.reply_quiet_ms / 1000
@@ -317,10 +306,10 @@ class SimulatedCaller:
         started = await self._wait(lambda: self._turn_after(since) is not None, first_audio_s)
         if not started:
             if required and not self._closed.is_set():
-                self.errors.append(f"no reply within {first_audio_s:.1f} s after {since:.2f} s")
+                self.log.errors.append(f"no reply within {first_audio_s:.1f} s after {since:.2f} s")
             return
         if not await self._wait(lambda: self._reply_finished(since), self._reply_wait()):
-            self.errors.append(f"reply after {since:.2f} s did not finish playing")
+            self.log.errors.append(f"reply after {since:.2f} s did not finish playing")
 
     # ---- sending ------------------------------------------------------------------------
 
@@ -346,8 +335,8 @@ class SimulatedCaller:
             self.options.stream_sid, frame, self._next_sequence(), self._chunk, timestamp
         )
         if await self._send(message):
-            self.sent_at.append(self._elapsed())
-            self.speech_frames_sent += is_speech
+            self.log.sent_at.append(self._elapsed())
+            self.log.speech_frames_sent += is_speech
 
     async def _pace(self) -> None:
         """One frame per 20 ms on absolute deadlines t0 + n*20 ms: sleep jitter never adds up."""
@@ -381,7 +370,7 @@ class SimulatedCaller:
             await self._send(
                 tp.build_mark_echo(self.options.stream_sid, name, self._next_sequence())
             )
-            self.marks_echoed.append(name)
+            self.log.marks_echoed.append(name)
 
     # ---- receiving ----------------------------------------------------------------------
 
@@ -391,9 +380,9 @@ class SimulatedCaller:
                 await self._on_message(message)
                 self._changed.set()
         finally:
-            if not self.ended_by:
-                self.ended_by = "server"
-            self.close_code = ws.close_code
+            if not self.log.ended_by:
+                self.log.ended_by = "server"
+            self.log.close_code = ws.close_code
             self._closed.set()
             self._changed.set()
 
@@ -413,19 +402,19 @@ class SimulatedCaller:
         if isinstance(event, tp.OutboundMedia):
             self._on_media(event.payload, now)
         elif isinstance(event, tp.OutboundMark):
-            self.marks_received += 1
+            self.log.marks_received += 1
             await self._echo(self.playout.add_mark(event.name, now))
         else:
-            self.clears.append(self._elapsed())
+            self.log.clears.append(self._elapsed())
             await self._echo(self.playout.clear(now))
 
     def _on_media(self, payload: bytes, now: int) -> None:
         arrival = self._elapsed()
         new_turn = self.playout.add_audio(payload, now) or self._fast_turn(arrival)
         if new_turn:
-            self.turn_starts.append(arrival)
+            self.log.turn_starts.append(arrival)
             self.turn_first_frames.append(payload)
-        self.received_at.append(arrival)
+        self.log.received_at.append(arrival)
         if self.options.keep_frames:
             self.received_frames.append(payload)
         self._last_arrival = arrival
@@ -434,13 +423,13 @@ class SimulatedCaller:
         """Fast mode plays instantly, so a turn starts after 100 ms without audio or a clear."""
         if not self.options.fast:
             return False
-        cleared = bool(self.clears) and self.clears[-1] >= self._last_arrival
+        cleared = bool(self.log.clears) and self.log.clears[-1] >= self._last_arrival
         return arrival - self._last_arrival >= TURN_GAP_S or cleared
 
     def _protocol_error(self, detail: str) -> None:
-        self.protocol_errors += 1
-        if self.protocol_errors <= 20:  # keep the summary readable under a flood
-            self.errors.append(f"protocol: {detail}"[:200])
+        self.log.protocol_errors += 1
+        if self.log.protocol_errors <= 20:  # keep the summary readable under a flood
+            self.log.errors.append(f"protocol: {detail}"[:200])
 
     # ---- after the call -----------------------------------------------------------------
 
@@ -452,7 +441,7 @@ class SimulatedCaller:
         try:
             await asyncio.to_thread(write_wav, path, pcm)
         except OSError as error:
-            self.errors.append(f"record: {error}")
+            self.log.errors.append(f"record: {error}")
 
 
 async def _awaited(awaitable: Awaitable[object]) -> object:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from console.telephony.audio import SAMPLE_RATE, SILENCE_BYTE
+from console.audio_codec import SAMPLE_RATE, SILENCE_BYTE
 
 TURN_GAP_SAMPLES = SAMPLE_RATE // 10  # 100 ms of idle speaker before audio = a new agent turn
 

@@ -9,12 +9,12 @@ Times are milliseconds since the call started (the `start` message). Latencies:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from console.simulate.caller import SimulatedCaller
+from console.simulate.log import CallLog
+from console.simulate.options import CallerOptions
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -56,29 +56,29 @@ def _clear(at: float, speech: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def build_summary(caller: SimulatedCaller) -> dict[str, Any]:
-    o = caller.options
+def build_summary(log: CallLog, options: CallerOptions) -> dict[str, Any]:
+    """The call's log as JSON-able numbers (milliseconds), with the options it ran under."""
     return {
-        "call_sid": o.call_sid,
-        "stream_sid": o.stream_sid,
-        "connected": caller.connected,
-        "ended_by": caller.ended_by,
-        "close_code": caller.close_code,
-        "fast": o.fast,
-        "duration_ms": _ms(caller.duration),
-        "frames_sent": len(caller.sent_at),
-        "speech_frames_sent": caller.speech_frames_sent,
-        "frames_received": len(caller.received_at),
-        "marks_received": caller.marks_received,
-        "marks_echoed": list(caller.marks_echoed),
-        "clears_received": len(caller.clears),
-        "clears": [_clear(at, caller.speech) for at in caller.clears],
-        "utterances": [_utterance(r, caller.turn_starts) for r in caller.speech],
-        "agent_turns_ms": [_ms(t) for t in caller.turn_starts],
-        "dtmf_sent": caller.dtmf_sent,
-        "heard_ms": len(caller.playout.heard) // 8,
-        "sent_gaps_ms": gap_stats(caller.sent_at),
-        "received_gaps_ms": gap_stats(caller.received_at),
-        "protocol_errors": caller.protocol_errors,
-        "errors": list(caller.errors),
+        "call_sid": options.call_sid,
+        "stream_sid": options.stream_sid,
+        "connected": log.connected,
+        "ended_by": log.ended_by,
+        "close_code": log.close_code,
+        "fast": options.fast,
+        "duration_ms": _ms(log.duration),
+        "frames_sent": len(log.sent_at),
+        "speech_frames_sent": log.speech_frames_sent,
+        "frames_received": len(log.received_at),
+        "marks_received": log.marks_received,
+        "marks_echoed": list(log.marks_echoed),
+        "clears_received": len(log.clears),
+        "clears": [_clear(at, log.speech) for at in log.clears],
+        "utterances": [_utterance(r, log.turn_starts) for r in log.speech],
+        "agent_turns_ms": [_ms(t) for t in log.turn_starts],
+        "dtmf_sent": log.dtmf_sent,
+        "heard_ms": log.heard_bytes // 8,
+        "sent_gaps_ms": gap_stats(log.sent_at),
+        "received_gaps_ms": gap_stats(log.received_at),
+        "protocol_errors": log.protocol_errors,
+        "errors": list(log.errors),
     }

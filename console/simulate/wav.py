@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from console.telephony.audio import SAMPLE_RATE, pcm16_to_mulaw, resample_pcm16
+from console.audio_codec import SAMPLE_RATE, pcm16_to_mulaw, resample_pcm16
 
 _PCM_FORMAT = 1
 _EXTENSIBLE_FORMAT = 0xFFFE  # WAVE_FORMAT_EXTENSIBLE, used by some editors for plain PCM

@@ -7,15 +7,31 @@ the call). Each goes through CallControl like every operator action (tui/operato
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from textual.binding import Binding
 
-from console.tui.board import CallState
+from console.tui.board import CallBoard
+from console.tui.call_state import CallState
 from console.tui.screens.dialogs import PromptScreen
 
-if TYPE_CHECKING:
-    from console.tui.app import VoiceConsoleApp
+
+class GateDesk(Protocol):
+    """What the gate keys use of the console app (VoiceConsoleApp): its board, the two gate
+    actions (tui/operator.py) and the few App calls that tell the operator. A Protocol, so this
+    module does not import the app, which imports it."""
+
+    board: CallBoard
+
+    @property
+    def screen(self) -> Any: ...
+    def gate_call(self, call_sid: str, on: bool) -> None: ...
+    def decide_reply(self, call_sid: str, decision: str, text: str = "") -> None: ...
+    def push_screen(self, screen: Any, callback: Any = None, /) -> Any: ...
+    def bell(self) -> None: ...
+    def notify(self, message: str, *, severity: Any = ..., timeout: Any = ...,
+               markup: bool = ...) -> None: ...
+
 
 # Gate actions, and whether each needs a waiting reply that is complete (True), any (False).
 _DECISIONS = {"approve_reply": True, "edit_reply": False, "reject_reply": False}
@@ -37,7 +53,7 @@ class GateKeys:
     call_sid: str
     _gate_keys_shown: tuple[bool, bool, bool] | None = None
     if TYPE_CHECKING:
-        app: VoiceConsoleApp
+        app: GateDesk
 
         def refresh_bindings(self) -> None: ...
 
@@ -95,7 +111,7 @@ class WaitingReplies:
     def __init__(self) -> None:
         self._told: dict[str, float] = {}  # call -> when the reply told of was first shown
 
-    def check(self, app: VoiceConsoleApp, changed: frozenset[str]) -> None:
+    def check(self, app: GateDesk, changed: frozenset[str]) -> None:
         for sid in changed:
             call = app.board.get(sid)
             pending = call.proposal if call is not None else None
@@ -105,7 +121,7 @@ class WaitingReplies:
                 self._told[sid] = pending.shown_at
                 self._tell(app, call)
 
-    def _tell(self, app: VoiceConsoleApp, call: CallState) -> None:
+    def _tell(self, app: GateDesk, call: CallState) -> None:
         screen = app.screen
         if isinstance(screen, GateKeys) and screen.call_sid == call.call_sid:
             return

@@ -9,31 +9,10 @@ CLI, the timeout policy) or whatever withdrew it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from console.events import CallEvent, GatedReplyDecided, ReplyProposed
-
-if TYPE_CHECKING:
-    from console.tui.board import CallState
-
-
-@dataclass
-class PendingReply:
-    """The reply waiting for the operator: what it says so far, and why it waits."""
-
-    text: str
-    reason: str
-    shown_at: float  # wall clock: its first words reached the console
-    ready_at: float | None = None  # wall clock: complete, so it can be approved
-
-    @property
-    def complete(self) -> bool:
-        return self.ready_at is not None
-
-    def waiting_s(self, now: float) -> float:
-        """How long the caller has been held for a decision (0 while it is being written)."""
-        return 0.0 if self.ready_at is None else max(0.0, now - self.ready_at)
+from console.tui.call_state import CallState, PendingReply
 
 
 def _proposed(call: CallState, event: ReplyProposed) -> None:

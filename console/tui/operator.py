@@ -18,7 +18,8 @@ from textual.screen import Screen
 
 from console.tui.audio_desk import AudioDesk, Notice
 from console.tui.backend import ConsoleBackend
-from console.tui.board import CallBoard, CallState
+from console.tui.board import CallBoard
+from console.tui.call_state import CallState
 from console.tui.screens.base import BoardView
 from console.tui.screens.dialogs import ConfirmScreen, PromptScreen
 from console.tui.screens.transfer import TransferScreen, transfer_targets

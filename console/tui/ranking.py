@@ -18,7 +18,7 @@ from console.risk.tracker import RISING_S, V2V_KEYS
 from console.risk.words import DEFAULT_NEGATIVE_WORDS
 
 if TYPE_CHECKING:
-    from console.tui.board import CallState
+    from console.tui.call_state import CallState
 
 HEALTH_WINDOW_S = 300.0  # "over the last 5 minutes"
 

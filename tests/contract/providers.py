@@ -9,15 +9,15 @@ from typing import Any
 
 from console.config import Settings, load_settings
 from console.profiles import Profile, load_profile
-from console.providers import local_stt
 from console.providers.base import ProviderObserver
-from console.providers.deepgram_flux import DeepgramFluxSTT
-from console.providers.deepgram_stt import DeepgramSTT
-from console.providers.deepgram_tts import DeepgramTTS
+from console.providers.deepgram.flux import DeepgramFluxSTT
+from console.providers.deepgram.stt import DeepgramSTT
+from console.providers.deepgram.tts import DeepgramTTS
 from console.providers.fallback import FallbackSTT, FallbackTTS
 from console.providers.groq_llm import GroqLLM
-from console.providers.local_stt import LocalWhisperSTT
-from console.providers.local_tts import EspeakTTS, PiperTTS
+from console.providers.local import stt as local_stt
+from console.providers.local.stt import LocalWhisperSTT
+from console.providers.local.tts import EspeakTTS, PiperTTS
 from console.providers.registry import ProviderRegistry
 from console.providers.scripted import ScriptedResponder
 

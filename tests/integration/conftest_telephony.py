@@ -22,11 +22,11 @@ from typing import Any
 import aiohttp
 from twilio.request_validator import RequestValidator
 
+from console import audio_codec as audio
 from console.config import Settings, load_settings
 from console.events import CallEvent, EventBus, ProtocolErrorCounted
 from console.simulate.caller import CallerOptions, SimulatedCaller
 from console.streams import MediaSender, StreamStart
-from console.telephony import audio
 from console.telephony import twilio_protocol as tp
 from console.telephony.server import MediaServer
 

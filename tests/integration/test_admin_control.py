@@ -19,15 +19,15 @@ import pytest
 
 from console import cli
 from console import events as ev
-from console.calls.live import LiveCalls
-from console.config import load_settings
-from console.telephony.admin import (
+from console.admin.server import (
     ACTIONS,
     AdminServer,
     admin_file_path,
     read_admin_file,
     write_admin_file,
 )
+from console.calls.live import LiveCalls
+from console.config import load_settings
 from tests.unit.session_fakes import make_harness
 
 pytestmark = pytest.mark.timeout(20)

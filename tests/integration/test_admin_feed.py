@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from console import events as ev
-from console.telephony.admin import AdminServer
+from console.admin.server import AdminServer
 
 pytestmark = pytest.mark.timeout(20)
 

@@ -58,9 +58,9 @@ async def test_the_recording_is_what_the_caller_heard_announcement_cut_and_opera
         caller = stack.caller(first, barge, reply_timeout_s=6.0)
         call = asyncio.create_task(caller.run())
         sid = caller.options.call_sid
-        await watch.until(lambda: len(caller.speech) == 2 and "end" in caller.speech[1], 15)
+        await watch.until(lambda: len(caller.log.speech) == 2 and "end" in caller.log.speech[1], 15)
         # Redacted once its audio is on disk (flushed each second): the file is muted in place.
-        said = caller.speech[0]
+        said = caller.log.speech[0]
         stack.runtime.bus.publish(span_redacted(
             sid, epoch_of(caller, said["start"]), epoch_of(caller, said["end"])))
         await stack.runtime.control.say(sid, NURSE, "test")
@@ -77,14 +77,14 @@ async def test_the_recording_is_what_the_caller_heard_announcement_cut_and_opera
     heard = pcm(bytes(caller.playout.heard))
     opening = pcm(stack.deepgram.audio_for(f"{ANNOUNCEMENT} {load_profile('scheduling').greeting}"))
     assert find_near(heard, opening[:800], sound_runs(heard)[0][0]) is not None, "heard first"
-    assert caller.clears, "the barge-in cut the reply"
+    assert caller.log.clears, "the barge-in cut the reply"
     assert find_near(heard, pcm(stack.deepgram.audio_for(NURSE))[:800], len(heard) // 2,
                      len(heard)) is not None, "the operator's words were heard"
     assert mismatches(right, heard) == []
     assert abs(saved.seconds - len(left) / 8000) < 0.01
     # The caller's barge-in is on the left where they said it; the redacted first words are gone.
     speech = pcm(barge.mulaw)
-    at = int(caller.speech[1]["start"] * 8000)
+    at = int(caller.log.speech[1]["start"] * 8000)
     assert find_near(left, speech, at) is not None
     muted = left[int(said["start"] * 8000) - FRAME: int(said["end"] * 8000) + FRAME]
     assert not muted.any()

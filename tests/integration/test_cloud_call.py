@@ -48,9 +48,9 @@ async def test_barge_in_clears_twilio_and_no_frame_of_the_cut_reply_follows(clou
     summary = await caller.run()
 
     assert summary["clears_received"] >= 1
-    clear_at = caller.clears[0]
-    barge_end = caller.speech[1]["end"]
-    leaked = [t for t in caller.received_at if clear_at < t < barge_end]
+    clear_at = caller.log.clears[0]
+    barge_end = caller.log.speech[1]["end"]
+    leaked = [t for t in caller.log.received_at if clear_at < t < barge_end]
     assert leaked == []
     cut = [e for e in cloud.events("TurnCompleted") if e.role == "agent" and e.interrupted]
     assert cut and "noon" not in cut[0].text

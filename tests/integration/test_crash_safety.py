@@ -131,7 +131,7 @@ async def test_sigkill_mid_call_keeps_finished_turns_and_restart_marks_the_call_
         for kind in ("CallStarted", "CallerTranscribed", "TurnCompleted", "TurnMeasured"):
             assert kind in kinds
         assert kinds.count("AgentSpoke") >= 3  # the greeting and both sentences of the reply
-        _recording_survived(tmp_path / "recordings", sid, caller.duration)
+        _recording_survived(tmp_path / "recordings", sid, caller.log.duration)
 
         async with serve(env, tmp_path):
             await _until_interrupted(db, sid)

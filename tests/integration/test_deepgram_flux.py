@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from console.providers.base import ProviderError, TranscriptEvent
-from console.providers.deepgram_flux import DeepgramFluxSTT
+from console.providers.deepgram.flux import DeepgramFluxSTT
 from tests.fakes.deepgram_fake import FakeDeepgram, silence, tone
 from tests.integration.test_deepgram_listen import RecordingObserver, final_after_finalize, frames
 

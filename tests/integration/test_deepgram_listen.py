@@ -1,4 +1,4 @@
-"""What Deepgram's two live recognizers do alike (console/providers/deepgram_listen.py), on the
+"""What Deepgram's two live recognizers do alike (console/providers/deepgram/listen.py), on the
 real deepgram-sdk against the loopback FakeDeepgram: Nova over `/v1/listen`, Flux over
 `/v2/listen`. What each model's messages mean is tested in test_deepgram_stt.py and
 test_deepgram_flux.py."""
@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from console.providers.base import AudioQueueReader, ProviderError, TranscriptEvent
-from console.providers.deepgram_flux import DeepgramFluxSTT
-from console.providers.deepgram_listen import ListenSTT
-from console.providers.deepgram_stt import DeepgramSTT
+from console.providers.deepgram.flux import DeepgramFluxSTT
+from console.providers.deepgram.listen import ListenSTT
+from console.providers.deepgram.stt import DeepgramSTT
 from tests.fakes.deepgram_fake import FakeDeepgram, silence, tone
 
 pytestmark = pytest.mark.timeout(20)

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from console.config import load_settings
-from console.providers.deepgram_flux import DeepgramFluxSTT
+from console.providers.deepgram.flux import DeepgramFluxSTT
 from console.providers.fallback import FallbackSTT
 from console.providers.registry import ProviderRegistry
 from tests.fakes.deepgram_fake import FakeDeepgram, silence, tone

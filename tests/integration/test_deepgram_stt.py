@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from console.providers.base import TranscriptEvent
-from console.providers.deepgram_stt import DeepgramSTT
+from console.providers.deepgram.stt import DeepgramSTT
 from tests.fakes.deepgram_fake import FakeDeepgram, silence, tone
 from tests.integration.test_deepgram_listen import RecordingObserver, final_after_finalize, frames
 

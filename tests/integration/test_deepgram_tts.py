@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from console.providers.base import ProviderError
-from console.providers.deepgram_tts import DeepgramTTS
+from console.providers.deepgram.tts import DeepgramTTS
 from tests.fakes.deepgram_fake import FakeDeepgram
 
 pytestmark = pytest.mark.timeout(20)

@@ -31,12 +31,12 @@ from typing import Any
 import pytest
 
 from console import events as ev
+from console.audio_codec import SAMPLE_RATE, SILENCE_BYTE
 from console.calls import deaf
 from console.calls.deaf import DEAF_LINE
 from console.calls.triage import COMPANY_LINES, KEEP_COMPANY_LINE
 from console.simulate.caller import SimulatedCaller, Utterance
 from console.storage.repository import CallRepository
-from console.telephony.audio import SAMPLE_RATE, SILENCE_BYTE
 from tests.fakes.deepgram_fake import silence, tts_audio
 from tests.integration.conftest import (
     EMERGENCY,
@@ -196,7 +196,7 @@ async def test_stt_dying_with_no_local_recognizer_alerts_and_keeps_the_caller_co
         assert said == [DEAF_LINE, KEEP_COMPANY_LINE]  # and nothing once a person has the call
         await assert_nothing_lost(stack, sid)
         lost = lost_at - time.time() + time.monotonic()
-        sent_after = sum(1 for t in caller.sent_at if caller.started_at + t > lost)
+        sent_after = sum(1 for t in caller.log.sent_at if caller.started_at + t > lost)
         dropped = watch.of("AudioDropped", call_sid=sid)[0].frames
         assert abs(dropped - sent_after) <= 10  # dropped as it came, never queued for nobody
         assert taken_at > lost_at

@@ -16,11 +16,11 @@ from collections.abc import Callable
 import aiohttp
 import pytest
 
+from console.audio_codec import FRAME_BYTES
 from console.calls.ear import AUDIO_QUEUE_FRAMES
-from console.providers import local_stt
+from console.providers.local import stt as local_stt
 from console.simulate.ringing import ring
 from console.telephony import twilio_protocol as tp
-from console.telephony.audio import FRAME_BYTES
 from tests.integration.conftest import Watch, start_cloud_stack, stop_cloud_stack
 
 pytestmark = pytest.mark.timeout(30)

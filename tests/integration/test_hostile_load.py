@@ -21,9 +21,9 @@ import aiohttp
 import pytest
 from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
 
+from console.audio_codec import FRAME_MS, silence
 from console.simulate.ringing import ring
 from console.telephony import twilio_protocol as tp
-from console.telephony.audio import FRAME_MS, silence
 from tests.integration.conftest import CloudStack, spoken, start_cloud_stack, stop_cloud_stack
 
 pytestmark = pytest.mark.timeout(60)

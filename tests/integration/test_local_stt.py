@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator
 import numpy as np
 import pytest
 
-from console.providers import local_stt
+from console.audio_codec import FRAME_BYTES, mulaw_to_pcm16, pcm16_to_mulaw, silence
 from console.providers.base import ProviderError, TranscriptEvent
-from console.providers.local_stt import EnergyGate, LocalWhisperSTT
+from console.providers.local import stt as local_stt
+from console.providers.local.stt import EnergyGate, LocalWhisperSTT
 from console.providers.wer import word_error_rate
-from console.telephony.audio import FRAME_BYTES, mulaw_to_pcm16, pcm16_to_mulaw, silence
 
 SENTENCES = [
     "I would like to book an appointment for next Tuesday.",
@@ -105,7 +105,7 @@ def test_missing_weights_are_a_provider_error_naming_the_package(monkeypatch):
 def spoken() -> list[bytes]:
     """Each sentence spoken by the best local voice, as 8 kHz mu-law."""
     # Piper is part of `make test`s install; a missing voice must fail, not skip, this test.
-    from console.providers.local_tts import PiperTTS
+    from console.providers.local.tts import PiperTTS
 
     async def speak(text: str) -> bytes:
         return b"".join([chunk async for chunk in PiperTTS().synthesize(text)])
@@ -177,7 +177,7 @@ async def test_silence_and_clicks_produce_no_events(stt):
 
 
 async def test_partials_when_enabled_arrive_before_the_final(spoken):
-    from console.providers.local_tts import PiperTTS
+    from console.providers.local.tts import PiperTTS
 
     text = "I would like to book a cleaning for next Tuesday and ask about your opening hours"
     long_sentence = b"".join([chunk async for chunk in PiperTTS().synthesize(text)])

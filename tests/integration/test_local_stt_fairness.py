@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator
 import numpy as np
 import pytest
 
-from console.providers import local_stt
-from console.providers.local_stt import LocalWhisperSTT
+from console.audio_codec import FRAME_BYTES, pcm16_to_mulaw, silence
+from console.providers.local import stt as local_stt
+from console.providers.local.stt import LocalWhisperSTT
 from console.providers.utterance_backlog import MAX_WAITING
-from console.telephony.audio import FRAME_BYTES, pcm16_to_mulaw, silence
 
 DECODE_S = 0.03
 FLOOD = 50  # utterances call A sends at once

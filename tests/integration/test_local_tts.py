@@ -7,8 +7,9 @@ import time
 
 import pytest
 
+from console.audio_codec import mulaw_to_pcm16, rms_dbfs
 from console.providers.base import ProviderError
-from console.providers.local_tts import (
+from console.providers.local.tts import (
     CHUNK_BYTES,
     EspeakTTS,
     PiperTTS,
@@ -16,7 +17,6 @@ from console.providers.local_tts import (
     parse_wav,
     split_sentences,
 )
-from console.telephony.audio import mulaw_to_pcm16, rms_dbfs
 
 # Piper comes with `make test`; without it these tests fail on purpose rather than skip.
 

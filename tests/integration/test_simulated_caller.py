@@ -9,12 +9,12 @@ import wave
 import numpy as np
 import pytest
 
+from console import audio_codec as audio
 from console import cli
 from console.simulate.caller import Utterance
 from console.simulate.playout import Playout
 from console.simulate.voice import render_line
 from console.simulate.wav import read_wav_as_mulaw
-from console.telephony import audio
 from tests.integration.conftest_telephony import (
     TONE,
     HandlerScript,

@@ -32,8 +32,8 @@ def mid_sentence(rest_s: float, *, seed: int = 1) -> tuple[Utterance, float, flo
 
 def agent_audio_during(caller: Any, start_s: float, end_s: float) -> list[float]:
     """Agent frames the caller received while saying [start_s, end_s) of its first utterance."""
-    spoke = caller.speech[0]["start"]
-    return [t for t in caller.received_at if spoke + start_s <= t < spoke + end_s]
+    spoke = caller.log.speech[0]["start"]
+    return [t for t in caller.log.received_at if spoke + start_s <= t < spoke + end_s]
 
 
 def outcomes(cloud: Any) -> list[str]:

@@ -13,13 +13,13 @@ import time
 import pytest
 
 from console import cli
+from console.admin.server import read_admin_file, write_admin_file
 from console.commands import serve
 from console.config import load_settings
 from console.events import CallStarted
 from console.storage.db import open_db, write_event
 from console.storage.lock import DataFolderLock
 from console.storage.repository import CallRepository
-from console.telephony.admin import read_admin_file, write_admin_file
 from tests.fakes.deepgram_fake import FakeDeepgram
 from tests.fakes.groq_fake import FakeGroq
 from tests.fakes.ngrok_agent import PUBLIC_URL, FakeAgent, running

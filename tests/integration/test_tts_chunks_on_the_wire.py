@@ -17,8 +17,8 @@ from console.calls.metrics import TurnClock
 from console.calls.pacing import Pacer
 from console.calls.reply import AgentReply
 from console.calls.sentences import SentenceChunker
-from console.providers.deepgram import make_client
-from console.providers.deepgram_tts import DeepgramTTS
+from console.providers.deepgram.client import make_client
+from console.providers.deepgram.tts import DeepgramTTS
 from tests.fakes.deepgram_fake import FakeDeepgram
 from tests.unit.session_fakes import RecordingSender
 

@@ -97,8 +97,8 @@ async def test_barge_in_clears_before_the_recognizer_has_transcribed_a_word(clou
     caller = cloud.caller(said(speech_clip("beckett", 1.5)),
                           over_agent(speech_clip("two_cities", 2.0)))
     await caller.run()
-    barge = at(caller, caller.speech[1]["start"])
-    clear = next(at(caller, c) for c in caller.clears if at(caller, c) >= barge)
+    barge = at(caller, caller.log.speech[1]["start"])
+    clear = next(at(caller, c) for c in caller.log.clears if at(caller, c) >= barge)
     words = next(t for t, e in stamped.of("CallerTranscribed") if t >= barge)
     assert clear < words
     interrupted = stamped.of("AgentInterrupted", cause="caller-words")
@@ -141,9 +141,9 @@ async def test_a_key_pressed_while_the_agent_speaks_gets_exactly_one_reply(cloud
                           Utterance(mulaw=b"", keys="1", barge_in_after_ms=600),
                           keep_frames=True)
     await caller.run()
-    pressed = caller.speech[1]["start"]
-    clear = next(c for c in caller.clears if c >= pressed)
-    after = [f for t, f in zip(caller.received_at, caller.received_frames, strict=True)
+    pressed = caller.log.speech[1]["start"]
+    clear = next(c for c in caller.log.clears if c >= pressed)
+    after = [f for t, f in zip(caller.log.received_at, caller.received_frames, strict=True)
              if t > clear]
     beta_frames = frames_of(cloud, reply_sentences(cloud, beta))
     assert after and all(f in beta_frames for f in after)  # no frame of the old reply
@@ -232,14 +232,14 @@ async def test_long_real_speech_is_never_talked_over_or_prompted_and_is_answered
         within = answered_within(caller, talks[name])
         assert within <= ANSWER_WITHIN_S, f"{tier} {name}: answered {within:.2f} s after"
         if name == "monologue":
-            talk = caller.speech[0]
-            during = [t for t in caller.received_at if talk["start"] < t < talk["end"]]
+            talk = caller.log.speech[0]
+            during = [t for t in caller.log.received_at if talk["start"] < t < talk["end"]]
             assert during == [], f"{tier}: agent audio {during[0] - talk['start']:.1f} s in"
 
 
 def idle_lines_said(stamped: Stamped, caller: SimulatedCaller, lines: set[str]) -> list[str]:
     """Idle lines the agent said while this caller was speaking, or an idle hang-up."""
-    talk, sid = caller.speech[0], caller.options.call_sid
+    talk, sid = caller.log.speech[0], caller.options.call_sid
     start, end = at(caller, talk["start"]), at(caller, talk["end"])
     said = [e.text for t, e in stamped.of("AgentSpoke", call_sid=sid)
             if start < t < end and e.text in lines]
@@ -249,5 +249,5 @@ def idle_lines_said(stamped: Stamped, caller: SimulatedCaller, lines: set[str]) 
 def answered_within(caller: SimulatedCaller, audio: bytes) -> float:
     """Seconds from the speaker's last voiced frame (not the file's silent tail) to the start
     of the agent's next turn at the caller; infinity when none came."""
-    spoke_until = caller.speech[0]["start"] + voiced_spans(audio)[-1][1]
-    return next((t for t in caller.turn_starts if t > spoke_until), float("inf")) - spoke_until
+    spoke_until = caller.log.speech[0]["start"] + voiced_spans(audio)[-1][1]
+    return next((t for t in caller.log.turn_starts if t > spoke_until), float("inf")) - spoke_until

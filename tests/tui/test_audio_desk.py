@@ -10,7 +10,8 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from console.audio_io import AudioDevices, mulaw_decode, mulaw_encode
+from console.audio_codec import decode_samples, encode_samples
+from console.audio_io import AudioDevices
 from console.events import CallEnded, OperatorActed
 from console.tui.app import VoiceConsoleApp
 from console.tui.widgets.calls_table import CallsTable
@@ -88,7 +89,7 @@ async def press_listen_until_told(
 
 
 def frame(value: int) -> bytes:
-    return mulaw_encode(np.full(160, value, dtype=np.int16))
+    return encode_samples(np.full(160, value, dtype=np.int16))
 
 
 async def test_listen_in_plays_both_legs_of_the_call_until_pressed_again() -> None:
@@ -104,7 +105,7 @@ async def test_listen_in_plays_both_legs_of_the_call_until_pressed_again() -> No
             sink("caller", frame(1200))
             sink("agent", frame(800))
         heard = await asyncio.to_thread(card.speakers[0].pull)  # the PortAudio thread's view
-        expected = mulaw_decode(frame(1200)).astype(int) + mulaw_decode(frame(800))
+        expected = decode_samples(frame(1200)).astype(int) + decode_samples(frame(800))
         assert (heard == expected).all()
         await pilot.press("l")
         await wait_until(pilot, lambda: len(notes) == 2)
@@ -234,13 +235,13 @@ async def test_with_the_microphone_live_the_operator_hears_only_the_caller() -> 
             sink("caller", frame(1200))
             sink("agent", frame(800))  # the operator's own voice, on its way to the caller
         heard = await asyncio.to_thread(card.speakers[0].pull)
-        assert (heard == mulaw_decode(frame(1200))).all()  # no echo of themselves
+        assert (heard == decode_samples(frame(1200))).all()  # no echo of themselves
         await pilot.press("t")  # hand back: the agent is heard again
         await wait_until(pilot, lambda: app.audio_desk.speaking is None)
         for _ in range(3):
             sink("agent", frame(800))
         heard = await asyncio.to_thread(card.speakers[0].pull)
-        both = mulaw_decode(frame(1200)).astype(int) + mulaw_decode(frame(800))
+        both = decode_samples(frame(1200)).astype(int) + decode_samples(frame(800))
         assert (heard == both).all()  # the caller's queued audio, and the agent again
 
 

@@ -15,7 +15,8 @@ from console.events import (
     TurnCompleted,
     TurnMeasured,
 )
-from console.tui.board import CallBoard, percentile
+from console.tui.board import CallBoard
+from console.tui.call_state import percentile
 from console.tui.describe import describe
 from console.tui.widgets.transcript import render_transcript
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.app import App, ComposeResult
 
-from console.tui.board import Alert, CallState
+from console.tui.call_state import Alert, CallState
 from console.tui.widgets.calls_table import CallsTable
 
 from .conftest import wait_until

@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator, Callable
 
 import numpy as np
 
-from console.audio_io import dbfs, mulaw_decode, mulaw_encode
+from console.audio_codec import decode_samples, encode_samples
+from console.audio_io import dbfs
 from console.audio_ring import CallRing
 from console.catch_up_audio import STRETCH_MARGIN
 from console.events import OperatorActed
@@ -59,7 +60,7 @@ def tone_then_agent() -> CallRing:
     caller silent, on the ring's clock as a call would have put them there."""
     ring = CallRing()
     t = np.arange(SECONDS * RATE) / RATE
-    tone = mulaw_encode((4000 * np.sin(2 * np.pi * TONE_HZ * t)).astype(np.int16))
+    tone = encode_samples((4000 * np.sin(2 * np.pi * TONE_HZ * t)).astype(np.int16))
     for start in range(0, len(tone), 160):
         ring.add("caller", tone[start : start + 160])
     for _ in range(SECONDS * 50):
@@ -104,7 +105,7 @@ async def test_catch_up_replays_the_ring_at_one_and_a_half_times_then_plays_the_
         tone, agent = heard[400:15600], heard[16400:30800]  # 3 s of ring each in 2 s
         assert abs(dominant_hz(tone) - TONE_HZ) < 10  # faster, not higher
         assert 2600 < np.sqrt(np.mean(tone.astype(float) ** 2)) < 3000  # 4000 peak: ~2830
-        assert np.all(np.abs(agent - mulaw_decode(frame(-1000))[0]) <= 2)
+        assert np.all(np.abs(agent - decode_samples(frame(-1000))[0]) <= 2)
         played = int(np.flatnonzero(heard)[-1]) + 1  # 6 s of the call in about 4
         assert 0.98 * (6 * RATE / 1.5) < played < 6 * RATE / 1.5 + STRETCH_MARGIN + 1000
         assert app.audio_desk.meters("CA1").behind_s is None  # drawn level: live now
@@ -112,7 +113,7 @@ async def test_catch_up_replays_the_ring_at_one_and_a_half_times_then_plays_the_
         for _ in range(4):
             sink("caller", frame(3000))
         live = await asyncio.to_thread(pulled, card.speakers[0], 3)
-        assert np.all(live[:320] == mulaw_decode(frame(3000))[0])
+        assert np.all(live[:320] == decode_samples(frame(3000))[0])
 
 
 async def test_catch_up_joins_the_live_call_without_a_gap_or_a_repeat():
@@ -133,7 +134,7 @@ async def test_catch_up_joins_the_live_call_without_a_gap_or_a_repeat():
 
         heard = await asyncio.to_thread(pulled, card.speakers[0], 250, call_goes_on)
         assert app.audio_desk.meters("CA1").behind_s is None  # 1 s behind, level in ~2 s
-        levels = [int(level) for level in mulaw_decode(bytes(codes[:100]))]
+        levels = [int(level) for level in decode_samples(bytes(codes[:100]))]
         values, lengths = runs(heard[-100 * 160 :])  # the last 2 s: live, at 1x
         assert lengths[1:-1] == [160] * (len(lengths) - 2)  # every frame whole, once
         frames = [levels.index(value) for value in values]
@@ -160,8 +161,8 @@ async def test_the_call_view_meters_the_caller_and_the_agent_while_listening():
                 sink("agent", frame(-300))
             card.speakers[0].pull()
 
-        levels = {"caller": dbfs(mulaw_decode(frame(1200))),
-                  "agent": dbfs(mulaw_decode(frame(-300)))}
+        levels = {"caller": dbfs(decode_samples(frame(1200))),
+                  "agent": dbfs(decode_samples(frame(-300)))}
         expected = render_meters(levels, None).plain
         deadline = asyncio.get_running_loop().time() + 3
         while not (meters.display and meters.content.plain == expected):

@@ -14,11 +14,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from console.audio_io import mulaw_decode
+from console import audio_codec as audio
 from console.events import CallEnded, CallerTranscribed, CallStarted, TurnMeasured
 from console.runtime import Runtime
 from console.simulate.caller import SimulatedCaller, Utterance
-from console.telephony import audio
 from console.tui.app import VoiceConsoleApp
 from console.tui.screens.alert import AlertScreen
 from console.tui.screens.call_record import CallRecordScreen
@@ -239,7 +238,7 @@ class LoudLegs:
 
     def tap(self, call_sid: str, sink) -> Any:
         def spy(leg: str, mulaw: bytes) -> None:
-            if loudness(mulaw_decode(mulaw)) > 1000:
+            if loudness(audio.decode_samples(mulaw)) > 1000:
                 self.loud.add(leg)
             sink(leg, mulaw)
 
@@ -279,7 +278,7 @@ async def test_a_busy_console_adds_no_late_frames_to_an_agent_reply(stack) -> No
             chatter.cancel()
             lag.cancel()
             lags = (await asyncio.gather(lag, return_exceptions=True))[0]
-    replies = _bursts(call.caller.received_at)
+    replies = _bursts(call.caller.log.received_at)
     assert len(replies) == 2, summary  # the greeting, then the answer, each unbroken
     gaps = np.diff(replies[-1]) * 1000
     print(

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from console import audio_codec as audio
 from console.events import (
     AgentSpoke,
     CallEnded,
@@ -21,7 +22,6 @@ from console.events import (
 )
 from console.runtime import Runtime
 from console.simulate.caller import SimulatedCaller, Utterance
-from console.telephony import audio
 from console.tui.app import VoiceConsoleApp
 from console.tui.board import CallBoard
 from console.tui.widgets.call_preview import CallPreview

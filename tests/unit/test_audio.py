@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from console.telephony import audio
+from console import audio_codec as audio
 
 with warnings.catch_warnings():
     warnings.simplefilter(

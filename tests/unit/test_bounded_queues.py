@@ -11,9 +11,9 @@ from console.calls.ear import AUDIO_QUEUE_FRAMES, Ear
 from console.calls.metrics import TurnClock
 from console.calls.pacing import Pacer
 from console.calls.reply import SENTENCES_AHEAD, AgentReply
-from console.providers import deepgram_listen
 from console.providers.base import AudioQueueReader, TranscriptEvent
-from console.providers.deepgram import DeepgramSTT
+from console.providers.deepgram import listen as deepgram_listen
+from console.providers.deepgram.stt import DeepgramSTT
 from console.providers.queues import REPORT_EVERY_S, Inbox, NewestAudio
 from console.providers.utterance_backlog import MAX_WAITING, UtteranceBacklog
 from tests.unit.session_fakes import RecordingSender

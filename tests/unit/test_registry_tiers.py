@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from console.config import load_settings
-from console.providers import local_stt
 from console.providers.base import ProviderError
+from console.providers.local import stt as local_stt
 from console.providers.registry import ProviderRegistry
 
 

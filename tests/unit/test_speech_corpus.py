@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from console.telephony.audio import pcm16_to_mulaw
+from console.audio_codec import pcm16_to_mulaw
 from tests import speech
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")

@@ -11,8 +11,8 @@ from pydantic import ValidationError
 from console.commands.doctor import diagnose
 from console.config import load_settings
 from console.providers.base import ProviderError, TranscriptEvent
-from console.providers.deepgram_flux import DeepgramFluxSTT
-from console.providers.deepgram_stt import DeepgramSTT
+from console.providers.deepgram.flux import DeepgramFluxSTT
+from console.providers.deepgram.stt import DeepgramSTT
 from console.providers.fallback import FallbackSTT
 from console.providers.registry import ProviderRegistry
 

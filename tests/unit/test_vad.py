@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from console.audio_codec import mulaw_to_pcm16, pcm16_to_mulaw, silence
 from console.calls.vad import VoiceActivity
-from console.telephony.audio import mulaw_to_pcm16, pcm16_to_mulaw, silence
 from tests.speech import cough, speech_clip, voiced_spans
 
 FRAME = 160

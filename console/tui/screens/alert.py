@@ -13,7 +13,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from console.tui.board import CallBoard, CallState
+from console.tui.board import CallBoard
+from console.tui.call_state import CallState
 from console.tui.screens.base import BoardView
 
 

@@ -12,7 +12,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from console.tui.backend import BackendStatus
-from console.tui.board import CallBoard, CallState
+from console.tui.board import CallBoard
+from console.tui.call_state import CallState
 from console.tui.describe import duration
 from console.tui.gate_keys import GateKeys
 from console.tui.screens.base import BoardView

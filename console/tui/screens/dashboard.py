@@ -13,7 +13,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from console.tui.backend import BackendStatus
-from console.tui.board import CallBoard, CallState
+from console.tui.board import CallBoard
+from console.tui.call_state import CallState
 from console.tui.ranking import Health
 from console.tui.screens.base import BoardView
 from console.tui.widgets.call_preview import CallPreview, LineHealth, render_health

@@ -9,7 +9,7 @@ import dataclasses
 from rich.text import Text
 from textual.widgets import Static
 
-from console.tui.board import CallState
+from console.tui.call_state import CallState
 from console.tui.describe import duration, millis
 from console.tui.ranking import Health
 from console.tui.widgets.transcript import render_transcript

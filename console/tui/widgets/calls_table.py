@@ -23,7 +23,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from console.tui.board import CallState
+from console.tui.call_state import CallState
 from console.tui.describe import duration, millis
 
 # (key, label, width). Fixed widths, each fitting its usual longest value, e.g. "▲ 135",

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
-from console.tui.board import V2V_KEYS, CallState
+from console.tui.call_state import V2V_KEYS, CallState
 from console.tui.describe import millis
 
 BUDGET_MS = 500.0  # people notice more than ~500 ms from speech end to the agent's voice

@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.text import Text
 
-from console.tui.board import V2V_KEYS, percentile
+from console.tui.call_state import V2V_KEYS, percentile
 from console.tui.describe import millis
 from console.tui.widgets.latency import BUDGET_MS
 

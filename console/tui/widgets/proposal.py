@@ -6,8 +6,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from console.tui.board import CallState
-from console.tui.gated import PendingReply
+from console.tui.call_state import CallState, PendingReply
 
 KEYS = "enter approve · e edit · r reject (you take the call)"
 

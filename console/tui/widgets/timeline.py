@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from console.tui.board import CallState
+from console.tui.call_state import CallState
 from console.tui.describe import duration
 
 _LOUD = {

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from console.tui.board import CallState, TranscriptLine
+from console.tui.call_state import CallState, TranscriptLine
 
 LABELS = {
     "caller": ("Caller  ", "bold cyan"),

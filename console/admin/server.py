@@ -8,13 +8,13 @@ in constant time. Routes:
     POST /calls/{sid}/{action}  JSON body for arguments: say/whisper/edit {"text"},
                                 transfer {"number"}, warm-transfer {"number", "reason"?}
     GET  /info, GET /events?call=SID...  where a drill dials, and the named calls' events as
-                              they happen (admin_feed.py; `voiceconsole drill`)
+                              they happen (feed.py; `voiceconsole drill`)
 
 The actor recorded with each action is "cli", or the `X-Actor` header. Answers: 200 done;
 400 unknown action (listing the valid ones) or a missing argument; 401 bad token; 404 no such
 live call; 502 the call refused (the control raised), with its message.
 
-The control object is duck-typed (a `console.calls` CallControl such as LiveCalls): the wire ring
+The control object is duck-typed (a `console.calls` CallControl such as LiveCalls): the admin API
 never imports the call code. The URL and token reach the CLI through a 0600 JSON "admin file"
 next to the database.
 """
@@ -35,8 +35,8 @@ from typing import Any
 
 from aiohttp import web
 
+from console.admin.feed import EventFeeds, Subscribe
 from console.config import Settings
-from console.telephony.admin_feed import EventFeeds, Subscribe
 
 log = logging.getLogger(__name__)
 

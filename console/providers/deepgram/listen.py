@@ -31,7 +31,7 @@ from console.providers.base import (
     ProviderObserver,
     TranscriptEvent,
 )
-from console.providers.deepgram import (
+from console.providers.deepgram.client import (
     SAMPLE_RATE,
     close_description,
     handshake_problem,

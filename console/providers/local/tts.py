@@ -20,8 +20,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from console.audio_codec import pcm16_to_mulaw, resample_pcm16
 from console.providers.base import ProviderError, TextToSpeech
-from console.telephony.audio import pcm16_to_mulaw, resample_pcm16
 
 log = logging.getLogger(__name__)
 

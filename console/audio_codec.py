@@ -3,6 +3,9 @@
 The codec is two numpy lookup tables built once on first use (never at import time), so a
 160-byte frame converts with one fancy-index instead of a Python loop. Both tables are bit-exact
 with the stdlib `audioop.ulaw2lin` / `audioop.lin2ulaw` (audioop leaves the stdlib in 3.13).
+
+Part of the kernel: the wire, the providers, the simulator and the recorder all speak mu-law, so
+the codec lives below all of them and imports nothing of ours.
 """
 
 from __future__ import annotations
@@ -47,16 +50,24 @@ def _encode_table() -> np.ndarray:
     return (code ^ mask).astype(np.uint8)
 
 
+def decode_samples(mulaw: bytes) -> np.ndarray:
+    """Decode mu-law bytes to int16 samples (what mixers and the sound card work on)."""
+    return _decode_table()[np.frombuffer(mulaw, dtype=np.uint8)]
+
+
+def encode_samples(samples: np.ndarray) -> bytes:
+    """Encode samples (cast to int16) to mu-law bytes."""
+    return _encode_table()[samples.astype(np.int16).view(np.uint16)].tobytes()
+
+
 def mulaw_to_pcm16(mulaw: bytes) -> bytes:
     """Decode mu-law bytes to little-endian signed 16-bit PCM (two bytes per input byte)."""
-    codes = np.frombuffer(mulaw, dtype=np.uint8)
-    return _decode_table()[codes].astype("<i2").tobytes()
+    return decode_samples(mulaw).astype("<i2").tobytes()
 
 
 def pcm16_to_mulaw(pcm: bytes) -> bytes:
     """Encode little-endian PCM16 to mu-law. A trailing odd byte is ignored."""
-    samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2")
-    return _encode_table()[samples.view(np.uint16)].tobytes()
+    return encode_samples(np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2"))
 
 
 def silence(ms: int) -> bytes:

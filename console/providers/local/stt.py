@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from console.audio_codec import DBFS_FLOOR, FRAME_BYTES, mulaw_to_pcm16, rms_dbfs
 from console.providers.base import ProviderError, ProviderObserver, TranscriptEvent
 from console.providers.queues import Inbox
 from console.providers.utterance_backlog import UtteranceBacklog
-from console.telephony.audio import DBFS_FLOOR, FRAME_BYTES, mulaw_to_pcm16, rms_dbfs
 
 log = logging.getLogger(__name__)
 

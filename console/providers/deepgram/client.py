@@ -1,15 +1,11 @@
-"""Deepgram, the cloud tier for speech: live STT (`DeepgramSTT`, Nova; `DeepgramFluxSTT` in
-deepgram_flux.py) and Aura TTS (`DeepgramTTS`).
-
-The providers live in `deepgram_stt`, `deepgram_flux` and `deepgram_tts` (what the two
-recognizers share in `deepgram_listen`); Nova's and the voice are importable from here. This
-module holds what they all share: pointing the SDK at a base URL and turning SDK failures into
-short messages that never carry the API key.
+"""What Deepgram's providers share: pointing the SDK at a base URL, and turning SDK failures into
+short messages that never carry the API key. The providers live beside it: `stt` (Nova),
+`flux` (Flux), `listen` (what the two recognizers share) and `tts` (Aura).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from deepgram import AsyncDeepgramClient, DeepgramClientEnvironment
@@ -17,12 +13,6 @@ from deepgram.core.api_error import ApiError
 from websockets.exceptions import ConnectionClosed
 
 from console.providers.base import ProviderError
-
-if TYPE_CHECKING:
-    from console.providers.deepgram_stt import DeepgramSTT
-    from console.providers.deepgram_tts import DeepgramTTS
-
-__all__ = ["DeepgramSTT", "DeepgramTTS", "environment_for", "make_client"]
 
 SAMPLE_RATE = 8000  # Twilio media: 8 kHz mu-law, one byte per sample
 
@@ -77,16 +67,3 @@ def close_description(exc: ConnectionClosed) -> str:
         return "socket closed without a close frame"
     return f"socket closed {frame.code} {frame.reason}".rstrip()
 
-
-def __getattr__(name: str) -> Any:
-    # Lazy re-exports: deepgram_stt/_tts import this module, so importing them here eagerly
-    # would be circular.
-    if name == "DeepgramSTT":
-        from console.providers.deepgram_stt import DeepgramSTT
-
-        return DeepgramSTT
-    if name == "DeepgramTTS":
-        from console.providers.deepgram_tts import DeepgramTTS
-
-        return DeepgramTTS
-    raise AttributeError(name)

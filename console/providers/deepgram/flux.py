@@ -10,7 +10,7 @@ when they went on after all, and `EndOfTurn`. They become TranscriptEvents (base
     TurnResumed     -> turn-resumed (drop the prepared reply)
     EndOfTurn       -> final, speech_final, whole_turn (even with no text)
 
-The socket handling (replay across drops, reconnect budget) is deepgram_listen.py's, shared with
+The socket handling (replay across drops, reconnect budget) is listen.py's, shared with
 Nova. Audio up to an `EndOfTurn`'s `audio_window_end` is settled: a drop replays only the turn in
 progress. A fatal `Error` message ends the socket like a drop does (it is retried within the same
 budget); a `Warning` is logged. Raises ProviderError for a refused key, a rejected request (bad
@@ -24,8 +24,8 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from console.providers.base import TranscriptEvent
-from console.providers.deepgram import SAMPLE_RATE
-from console.providers.deepgram_listen import Dropped, ListenSTT, Settled, kind_of
+from console.providers.deepgram.client import SAMPLE_RATE
+from console.providers.deepgram.listen import Dropped, ListenSTT, Settled, kind_of
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Deepgram Nova live speech-to-text (`/v1/listen`): Twilio mu-law in, `TranscriptEvent`s out.
 
-The socket handling (replay across drops, keep-alive, reconnect budget) is deepgram_listen.py's;
+The socket handling (replay across drops, keep-alive, reconnect budget) is listen.py's;
 this module says how Nova is asked and what its `Results` mean. Raises ProviderError for a
 refused key, a rejected request, or when `reconnect_attempts` reconnects in a row failed.
 """
@@ -13,8 +13,8 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from console.providers.base import TranscriptEvent
-from console.providers.deepgram import SAMPLE_RATE
-from console.providers.deepgram_listen import ListenSTT, Settled, kind_of
+from console.providers.deepgram.client import SAMPLE_RATE
+from console.providers.deepgram.listen import ListenSTT, Settled, kind_of
 
 log = logging.getLogger(__name__)
 

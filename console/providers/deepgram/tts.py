@@ -31,7 +31,7 @@ from deepgram.speak.v1.types import SpeakV1Text
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from console.providers.base import ProviderError, ProviderObserver
-from console.providers.deepgram import (
+from console.providers.deepgram.client import (
     SAMPLE_RATE,
     close_description,
     handshake_problem,
