@@ -102,7 +102,7 @@ async def test_no_answer_brings_the_caller_back_to_the_agent_with_the_conversati
     # What was said before the transfer is still there, then the line saying it is back.
     assert [text for role, text in said if role == "user"] == [FIRST_WORDS, "Then can you fix it"]
     assert said[-2:] == [("assistant", WELCOME_BACK), ("user", "Then can you fix it")]
-    assert again.turn_starts  # the caller heard the agent again
+    assert again.log.turn_starts  # the caller heard the agent again
     # One recording for the whole call: what the caller heard after coming back is in it too.
     await watch.until(lambda: watch.of("RecordingSaved"))
     [saved] = watch.of("RecordingSaved")
