@@ -67,8 +67,12 @@ class SpeechToText(Protocol):
 class LanguageModel(Protocol):
     tier: str  # "cloud" | "local" | "scripted"
 
-    def reply(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
-        """Yield reply tokens. Cancelling the consumer stops generation.
+    def reply(
+        self, messages: Sequence[ChatMessage], observer: ProviderObserver | None = None
+    ) -> AsyncIterator[str]:
+        """Yield reply tokens. Cancelling the consumer stops generation. `observer` hears what
+        this reply cost and whether it fell back (a model may serve many calls, so the call
+        passes its own with each reply).
         Raises ProviderError when every model it may use failed."""
         ...
 

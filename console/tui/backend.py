@@ -109,10 +109,15 @@ class BriefSource(Protocol):
 
 
 class ConsoleBackend(Protocol):
-    bus: EventBus
-    control: CallControl
-    history: HistorySource
-    listen_in: ListenInSource | None  # None: this backend cannot tap call audio
+    # Read-only: a backend may hold a richer object (the runtime's LiveCalls is a CallControl).
+    @property
+    def bus(self) -> EventBus: ...
+    @property
+    def control(self) -> CallControl: ...
+    @property
+    def history(self) -> HistorySource: ...
+    @property
+    def listen_in(self) -> ListenInSource | None: ...  # None: cannot tap call audio
 
     async def start(self, progress: Progress) -> None:
         """Settings, tunnel, webhook sync, server listening, provider tiers, in that order, each
