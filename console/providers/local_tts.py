@@ -98,8 +98,8 @@ def _piper_sentence(voice: Any, sentence: str, steady: bool = False) -> list[byt
     Piper's random generator noise, so the same text gives the same audio every time."""
     from piper import SynthesisConfig
 
-    noise = {"noise_scale": 0.0, "noise_w_scale": 0.0} if steady else {}
-    config = SynthesisConfig(volume=_PIPER_VOLUME, **noise)
+    config = (SynthesisConfig(volume=_PIPER_VOLUME, noise_scale=0.0, noise_w_scale=0.0)
+              if steady else SynthesisConfig(volume=_PIPER_VOLUME))
     pcm = b"".join(chunk.audio_int16_bytes for chunk in voice.synthesize(sentence, config))
     return mulaw_chunks(pcm, voice.config.sample_rate)
 
