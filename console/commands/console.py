@@ -24,7 +24,7 @@ from console.storage.lock import DataFolderLock, FolderInUse
 log = logging.getLogger(__name__)
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "console",
         help="run the agent with the operator console (the default)",

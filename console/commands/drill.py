@@ -27,7 +27,7 @@ EXIT_FAILED = 1
 EXIT_BAD_ARGS = 2
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "drill", help="practise: scripted simulated calls into the running console, scored",
         description="Place scripted simulated calls (chest pain, an angry caller, a silent "

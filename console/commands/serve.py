@@ -9,10 +9,10 @@ import gc
 import signal
 import sys
 
-from console.config import load_settings
+from console.config import Settings, load_settings
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("serve", help="run the media server headless")
     parser.add_argument("--host", help="interface to bind (default: HOST or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to bind (default: PORT or 8765; 0 = any)")
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
 QUIT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-async def _serve(settings, tunnel: bool) -> int:
+async def _serve(settings: Settings, tunnel: bool) -> int:
     from console.runtime import Runtime
 
     runtime = Runtime(settings, tunnel=tunnel)

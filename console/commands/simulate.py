@@ -30,7 +30,7 @@ class _Ordered(argparse.Action):
         namespace.script = items
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "simulate",
         help="place a simulated Twilio call against a media server",

@@ -188,11 +188,11 @@ class DrillCall:
     def _line_end(self, index: int) -> float | None:
         """When the caller finished saying line `index`, on the wall clock the events use."""
         caller = self._caller
-        spoken = caller.speech[index] if caller and index < len(caller.speech) else {}
-        if "end" not in spoken:
+        if caller is None or index >= len(caller.speech) or "end" not in caller.speech[index]:
             return None
+        ended: float = caller.speech[index]["end"]  # seconds after the caller's start
         loop_now = asyncio.get_running_loop().time()
-        return time.time() - (loop_now - (caller.started_at + spoken["end"]))
+        return time.time() - (loop_now - (caller.started_at + ended))
 
 
 async def _hang_up(calling: asyncio.Task[Any], *, holding: bool) -> None:
