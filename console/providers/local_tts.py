@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from console.providers.base import ProviderError, TextToSpeech
+from console.providers.base import ProviderError, ProviderObserver, TextToSpeech
 from console.telephony.audio import pcm16_to_mulaw, resample_pcm16
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ class PiperTTS:
     tier = "local"
 
     def __init__(
-        self, voice: str | Path | None = None, observer: object | None = None,
+        self, voice: str | Path | None = None, observer: ProviderObserver | None = None,
         *, steady: bool = False,
     ) -> None:
         """`steady`: the same audio for the same text every time (a reproducible test caller);
@@ -154,7 +154,8 @@ class EspeakTTS:
     tier = "local"
 
     def __init__(
-        self, voice: str = "en-us", words_per_minute: int = 165, observer: object | None = None
+        self, voice: str = "en-us", words_per_minute: int = 165,
+        observer: ProviderObserver | None = None,
     ) -> None:
         binary = shutil.which("espeak-ng")
         if binary is None:
@@ -211,7 +212,8 @@ def parse_wav(wav: bytes) -> tuple[int, bytes]:
 # ---------------------------------------------------------------------------------------------
 
 
-def best_local_tts(voice: str | Path | None = None, observer: object | None = None) -> TextToSpeech:
+def best_local_tts(voice: str | Path | None = None,
+                   observer: ProviderObserver | None = None) -> TextToSpeech:
     """Piper when it is installed, else espeak-ng. Raises ProviderError when neither is there."""
     problems = []
     for factory in (partial(PiperTTS, voice, observer), partial(EspeakTTS, observer=observer)):
