@@ -71,8 +71,7 @@ class LanguageModel(Protocol):
         self, messages: Sequence[ChatMessage], observer: ProviderObserver | None = None
     ) -> AsyncIterator[str]:
         """Yield reply tokens. Cancelling the consumer stops generation. `observer` hears what
-        this reply cost and whether it fell back (a model may serve many calls, so the call
-        passes its own with each reply).
+        the reply cost and any fallback (the session passes the call).
         Raises ProviderError when every model it may use failed."""
         ...
 
