@@ -90,7 +90,8 @@ def resample_pcm16(pcm: bytes, from_rate: int, to_rate: int) -> bytes:
     import soxr  # imported here: only the simulator and local providers need it
 
     samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2")
-    return soxr.resample(samples, from_rate, to_rate).astype("<i2").tobytes()
+    resampled: np.ndarray = soxr.resample(samples, from_rate, to_rate)  # soxr is untyped
+    return resampled.astype("<i2").tobytes()
 
 
 def rms_dbfs(pcm: bytes) -> float:

@@ -39,6 +39,8 @@ InputCallback = Callable[[Any, int, Any, Any], None]  # (indata, frames, time, s
 class Stream(Protocol):
     """What we use of a sounddevice stream (tests pass fakes)."""
 
+    def start(self) -> None: ...
+
     def stop(self) -> None: ...
 
     def close(self) -> None: ...
@@ -282,7 +284,7 @@ def open_speaker(callback: OutputCallback) -> Stream:
     import sounddevice as sd
 
     rate = int(sd.query_devices(kind="output")["default_samplerate"])
-    stream = sd.RawOutputStream(
+    stream: Stream = sd.RawOutputStream(  # sounddevice is untyped; this is its shape
         samplerate=rate,
         channels=1,
         dtype="int16",
@@ -316,7 +318,9 @@ class SpeakerRate:
         wanted = max(1, -(-frames * SAMPLE_RATE // self.rate))  # 8 kHz samples, rounded up
         block = bytearray(wanted * 2)
         self._fill(memoryview(block), wanted, time, status)
-        return self._resampler.resample_chunk(np.frombuffer(bytes(block), dtype="<i2"))
+        resampled: np.ndarray = self._resampler.resample_chunk(
+            np.frombuffer(bytes(block), dtype="<i2"))  # soxr is untyped: int16 in, int16 out
+        return resampled
 
 
 def open_microphone(callback: InputCallback) -> tuple[Stream, int]:

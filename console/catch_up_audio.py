@@ -96,7 +96,7 @@ class CatchUpPlayer:
         mix = RingMix(ring)
         with self._lock:
             self._mix = mix
-            self._stretcher = Stretcher(mix, ring.start, self._speed)  # type: ignore[arg-type]
+            self._stretcher = Stretcher(mix, ring.start, self._speed)
 
     def feed(self, leg: str, mulaw: bytes) -> None:
         """The call's audio tap, on the event loop."""

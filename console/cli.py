@@ -10,6 +10,7 @@ import os
 import select
 import signal
 import sys
+from types import ModuleType
 
 from pydantic import ValidationError
 
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(name: str):
+def _load(name: str) -> ModuleType | None:
     try:
         return importlib.import_module(f"console.commands.{name}")
     except ModuleNotFoundError as error:

@@ -15,7 +15,7 @@ from console import events as ev
 from console import locations
 from console.config import Settings
 from console.providers.wer import word_error_rate
-from console.runtime import Runtime
+from console.runtime import Runtime, RuntimeStatus
 from console.simulate.caller import CallerOptions, SimulatedCaller, Utterance
 
 log = logging.getLogger(__name__)
@@ -103,9 +103,10 @@ class DemoCall:
 async def render_script(lines: list[str]) -> list[Utterance]:
     """The caller's lines in a steady Piper voice (espeak-ng when Piper is missing), 8 kHz
     mu-law: the same audio every run, so a demo's recognition is reproducible."""
-    from console.providers.base import ProviderError
+    from console.providers.base import ProviderError, TextToSpeech
     from console.providers.local.tts import PiperTTS, best_local_tts
 
+    voice: TextToSpeech
     try:
         voice = PiperTTS(steady=True)
     except ProviderError:
@@ -216,5 +217,5 @@ class DemoBackend:
             await asyncio.wait([self._task], timeout=5)
         await self.runtime.stop()
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> RuntimeStatus:
         return self.runtime.status()

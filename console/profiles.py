@@ -347,7 +347,8 @@ class _Reader:
         return value
 
     def text(self, key: str, default: str | None = None) -> str:
-        value = self._get(key, default, str, "a string").strip()
+        value: str = self._get(key, default, str, "a string")
+        value = value.strip()
         if value:
             return value
         if default is None:

@@ -26,7 +26,7 @@ text it writes; the live call, and triage, never see it.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 
 KINDS = ("card", "ssn", "dob", "dtmf")
@@ -131,12 +131,12 @@ def _spans(units: list[_Unit], fits: range) -> Iterator[tuple[int, int, str]]:
 
 
 def _claim(units: list[_Unit], kind: str, spans: Iterator[tuple[int, int, str]],
-           accept: object) -> list[Found]:
+           accept: Callable[[int, int, str], bool]) -> list[Found]:
     """Take accepted spans left to right, never two over the same unit."""
     found: list[Found] = []
     taken_until = -1
     for first, last, digits in spans:
-        if first > taken_until and accept(first, last, digits):  # type: ignore[operator]
+        if first > taken_until and accept(first, last, digits):
             found.append(Found(kind, units[first].start, units[last].end))
             taken_until = last
     return found

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from console import events as ev
 from console import profiles
@@ -33,6 +33,7 @@ from console.events import EventBus
 from console.handoff.worker import Deliveries, WebhookWorker
 from console.lifecycle import PublicEdge
 from console.memory import freeze_start_up_heap, trim_periodically
+from console.providers.base import ProviderObserver
 from console.providers.registry import ProviderRegistry
 from console.recording.service import Recordings, started_now
 from console.storage.edits import summary_edits, write_edits
@@ -45,9 +46,10 @@ from console.storage.writer import StoreWriter
 from console.streams import MediaSender, StreamStart
 from console.summary.brief import Briefer, CallBrief
 from console.summary.summarizer import Summarizer
+from console.telephony.actions import TwilioCallActions
 from console.telephony.callbacks import add_dial_status_route, dial_action_url
 from console.telephony.server import MediaServer
-from console.telephony.twilio_rest import dial_twiml
+from console.telephony.twilio_rest import TwilioRest, dial_twiml
 from console.telephony.warm_routes import add_warm_routes
 from console.warm import WELCOME_BACK, WarmTransfers
 
@@ -105,7 +107,7 @@ class Runtime:
                                  events=self.bus.subscribe, info=self._media_info)
         self.history = LazyHistory(settings.data.db, submit=self._submit_edits)
         self.listen_in = self.control  # listen-in: LiveCalls.tap(call_sid, sink(leg, mulaw))
-        self.actions: Any = None
+        self.actions: TwilioCallActions | None = None  # Twilio REST, once started with credentials
         # A session whose call is being transferred stays reachable after its stream ends: a
         # <Dial> transfer ends the media stream first and reports its outcome afterwards
         # (Twilio's dial action). Any other is let go when its call ends: a whole ended session
@@ -247,7 +249,7 @@ class Runtime:
             self._unsubscribe_store = None
 
     async def _close_actions(self) -> None:
-        if self.actions is not None and hasattr(self.actions, "aclose"):
+        if self.actions is not None:
             await self.actions.aclose()
 
     # --- calls ---------------------------------------------------------------------------------
@@ -275,7 +277,7 @@ class Runtime:
                 options=self.options,
             )
             session = CallSession(start, sender, deps)
-            if earlier is not None:
+            if isinstance(earlier, CallSession):  # warm transfers hold this runtime's sessions
                 session.continue_from(earlier)
             relay.target = session
             self.recordings.listen(session)
@@ -298,7 +300,7 @@ class Runtime:
             self.bus.publish(ev.DrillCallStarted(start.call_sid, drill=marker[0],
                                                  scenario=marker[1]))
 
-    def _media_info(self) -> dict[str, Any]:
+    def _media_info(self) -> dict[str, str]:
         """Where a drill's simulated caller dials (admin /info), and the URL it signs."""
         local_host = self.server.url.partition("://")[2]
         return {"media_url": self.server.media_url,
@@ -323,7 +325,8 @@ class Runtime:
         escalating = session is not None and session.escalation is not None
         return call_sid in self._dialing or escalating
 
-    async def _dial_finished(self, call_sid: str, status: str, form: Any) -> str | None:
+    async def _dial_finished(self, call_sid: str, status: str, form: dict[str, str]
+                             ) -> str | None:
         """Twilio's <Dial action> callback: on no-answer or busy, dial the next number."""
         session = self._recent.get(call_sid)
         if session is None:  # an operator's transfer whose session was let go: still audited
@@ -396,7 +399,7 @@ class Runtime:
         except Exception as error:  # noqa: BLE001 - a line can still be synthesized per call
             log.warning("could not prepare the %s lines: %s", name, error)
 
-    async def _prepare_lines(self, profile: Any, lines: tuple[str, ...]) -> None:
+    async def _prepare_lines(self, profile: profiles.Profile, lines: tuple[str, ...]) -> None:
         """One TTS stream (a speak socket takes one text at a time) for a share of the lines."""
         tts = self.registry.tts(profile)
         try:
@@ -406,21 +409,20 @@ class Runtime:
         finally:
             await close_quietly(tts)
 
-    def _twilio_rest(self) -> Any:
+    def _twilio_rest(self) -> TwilioRest | None:
         """The Twilio REST client of the call actions (None until start, or without credentials)."""
-        return getattr(self.actions, "rest", None)
+        return self.actions.rest if self.actions is not None else None
 
-    def _call_actions(self) -> Any:
+    def _call_actions(self) -> TwilioCallActions | None:
         if not (self.settings.twilio.account_sid and self.settings.twilio.auth_token):
             return None
-        from console.telephony.actions import TwilioCallActions
-
         return TwilioCallActions(self.settings, self.address)
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> RuntimeStatus:
         return {
             "public_url": self.address.url,
-            **self.edge.state,
+            "tunnel": self.edge.state["tunnel"],
+            "webhook": self.edge.state["webhook"],
             "local_url": self.server.url,
             "tiers": {k: v.label() for k, v in self.registry.tiers().items()},
             "calls": len(self.control.live_calls()),
@@ -436,6 +438,26 @@ class Runtime:
             # operator should know: it shows among the errors until the backlog is written.
             "store_backlog_errors": self.store.pending if self.store.lock_waits else 0,
         }
+
+
+class RuntimeStatus(TypedDict, total=False):
+    """What `status()` reports once a second (the console's BackendStatus, and more): flat
+    counters named `*_errors` or `*_failures` count as errors."""
+
+    public_url: str | None
+    tunnel: str
+    webhook: str
+    local_url: str
+    tiers: dict[str, str]
+    calls: int
+    protocol_errors: int
+    rejected_request_errors: int
+    errors: dict[str, int]
+    sessions_failed_errors: int
+    unsigned_public: str | None
+    store_failures: int
+    call_hook_dead_errors: int
+    store_backlog_errors: int
 
 
 class UnsafeExposure(RuntimeError):
@@ -502,15 +524,17 @@ class ObserverRelay:
     """Providers are built before their session exists; this forwards to it once it does."""
 
     def __init__(self) -> None:
-        self.target: Any = None
+        self.target: ProviderObserver | None = None
 
     def degraded(self, provider: str, problem: str, fallback: str) -> None:
         if self.target is not None:
             self.target.degraded(provider, problem, fallback)
 
-    def usage(self, **amounts: Any) -> None:
+    def usage(self, *, llm_tokens: int = 0, tts_characters: int = 0,
+              stt_seconds: float = 0.0) -> None:
         if self.target is not None:
-            self.target.usage(**amounts)
+            self.target.usage(llm_tokens=llm_tokens, tts_characters=tts_characters,
+                              stt_seconds=stt_seconds)
 
 
 # Lines are prepared over this many TTS streams per profile at once: start-up waits for the
@@ -518,7 +542,7 @@ class ObserverRelay:
 PREPARE_STREAMS = 3
 
 
-def _lines_to_prepare(profile: Any) -> tuple[str, ...]:
+def _lines_to_prepare(profile: profiles.Profile) -> tuple[str, ...]:
     return (profile.greeting, *FILLERS, profile.apology, profile.reprompt, profile.goodbye,
             *COMPANY_LINES, DEAF_LINE, GATE_LINE)
 

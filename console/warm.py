@@ -15,13 +15,15 @@ The runtime's side of the flow that console/telephony/conference.py describes on
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 from console import events as ev
 from console.config import PublicAddress, Settings
+from console.profiles import Profile
 from console.redaction import redact
+from console.streams import StreamStart
 from console.summary.facts import CallFacts
 from console.summary.rules import summarize_by_rules
 from console.telephony.conference import (
@@ -49,9 +51,41 @@ ROLES = {"user": "caller", "assistant": "agent"}
 CALLER_GONE = frozenset({NOT_FOUND, 21220})  # Conversation roles -> summary turn roles
 
 
+class _Message(Protocol):
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def content(self) -> str: ...
+
+
+class _Transcript(Protocol):
+    @property
+    def messages(self) -> Sequence[_Message]: ...
+
+
+class HeldCall(Protocol):
+    """The caller's call while a transfer holds it: the calls ring's session (parked once its
+    stream ends), seen structurally, so this module needs nothing from the calls ring."""
+
+    @property
+    def sid(self) -> str: ...
+
+    @property
+    def profile(self) -> Profile: ...
+
+    @property
+    def start_info(self) -> StreamStart: ...
+
+    @property
+    def conversation(self) -> _Transcript: ...
+
+    async def end_parked(self, reason: str) -> None: ...
+
+
 @dataclass
 class _Transfer:
-    call: Any  # the caller's CallSession (parked once its stream ends)
+    call: HeldCall  # parked once its stream ends
     targets: tuple[str, ...]
     reason: str
     brief: str
@@ -76,7 +110,7 @@ class WarmTransfers:
         self._transfers: dict[str, _Transfer] = {}
 
     # --- the calls ring's port ------------------------------------------------------------------
-    async def start(self, call: Any, targets: tuple[str, ...], reason: str) -> None:
+    async def start(self, call: HeldCall, targets: tuple[str, ...], reason: str) -> None:
         rest = self._ready()
         targets = tuple(t for t in targets if t)
         if not targets:
@@ -102,7 +136,7 @@ class WarmTransfers:
             raise RuntimeError("warm transfer needs Twilio credentials and a public URL")
         return rest
 
-    def _url(self, path: str, call: Any) -> str:
+    def _url(self, path: str, call: HeldCall) -> str:
         assert self.address.url
         return warm_url(self.address.url, path, call.sid)
 
@@ -209,7 +243,7 @@ class WarmTransfers:
             if not transfer.connected:
                 await transfer.call.end_parked(reason)
 
-    def resume(self, call_sid: str) -> Any:
+    def resume(self, call_sid: str) -> HeldCall | None:
         """The parked session of a caller coming back to the agent, or None."""
         transfer = self._transfers.get(call_sid)
         if transfer is None or not transfer.returning:
@@ -218,7 +252,7 @@ class WarmTransfers:
         return transfer.call
 
 
-def compose_brief(call: Any, reason: str) -> str:
+def compose_brief(call: HeldCall, reason: str) -> str:
     """What the target hears before the caller: the summary so far (the profile's rules, so it
     costs no model call and never waits), the caller's number digit by digit, and the reason.
     What the profile redacts (cards, SSNs, dates of birth) is not read out either."""
@@ -230,7 +264,7 @@ def compose_brief(call: Any, reason: str) -> str:
             f"The caller's number is {caller}. {summary} Connecting you now.")
 
 
-def conversation_turns(call: Any) -> list[tuple[str, str]]:
+def conversation_turns(call: HeldCall) -> list[tuple[str, str]]:
     return [(ROLES[m.role], m.content) for m in call.conversation.messages if m.role in ROLES]
 
 

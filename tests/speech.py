@@ -92,7 +92,8 @@ def _frame_dbfs(samples: np.ndarray) -> np.ndarray:
     """RMS of each whole 10 ms frame in dB relative to full scale (a trailing part is ignored)."""
     whole = samples[: len(samples) // FRAME_BYTES * FRAME_BYTES].reshape(-1, FRAME_BYTES)
     power = np.mean(whole * whole, axis=1) / 32768.0**2
-    return 10 * np.log10(power + 1e-12)  # 1e-12: digital silence reads -120 dB, not -inf
+    dbfs: np.ndarray = 10 * np.log10(power + 1e-12)  # 1e-12: digital silence: -120 dB, not -inf
+    return dbfs
 
 
 def _runs(voiced: np.ndarray) -> list[tuple[int, int]]:

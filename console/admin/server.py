@@ -28,15 +28,18 @@ import json
 import logging
 import os
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from console.admin.feed import EventFeeds, Subscribe
 from console.config import Settings
+from console.profiles import Profile
+from console.streams import StreamStart
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +49,55 @@ MAX_BODY_BYTES = 16 * 1024  # a say/whisper text; nothing bigger belongs here
 ADMIN_FILE_NAME = "admin.json"
 MAX_REASON_CHARS = 200  # a warm transfer's reason is said to the target: a sentence, not a story
 
-Act = Callable[[Any, str, dict[str, str], str], Awaitable[None]]
+
+
+class AdminControl(Protocol):
+    """What the routes need of the control: the operator's actions on a live call. The calls
+    ring's CallControl (LiveCalls) has them; declared here, this ring imports no call code."""
+
+    def live_calls(self) -> list[str]: ...
+    async def take_over(self, call_sid: str, actor: str) -> None: ...
+    async def hand_back(self, call_sid: str, actor: str) -> None: ...
+    async def mute_agent(self, call_sid: str, muted: bool, actor: str) -> None: ...
+    async def pause_listening(self, call_sid: str, paused: bool, actor: str) -> None: ...
+    async def say(self, call_sid: str, text: str, actor: str) -> None: ...
+    async def whisper(self, call_sid: str, guidance: str, actor: str) -> None: ...
+    async def transfer(self, call_sid: str, number: str, actor: str) -> None: ...
+    async def warm_transfer(self, call_sid: str, number: str, actor: str,
+                            reason: str = "") -> None: ...
+    async def hang_up(self, call_sid: str, actor: str) -> None: ...
+    async def gate_replies(self, call_sid: str, on: bool, actor: str) -> None: ...
+    async def decide_reply(self, call_sid: str, decision: str, text: str, actor: str) -> None: ...
+    async def acknowledge(self, call_sid: str, actor: str, how: str = "") -> None: ...
+
+
+class LiveCall(Protocol):
+    """A live call as GET /calls describes it (the calls ring's CallSession)."""
+
+    @property
+    def sid(self) -> str: ...
+    @property
+    def start_info(self) -> StreamStart: ...
+    @property
+    def profile(self) -> Profile: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def operator_mode(self) -> bool: ...
+    @property
+    def agent_muted(self) -> bool: ...
+    @property
+    def listening_paused(self) -> bool: ...
+
+
+@runtime_checkable
+class WithSessions(Protocol):
+    """A control that shows its calls' state (LiveCalls does)."""
+
+    def sessions(self) -> Sequence[LiveCall]: ...
+
+
+Act = Callable[[AdminControl, str, dict[str, str], str], Awaitable[None]]
 
 # action -> (the control call, the JSON argument it needs or None)
 ACTIONS: dict[str, tuple[Act, str | None]] = {
@@ -86,7 +137,7 @@ class AdminServer:
     With `admin_file`, the URL and token are written there on start and removed on stop."""
 
     def __init__(
-        self, control: Any, token: str | None = None, port: int = 0, *,
+        self, control: AdminControl, token: str | None = None, port: int = 0, *,
         admin_file: Path | None = None, events: Subscribe | None = None,
         info: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
@@ -128,7 +179,7 @@ class AdminServer:
 
     # --- routes --------------------------------------------------------------------------------
     @web.middleware
-    async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
+    async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if not self._authorized(request.headers.get("Authorization", "")):
             return web.json_response(
                 {"error": "missing or wrong admin token"}, status=401,
@@ -200,26 +251,22 @@ def _arguments(body: dict[str, Any], action: str, needs: str | None) -> dict[str
     return {needs: value.strip()}
 
 
-def describe_calls(control: Any) -> list[dict[str, Any]]:
+def describe_calls(control: AdminControl) -> list[dict[str, str | bool | None]]:
     """Live calls, with their state when the control exposes its sessions (LiveCalls does)."""
-    sessions = control.sessions() if hasattr(control, "sessions") else None
-    if sessions is None:
+    if not isinstance(control, WithSessions):
         return [{"call_sid": sid} for sid in control.live_calls()]
-    return [_describe(session) for session in sessions]
+    return [_describe(session) for session in control.sessions()]
 
 
-def _describe(session: Any) -> dict[str, Any]:
-    start = getattr(session, "start_info", None)
-    params = getattr(start, "custom_parameters", None) or {}
-    profile = getattr(session, "profile", None)
+def _describe(session: LiveCall) -> dict[str, str | bool | None]:
     return {
         "call_sid": session.sid,
-        "state": getattr(session, "state", None),
-        "operator_mode": bool(getattr(session, "operator_mode", False)),
-        "agent_muted": bool(getattr(session, "agent_muted", False)),
-        "listening_paused": bool(getattr(session, "listening_paused", False)),
-        "caller": params.get("caller") or None,
-        "profile": getattr(profile, "name", None),
+        "state": session.state,
+        "operator_mode": session.operator_mode,
+        "agent_muted": session.agent_muted,
+        "listening_paused": session.listening_paused,
+        "caller": session.start_info.custom_parameters.get("caller") or None,
+        "profile": session.profile.name,
     }
 
 

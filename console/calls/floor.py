@@ -22,7 +22,7 @@ import asyncio
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from console import events as ev
 from console.calls import lines
@@ -44,7 +44,7 @@ from console.calls.holds import (
     until_news,
 )
 from console.calls.metrics import TurnClock
-from console.calls.ports import CallEvents
+from console.calls.ports import CallEvents, CallServices
 from console.calls.release import Release, ReleaseRule
 from console.calls.reply import AgentReply
 from console.calls.state import AGENT_TURN, PAUSABLE, SPEAKS_ON_FIRST_FRAME, CallMode, CallState
@@ -53,6 +53,7 @@ from console.calls.triage import Triage
 from console.calls.turns import DEFAULT_BACKCHANNELS, CallerTurn
 from console.calls.vad import VoiceActivity
 from console.calls.voice import ReplyBody, Voice
+from console.profiles import Profile
 from console.providers.base import ProviderError
 
 M = CallMode
@@ -93,9 +94,13 @@ class FloorHost(Protocol):
     triage: Triage
     gate: ReplyGate
     tasks: TaskOwner
-    deps: Any
-    profile: Any
-    options: FloorOptions
+    profile: Profile
+
+    @property
+    def deps(self) -> CallServices: ...
+
+    @property
+    def options(self) -> FloorOptions: ...  # read-only: the session's are SessionOptions
 
     async def end_call(self, reason: str) -> None: ...
 

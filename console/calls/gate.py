@@ -20,23 +20,24 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from console import events as ev
 from console.calls import lines
 from console.calls.ahead import SpeechAhead
 from console.calls.conversation import Conversation
 from console.calls.deadair import FILLERS
-from console.calls.ports import CallEvents
+from console.calls.ports import CallEvents, CallServices
 from console.calls.reply import AgentReply
 from console.calls.state import CallState
 from console.calls.tasks import TaskOwner
 from console.calls.triage import Triage
 from console.calls.vad import VoiceActivity
 from console.calls.voice import ReplyBody, Voice
-from console.providers.base import ProviderError
+from console.profiles import Profile
+from console.providers.base import ProviderError, ProviderObserver
 
 # The first holding line says what is happening; later ones are the dead-air phrases (all
 # prepared at start-up, so a hold never waits on the TTS).
@@ -87,15 +88,17 @@ class Proposal:
     decision: asyncio.Future[Decision] = field(default_factory=_future)
 
 
-class GateHost(Protocol):
+class GateHost(ProviderObserver, Protocol):
     call_state: CallState
     voice: Voice
     conversation: Conversation
     events: CallEvents
     triage: Triage
     tasks: TaskOwner
-    deps: Any
-    profile: Any  # .match_gate_topic
+    profile: Profile
+
+    @property
+    def deps(self) -> CallServices: ...
 
     def caller_voice(self) -> VoiceActivity: ...
 
@@ -206,7 +209,7 @@ class ReplyGate:
         proposal.ready_at = time.monotonic()
         self._show(proposal)
 
-    async def _tokens(self) -> AsyncIterator[str]:
+    async def _tokens(self) -> AsyncGenerator[str, None]:
         host = self._host
         async for token in host.deps.llm.reply(host.conversation.for_llm(), observer=host):
             yield token

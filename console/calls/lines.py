@@ -10,31 +10,39 @@ operator's typed words) is synthesized as it is said.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from collections.abc import AsyncGenerator
+from typing import Protocol
 
 from console.calls.conversation import Conversation
-from console.calls.ports import CallEvents, GreetingSource
+from console.calls.ports import CallEvents, CallServices, GreetingSource
 from console.calls.reply import AgentReply
 from console.calls.state import CallState
 from console.calls.voice import ReplyBody
-from console.providers.base import ProviderError
+from console.profiles import Profile
+from console.providers.base import ProviderError, ProviderObserver
 
 
-class LinesHost(Protocol):
+class LineSource(Protocol):
+    """Whose prepared lines: the call's profile and its greetings."""
+
+    profile: Profile
+
+    @property
+    def deps(self) -> CallServices: ...
+
+
+class LinesHost(LineSource, ProviderObserver, Protocol):
     call_state: CallState
     conversation: Conversation
     events: CallEvents
-    deps: Any
-    profile: Any
 
 
-def prepared(host: LinesHost, text: str) -> bytes | None:
+def prepared(host: LineSource, text: str) -> bytes | None:
     source: GreetingSource = host.deps.greetings
     return source.cached(host.profile.name, text)
 
 
-def fixed_line(host: LinesHost, text: str) -> ReplyBody:
+def fixed_line(host: LineSource, text: str) -> ReplyBody:
     """A reply body that says `text`: prepared audio when there is some."""
 
     async def body(reply: AgentReply) -> None:
@@ -63,7 +71,7 @@ def answer(host: LinesHost) -> ReplyBody:
     return body
 
 
-async def _tokens(host: LinesHost) -> AsyncIterator[str]:
+async def _tokens(host: LinesHost) -> AsyncGenerator[str, None]:
     messages = host.conversation.for_llm()
     async for token in host.deps.llm.reply(messages, observer=host):
         yield token

@@ -8,28 +8,31 @@ so the agent answers the next caller turn.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Protocol
+from typing import Protocol
 
 from console import events as ev
 from console.calls.conversation import Conversation
-from console.calls.ports import CallEvents
+from console.calls.ports import CallEvents, CallServices, HeldCall
 from console.calls.state import CallMode, CallState
 from console.calls.triage import Triage
 from console.calls.voice import Voice
+from console.profiles import Profile
 
 HANG_UP_REST_S = 1.0
 
 
-class OperatorHost(Protocol):
+class OperatorHost(HeldCall, Protocol):
     sid: str
     call_state: CallState
     events: CallEvents
     voice: Voice
     conversation: Conversation
     triage: Triage
-    deps: Any  # .actions: CallActions | None, .warm: WarmTransferPort | None
-    profile: Any
     park_on_stop: bool
+    profile: Profile
+
+    @property
+    def deps(self) -> CallServices: ...
 
     async def interrupt(self, cause: str) -> None: ...
 

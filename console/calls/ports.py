@@ -4,10 +4,13 @@ The calls ring never imports Twilio or aiohttp; runtime.py adapts them to these.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from console.events import CallEvent, EventBus, ProviderDegraded
+from console.profiles import Profile
+from console.providers.base import ChatMessage, LanguageModel, SpeechToText, TextToSpeech
+from console.streams import StreamStart
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +27,37 @@ class CallActions(Protocol):
         ...
 
 
+class Transcript(Protocol):
+    """What was said so far (the session's Conversation)."""
+
+    @property
+    def messages(self) -> Sequence[ChatMessage]: ...
+
+
+class HeldCall(Protocol):
+    """A call a warm transfer holds: the session, parked once its stream ends."""
+
+    @property
+    def sid(self) -> str: ...
+
+    @property
+    def profile(self) -> Profile: ...
+
+    @property
+    def start_info(self) -> StreamStart: ...
+
+    @property
+    def conversation(self) -> Transcript: ...
+
+    async def end_parked(self, reason: str) -> None:
+        """The parked call is over for the agent (a person took it, or the caller left)."""
+        ...
+
+
 class WarmTransferPort(Protocol):
     """Warm transfer (issue 15): the caller waits on hold while a person is called and briefed."""
 
-    async def start(self, call: Any, targets: tuple[str, ...], reason: str) -> None:
+    async def start(self, call: HeldCall, targets: tuple[str, ...], reason: str) -> None:
         """Move the caller to hold and call the first target. Raises when Twilio refused the
         move (the call then stays where it was)."""
         ...
@@ -40,6 +70,18 @@ class GreetingSource(Protocol):
     def cached(self, profile: str, text: str) -> bytes | None: ...
 
     def remember(self, profile: str, text: str, mulaw: bytes) -> None: ...
+
+
+class CallServices(Protocol):
+    """What a call's parts use of its dependencies (the session's CallDeps fills it)."""
+
+    stt: SpeechToText
+    llm: LanguageModel
+    tts: TextToSpeech
+    bus: EventBus
+    actions: CallActions | None
+    warm: WarmTransferPort | None
+    greetings: GreetingSource
 
 
 class MemoryGreetings:

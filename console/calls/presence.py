@@ -4,14 +4,15 @@ holding phrase, say a reprompt or the goodbye."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 from console import events as ev
 from console.calls import lines
 from console.calls.gate import ReplyGate
-from console.calls.ports import CallEvents
+from console.calls.ports import CallEvents, CallServices
 from console.calls.state import CallState
 from console.calls.voice import Voice
+from console.profiles import Profile
 
 
 class PresenceHost(Protocol):
@@ -19,8 +20,10 @@ class PresenceHost(Protocol):
     voice: Voice
     gate: ReplyGate
     events: CallEvents
-    deps: Any
-    profile: Any
+    profile: Profile
+
+    @property
+    def deps(self) -> CallServices: ...
 
     async def speak_line(self, text: str, *, role: str = "agent") -> bool: ...
 

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict
 
 from console import events as ev
 from console.calls.conversation import Conversation
@@ -34,15 +34,24 @@ from console.calls.presence import AgentPresence
 from console.calls.reply import AgentReply
 from console.calls.state import CallMode, CallState
 from console.calls.tasks import TaskOwner
-from console.calls.triage import Triage
+from console.calls.triage import Escalation, Triage
 from console.calls.vad import VoiceActivity
 from console.calls.voice import Voice
+from console.profiles import Profile
 from console.providers.base import LanguageModel, SpeechToText, TextToSpeech
 from console.streams import MediaSender, StreamStart
 
 log = logging.getLogger(__name__)
 
 AudioTap = Callable[[str, bytes], None]  # (leg: "caller" | "agent", 20 ms of mu-law)
+
+
+class UsageTotals(TypedDict):
+    """What a call used so far (the fields of the UsageRecorded it ends with)."""
+
+    llm_tokens: int
+    tts_characters: int
+    stt_seconds: float
 
 
 @dataclass
@@ -60,7 +69,7 @@ class CallDeps:
     stt: SpeechToText
     llm: LanguageModel
     tts: TextToSpeech
-    profile: Any  # console.profiles.Profile
+    profile: Profile
     bus: ev.EventBus
     actions: CallActions | None = None
     warm: WarmTransferPort | None = None  # issue 15: warm transfer (Twilio REST and a public URL)
@@ -86,7 +95,7 @@ class CallSession:
         self.operator = OperatorDesk(self)
         self.sender = sender
         self._taps: list[AudioTap] = []
-        self._usage = {"llm_tokens": 0, "tts_characters": 0, "stt_seconds": 0.0}
+        self._usage = UsageTotals(llm_tokens=0, tts_characters=0, stt_seconds=0.0)
         self.park_on_stop = False  # a warm transfer is moving the caller to hold
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -150,7 +159,7 @@ class CallSession:
         self._usage = earlier.usage_totals  # one call, one bill: counted on from the first stream
 
     @property
-    def usage_totals(self) -> dict[str, Any]:
+    def usage_totals(self) -> UsageTotals:
         """LLM tokens, TTS characters and STT seconds used so far (UsageRecorded at the end)."""
         return self._usage
 
@@ -201,7 +210,7 @@ class CallSession:
         return self.call_state.listening_paused
 
     @property
-    def escalation(self) -> Any:
+    def escalation(self) -> Escalation | None:
         return self.triage.escalation
 
     async def interrupt(self, cause: str) -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class TaskOwner:
@@ -16,7 +17,7 @@ class TaskOwner:
         self.owner = owner
         self._tasks: set[asyncio.Task[Any]] = set()
 
-    def spawn(self, name: str, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+    def spawn(self, name: str, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         task = asyncio.create_task(coro, name=f"{self.owner}:{name}")
         self._tasks.add(task)
         task.add_done_callback(self._forget)

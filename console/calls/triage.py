@@ -16,14 +16,15 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from console import events as ev
 from console.calls.company import keep_company
-from console.calls.ports import CallActions, CallEvents
+from console.calls.ports import CallEvents, CallServices, HeldCall
 from console.calls.state import CallMode, CallState
 from console.calls.tasks import TaskOwner
 from console.calls.vad import VoiceActivity
+from console.profiles import Profile
 
 log = logging.getLogger(__name__)
 
@@ -74,16 +75,18 @@ class AgentScanner:
         self._tail = ""
 
 
-class EscalationHost(Protocol):
-    """What an escalation needs of its call."""
+class EscalationHost(HeldCall, Protocol):
+    """What an escalation needs of its call (a warm transfer may hold it)."""
 
     sid: str
     call_state: CallState
     events: CallEvents
     tasks: TaskOwner
-    deps: Any  # .actions: CallActions | None, .warm: WarmTransferPort | None
-    profile: Any  # .match_agent_trigger, .match_caller_emergency, .emergency_transfer
     park_on_stop: bool
+    profile: Profile
+
+    @property
+    def deps(self) -> CallServices: ...
 
     async def interrupt(self, cause: str) -> None: ...
 
@@ -127,8 +130,8 @@ class Escalation:
         called in turn and briefed while the caller holds. False: not asked for, or it could not
         start (the cold redirect, retried until it lands, takes over)."""
         host = self.host
-        warm = getattr(host.deps, "warm", None)
-        warm_rule = getattr(host.profile, "emergency_transfer", "cold") == "warm"
+        warm = host.deps.warm
+        warm_rule = host.profile.emergency_transfer == "warm"
         if not warm_rule or warm is None or not self.numbers:
             return False
         host.park_on_stop = True
@@ -184,7 +187,8 @@ class Escalation:
     async def _attempt(self, number: str) -> bool:
         if self._over():
             return False  # a person has the call now: no redirect behind their back
-        actions: CallActions = self.host.deps.actions
+        actions = self.host.deps.actions
+        assert actions is not None  # _can_redirect refused the escalation without them
         self._attempts += 1
         try:
             await asyncio.wait_for(

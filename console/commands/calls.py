@@ -37,7 +37,7 @@ LIST_COLUMNS = (
 )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("calls", help="list stored calls; show, play or export one")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument(
@@ -57,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     calls_audio.register(actions)  # play and export: the recording (issue 14)
 
 
-def _register_list(actions: argparse._SubParsersAction) -> None:
+def _register_list(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`calls list ...`: the same as `calls ...`, said out loud."""
     listing = actions.add_parser("list", help="stored calls, newest first (the default)")
     # SUPPRESS: options given before `list` are kept.
@@ -68,7 +68,7 @@ def _register_list(actions: argparse._SubParsersAction) -> None:
     listing.set_defaults(func=list_command)
 
 
-def _register_edit(actions: argparse._SubParsersAction) -> None:
+def _register_edit(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     edit = actions.add_parser("edit", help="correct a call's summary, disposition or fields "
                                            "(stored with an audit row: who, when, old, new)")
     edit.add_argument("sid", metavar="SID", help="the Twilio call SID (CA...)")

@@ -30,7 +30,7 @@ class Refused(Exception):
     """What to tell the operator on stderr, exit status 1."""
 
 
-def register(actions: argparse._SubParsersAction) -> None:
+def register(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     play = actions.add_parser("play", help="play a call's recording on this machine's speaker")
     play.add_argument("sid", metavar="SID", help="the Twilio call SID (CA...)")
     play.add_argument("--speed", choices=SPEEDS, default="1", help="1, 1.5 or 2 (same pitch)")

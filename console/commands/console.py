@@ -12,19 +12,25 @@ import queue
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from io import TextIOWrapper
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from console import locations
 from console.config import Settings, load_settings
 from console.storage.files import private_file, private_folder
 from console.storage.lock import DataFolderLock, FolderInUse
 
+if TYPE_CHECKING:  # loaded when the command runs: Textual only for the console
+    from console.runtime import Runtime
+    from console.tui.app import VoiceConsoleApp
+
 log = logging.getLogger(__name__)
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "console",
         help="run the agent with the operator console (the default)",
@@ -68,7 +74,7 @@ def hold_data_folder(settings: Settings, command: str) -> DataFolderLock:
         raise SystemExit(f"voiceconsole {command}: {error}") from None
 
 
-def run_app(app: Any, settings: Settings) -> int:
+def run_app(app: VoiceConsoleApp, settings: Settings) -> int:
     """Run the console with its log in a file, and SIGTERM/SIGHUP taking the quit path."""
     log_file = locations.log_path(settings.data.db)
     with _logging_to_file(log_file, settings.log.max_bytes, settings.log.backup_count) as path, \
@@ -105,13 +111,13 @@ def _logging_to_file(path: Path, max_bytes: int, backups: int) -> Iterator[Path]
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """Each file it opens, the first and every one after a rollover, is created 0600."""
 
-    def _open(self) -> Any:
+    def _open(self) -> TextIOWrapper:
         private_file(self.baseFilename)
         return super()._open()
 
 
 @contextlib.contextmanager
-def _shutdown_on_signals(app: Any) -> Iterator[None]:
+def _shutdown_on_signals(app: VoiceConsoleApp) -> Iterator[None]:
     """SIGTERM (`kill`, systemd) and SIGHUP (the terminal was closed) take the same way out as
     ctrl+q: end the calls, flush storage, restore the webhook, close the tunnel, then exit.
     Without this, either signal killed the process on the spot and left the number pointing at
@@ -130,8 +136,8 @@ def _shutdown_on_signals(app: Any) -> Iterator[None]:
 QUIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
-def _on_signal(app: Any) -> Any:
-    def handle(signum: int, _frame: Any) -> None:
+def _on_signal(app: VoiceConsoleApp) -> Callable[[int, FrameType | None], None]:
+    def handle(signum: int, _frame: FrameType | None) -> None:
         if signum == signal.SIGHUP:
             _leave_the_closed_terminal()
         try:
@@ -145,7 +151,7 @@ def _on_signal(app: Any) -> Any:
     return handle
 
 
-def _quit(app: Any, signal_name: str) -> None:
+def _quit(app: VoiceConsoleApp, signal_name: str) -> None:
     log.warning("%s: shutting down in order (ending calls, restoring the webhook, closing the "
                 "tunnel)", signal_name)
     app.call_later(_quit_in_app, app)
@@ -154,7 +160,7 @@ def _quit(app: Any, signal_name: str) -> None:
 _QUITTING: set[asyncio.Task[None]] = set()  # a reference, so the task is not collected mid-way
 
 
-async def _quit_in_app(app: Any) -> None:
+async def _quit_in_app(app: VoiceConsoleApp) -> None:
     """In the app's context: ctrl+q's path (the ordered shutdown in a worker, then exit)."""
     await app.action_quit()
     task = asyncio.create_task(_release_input_after_shutdown(app), name="release-input")
@@ -162,7 +168,7 @@ async def _quit_in_app(app: Any) -> None:
     task.add_done_callback(_QUITTING.discard)
 
 
-async def _release_input_after_shutdown(app: Any) -> None:
+async def _release_input_after_shutdown(app: VoiceConsoleApp) -> None:
     await app.stop_backend()  # the one shutdown action_quit began: wait for it, start nothing
     for fd in _SILENT_INPUT:  # Textual's input thread may sit in a read on the quiet pipe:
         os.close(fd)          # end of file lets it go before Textual joins it on exit
@@ -188,7 +194,7 @@ def _leave_the_closed_terminal() -> None:
     _SILENT_INPUT.append(write_end)
 
 
-def _runtime_factory() -> Any:
+def _runtime_factory() -> Callable[[Settings], Runtime] | None:
     """`console.runtime.build_backend`, imported late so a missing runtime is explained, not a
     traceback."""
     try:
@@ -205,7 +211,7 @@ def _runtime_factory() -> Any:
     return build_backend
 
 
-def run_console_demo(settings: Any, *, calls: int = 1, fast: bool = False) -> int:
+def run_console_demo(settings: Settings, *, calls: int = 1, fast: bool = False) -> int:
     """`voiceconsole demo` with the console: the same runtime, with simulated callers. The caller
     holds the demo's data folder."""
     from console.demo import DemoBackend

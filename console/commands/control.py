@@ -46,7 +46,7 @@ class Endpoint:
     source: str  # where the URL came from, for error messages
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "control",
         help="act on a live call of a running voiceconsole",
@@ -149,7 +149,8 @@ def _request(
         request.add_header("Authorization", f"Bearer {endpoint.token}")
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            return json.loads(response.read() or b"{}")
+            answer: dict[str, Any] = json.loads(response.read() or b"{}")  # a JSON object
+            return answer
     except urllib.error.HTTPError as error:
         raise _refusal(error, endpoint, sid) from None
     except (urllib.error.URLError, OSError) as error:

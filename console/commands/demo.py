@@ -7,10 +7,10 @@ import asyncio
 import json
 from pathlib import Path
 
-from console.config import load_settings
+from console.config import Settings, load_settings
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "demo", help="place simulated calls against a local server (embedded default)")
     parser.add_argument("--headless", action="store_true",
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         return asyncio.run(_headless(settings, args.calls, args.fast))
 
 
-async def _headless(settings, calls: int, fast: bool) -> int:
+async def _headless(settings: Settings, calls: int, fast: bool) -> int:
     from console.demo import print_event, run_demo
     from console.runtime import Runtime
 

@@ -6,11 +6,12 @@ import argparse
 import importlib.util
 import json
 import shutil
+from typing import Any
 
 from console.config import Settings, load_settings
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("doctor", help="explain provider tiers and what is missing")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(func=run)
@@ -25,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def diagnose(settings: Settings) -> dict:
+def diagnose(settings: Settings) -> dict[str, Any]:  # the JSON report
     from console.providers.registry import ProviderRegistry
 
     tiers = ProviderRegistry(settings).tiers()
@@ -86,7 +87,7 @@ def _signatures(settings: Settings) -> str:
     return f"NOT enforced ({unsigned}); start-up will be refused: {problem}"
 
 
-def _print(report: dict) -> None:
+def _print(report: dict[str, Any]) -> None:
     print("provider tiers:")
     for name, tier in report["tiers"].items():
         print(f"  {name:<4} {tier['tier']:<9} {tier['engine']:<32} {tier['why']}")

@@ -19,15 +19,20 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.safe_text import json_printable, printable
+
+if TYPE_CHECKING:  # imported when the command runs
+    from console.config import Settings
+    from console.drill.feed import Admin
+    from console.drill.scenarios import Scenario
 
 EXIT_FAILED = 1
 EXIT_BAD_ARGS = 2
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "drill", help="practise: scripted simulated calls into the running console, scored",
         description="Place scripted simulated calls (chest pain, an angry caller, a silent "
@@ -69,13 +74,13 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
 
 
-def _scenarios(args: argparse.Namespace) -> list[Any]:
+def _scenarios(args: argparse.Namespace) -> list[Scenario]:
     from console.drill.scenarios import load_scenarios
 
     return load_scenarios(args.scenarios, args.scenario)
 
 
-def _drill(args: argparse.Namespace, settings: Any, scenarios: list[Any]) -> int:
+def _drill(args: argparse.Namespace, settings: Settings, scenarios: list[Scenario]) -> int:
     from console.drill.report import print_report
     from console.drill.runner import DrillPlan, run_drill
     from console.storage.drills import save_drill
@@ -97,7 +102,7 @@ def _drill(args: argparse.Namespace, settings: Any, scenarios: list[Any]) -> int
     return 0
 
 
-def _admin(args: argparse.Namespace, settings: Any) -> Any:
+def _admin(args: argparse.Namespace, settings: Settings) -> Admin:
     from console.admin.server import admin_file_path, read_admin_file
     from console.drill.feed import Admin, DrillError
 
@@ -112,7 +117,7 @@ def _admin(args: argparse.Namespace, settings: Any) -> Any:
     return Admin(url, args.token or from_file or configured)
 
 
-def _list(scenarios: list[Any], as_json: bool) -> int:
+def _list(scenarios: list[Scenario], as_json: bool) -> int:
     if as_json:
         rows = [{"name": s.name, "title": s.title, "profile": s.profile, "cue": s.describe_cue(),
                  "expect": dict(s.expect), "lines": list(s.lines)} for s in scenarios]

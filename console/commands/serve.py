@@ -9,10 +9,10 @@ import gc
 import signal
 import sys
 
-from console.config import load_settings
+from console.config import Settings, load_settings
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("serve", help="run the media server headless")
     parser.add_argument("--host", help="interface to bind (default: VOICECONSOLE_SERVER_HOST "
                         "or 127.0.0.1)")
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 QUIT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-async def _serve(settings, tunnel: bool) -> int:
+async def _serve(settings: Settings, tunnel: bool) -> int:
     from console.runtime import Runtime
 
     runtime = Runtime(settings, tunnel=tunnel)

@@ -13,8 +13,12 @@ import asyncio
 import json
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported when the command runs
+    from console.simulate.caller import CallerOptions
 
 EXIT_BAD_ARGS = 2
 _DTMF = re.compile(r"^[0-9*#A-D]*$")
@@ -24,13 +28,14 @@ _SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 class _Ordered(argparse.Action):
     """--wav and --line append to one list, so the script keeps the order they were typed."""
 
-    def __call__(self, parser: Any, namespace: Any, value: Any, option: Any = None) -> None:
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 value: str | Sequence[Any] | None, option: str | None = None) -> None:
         items = list(getattr(namespace, "script", None) or [])
         items.append((self.const, value))
         namespace.script = items
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "simulate",
         help="place a simulated Twilio call against a media server",
@@ -93,7 +98,7 @@ def _default_token(args: argparse.Namespace) -> str | None:
     return token.get_secret_value() if token else None
 
 
-def _options(args: argparse.Namespace) -> Any:
+def _options(args: argparse.Namespace) -> CallerOptions:
     from console.simulate.caller import CallerOptions, Utterance
 
     utterances = [

@@ -27,7 +27,7 @@ COLUMNS = (("ID", "id"), ("STATUS", "status"), ("CALL SID", "call_sid"),
            ("ATTEMPTS", "attempts"), ("NEXT / DONE", "when"), ("LAST ERROR", "last_error"))
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("webhooks", help="end-of-call webhook deliveries and retries")
     parser.add_argument("--all", action="store_true", help="delivered ones too")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")

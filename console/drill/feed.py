@@ -40,7 +40,8 @@ async def media_info(http: aiohttp.ClientSession, admin: Admin) -> dict[str, str
         async with asyncio.timeout(OPEN_TIMEOUT_S):
             async with http.get(admin.url + "/info", headers=admin.headers()) as reply:
                 _check(reply.status, admin)
-                return await reply.json()
+                info: dict[str, str] = await reply.json()  # {"media_url", "signed_media_url"}
+                return info
     except (aiohttp.ClientError, OSError, TimeoutError) as error:
         raise DrillError(f"voiceconsole is not running (no admin endpoint at {admin.url}: "
                          f"{type(error).__name__})") from None

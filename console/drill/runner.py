@@ -188,11 +188,13 @@ class DrillCall:
     def _line_end(self, index: int) -> float | None:
         """When the caller finished saying line `index`, on the wall clock the events use."""
         caller = self._caller
-        spoken = caller.log.speech[index] if caller and index < len(caller.log.speech) else {}
-        if "end" not in spoken:
+        if caller is None or index >= len(caller.log.speech):
+            return None
+        ended: float | None = caller.log.speech[index].get("end")  # s after the caller's start
+        if ended is None:
             return None
         loop_now = asyncio.get_running_loop().time()
-        return time.time() - (loop_now - (caller.started_at + spoken["end"]))
+        return time.time() - (loop_now - (caller.started_at + ended))
 
 
 async def _hang_up(calling: asyncio.Task[Any], *, holding: bool) -> None:

@@ -100,7 +100,7 @@ def _lines(raw: dict[str, Any], where: str) -> tuple[str, ...]:
 
 def _cue(raw: dict[str, Any], where: str) -> str:
     cue = raw.get("cue")
-    if cue not in CUES:
+    if not isinstance(cue, str) or cue not in CUES:
         raise ScenarioError(f"{where}: cue: one of {', '.join(CUES)} (got {cue!r})")
     return cue
 

@@ -27,7 +27,7 @@ class Backoff:
         """Wait after failed attempt number `attempt` (1-based): base * 2^(attempt-1), capped,
         then scaled by a random 0.5-1.0 so that many deliveries failed by one outage do not all
         come back in the same second."""
-        ceiling = min(self.cap_s, self.base_s * 2 ** min(attempt - 1, 60))
+        ceiling = min(self.cap_s, self.base_s * 2.0 ** min(attempt - 1, 60))
         return ceiling * (0.5 + 0.5 * (rng or random).random())
 
 

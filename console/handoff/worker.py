@@ -115,11 +115,11 @@ class WebhookWorker:
         self._wake.clear()
         if self._flush_first and self._after_commit is not None:
             self._flush_first = False
-            await self._committed()
+            await self._committed(self._after_commit)
 
-    async def _committed(self) -> None:
+    async def _committed(self, after_commit: Callable[[], Awaitable[None]]) -> None:
         try:
-            await self._after_commit()  # type: ignore[misc]
+            await after_commit()
         except Exception as error:  # the store is closing: the poll finds the row later
             log.debug("webhook worker could not wait for the store: %s", error)
 
@@ -177,6 +177,7 @@ class WebhookWorker:
         now = self._clock()
         verdict = "dead" if give_up else policy.verdict(status)
         if verdict == "delivered":
+            assert status is not None  # delivered: the receiver answered 2xx
             self.delivered += 1
             await asyncio.to_thread(self.outbox.delivered, row["id"], status, now)
             return

@@ -87,7 +87,11 @@ class TextToSpeech(Protocol):
 
 class ProviderObserver(Protocol):
     """How a provider tells its call what it cost and when it fell back. Optional everywhere:
-    providers accept `observer=None` and then stay quiet."""
+    providers accept `observer=None` and then stay quiet.
+
+    Where it is given follows who owns the provider: a recognizer and a voice are made per call,
+    so every SpeechToText and TextToSpeech takes `observer=` when it is built; a language model
+    is shared by every call of the process, so `LanguageModel.reply` takes it with each reply."""
 
     def degraded(self, provider: str, problem: str, fallback: str) -> None: ...
 

@@ -23,15 +23,15 @@ broke off after the caller had already heard part of it.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
 import groq
 import httpx
-from groq import AsyncGroq, DefaultAioHttpClient
-from groq.types.chat import ChatCompletionChunk
+from groq import AsyncGroq, AsyncStream, DefaultAioHttpClient
+from groq.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 from console.providers.base import ChatMessage, ProviderError, ProviderObserver
 
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 # than the 8 s a slow (but alive) generation is allowed.
 CONNECT_TIMEOUT_S = 3.0
 MAX_PROBLEM_CHARS = 200  # server messages are quoted in events and logs; keep them one line
-_SAMPLE_CHUNK = {
+_SAMPLE_CHUNK: dict[str, Any] = {  # JSON, as the server sends it
     "id": "warm-up", "object": "chat.completion.chunk", "created": 0, "model": "warm-up",
     "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hi"},
                  "finish_reason": None}],
@@ -119,13 +119,13 @@ class GroqLLM:
 
     async def reply(
         self, messages: Sequence[ChatMessage], observer: ProviderObserver | None = None
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """Yield reply tokens (non-empty strings) in order.
 
         Stop early by cancelling the consuming task or closing this generator (`aclosing`);
         either closes the HTTP stream at once, so Groq stops generating (and billing).
         """
-        payload = [{"role": m.role, "content": m.content} for m in messages]
+        payload = [wire_message(m.role, m.content) for m in messages]
         progress = _Progress()
         # aclosing: when our consumer closes us, the inner generator (and with it the HTTP
         # stream) is closed right there, not whenever the garbage collector gets to it.
@@ -165,10 +165,10 @@ class GroqLLM:
     async def _stream(
         self,
         model: str,
-        payload: list[dict[str, str]],
+        payload: list[ChatCompletionMessageParam],
         observer: ProviderObserver | None,
         progress: _Progress,
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         stream = await self._open(model, payload)
         try:
             async for chunk in stream:
@@ -184,11 +184,12 @@ class GroqLLM:
             # stream would keep a connection open and Groq generating for nobody.
             await stream.close()
 
-    async def _open(self, model: str, payload: list[dict[str, str]]) -> Any:
+    async def _open(self, model: str, payload: list[ChatCompletionMessageParam]
+                    ) -> AsyncStream[ChatCompletionChunk]:
         try:
             return await self._sdk().chat.completions.create(
                 model=model,
-                messages=payload,  # type: ignore[arg-type]  # plain dicts are the wire shape
+                messages=payload,
                 stream=True,
                 max_tokens=self._max_tokens,
                 temperature=self._temperature,
@@ -217,14 +218,26 @@ class GroqLLM:
         return _scrub(_describe(error), self._api_key)
 
 
-def _content_of(chunk: Any) -> str | None:
+def wire_message(role: str, content: str) -> ChatCompletionMessageParam:
+    """One chat message as the SDK types it (a TypedDict per role)."""
+    if role == "system":
+        return {"role": "system", "content": content}
+    if role == "user":
+        return {"role": "user", "content": content}
+    if role == "assistant":
+        return {"role": "assistant", "content": content}
+    raise ValueError(f"no chat role {role!r}")
+
+
+def _content_of(chunk: ChatCompletionChunk) -> str | None:
     # OpenAI-compatible servers may send chunks with no choices (a usage-only chunk).
     if not chunk.choices:
         return None
     return chunk.choices[0].delta.content
 
 
-def _report_usage(chunk: Any, observer: ProviderObserver | None, progress: _Progress) -> None:
+def _report_usage(chunk: ChatCompletionChunk, observer: ProviderObserver | None,
+                  progress: _Progress) -> None:
     """Groq puts usage in `x_groq.usage` on the final chunk; OpenAI-style servers may send a
     top-level `usage`, sometimes on a separate chunk after it. Report whichever comes first."""
     if observer is None or progress.usage_reported:

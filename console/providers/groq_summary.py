@@ -17,9 +17,11 @@ from typing import Any
 import groq
 import httpx
 from groq import AsyncGroq
+from groq.types.chat import ChatCompletion
+from groq.types.chat.completion_create_params import ResponseFormatResponseFormatJsonSchema
 
 from console.providers.base import ProviderError
-from console.providers.groq_llm import _describe, _scrub
+from console.providers.groq_llm import _describe, _scrub, wire_message
 
 CONNECT_TIMEOUT_S = 3.0
 
@@ -45,12 +47,14 @@ class GroqJsonModel:
 
     async def complete_json(self, messages: list[dict[str, str]], schema: dict[str, Any],
                             name: str) -> str:
+        answer_format: ResponseFormatResponseFormatJsonSchema = {
+            "type": "json_schema",
+            "json_schema": {"name": name, "schema": schema, "strict": self.strict}}
         try:
             completion = await self._sdk().chat.completions.create(
                 model=self.model,
-                messages=messages,  # type: ignore[arg-type]  # plain dicts are the wire shape
-                response_format={"type": "json_schema", "json_schema": {
-                    "name": name, "schema": schema, "strict": self.strict}},
+                messages=[wire_message(m["role"], m["content"]) for m in messages],
+                response_format=answer_format,
                 max_tokens=self._max_tokens,
                 temperature=0.2,  # a record, not a conversation: the likeliest words
             )
@@ -75,8 +79,8 @@ class GroqJsonModel:
         return self._client
 
 
-def _content(completion: Any, model: str) -> str:
-    choices = getattr(completion, "choices", None) or []
+def _content(completion: ChatCompletion, model: str) -> str:
+    choices = completion.choices
     if not choices:
         raise ProviderError(f"{model}: the answer had no choices")
     choice = choices[0]

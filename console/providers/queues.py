@@ -68,8 +68,8 @@ class NewestAudio(asyncio.Queue[bytes | None]):
             self.report()
 
     def _get(self) -> bytes | None:
-        item = super()._get()  # type: ignore[misc]
-        if not self._queue and self._episode:  # type: ignore[attr-defined]
+        item = super()._get()
+        if self.empty() and self._episode:
             self.report()  # drained: the reader caught up, the episode is over
         return item
 

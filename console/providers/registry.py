@@ -10,9 +10,10 @@ import asyncio
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.config import Settings
+from console.profiles import Profile
 from console.providers.base import (
     LanguageModel,
     ProviderError,
@@ -20,6 +21,10 @@ from console.providers.base import (
     SpeechToText,
     TextToSpeech,
 )
+
+if TYPE_CHECKING:  # imported where used: a tier's SDK loads only when that tier is chosen
+    from console.providers.groq_llm import GroqLLM
+    from console.providers.groq_summary import GroqJsonModel
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +42,7 @@ class Tier:
 class ProviderRegistry:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._groq: Any = None
+        self._groq: GroqLLM | None = None
         self._deepgram: Any = None
         self._deepgram_http: Any = None
         self._local_stt_missing: str | None = None  # why, once looked up ("" = installed)
@@ -125,14 +130,14 @@ class ProviderRegistry:
 
         return DeepgramSTT(*where, redact=nova_redact(redact), **shared)
 
-    def llm(self, profile: Any) -> LanguageModel:
+    def llm(self, profile: Profile) -> LanguageModel:
         if self.settings.groq.api_key:
             return self._shared_groq()
         from console.providers.scripted import ScriptedResponder
 
         return ScriptedResponder(profile)
 
-    def tts(self, profile: Any, observer: ProviderObserver | None = None) -> TextToSpeech:
+    def tts(self, profile: Profile, observer: ProviderObserver | None = None) -> TextToSpeech:
         local = self._local_tts(profile, observer)
         if not self.settings.deepgram.api_key:
             if local is None:
@@ -165,7 +170,7 @@ class ProviderRegistry:
                                          httpx_client=self._deepgram_http)
         return self._deepgram
 
-    def _shared_groq(self) -> LanguageModel:
+    def _shared_groq(self) -> GroqLLM:
         if self._groq is None:
             from console.providers.groq_llm import GroqLLM
 
@@ -181,7 +186,7 @@ class ProviderRegistry:
         return self._groq
 
     # --- after the call (issue 14) ------------------------------------------------------------
-    def summary_model(self) -> Any:
+    def summary_model(self) -> GroqJsonModel | None:
         """The cloud tier's summary writer (a console.summary.llm.JsonModel), or None: without
         a Groq key the profile's rules write every summary."""
         s = self.settings
@@ -204,11 +209,12 @@ class ProviderRegistry:
             return None
 
     @staticmethod
-    def _local_tts(profile: Any, observer: ProviderObserver | None) -> TextToSpeech | None:
+    def _local_tts(profile: Profile | None, observer: ProviderObserver | None
+                   ) -> TextToSpeech | None:
         from console.providers.local.tts import best_local_tts
 
         try:
-            return best_local_tts(getattr(profile, "local_voice", None) or None, observer)
+            return best_local_tts((profile.local_voice or None) if profile else None, observer)
         except ProviderError as error:
             log.warning("no local voice available: %s", error)
             return None

@@ -15,12 +15,14 @@ import dataclasses
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from console import events as ev
 from console.config import Settings
+from console.profiles import Profile
 from console.recording.recorder import CallRecorder
 from console.recording.retention import DAY_S, purge
 from console.recording.writer import FileHandle, RecordingWriter
@@ -33,6 +35,15 @@ FLUSH_EVERY_S = 1.0  # a crash loses at most this much audio (and the header fol
 CLOSED_KEPT = 200  # finished recordings a late redaction can still reach
 FINISH_TIMEOUT_S = 10.0
 SETTLE_TIMEOUT_S = 3.0  # closing a file is one header patch: milliseconds, unless the disk is sick
+
+
+class Tappable(Protocol):
+    """A live call whose audio can be tapped (the calls ring's CallSession)."""
+
+    @property
+    def sid(self) -> str: ...
+
+    def add_tap(self, tap: Callable[[str, bytes], None]) -> Callable[[], None]: ...
 
 
 def started_now() -> tuple[float, float]:
@@ -51,7 +62,7 @@ class Recordings:
         self._finishing: set[asyncio.Task[None]] = set()
         self._finishing_by_sid: dict[str, asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self._unsubscribe: Any = None
+        self._unsubscribe: Callable[[], None] | None = None
 
     @property
     def enabled(self) -> bool:
@@ -84,19 +95,20 @@ class Recordings:
         await self.writer.stop()
 
     # --- per call -----------------------------------------------------------------------------
-    def wants(self, profile: Any) -> bool:
-        return self.enabled and getattr(profile, "record_calls", True)
+    def wants(self, profile: Profile | None) -> bool:
+        """None: a call with no profile of its own, recorded whenever recording is on."""
+        return self.enabled and (profile is None or profile.record_calls)
 
-    def announced(self, profile: Any) -> Any:
+    def announced(self, profile: Profile) -> Profile:
         """The profile as a recorded call runs it: its recording announcement (if it has one)
         is the first thing the caller hears, ahead of the greeting, and is in the recording;
         the caller's channel starts once that first line has played (CallRecorder)."""
-        line = getattr(profile, "recording_announcement", "")
+        line = profile.recording_announcement
         if not (line and self.wants(profile)):
             return profile
         return dataclasses.replace(profile, greeting=f"{line} {profile.greeting}")
 
-    def record(self, start: StreamStart, sender: MediaSender, profile: Any,
+    def record(self, start: StreamStart, sender: MediaSender, profile: Profile | None,
                started: tuple[float, float]) -> MediaSender:
         """The sender the call's session should use: `sender` itself when the call is not
         recorded, else a recorder in front of it. `started` is sample 0 (`started_now()` taken
@@ -109,14 +121,14 @@ class Recordings:
             return sender
         handle = FileHandle(start.call_sid, self._path_for(start.call_sid, started[1]),
                             self._failed)
-        announced = bool(getattr(profile, "recording_announcement", ""))
+        announced = bool(profile and profile.recording_announcement)
         recorder = CallRecorder(sender, self.writer, handle, started, announced)
         if not self.writer.open(handle):
             return sender
         self._live[start.call_sid] = recorder
         return recorder
 
-    def listen(self, session: Any) -> None:
+    def listen(self, session: Tappable) -> None:
         """Tap the session's caller frames (the left channel)."""
         if (recorder := self._live.get(session.sid)) is not None:
             session.add_tap(recorder.tap)

@@ -118,16 +118,21 @@ class RecordingWriter:
     # --- the thread ---------------------------------------------------------------------------
     def _run(self) -> None:
         while (job := self._queue.get()) is not None:
-            handle = job.handle
             try:
-                if handle is not None and (not handle.broken or job.work in _ALWAYS):
-                    job.work(handle, *job.args)
-            except Exception as error:  # noqa: BLE001 - one recording fails, never the writer
-                handle.broken = True
-                self._report(handle, _describe(error))
+                self._do(job)
             finally:
                 if job.done is not None:
                     self._call_soon(_settle, job.done)
+
+    def _do(self, job: _Job) -> None:
+        handle = job.handle
+        if handle is None or (handle.broken and job.work not in _ALWAYS):
+            return
+        try:
+            job.work(handle, *job.args)
+        except Exception as error:  # noqa: BLE001 - one recording fails, never the writer
+            handle.broken = True
+            self._report(handle, _describe(error))
 
     def _report(self, handle: FileHandle, problem: str) -> None:
         self._call_soon(handle.on_error, handle, problem)

@@ -50,7 +50,8 @@ def read_recording(path: Path) -> np.ndarray:
         raw = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
     whole = len(raw) // channels * channels  # a crash may leave half a stereo frame
     frames = raw[:whole].reshape(-1, channels).astype(np.int32)
-    return np.clip(frames.sum(axis=1), -32768, 32767).astype(np.int16)
+    mixed: np.ndarray = np.clip(frames.sum(axis=1), -32768, 32767)
+    return mixed.astype(np.int16)
 
 
 def _open_wav(path: Path) -> wave.Wave_read:
@@ -118,7 +119,7 @@ def turn_at(turns: Sequence[dict[str, Any]], call_started: float, seconds: float
     whose [started, ended] holds that moment, the one that began last (a caller cutting in over
     the agent is the newest voice). None in a silence between turns."""
     moment = call_started + seconds
-    spans = sorted(
+    spans: list[tuple[float, int, float]] = sorted(
         (turn["started"], -index, turn["ended"])
         for index, turn in enumerate(turns)
         if turn.get("started") is not None and turn.get("ended") is not None

@@ -9,6 +9,8 @@ hundred thousand multiply-adds per second of audio: nothing next to the sound ca
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 
 WINDOW = 256  # 32 ms at 8 kHz: longer than a voice's pitch period (2.5-12.5 ms), so it holds one
@@ -17,10 +19,19 @@ TOLERANCE = 64  # how far (8 ms) a window may move to line up with the previous 
 _HANN = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(WINDOW) / WINDOW)
 
 
+class Samples(Protocol):
+    """Mono int16 audio read a window at a time: a recording's array, or a live call's ring
+    (console/catch_up_audio.py), which grows while it is read."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, span: slice) -> np.ndarray: ...
+
+
 class Stretcher:
     """Streams `samples` (mono int16) from `position` at `speed` times normal rate."""
 
-    def __init__(self, samples: np.ndarray, position: int, speed: float) -> None:
+    def __init__(self, samples: Samples, position: int, speed: float) -> None:
         self._x = samples  # int16, converted a window at a time: a seek must not copy an hour
         self._speed = speed
         self._analysis = float(position)  # where in the recording the next window is taken

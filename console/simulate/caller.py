@@ -164,7 +164,8 @@ class SimulatedCaller:
         except TimeoutError:
             self.log.errors.append(f"call exceeded {self.options.max_call_s:.0f} s")
 
-    async def _hang_up(self, ws: Any, pacer: asyncio.Task | None, receiver: asyncio.Task) -> None:
+    async def _hang_up(self, ws: Any, pacer: asyncio.Task[None] | None,
+                       receiver: asyncio.Task[None]) -> None:
         if pacer is not None:
             pacer.cancel()
             await asyncio.gather(pacer, return_exceptions=True)
@@ -247,13 +248,15 @@ class SimulatedCaller:
         self.log.speech.append(record)
         if utterance.keys:
             await self._press(utterance.keys, record)
-            return record["end"]
+            pressed: float = record["end"]  # _press wrote it
+            return pressed
         speech = audio.frames(utterance.mulaw)
         if self.options.fast:
             await self._speak_fast(speech, record)
         else:
             await self._speak_paced(speech, record)
-        return record.get("end", self._elapsed())
+        ended: float = record.get("end", self._elapsed())
+        return ended
 
     async def _press(self, keys: str, record: dict[str, Any]) -> None:
         record["start"] = self._elapsed()

@@ -111,27 +111,27 @@ def _apply(db: Database, version: int, migrate: Callable[[Database], None]) -> N
 
 def _migration_1(db: Database) -> None:
     """Calls, turns (with full-text search), the audit log of events, and per-turn metrics."""
-    db["schema_version"].create({"version": int, "applied": float}, pk="version")
+    db.table("schema_version").create({"version": int, "applied": float}, pk="version")
     _create_calls(db)
     _create_turns(db)
-    db["events"].create(
+    db.table("events").create(
         {"id": int, "call_sid": str, "kind": str, "payload": str, "at": float},
         pk="id",
         not_null=["call_sid", "kind", "at"],
     )
-    db["metrics"].create(
+    db.table("metrics").create(
         {"id": int, "call_sid": str, "turn": int, "stage": str, "ms": float},
         pk="id",
         not_null=["call_sid", "turn", "stage"],
     )
     # (call_sid, idx) also serves "the next idx for this call" on every turn insert.
-    db["turns"].create_index(["call_sid", "idx"], if_not_exists=True)
+    db.table("turns").create_index(["call_sid", "idx"], if_not_exists=True)
     for table in ("events", "metrics"):
-        db[table].create_index(["call_sid"], if_not_exists=True)
+        db.table(table).create_index(["call_sid"], if_not_exists=True)
 
 
 def _create_calls(db: Database) -> None:
-    db["calls"].create(
+    db.table("calls").create(
         {
             "call_sid": str,
             "stream_sid": str,
@@ -148,12 +148,12 @@ def _create_calls(db: Database) -> None:
         not_null=["status", "emergency"],
         defaults={"status": "live", "emergency": 0},
     )
-    db["calls"].create_index(["started"], if_not_exists=True)
-    db["calls"].create_index(["status"], if_not_exists=True)
+    db.table("calls").create_index(["started"], if_not_exists=True)
+    db.table("calls").create_index(["status"], if_not_exists=True)
 
 
 def _create_turns(db: Database) -> None:
-    db["turns"].create(
+    db.table("turns").create(
         {
             "id": int,
             "call_sid": str,
@@ -169,13 +169,13 @@ def _create_turns(db: Database) -> None:
         defaults={"interrupted": 0},
     )
     # Triggers keep turns_fts in step with every insert, update and delete on turns.
-    db["turns"].enable_fts(["text"], create_triggers=True)
+    db.table("turns").enable_fts(["text"], create_triggers=True)
 
 
 def _migration_2(db: Database) -> None:
     """After the call (issue 14): where the recording is, and what the call came to. The action
     items and fields are JSON (a list of strings; an object of name -> value)."""
-    calls = db["calls"]
+    calls = db.table("calls")
     calls.add_column("recording_path", str)
     calls.add_column("recording_seconds", float)
     for column in ("summary", "disposition", "action_items", "fields", "summary_source"):
@@ -186,7 +186,7 @@ def _migration_2(db: Database) -> None:
 def _migration_webhook_outbox(db: Database) -> None:
     """The end-of-call webhook's outbox (issue 14). `body` stays NULL until the first attempt
     builds it from the stored call; then it is kept, so every retry sends the same bytes."""
-    db[OUTBOX_TABLE].create(
+    db.table(OUTBOX_TABLE).create(
         {
             "id": int,
             "idempotency_key": str,
@@ -206,20 +206,20 @@ def _migration_webhook_outbox(db: Database) -> None:
         not_null=["idempotency_key", "call_sid", "kind", "status", "attempts", "next_attempt_at"],
         defaults={"status": "pending", "attempts": 0},
     )
-    db[OUTBOX_TABLE].create_index(["idempotency_key"], unique=True, if_not_exists=True)
-    db[OUTBOX_TABLE].create_index(["status", "next_attempt_at"], if_not_exists=True)
+    db.table(OUTBOX_TABLE).create_index(["idempotency_key"], unique=True, if_not_exists=True)
+    db.table(OUTBOX_TABLE).create_index(["status", "next_attempt_at"], if_not_exists=True)
 
 
 def _migration_drills(db: Database) -> None:
     """Drills (issue 15, part 5): which drill a call belonged to (NULL: a real call), and each
     drill's report (console/storage/drills.py), the whole of it as JSON in `report`."""
-    db["calls"].add_column("drill", str)
-    db[DRILLS_TABLE].create(
+    db.table("calls").add_column("drill", str)
+    db.table(DRILLS_TABLE).create(
         {"drill_id": str, "started": float, "ended": float, "score": int, "misses": int,
          "scenarios": int, "operator": str, "report": str},
         pk="drill_id", not_null=["started", "report"],
     )
-    db[DRILLS_TABLE].create_index(["started"], if_not_exists=True)
+    db.table(DRILLS_TABLE).create_index(["started"], if_not_exists=True)
 
 
 # Append only: never edit a migration that has shipped, add the next one instead.
@@ -253,9 +253,10 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 def _storable(event: CallEvent) -> CallEvent:
     """A lone surrogate (which JSON can carry, but is no character) makes SQLite refuse the
     whole row, and the event would be lost: such text is stored with U+FFFD instead."""
-    changes = {f.name: _LONE_SURROGATE.sub("\ufffd", value) for f in dataclasses.fields(event)
-               if isinstance(value := getattr(event, f.name), str)
-               and _LONE_SURROGATE.search(value)}
+    # The str fields of whichever event this is: typed per event class, so Any here.
+    changes: dict[str, Any] = {
+        f.name: _LONE_SURROGATE.sub("\ufffd", value) for f in dataclasses.fields(event)
+        if isinstance(value := getattr(event, f.name), str) and _LONE_SURROGATE.search(value)}
     return dataclasses.replace(event, **changes) if changes else event
 
 

@@ -24,7 +24,7 @@ def save_drill(db_path: Path | str, report: dict[str, Any]) -> None:
     db = open_db(db_path)
     try:
         with db.conn:
-            db[DRILLS_TABLE].insert(row, replace=True)
+            db.table(DRILLS_TABLE).insert(row, replace=True)
     finally:
         db.close()
 

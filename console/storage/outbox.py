@@ -115,7 +115,8 @@ class Outbox:
                 db.execute(f"UPDATE {TABLE} SET body = ? WHERE id = ? AND body IS NULL",
                            [body, row_id])
                 row = db.execute(f"SELECT body FROM {TABLE} WHERE id = ?", [row_id]).fetchone()
-        return row[0]
+        kept: str = row[0]  # the column is TEXT, and set by now
+        return kept
 
     def stored_call(self, call_sid: str) -> dict[str, Any] | None:
         """The call as stored (redacted where the profile says so), turns, events and metrics."""

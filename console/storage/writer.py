@@ -91,8 +91,13 @@ class _AbandonSweep:
     reason: str
 
 
-_STOP = object()
+class _Stop:
+    """The last item: the writer commits what it has and ends."""
+
+
+_STOP = _Stop()
 _Job = CallEvent | _AbandonSweep
+_Item = _Job | _Flush | _Stop
 
 
 # ---------------------------------------------------------------------------- the writer
@@ -124,7 +129,7 @@ class StoreWriter:
         # More rows per event, in the same transaction (the webhook outbox: a call's summary and
         # its pending delivery commit together).
         self._also_write = also_write
-        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._pending: deque[_Job] = deque()  # writer thread only
         self._flushes: list[_Flush] = []  # writer thread only
         self._stopping = False  # writer thread only
@@ -254,13 +259,13 @@ class StoreWriter:
             self._accept(item)
         self._enforce_bound()
 
-    def _accept(self, item: object) -> None:
-        if item is _STOP:
+    def _accept(self, item: _Item) -> None:
+        if isinstance(item, _Stop):
             self._stopping = True
         elif isinstance(item, _Flush):
             self._flushes.append(item)
         else:
-            self._pending.append(item)  # type: ignore[arg-type]
+            self._pending.append(item)
 
     def _enforce_bound(self) -> None:
         excess = len(self._pending) - self._max_pending

@@ -149,7 +149,7 @@ class _CallConnection:
         server: MediaServer,
         ws: web.WebSocketResponse,
         number: int,
-        transport: asyncio.BaseTransport | None = None,
+        transport: asyncio.Transport | None = None,
     ) -> None:
         self.server = server
         self.ws = ws
@@ -562,7 +562,7 @@ class MediaServer:
         return web.Response(status=403, text="invalid signature")
 
     async def _serve_socket(
-        self, ws: web.WebSocketResponse, transport: asyncio.BaseTransport | None
+        self, ws: web.WebSocketResponse, transport: asyncio.Transport | None
     ) -> None:
         connection = _CallConnection(self, ws, next(self._numbers), transport)
         self._connections.add(connection)

@@ -25,6 +25,7 @@ import os
 import subprocess
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import TypeVar
 
 from pyngrok import conf, ngrok, process
@@ -233,22 +234,24 @@ async def _in_daemon_thread(work: Callable[[], T], timeout_s: float) -> T:
     future: asyncio.Future[T] = loop.create_future()
 
     def run() -> None:
+        settle: Callable[[], None]
         try:
-            outcome: tuple[T | None, BaseException | None] = (work(), None)
+            settle = partial(_succeed, future, work())
         except BaseException as error:  # noqa: BLE001 - handed to the awaiting coroutine
-            outcome = (None, error)
+            settle = partial(_fail, future, error)
         with contextlib.suppress(RuntimeError):  # the loop closed while we worked: nobody waits
-            loop.call_soon_threadsafe(_settle, future, *outcome)
+            loop.call_soon_threadsafe(settle)
 
     threading.Thread(target=run, name="ngrok", daemon=True).start()
     async with asyncio.timeout(timeout_s):
         return await future
 
 
-def _settle(future: asyncio.Future[T], result: T | None, error: BaseException | None) -> None:
-    if future.done():
-        return  # the waiter timed out or was cancelled; nobody wants the outcome
-    if error is not None:
+def _succeed(future: asyncio.Future[T], result: T) -> None:
+    if not future.done():  # else the waiter timed out or was cancelled: nobody wants it
+        future.set_result(result)
+
+
+def _fail(future: asyncio.Future[T], error: BaseException) -> None:
+    if not future.done():
         future.set_exception(error)
-    else:
-        future.set_result(result)  # type: ignore[arg-type]

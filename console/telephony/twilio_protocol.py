@@ -12,8 +12,9 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 MAX_MESSAGE_CHARS = 64 * 1024  # a 160-byte frame is ~300 chars of JSON; 64 KiB is generous
 MAX_PAYLOAD_BYTES = 1600  # 100 ms of 8 kHz mu-law; Twilio itself sends 160 (20 ms)
@@ -108,6 +109,7 @@ class OutboundClear:
 
 
 OutboundEvent = OutboundMedia | OutboundMark | OutboundClear
+_Event = TypeVar("_Event", InboundEvent, OutboundEvent)
 
 
 # ---- field helpers ------------------------------------------------------------------------
@@ -264,7 +266,7 @@ def _parse_connected(message: dict[str, Any]) -> Connected:
     )
 
 
-_INBOUND_PARSERS = {
+_INBOUND_PARSERS: dict[str, Callable[[dict[str, Any]], InboundEvent]] = {
     "connected": _parse_connected,
     "start": _parse_start,
     "media": _parse_media,
@@ -279,7 +281,8 @@ def parse_inbound(raw: str | bytes) -> InboundEvent:
     return _dispatch(raw, _INBOUND_PARSERS)
 
 
-def _dispatch(raw: str | bytes, parsers: dict[str, Any]) -> Any:
+def _dispatch(raw: str | bytes, parsers: Mapping[str, Callable[[dict[str, Any]], _Event]]
+              ) -> _Event:
     message = _load(raw)
     parser = parsers.get(_event_name(message))
     if parser is None:
@@ -304,7 +307,7 @@ def _parse_outbound_clear(message: dict[str, Any]) -> OutboundClear:
     return OutboundClear(stream_sid=_text(message, "streamSid"))
 
 
-_OUTBOUND_PARSERS = {
+_OUTBOUND_PARSERS: dict[str, Callable[[dict[str, Any]], OutboundEvent]] = {
     "media": _parse_outbound_media,
     "mark": _parse_outbound_mark,
     "clear": _parse_outbound_clear,

@@ -89,7 +89,7 @@ class VoiceConsoleApp(OperatorActions, App[None]):
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def get_default_screen(self) -> Screen:
+    def get_default_screen(self) -> Screen[None]:
         return self.dashboard
 
     def on_mount(self) -> None:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from console.audio_io import SAMPLE_RATE, AudioDevices, ListenInPlayer, OperatorMic
 from console.calls.control import CallControl
 from console.catch_up_audio import CatchUpPlayer
 from console.tui.backend import ListenInSource
+
+if TYPE_CHECKING:
+    from textual.notifications import SeverityLevel
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +30,7 @@ class Notice(NamedTuple):
     """What the operator is told: the words and a Textual notification severity."""
 
     message: str
-    severity: str = "information"
+    severity: SeverityLevel = "information"
 
 
 def why_listen_in_unavailable(source: ListenInSource | None, devices: AudioDevices) -> str | None:

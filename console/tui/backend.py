@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from console.calls.control import CallControl
-from console.events import EventBus
+from console.events import EventBus, SummaryEdited
 
 if TYPE_CHECKING:
     from console.audio_ring import CallRing
@@ -71,7 +71,8 @@ class HistoryExports(Protocol):
 class HistoryEdits(Protocol):
     """Optional on a HistorySource: an operator's corrections of what a call came to."""
 
-    def edit_call(self, call_sid: str, changes: dict[str, str], actor: str) -> list[Any]:
+    def edit_call(self, call_sid: str, changes: dict[str, str], actor: str
+                  ) -> list[SummaryEdited]:
         """`changes`: "summary", "disposition" or "fields.NAME" -> the new value. Stores what
         changed, each change audited (who, when, old, new); returns those changes. Blocking.
         Raises LookupError (no such call) or ValueError (an item that cannot be edited)."""
@@ -109,10 +110,15 @@ class BriefSource(Protocol):
 
 
 class ConsoleBackend(Protocol):
-    bus: EventBus
-    control: CallControl
-    history: HistorySource
-    listen_in: ListenInSource | None  # None: this backend cannot tap call audio
+    # Read-only: a backend may hold a richer object (the runtime's LiveCalls is a CallControl).
+    @property
+    def bus(self) -> EventBus: ...
+    @property
+    def control(self) -> CallControl: ...
+    @property
+    def history(self) -> HistorySource: ...
+    @property
+    def listen_in(self) -> ListenInSource | None: ...  # None: cannot tap call audio
 
     async def start(self, progress: Progress) -> None:
         """Settings, tunnel, webhook sync, server listening, provider tiers, in that order, each

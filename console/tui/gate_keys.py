@@ -115,7 +115,7 @@ class WaitingReplies:
         for sid in changed:
             call = app.board.get(sid)
             pending = call.proposal if call is not None else None
-            if pending is None or not pending.complete:
+            if call is None or pending is None or not pending.complete:
                 self._told.pop(sid, None)
             elif self._told.get(sid) != pending.shown_at:
                 self._told[sid] = pending.shown_at

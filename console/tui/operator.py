@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.app import SystemCommand
 from textual.screen import Screen
@@ -63,7 +63,7 @@ class OperatorActions(_Base):
 
         def _refresh_screens(self, changed: frozenset[str]) -> None: ...
 
-    def selected_call(self, screen: Screen | None = None) -> CallState | None:
+    def selected_call(self, screen: Screen[Any] | None = None) -> CallState | None:
         screen = screen or self.screen
         sid = screen.selected_call() if isinstance(screen, BoardView) else None
         return self.board.get(sid) if sid else None
@@ -72,8 +72,8 @@ class OperatorActions(_Base):
         """Re-draw the footer only when what it shows for the selected call changed: a footer
         refresh re-mounts every key (measured ~10 ms), too dear for every board change (10 Hz)."""
         call = self.selected_call()
-        shown = call and (call.call_sid, call.live, call.taken_over, call.agent_muted,
-                          call.caller_muted)
+        shown = (call.call_sid, call.live, call.taken_over, call.agent_muted,
+                 call.caller_muted) if call is not None else None
         if shown != self._bindings_shown:
             self._bindings_shown = shown
             self.screen.refresh_bindings()
@@ -265,7 +265,7 @@ class OperatorActions(_Base):
     async def _tell(self, notice: Awaitable[Notice]) -> None:
         message, severity = await notice
         # markup=False: the words may quote a device's or a call's error.
-        self.notify(message, severity=severity, timeout=8, markup=False)  # type: ignore[arg-type]
+        self.notify(message, severity=severity, timeout=8, markup=False)
 
     def sync_audio(self, changed: frozenset[str]) -> None:
         """Calls that ended stop being heard; a call handed back stops hearing the mic."""
@@ -282,8 +282,8 @@ class OperatorActions(_Base):
 
     # -- the command palette --------------------------------------------------------------------
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)  # type: ignore[misc]
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
         call = self.selected_call(screen)
         if call is None:
             return

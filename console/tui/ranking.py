@@ -10,9 +10,11 @@ import dataclasses
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from console.config import Settings
 from console.events import CallEvent, ProviderDegraded, TurnMeasured
+from console.profiles import Profile
 from console.risk import ProfileCues, RiskTracker, RiskWeights
 from console.risk.tracker import RISING_S, V2V_KEYS
 from console.risk.words import DEFAULT_NEGATIVE_WORDS
@@ -37,13 +39,28 @@ class RiskSetup:
         return RiskTracker(self.weights, self.negative_words)
 
 
-def risk_setup(backend: Any) -> RiskSetup:
-    """From the console's backend: the runtime has `settings` and `profiles` (a ProfileBook whose
-    `last_good` reads no file); a test backend may have neither, and gets the defaults."""
-    settings = getattr(backend, "settings", None)
-    book = getattr(backend, "profiles", None)
-    if settings is None:
+class _ProfileBook(Protocol):
+    def last_good(self, name: str) -> Profile | None: ...
+
+
+@runtime_checkable
+class _Configured(Protocol):
+    """A backend with settings and profiles (the runtime: `profiles` is a ProfileBook, whose
+    `last_good` reads no file)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def profiles(self) -> _ProfileBook: ...
+
+
+def risk_setup(backend: object) -> RiskSetup:
+    """From the console's backend: the runtime has `settings` and `profiles`; a test backend
+    may have neither, and gets the defaults."""
+    if not isinstance(backend, _Configured):
         return RiskSetup()
+    settings, book = backend.settings, backend.profiles
     names = [f.name for f in dataclasses.fields(RiskWeights)]
     weights = RiskWeights(**{name: getattr(settings.risk, _setting(name)) for name in names})
     return RiskSetup(weights, tuple(settings.risk.negative_words), settings.risk.rising_s,
@@ -54,9 +71,9 @@ def _setting(weight: str) -> str:
     return weight if weight == "v2v_budget_ms" else f"weight_{weight}"
 
 
-def _cues_from(book: Any) -> Callable[[str], ProfileCues]:
+def _cues_from(book: _ProfileBook) -> Callable[[str], ProfileCues]:
     def cues(name: str) -> ProfileCues:
-        profile = book.last_good(name) if book is not None and name else None
+        profile = book.last_good(name) if name else None
         if profile is None:
             return ProfileCues()
         return ProfileCues(tuple(profile.caller_emergency_phrases), profile.apology)

@@ -189,7 +189,8 @@ class FluxRecognizer(ListenTimeline):
             return self._logged([self._configure(message.get("thresholds") or {})]), False
         return [], False
 
-    def error(self, code: str, description: str = "The fake failed on purpose.") -> dict:
+    def error(self, code: str, description: str = "The fake failed on purpose."
+              ) -> dict[str, Any]:
         """A fatal `Error` (the socket closes after it)."""
         return self._logged([self._message("Error", code=code, description=description)])[0]
 

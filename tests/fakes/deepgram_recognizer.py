@@ -49,6 +49,21 @@ _SEGMENT_ENDS = np.array([0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF])
 MODEL_INFO = {"name": "general-nova-2", "version": "2024-01-09", "arch": "nova-2"}
 
 
+class TimelineOptions(Protocol):
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def speech_rms(self) -> float: ...
+
+
+class TimelineSource(Protocol):
+    """What every recognizer's timeline reads of the fake: its seed and speech level."""
+
+    @property
+    def opts(self) -> TimelineOptions: ...
+
+
 class RecognizerOptions(Protocol):
     speech_rms: float
     split_finals: bool
@@ -140,7 +155,7 @@ class ListenTimeline:
     """What Nova's and Flux's recognisers share: one socket's audio timeline, heard in 20 ms
     frames, its seeded generator, and the log of every message made on it."""
 
-    fake: Any  # FakeDeepgram: the script and `opts`
+    fake: TimelineSource  # FakeDeepgram: the script and `opts`
     query: dict[str, str]
     connection: int  # index into fake.listen_audio
     samples: int = 0  # audio timeline of this socket
@@ -238,7 +253,7 @@ class Recognizer(ListenTimeline):
         if words:
             self._last_word_end = None  # new words close the gap UtteranceEnd was timing
         timing = self.fake.opts.timing()
-        speech_started_due = draw_frames(self._rng, timing.speech_started_delay_s)
+        speech_started_due: int | None = draw_frames(self._rng, timing.speech_started_delay_s)
         first_interim = draw_frames(self._rng, timing.first_interim_delay_s)
         if self.query.get("vad_events") != "true":
             speech_started_due = None
@@ -273,7 +288,8 @@ class Recognizer(ListenTimeline):
             return self._end_utterance(speech_final=endpointing is not None)
         return []
 
-    def _end_utterance(self, *, speech_final: bool, from_finalize: bool = False) -> list[dict]:
+    def _end_utterance(self, *, speech_final: bool, from_finalize: bool = False
+                       ) -> list[dict[str, Any]]:
         utt, self._utt = self._utt, None
         assert utt is not None
         out = self._speech_started(utt)  # still owed: an utterance shorter than the VAD's delay

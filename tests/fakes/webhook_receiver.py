@@ -32,7 +32,8 @@ class Delivery:
 
     @property
     def document(self) -> dict[str, Any]:
-        return json.loads(self.body)
+        document: dict[str, Any] = json.loads(self.body)  # the payload is a JSON object
+        return document
 
     @property
     def attempt(self) -> int:

@@ -29,6 +29,7 @@ class StubProfile:
     caller_emergency_phrases: tuple = ("chest pain", "can't breathe")
     agent_triggers: tuple = ("EMERGENCY_DETECTED",)
     gate_topics: tuple = ("dosage",)
+    emergency_transfer: str = "cold"  # as a profile's default: an emergency redirects the call
 
     def match_caller_emergency(self, text: str) -> str | None:
         return match_phrases(text, self.caller_emergency_phrases)

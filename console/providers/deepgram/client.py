@@ -43,10 +43,10 @@ def _build_headers_once(client: AsyncDeepgramClient) -> None:
     never change for a client, so build them once and hand out copies (the SDK adds to them)."""
     wrapper = getattr(client, "_client_wrapper", None)
     build = getattr(wrapper, "get_headers", None)
-    if build is None:  # another SDK layout: keep its own way of building them
+    if wrapper is None or build is None:  # another SDK layout: keep its own way of building them
         return
     headers = build()
-    wrapper.get_headers = lambda: dict(headers)  # type: ignore[union-attr]
+    wrapper.get_headers = lambda: dict(headers)
 
 
 def handshake_problem(exc: ApiError) -> str:

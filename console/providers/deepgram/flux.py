@@ -23,6 +23,8 @@ import logging
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+from deepgram.listen.v2.socket_client import AsyncV2SocketClient
+
 from console.providers.base import TranscriptEvent
 from console.providers.deepgram.client import SAMPLE_RATE
 from console.providers.deepgram.listen import Dropped, ListenSTT, Settled, kind_of
@@ -71,8 +73,11 @@ class DeepgramFluxSTT(ListenSTT):
             "eot_timeout_ms": self.eot_timeout_ms,
         }  # fmt: skip
 
-    def connect(self) -> AbstractAsyncContextManager[Any]:
-        return self.client().listen.v2.connect(**self.connect_options())
+    def connect(self) -> AbstractAsyncContextManager[AsyncV2SocketClient]:
+        # The SDK leaves its `listen` property unannotated: this is what v2.connect declares.
+        socket: AbstractAsyncContextManager[AsyncV2SocketClient] = self.client().listen.v2.connect(
+            **self.connect_options())
+        return socket
 
     def translator(self, settled: Settled) -> _FluxTranslator:
         return _FluxTranslator(settled)

@@ -128,7 +128,7 @@ class ListenSTT:
         return self._client
 
     def backoff(self, failures: int) -> float:
-        return min(self.backoff_s * 2 ** (failures - 1), self.backoff_cap_s)
+        return min(self.backoff_s * 2.0 ** (failures - 1), self.backoff_cap_s)
 
     # --- what each model does its own way ------------------------------------------------------
     def connect(self) -> AbstractAsyncContextManager[Any]:
@@ -149,7 +149,14 @@ class _Closed:
     clean: bool  # a 1000 close
 
 
-_CLOSE_SENT = object()  # wakes the reader loop so it starts the drain deadline
+class _CloseSent:
+    """Wakes the reader loop so it starts the drain deadline."""
+
+
+_CLOSE_SENT = _CloseSent()
+# What the reader loop takes from a socket's inbox: (arrival time, a message of the SDK's), the
+# socket's close, the sender's failure, or the wake-up after CloseStream.
+_InboxItem = tuple[float, Any] | _Closed | BaseException | _CloseSent
 
 
 class _ReplayBuffer:
@@ -186,7 +193,7 @@ class _Link:
 
     def __init__(self, conn: Any, session: _ListenSession, stt: ListenSTT) -> None:
         self.conn = conn
-        self.inbox: Inbox[object] = Inbox(INBOX_LIMIT)
+        self.inbox: Inbox[_InboxItem] = Inbox(INBOX_LIMIT)
         self.close_sent_at: float | None = None
         self.last_send = time.monotonic()
         self._stt = stt
@@ -218,7 +225,7 @@ class _Link:
         self.close_sent_at = time.monotonic()
         self.inbox.put_final(_CLOSE_SENT)
 
-    async def next(self, drain_s: float) -> object | None:
+    async def next(self, drain_s: float) -> _InboxItem | None:
         """The next inbox item; None when the drain after CloseStream has run out of time."""
         if self.close_sent_at is None:
             return await self.inbox.get()
@@ -257,8 +264,8 @@ class _Link:
                 self.last_send = time.monotonic()
 
     def _sender_done(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            self.inbox.put_final(task.exception())
+        if not task.cancelled() and (failure := task.exception()) is not None:
+            self.inbox.put_final(failure)
 
 
 class _ListenSession:
@@ -295,8 +302,9 @@ class _ListenSession:
             async for event in self._connections():
                 yield event
             for pump in pumps:
-                if pump.done() and not pump.cancelled() and pump.exception() is not None:
-                    raise pump.exception()  # type: ignore[misc]  # the audio source failed
+                failed = pump.exception() if pump.done() and not pump.cancelled() else None
+                if failed is not None:
+                    raise failed  # the audio source failed
         finally:
             await _cancel(pumps)
             if self._stt.observer is not None:
@@ -410,9 +418,9 @@ class _ListenSession:
                 raise Dropped(item.problem)
             if isinstance(item, BaseException):
                 raise item  # the sender failed for a reason other than the socket
-            if item is _CLOSE_SENT:
+            if isinstance(item, _CloseSent):
                 continue
-            at, message = item  # type: ignore[misc]
+            at, message = item
             if link.close_sent_at is not None and self._is_last(message):
                 return
             event = self._translator.event(message, at)

@@ -12,6 +12,8 @@ from collections.abc import Collection
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+from deepgram.listen.v1.socket_client import AsyncV1SocketClient
+
 from console.providers.base import TranscriptEvent
 from console.providers.deepgram.client import SAMPLE_RATE
 from console.providers.deepgram.listen import ListenSTT, Settled, kind_of
@@ -74,8 +76,11 @@ class DeepgramSTT(ListenSTT):
             options["redact"] = list(self.redact)  # the SDK repeats the key: redact=pci&redact=ssn
         return options
 
-    def connect(self) -> AbstractAsyncContextManager[Any]:
-        return self.client().listen.v1.connect(**self.connect_options())
+    def connect(self) -> AbstractAsyncContextManager[AsyncV1SocketClient]:
+        # The SDK leaves its `listen` property unannotated: this is what v1.connect declares.
+        socket: AbstractAsyncContextManager[AsyncV1SocketClient] = self.client().listen.v1.connect(
+            **self.connect_options())
+        return socket
 
     def translator(self, settled: Settled) -> _NovaTranslator:
         return _NovaTranslator(settled)

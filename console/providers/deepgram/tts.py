@@ -20,7 +20,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,7 +146,7 @@ class DeepgramTTS:
         except ProviderError as error:
             log.warning("Deepgram TTS could not be prepared: %s", error)
 
-    async def synthesize(self, text: str) -> AsyncIterator[bytes]:
+    async def synthesize(self, text: str) -> AsyncGenerator[bytes, None]:
         """Yield mu-law audio for `text`: over the socket, or REST if the socket fails (a REST
         retry skips the bytes already yielded, so the caller does not hear them twice)."""
         if not text.strip():
@@ -170,7 +170,7 @@ class DeepgramTTS:
             async for chunk in audio:
                 yield chunk
 
-    async def _over_socket(self, text: str, progress: _Progress) -> AsyncIterator[bytes]:
+    async def _over_socket(self, text: str, progress: _Progress) -> AsyncGenerator[bytes, None]:
         """A reused socket that fails before any audio most likely died while idle (and was
         noticed late): one fresh socket is tried before REST."""
         for attempt in (1, 2):
@@ -248,7 +248,7 @@ class DeepgramTTS:
             self.observer.degraded(PROVIDER, problem or "speak socket failed", "rest")
         self._degraded = True
 
-    async def _rest(self, text: str, skip: int, problem: str) -> AsyncIterator[bytes]:
+    async def _rest(self, text: str, skip: int, problem: str) -> AsyncGenerator[bytes, None]:
         stream = self.client().speak.v1.audio.generate(
             text=text, model=self.voice, encoding="mulaw", sample_rate=SAMPLE_RATE,
             container="none",  # with mulaw the default container is wav: a header Twilio would play
@@ -301,7 +301,7 @@ class _SpeakSocket:
             raise
         return cls(stack, conn, flushes)
 
-    async def sentence(self, text: str, stall_s: float) -> AsyncIterator[bytes]:
+    async def sentence(self, text: str, stall_s: float) -> AsyncGenerator[bytes, None]:
         """Speak + Flush, then audio until Flushed. Raises _SocketFailed, or _FlushLimited when
         Deepgram refused the Flush (then the text is cleared, so no later Flush speaks it)."""
         token = object()
@@ -355,7 +355,7 @@ class _SpeakSocket:
             async with asyncio.timeout(CLOSE_TIMEOUT_S):
                 await self._stack.aclose()
 
-    async def _audio(self, stall_s: float) -> AsyncIterator[bytes]:
+    async def _audio(self, stall_s: float) -> AsyncGenerator[bytes, None]:
         while True:
             try:
                 async with asyncio.timeout(stall_s):

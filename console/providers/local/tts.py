@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from console.audio_codec import pcm16_to_mulaw, resample_pcm16
-from console.providers.base import ProviderError, TextToSpeech
+from console.providers.base import ProviderError, ProviderObserver, TextToSpeech
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +98,8 @@ def _piper_sentence(voice: Any, sentence: str, steady: bool = False) -> list[byt
     Piper's random generator noise, so the same text gives the same audio every time."""
     from piper import SynthesisConfig
 
-    noise = {"noise_scale": 0.0, "noise_w_scale": 0.0} if steady else {}
-    config = SynthesisConfig(volume=_PIPER_VOLUME, **noise)
+    config = (SynthesisConfig(volume=_PIPER_VOLUME, noise_scale=0.0, noise_w_scale=0.0)
+              if steady else SynthesisConfig(volume=_PIPER_VOLUME))
     pcm = b"".join(chunk.audio_int16_bytes for chunk in voice.synthesize(sentence, config))
     return mulaw_chunks(pcm, voice.config.sample_rate)
 
@@ -111,7 +111,7 @@ class PiperTTS:
     tier = "local"
 
     def __init__(
-        self, voice: str | Path | None = None, observer: object | None = None,
+        self, voice: str | Path | None = None, observer: ProviderObserver | None = None,
         *, steady: bool = False,
     ) -> None:
         """`steady`: the same audio for the same text every time (a reproducible test caller);
@@ -154,7 +154,8 @@ class EspeakTTS:
     tier = "local"
 
     def __init__(
-        self, voice: str = "en-us", words_per_minute: int = 165, observer: object | None = None
+        self, voice: str = "en-us", words_per_minute: int = 165,
+        observer: ProviderObserver | None = None,
     ) -> None:
         binary = shutil.which("espeak-ng")
         if binary is None:
@@ -211,7 +212,8 @@ def parse_wav(wav: bytes) -> tuple[int, bytes]:
 # ---------------------------------------------------------------------------------------------
 
 
-def best_local_tts(voice: str | Path | None = None, observer: object | None = None) -> TextToSpeech:
+def best_local_tts(voice: str | Path | None = None,
+                   observer: ProviderObserver | None = None) -> TextToSpeech:
     """Piper when it is installed, else espeak-ng. Raises ProviderError when neither is there."""
     problems = []
     for factory in (partial(PiperTTS, voice, observer), partial(EspeakTTS, observer=observer)):

@@ -12,6 +12,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
@@ -36,7 +37,7 @@ from console.tui.widgets.replay_player import (
 )
 
 
-class CallRecordScreen(Screen):
+class CallRecordScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("j", "export('json')", "Export JSON"),
@@ -119,14 +120,15 @@ class CallRecordScreen(Screen):
 
 
 def run_export(
-    screen: Screen, history: HistorySource, kind: str, call_sids: list[str], stem: str
+    screen: Screen[Any], history: HistorySource, kind: str, call_sids: list[str], stem: str
 ) -> None:
     """Thread worker body for both history screens: export, then tell the operator where."""
     tell(screen, partial(export_calls, history, kind, call_sids, stem))
 
 
-def tell(screen: Screen, export: Callable[[], str]) -> None:
+def tell(screen: Screen[Any], export: Callable[[], str]) -> None:
     """Thread worker body: run an export, then tell the operator where it went, or why not."""
+    severity: SeverityLevel
     try:
         message, severity = export(), "information"
     except Exception as error:  # no export in this runtime, a full disk, a read-only folder

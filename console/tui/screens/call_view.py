@@ -25,7 +25,7 @@ from console.tui.widgets.timeline import Timeline
 from console.tui.widgets.transcript import TranscriptView
 
 
-class CallViewScreen(GateKeys, BoardView, Screen):
+class CallViewScreen(GateKeys, BoardView, Screen[None]):  # type: ignore[misc]  # GateKeys narrows Textual's `app`
     BINDINGS = [Binding("escape", "app.pop_screen", "Back"), *GateKeys.GATE_BINDINGS]
 
     def __init__(self, call_sid: str, board: CallBoard, clock: Callable[[], float]) -> None:

@@ -37,7 +37,7 @@ class CallChosen(Message):
         self.call_sid = call_sid
 
 
-class DashboardScreen(BoardView, Screen):
+class DashboardScreen(BoardView, Screen[None]):
     # The table is as tall as its calls (up to 60 %), the preview takes the rest: one call is
     # one row above its own preview, never a row in a void. Inline (on mount), as app.tcss sizes
     # #calls and #no-calls for every screen and outranks a screen's own CSS.

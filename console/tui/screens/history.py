@@ -69,7 +69,7 @@ def since_epoch(choice: str, now: float) -> float | None:
     return (midnight - timedelta(days=days)).timestamp()
 
 
-class HistoryScreen(Screen):
+class HistoryScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("enter", "open_record", "Open"),  # the table's own enter opens it, too
@@ -124,12 +124,11 @@ class HistoryScreen(Screen):
 
     @work(thread=True, exclusive=True, group="history-query", name="history query")
     def _fetch(self, chosen: HistoryFilter, query: dict[str, Any]) -> None:
+        problem: str | None = None
         try:
             rows = self._history.list_calls(PAGE, 0, **query)
         except Exception as error:  # a locked or damaged database: say so, keep the screen
             rows, problem = [], f"could not read the call history: {error}"
-        else:
-            problem = None
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._show, chosen, rows, problem)
 

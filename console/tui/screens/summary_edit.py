@@ -16,10 +16,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, Label, Select
 
 from console.safe_text import printable
+from console.tui.operator import OperatorActions
 from console.tui.widgets.printable_input import PrintableInput
 
 
@@ -96,7 +98,7 @@ class SummaryEditScreen(ModalScreen[dict[str, str] | None]):
 # --- the flow, for the call record screen: choices (a file read), dialog, save (a database write)
 
 
-def start_summary_edit(screen: Screen, history: Any, record: dict[str, Any] | None,
+def start_summary_edit(screen: Screen[Any], history: Any, record: dict[str, Any] | None,
                        reread: Callable[[], object]) -> None:
     if record is None or not hasattr(history, "edit_call"):
         screen.notify("This call's summary cannot be edited here", severity="warning")
@@ -107,7 +109,7 @@ def start_summary_edit(screen: Screen, history: Any, record: dict[str, Any] | No
 
 @dataclass
 class _EditFlow:
-    screen: Screen
+    screen: Screen[Any]
     history: Any
     record: dict[str, Any]
     reread: Callable[[], object]
@@ -125,6 +127,8 @@ class _EditFlow:
     def store(self, changes: dict[str, str]) -> None:
         """Thread worker: the edit is stored and audited, then the record is read again."""
         app = self.screen.app
+        assert isinstance(app, OperatorActions)  # the console's app: it knows the operator
+        severity: SeverityLevel
         try:
             edits = self.history.edit_call(self.record["call_sid"], changes, app.actor)
             message = f"Saved {len(edits)} change(s) as {app.actor}" if edits else "No change"

@@ -37,7 +37,7 @@ class DeliverySource(Protocol):
         ...
 
 
-class WebhooksScreen(Screen):
+class WebhooksScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("r", "retry", "Retry"),
@@ -100,7 +100,8 @@ class WebhooksScreen(Screen):
         table = self.query_one(DataTable)
         if table.row_count == 0:
             return None
-        return int(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return int(key) if key is not None else None  # rows are added keyed by delivery id
 
     def action_retry(self) -> None:
         delivery_id = self.selected_id()

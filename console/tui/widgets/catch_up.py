@@ -9,13 +9,17 @@ so leaving the call cancels the question), the levels from the app's `AudioDesk`
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.widgets import Static
 
 from console.audio_io import FLOOR_DB
 from console.safe_text import printable
+
+if TYPE_CHECKING:
+    from console.summary.brief import CallBrief
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +43,7 @@ class CatchUpBrief(Static):
             self.update(Text("Catch-up  reading the call so far…", style="dim"))
             self.run_worker(self._brief(source), name=f"brief {self.call_sid}", group="brief")
 
-    async def _brief(self, source: Any) -> None:
+    async def _brief(self, source: Callable[[str], AsyncIterator[CallBrief]]) -> None:
         try:
             async for brief in source(self.call_sid):
                 self.update(render_brief(brief))
@@ -50,7 +54,7 @@ class CatchUpBrief(Static):
             self.update(Text(f"Catch-up  unavailable: {printable(str(error))}", style="dim"))
 
 
-def render_brief(brief: Any) -> Text:
+def render_brief(brief: CallBrief) -> Text:
     """A `console.summary.brief.CallBrief` as one line, saying where it came from."""
     text = Text()
     text.append("Catch-up  ", style="bold")

@@ -26,8 +26,8 @@ SEGMENTS = (
 
 def render_latency_chart(metrics: list[dict[str, Any]]) -> Text:
     """`metrics` as CallRepository.get_call gives it: [{"turn": n, "stages": {key: ms}}]."""
-    turns = [(m["turn"], m["stages"], _v2v(m["stages"])) for m in metrics]
-    turns = [(turn, stages, v2v) for turn, stages, v2v in turns if v2v is not None]
+    turns = [(m["turn"], m["stages"], v2v) for m in metrics
+             if (v2v := _v2v(m["stages"])) is not None]
     if not turns:
         return Text("no turn was measured on this call", style="dim")
     scale = BAR_WIDTH / max(v2v for _, _, v2v in turns)

@@ -46,7 +46,7 @@ class ReplayPlayer(Static, can_focus=True):
     ReplayPlayer:focus { border: round $accent; }
     """
     BINDINGS = [
-        Binding("space", "toggle", "Play/Pause"),
+        Binding("space", "play_pause", "Play/Pause"),  # not "toggle": DOMNode has that action
         Binding("left", f"skip(-{SKIP_SECONDS})", "-5 s"),
         Binding("right", f"skip({SKIP_SECONDS})", "+5 s"),
         Binding("f", "speed", "Speed"),
@@ -98,7 +98,7 @@ class ReplayPlayer(Static, can_focus=True):
 
     # -- keys -----------------------------------------------------------------------------------
 
-    def action_toggle(self) -> None:
+    def action_play_pause(self) -> None:
         self.run_worker(self._toggle(), name="replay play/pause", group="replay-device")
 
     async def _toggle(self) -> None:
