@@ -115,6 +115,14 @@ class Settings(BaseSettings):
     narrating_hold_s: float = Field(0.8, gt=0, le=5)
     """A caller telling something at length (two sentences or more, or they went on after a
     pause) gets this long between sentences before the agent answers."""
+    # --- issue 12: the caller's pitch at a candidate turn end ---
+    prosody_cue: bool = True
+    """Listen to how the caller's voice ended (console/calls/prosody.py): a finished statement
+    whose pitch does not end falling (level or rising, as a speaker who pauses to go on sounds)
+    waits `level_hold_s` before the agent answers. False: words alone decide."""
+    level_hold_s: float = Field(0.7, gt=0, le=5)
+    """Seconds of quiet before answering a finished statement whose voice did not end falling:
+    long enough for a thinking pause mid-sentence (600 ms in bench/midpause.py)."""
     backchannels: list[str] = Field(default_factory=list)
     """Words said over the agent that neither interrupt it nor get an answer, as JSON:
     ["mhm", "yeah", "okay"]. Empty: the built-in list (mhm, uh-huh, yeah, yes, okay, right...)."""

@@ -78,6 +78,8 @@ class Runtime:
                                  backchannels=tuple(settings.backchannels),
                                  unfinished_hold_s=settings.unfinished_hold_s,
                                  narrating_hold_s=settings.narrating_hold_s,
+                                 prosody_cue=settings.prosody_cue,
+                                 level_hold_s=settings.level_hold_s,
                                  gate=_gate_options(settings))
         self.options = _with_emergency_numbers(options or default, settings)
         self._hook_webhooks(settings)  # makes the store: its writer queues their deliveries

@@ -14,7 +14,7 @@ import pytest
 from console.simulate.caller import Utterance
 from tests.fakes.deepgram_fake import silence
 from tests.integration.conftest import start_cloud_stack, stop_cloud_stack
-from tests.speech import monologue
+from tests.speech import hum, monologue
 
 FRAGMENT = "I'd like to book a table for"
 PAUSE_MS = 600
@@ -105,3 +105,26 @@ async def test_flux_eager_end_then_resumed_then_end_of_turn_gives_one_reply_to_t
     assert asked[-1] == "I'd like to book an appointment for next Tuesday morning"
     assert len(agent_turns(flux)) == 2
     assert agent_audio_during(caller, 0.0, (len(first) + len(rest)) / 8000 + 0.2) == []
+
+
+async def test_a_statement_whose_voice_ends_level_is_not_answered_inside_a_thinking_pause(cloud):
+    """Words that are a whole sentence ("I'm calling about my prescription"), said with a level
+    pitch, then 600 ms of thinking and the rest: the reply prepared in the pause waits for the
+    level-voice hold, the caller goes on first, and nothing is heard until they are done."""
+    fragment, rest = "I'm calling about my prescription", "for blood pressure pills"
+    cloud.deepgram.script = [fragment, rest]
+    talk = hum(1400, 120, 120) + silence(PAUSE_MS) + hum(1000, 125, 95)
+    caller = cloud.caller(Utterance(mulaw=talk + silence(40)), reply_timeout_s=6.0)
+    await caller.run()
+    assert outcomes(cloud) == ["discarded", "used"]
+    assert agent_audio_during(caller, 0.0, len(talk) / 8000) == []
+    asked = [r.messages[-1]["content"] for r in cloud.groq.requests]
+    assert asked[-1] == f"{fragment} {rest}"
+
+
+async def test_a_statement_whose_voice_ends_falling_is_answered_at_once(cloud):
+    cloud.deepgram.script = ["I'm calling about my prescription"]
+    caller = cloud.caller(Utterance(mulaw=hum(1400, 130, 90) + silence(40)), reply_timeout_s=6.0)
+    await caller.run()
+    assert [(e.outcome, e.rule) for e in cloud.events("SpeculationSettled")] == [
+        ("used", "finished")]
