@@ -76,9 +76,9 @@ class FloorOptions:
     """Caller quiet before a reply to words that sound unfinished ("...a table for") is heard."""
     narrating_hold_s: float = 0.8
     """Caller quiet between the sentences of a caller telling something at length."""
-    prosody_cue: bool = True
+    prosody_cue: bool = False
     """Listen to how the caller's voice ended: a finished statement that does not end falling
-    (level, rising) waits `level_hold_s` (prosody.py)."""
+    (level, rising) waits `level_hold_s` (prosody.py). Off by default: see config.py."""
     level_hold_s: float = 0.7
     """Caller quiet before a reply to a finished statement whose voice did not end falling."""
 

@@ -107,10 +107,19 @@ async def test_flux_eager_end_then_resumed_then_end_of_turn_gives_one_reply_to_t
     assert agent_audio_during(caller, 0.0, (len(first) + len(rest)) / 8000 + 0.2) == []
 
 
-async def test_a_statement_whose_voice_ends_level_is_not_answered_inside_a_thinking_pause(cloud):
+@pytest.fixture
+async def listening_to_pitch(tmp_path):
+    stack, parts = await start_cloud_stack(tmp_path, overrides={"prosody_cue": True})
+    yield stack
+    await stop_cloud_stack(parts)
+
+
+async def test_a_statement_whose_voice_ends_level_is_not_answered_inside_a_thinking_pause(
+        listening_to_pitch):
     """Words that are a whole sentence ("I'm calling about my prescription"), said with a level
     pitch, then 600 ms of thinking and the rest: the reply prepared in the pause waits for the
     level-voice hold, the caller goes on first, and nothing is heard until they are done."""
+    cloud = listening_to_pitch
     fragment, rest = "I'm calling about my prescription", "for blood pressure pills"
     cloud.deepgram.script = [fragment, rest]
     talk = hum(1400, 120, 120) + silence(PAUSE_MS) + hum(1000, 125, 95)
@@ -122,7 +131,8 @@ async def test_a_statement_whose_voice_ends_level_is_not_answered_inside_a_think
     assert asked[-1] == f"{fragment} {rest}"
 
 
-async def test_a_statement_whose_voice_ends_falling_is_answered_at_once(cloud):
+async def test_a_statement_whose_voice_ends_falling_is_answered_at_once(listening_to_pitch):
+    cloud = listening_to_pitch
     cloud.deepgram.script = ["I'm calling about my prescription"]
     caller = cloud.caller(Utterance(mulaw=hum(1400, 130, 90) + silence(40)), reply_timeout_s=6.0)
     await caller.run()
