@@ -82,8 +82,9 @@ class Ear:
         return VoiceChange.ENDED if was_talking and not self.vad.voiced else None
 
     def voice_ending(self) -> Ending:
-        """How the caller's voice ended, over the last seconds (about 1.5 ms of numpy): once
-        per candidate turn end, never per frame."""
+        """How the caller's voice ended, over the last seconds (about 1 ms of numpy: p50
+        0.93 ms, p95 1.4 ms in bench/prosody_cue.py): once per candidate turn end, never per
+        frame."""
         return ending_of(b"".join(self._recent)).ending
 
     def close(self) -> None:

@@ -6,9 +6,12 @@ A speaker who is done tends to end low, with a final fall in pitch; one who paus
 to hold the pitch up (a plateau, or a continuation rise). Gravano & Hirschberg (2011, "Turn-taking
 cues in task-oriented dialogue", Computer Speech and Language 25) found a falling (or high-rising)
 final intonation before turn changes and a plateau before holds. It is a tendency, not a law:
-speakers also fall to low and then go on (Local & Walker 2012, "How phonetic features project
-more talk"), which is why a fall only lets a reply out at once, and a plateau only holds it a
-little longer (release.py).
+speakers also fall to low and then go on ("Pitch and the Projection of More Talk", a study of
+American English telephone calls), and listeners project turn ends from the words more than
+from the melody (de Ruiter, Mitterer & Enfield 2006, "Projecting the end of a speaker's turn",
+Language 82). So the words decide first (release.py), and the voice only holds a reply to words
+that sound finished a little longer. On real speech (bench/prosody_cue.py) 19 of 21 sentence
+ends fall, and 21 of 34 pauses inside a sentence do not.
 
 The measure, numpy only, once per candidate turn end (never per frame), on the last seconds of
 the caller's 8 kHz audio:
@@ -75,9 +78,11 @@ def ending_of(mulaw: bytes, rule: FallRule | None = None) -> Verdict:
     samples = _recent_voice(_decode(mulaw))
     f0 = pitch_track(samples)
     voiced = np.flatnonzero(f0 > 0)
+    if voiced.size >= MIN_VOICED:
+        f0, voiced = _smooth(f0[voiced], voiced)
     if voiced.size < MIN_VOICED:
         return Verdict(Ending.UNKNOWN, voiced_frames=int(voiced.size))
-    return _judge(*_smooth(f0[voiced], voiced), rule or FallRule())
+    return _judge(f0, voiced, rule or FallRule())
 
 
 def pitch_track(samples: np.ndarray) -> np.ndarray:

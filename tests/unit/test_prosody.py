@@ -34,7 +34,9 @@ def test_the_silence_after_the_voice_is_not_its_ending() -> None:
 
 
 def test_no_voice_has_no_ending() -> None:
+    assert ending_of(b"").ending is Ending.UNKNOWN
     assert ending_of(silence(2000)).ending is Ending.UNKNOWN
+    assert ending_of(hum(100, 120, 120)).ending is Ending.UNKNOWN  # too short to tell
     assert ending_of(cough(300) + silence(200)).ending is Ending.UNKNOWN  # noise has no pitch
 
 
