@@ -2,7 +2,7 @@
 think in the middle of a sentence?
 
     python bench/midpause.py [--trials 20] [--seed 7] [--concurrency 4] [--stt nova|flux]
-                             [--json-out PATH]
+                             [--fragments whole|alone] [--json-out PATH]
 
 JSON goes to stdout and to --json-out (default bench/results/midpause-<time>.json); a headline
 to stderr.
@@ -13,8 +13,21 @@ core of its own) with the loopback fakes (Deepgram: realistic cadence, TTS first
 seeded wait, the caller says a fragment that stops mid-sentence ("I'd like to book a cleaning
 for"), pauses 600 ms (silence frames, as Twilio sends them), finishes the sentence ("Friday
 evening at seven"), then streams silence until the agent has answered and been quiet for 1.5 s.
-Speech is espeak-ng (console/simulate/voice.py) at a seeded 150-180 words a minute. The
-fragments end on a conjunction, a preposition, a comma, a filler ("um,") or, the hard ones, on
+Speech is espeak-ng at a seeded 150-180 words a minute.
+
+How the fragment sounds (--fragments): `whole` (the default) renders the whole sentence once and
+cuts it where espeak starts the rest's first word (bench/fragments.py), so the fragment keeps the
+pitch of a sentence that goes on, as a person's does when they stop to think mid-sentence: falls
+to low go with turn ends, a level pitch with a speaker holding the turn (Gravano & Hirschberg
+2011, "Turn-taking cues in task-oriented dialogue", Computer Speech and Language 25). `alone`
+(the bench before 2026-12-05) renders the fragment as a line of its own, which espeak ends as a
+finished sentence: a fall to the bottom of its voice, which no one pausing mid-sentence makes.
+Checked with console/calls/prosody.py's pitch track (seeds 150 and 180 wpm, all 20 fragments):
+the last 60 ms of voice of the conjunction, preposition and noun fragments sit at 77-84 Hz
+`alone` and at 96-111 Hz `whole` (espeak's level is ~100 Hz); the comma and filler fragments are
+the same either way (espeak gives a trailing comma its continuation rise alone too).
+
+The fragments end on a conjunction, a preposition, a comma, a filler ("um,") or, the hard ones, on
 a noun that a prepositional phrase then continues ("about my prescription" / "for blood
 pressure pills"). The fake recogniser transcribes by audio position (bench/speech_calls.py):
 with Finalize at the pause or with the 300 ms endpoint, the fragment and the rest are two
@@ -43,6 +56,14 @@ reply's first frame arrives 481-564 ms into the 600 ms pause, one frame of it ar
 rest and 60 ms of it plays before the clear); whole sentence answered 20 of 20 (the server
 counted none of the cut reply as heard, so the rest joined the fragment's turn); v2v p50 561 ms,
 p95 801 ms; 2.05 LLM requests a trial.
+
+With the caller's pitch (PROSODY_CUE=true, LEVEL_HOLD_S=0.7; console/calls/prosody.py), 2026-12-05,
+seed 7, 4 calls at once, a shared 2-core machine (load 7-11 from other people's tests): whole
+fragments, cue off: talked over 2 of 20 (the two "noun" fragments: their words are whole
+sentences, the reply's first frame 428-451 ms after the fragment); cue on: 0 of 20, v2v p50
+804 / p95 1188 ms as with it off (803 / 1183), 20 of 20 whole sentences answered, 2.15 LLM
+requests a trial. `--fragments alone` with the cue on: 2 of 20 again (espeak ends those
+fragments falling, so the cue answers them at once, as it should a finished sentence).
 """
 
 from __future__ import annotations
@@ -58,6 +79,7 @@ from pathlib import Path
 from typing import Any
 
 from common import ServerProcess, pct, split_cores  # noqa: I001 - sets sys.path
+from fragments import split_sentence
 from probe_server import LagProbe
 from speech_calls import (
     AgentAudio,
@@ -148,18 +170,26 @@ def plan(trials: int, seed: int) -> list[Trial]:
             for n in range(trials)]  # fmt: skip
 
 
-def speak(trial: Trial, speech_rms: float) -> Spoken:
-    """espeak-ng's fragment and rest, each trimmed to its voice, around PAUSE_MS of silence
-    (plus up to 10 ms so the rest starts on a 20 ms frame). Refuses words with a silence inside
-    as long as the fake's endpointing: the bench would then test another pause than its own."""
-    fragment = trimmed(render_line(trial.fragment, words_per_minute=trial.wpm))
-    rest = trimmed(render_line(trial.rest, words_per_minute=trial.wpm))
+def speak(trial: Trial, speech_rms: float, fragments: str = "whole") -> Spoken:
+    """espeak-ng's fragment and rest (`fragments`: cut from the whole sentence, or each said
+    alone), each trimmed to its voice, around PAUSE_MS of silence (plus up to 10 ms so the rest
+    starts on a 20 ms frame). Refuses words with a silence inside as long as the fake's
+    endpointing: the bench would then test another pause than its own."""
+    fragment, rest = _voiced(trial, fragments)
     gap = max(longest_gap_ms(fragment, speech_rms), longest_gap_ms(rest, speech_rms))
     if gap >= ENDPOINT_MS - 40:
         raise ValueError(f"trial {trial.number}: a {gap} ms silence inside the words")
     pause = PAUSE_MS * SAMPLE_RATE // 1000 + (-len(fragment)) % 160
     audio = fragment + b"\xff" * pause + rest
     return Spoken(audio, len(fragment), len(fragment) + pause, gap)
+
+
+def _voiced(trial: Trial, fragments: str) -> tuple[bytes, bytes]:
+    if fragments == "whole":
+        split = split_sentence(trial.fragment, trial.rest, trial.wpm)
+        return split.fragment, split.rest
+    return (trimmed(render_line(trial.fragment, words_per_minute=trial.wpm)),
+            trimmed(render_line(trial.rest, words_per_minute=trial.wpm)))
 
 
 def clip_of(trial: Trial, spoken: Spoken) -> Clip:
@@ -217,9 +247,9 @@ def whole(trial: Trial, request: GroqRequest) -> bool:
 
 
 async def run(trials: list[Trial], concurrency: int, stt: str,
-              cores: dict[str, list[int]] | None) -> dict[str, Any]:
+              cores: dict[str, list[int]] | None, fragments: str = "whole") -> dict[str, Any]:
     speech_rms = FakeDeepgramOptions().speech_rms
-    spoken = {t.number: speak(t, speech_rms) for t in trials}
+    spoken = {t.number: speak(t, speech_rms, fragments) for t in trials}
     timeline = ClipTimeline([clip_of(t, spoken[t.number]) for t in trials], anchor_frames=25)
     replies = Replies(trials)
     async with PositionalDeepgram(timeline) as deepgram, \
@@ -362,13 +392,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--fragments", choices=("whole", "alone"), default="whole",
+                        help="whole: cut from the whole sentence (continuation pitch); alone: "
+                             "each fragment said as a sentence of its own (a final fall)")
     add_call_options(parser, "midpause", concurrency=4,
                      concurrency_help="calls at once (1: one after another, slower, no shared "
                                       "server)")
     args = parser.parse_args()
     cores = split_cores(args.shared_cores)
-    result = asyncio.run(run(plan(args.trials, args.seed), args.concurrency, args.stt, cores))
-    result["seed"] = args.seed
+    result = asyncio.run(run(plan(args.trials, args.seed), args.concurrency, args.stt, cores,
+                             args.fragments))
+    result["seed"], result["fragments"] = args.seed, args.fragments
     save_and_print("midpause", result, args.json_out, _headline(result))
 
 

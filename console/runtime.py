@@ -82,6 +82,8 @@ class Runtime:
                                  backchannels=tuple(settings.turns.backchannels),
                                  unfinished_hold_s=settings.turns.unfinished_hold_s,
                                  narrating_hold_s=settings.turns.narrating_hold_s,
+                                 prosody_cue=settings.turns.prosody_cue,
+                                 level_hold_s=settings.turns.level_hold_s,
                                  gate=_gate_options(settings))
         self.options = _with_emergency_numbers(options or default, settings)
         self._hook_webhooks(settings)  # makes the store: its writer queues their deliveries

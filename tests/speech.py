@@ -223,6 +223,20 @@ def cough(ms: int = 250, seed: int = 0) -> bytes:
     return pcm16_to_mulaw(samples.astype("<i2").tobytes())
 
 
+def hum(ms: int, start_hz: float, end_hz: float) -> bytes:
+    """A voiced sound whose pitch glides from `start_hz` to `end_hz` (a level, falling or rising
+    ending with no words): a fundamental and two harmonics at speech level, in syllables of
+    200 ms that dip 12 dB between them, as a voice's loudness does."""
+    count = SAMPLE_RATE * ms // 1000
+    t = np.arange(count) / SAMPLE_RATE
+    phase = 2 * np.pi * np.cumsum(np.linspace(start_hz, end_hz, count)) / SAMPLE_RATE
+    wave = np.sin(phase) + 0.6 * np.sin(2 * phase) + 0.3 * np.sin(3 * phase)
+    syllables = 0.625 + 0.375 * np.cos(2 * np.pi * t / 0.2)  # 1.0 .. 0.25 (-12 dB)
+    rms = 32768 * 10 ** (SPEECH_LEVEL_DBFS / 20)
+    samples = wave / np.sqrt(np.mean(wave * wave)) * syllables * rms
+    return pcm16_to_mulaw(np.clip(samples, -32768, 32767).astype("<i2").tobytes())
+
+
 @lru_cache(maxsize=64)
 def _spoken(text: str) -> bytes:
     return _trimmed(render_line(text))

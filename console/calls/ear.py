@@ -8,10 +8,12 @@ the utterance closed, has a whole caller turn ended. Deciding what to do is not 
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from enum import Enum
 
+from console.calls.prosody import Ending, ending_of
 from console.calls.turns import DEFAULT_BACKCHANNELS, CallerTurn, TurnDetector, is_backchannel
 from console.calls.vad import VadSettings, VoiceActivity
 from console.providers.base import AudioQueueReader, SpeechToText, TranscriptEvent
@@ -23,6 +25,9 @@ from console.providers.queues import NewestAudio
 # Past that the recognizer is gone (a deaf call) or the caller floods us faster than real time:
 # the oldest frames are dropped, so memory stays flat and the newest audio is what gets heard.
 AUDIO_QUEUE_FRAMES = 500
+# The caller's last 3 s (150 frames of 20 ms, 24 kB): how their voice ended is measured on the
+# last 2 s of it up to their last sound, and a turn ends 150-400 ms after that sound.
+RECENT_FRAMES = 150
 
 
 @dataclass(frozen=True)
@@ -62,9 +67,11 @@ class Ear:
         self._turns = TurnDetector()
         self._deaf = False
         self.frames_unheard = 0  # caller audio no recognizer was left to read (a deaf call)
+        self._recent: deque[bytes] = deque(maxlen=RECENT_FRAMES)
 
     def hear(self, mulaw: bytes, now: float) -> VoiceChange | None:
         """One inbound frame; says when the caller's sound starts or ends."""
+        self._recent.append(mulaw)
         if self._deaf:
             self.frames_unheard += 1
         else:
@@ -73,6 +80,12 @@ class Ear:
         if self.vad.frame(mulaw, now):
             return VoiceChange.STARTED
         return VoiceChange.ENDED if was_talking and not self.vad.voiced else None
+
+    def voice_ending(self) -> Ending:
+        """How the caller's voice ended, over the last seconds (about 1 ms of numpy: p50
+        0.93 ms, p95 1.4 ms in bench/prosody_cue.py): once per candidate turn end, never per
+        frame."""
+        return ending_of(b"".join(self._recent)).ending
 
     def close(self) -> None:
         self._audio.put_nowait(None)

@@ -45,6 +45,7 @@ from console.calls.holds import (
 )
 from console.calls.metrics import TurnClock
 from console.calls.ports import CallEvents, CallServices
+from console.calls.prosody import Ending
 from console.calls.release import Release, ReleaseRule
 from console.calls.reply import AgentReply
 from console.calls.state import AGENT_TURN, PAUSABLE, SPEAKS_ON_FIRST_FRAME, CallMode, CallState
@@ -76,9 +77,15 @@ class FloorOptions:
     """Caller quiet before a reply to words that sound unfinished ("...a table for") is heard."""
     narrating_hold_s: float = 0.8
     """Caller quiet between the sentences of a caller telling something at length."""
+    prosody_cue: bool = False
+    """Listen to how the caller's voice ended: a finished statement that does not end falling
+    (level, rising) waits `level_hold_s` (prosody.py). Off by default: see config.py."""
+    level_hold_s: float = 0.7
+    """Caller quiet before a reply to a finished statement whose voice did not end falling."""
 
     def release_rule(self) -> ReleaseRule:
-        return ReleaseRule(self.unfinished_hold_s, self.narrating_hold_s)
+        level = self.level_hold_s if self.prosody_cue else 0.0
+        return ReleaseRule(self.unfinished_hold_s, self.narrating_hold_s, level)
 
     def backchannel_words(self) -> frozenset[str]:
         return frozenset(w.lower() for w in self.backchannels) or DEFAULT_BACKCHANNELS
@@ -238,7 +245,7 @@ class Floor:
         """The reply in flight, released but not heard yet, waits again for the caller."""
         turn = self._answering or Speculation(False, None)
         return Speculation(False, self._voice.reply, sound_at=sound_at, text=turn.text,
-                           speech_end=turn.speech_end)
+                           speech_end=turn.speech_end, ending=turn.ending)
 
     async def _await_verdict(self, hold: Hold) -> None:
         """Release once the caller's sound is over and had no words. Words end the hold
@@ -352,9 +359,15 @@ class Floor:
         clock.stamp("speech_end", spoken_until)
         clock.stamp("stt_final", heard_at)
         spec = Speculation(False, None, text=merged, turn_text=text, speech_end=spoken_until,
-                           settled=turn is None or not turn.tentative, at_once=turn is None)
+                           settled=turn is None or not turn.tentative, at_once=turn is None,
+                           ending=self._voice_ending(turn))
         self._start(self._host.gate.answer(merged), clock, speculation=spec)  # gated, or not
         self._state.transition(M.THINKING)
+
+    def _voice_ending(self, turn: CallerTurn | None) -> Ending:
+        if turn is None or not self._host.options.prosody_cue:
+            return Ending.UNKNOWN  # a key press, or the voice is not listened to
+        return self._host.ear.voice_ending()
 
     async def speak_line(self, text: str, *, role: str = "agent") -> bool:
         """Say a fixed line (reprompt, apology, goodbye, an operator's words); return once it

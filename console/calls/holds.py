@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from console.calls.ear import Heard
+from console.calls.prosody import Ending
 from console.calls.release import Release, ReleaseRule, release_after
 from console.calls.reply import AgentReply
 
@@ -61,6 +62,7 @@ class Speculation(Hold):
     settled: bool = True  # False until the recognizer confirms a tentative turn end
     speech_end: float = 0.0  # monotonic: when the caller went quiet
     at_once: bool = False  # a key press: nothing to wait for
+    ending: Ending = Ending.UNKNOWN  # how the caller's voice ended (falling or not)
 
 
 def next_line_s(lines: Sequence[float], quiet: float) -> float:
@@ -102,4 +104,4 @@ def caller_went_on(spec: Speculation, heard: Heard) -> bool:
 def release_for(spec: Speculation, resumed_pauses: Sequence[float], rule: ReleaseRule) -> Release:
     if spec.at_once:
         return Release(0.0, "key press")
-    return release_after(spec.text, resumed_pauses, rule)
+    return release_after(spec.text, resumed_pauses, rule, spec.ending)

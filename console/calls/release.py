@@ -11,7 +11,10 @@ silence it takes to be sure the caller is done:
 - The caller is telling something at length (two sentences or more in one turn, or they
   already went on after a pause we took for the end): wait between sentences, at least as long
   as the longest pause they resumed after.
-- Anything else is a finished statement: at once.
+- Anything else is a finished statement: at once, unless the caller's voice did not end
+  falling (prosody.py: level or rising, as a speaker who pauses to go on sounds): then a short
+  hold, long enough for a thinking pause ("I'm calling about my prescription ... for blood
+  pressure pills"). The reply is prepared meanwhile, so only such turns wait.
 
 Pure and cheap: it runs once per candidate turn end, never per frame.
 """
@@ -22,6 +25,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from console.calls.prosody import Ending
 from console.calls.turns import words_of
 
 # Only words that (almost) never end a sentence: "that", "then", "on", "in", "over", "this"
@@ -79,6 +83,9 @@ class ReleaseRule:
     narrating_hold_s: float = 0.8
     """Quiet between sentences of a caller telling something at length (our recordings'
     sentence pauses: p50 525-660 ms, most under 800)."""
+    level_hold_s: float = 0.0
+    """Quiet before answering a finished statement whose voice did not end falling (0: the
+    voice is not listened to, as before)."""
 
 
 @dataclass(frozen=True)
@@ -88,10 +95,12 @@ class Release:
 
 
 def release_after(
-    text: str, resumed_pauses: Sequence[float] = (), rule: ReleaseRule | None = None
+    text: str, resumed_pauses: Sequence[float] = (), rule: ReleaseRule | None = None,
+    ending: Ending = Ending.UNKNOWN,
 ) -> Release:
     """How many seconds of caller quiet before a reply to `text` may be heard.
-    `resumed_pauses`: silences (s) after which this caller went on talking, this call."""
+    `resumed_pauses`: silences (s) after which this caller went on talking, this call.
+    `ending`: how their voice ended (prosody.py); it only ever holds a finished statement."""
     rule = rule or ReleaseRule()
     if text.rstrip().endswith("?"):
         return Release(0.0, "question")
@@ -99,6 +108,8 @@ def release_after(
         return Release(rule.unfinished_hold_s, f"unfinished: {sign}")
     if (story := _narrating(text, resumed_pauses, rule)) is not None:
         return story
+    if ending is Ending.NOT_FALLING and rule.level_hold_s > 0:
+        return Release(rule.level_hold_s, "finished, voice not falling")
     return Release(0.0, "finished")
 
 

@@ -14,7 +14,7 @@ import pytest
 from console.simulate.caller import Utterance
 from tests.fakes.deepgram_fake import silence
 from tests.integration.conftest import start_cloud_stack, stop_cloud_stack
-from tests.speech import monologue
+from tests.speech import hum, monologue
 
 FRAGMENT = "I'd like to book a table for"
 PAUSE_MS = 600
@@ -105,3 +105,30 @@ async def test_flux_eager_end_then_resumed_then_end_of_turn_gives_one_reply_to_t
     assert asked[-1] == "I'd like to book an appointment for next Tuesday morning"
     assert len(agent_turns(flux)) == 2
     assert agent_audio_during(caller, 0.0, (len(first) + len(rest)) / 8000 + 0.2) == []
+
+
+@pytest.fixture
+async def listening_to_pitch(tmp_path):
+    stack, parts = await start_cloud_stack(tmp_path, overrides={"turns_prosody_cue": True},
+                                           reply="Noted.")  # short: quick to play out
+    yield stack
+    await stop_cloud_stack(parts)
+
+
+async def test_a_statement_whose_voice_ends_level_is_not_answered_inside_a_thinking_pause(
+        listening_to_pitch):
+    """Words that are a whole sentence ("I'm calling about my prescription"), said with a level
+    pitch, then 600 ms of thinking and the rest: the reply prepared in the pause waits for the
+    level-voice hold, the caller goes on first, and nothing is heard until they are done."""
+    cloud = listening_to_pitch
+    fragment, rest = "I'm calling about my prescription", "for my heart"
+    cloud.deepgram.script = [fragment, rest]
+    # The rest is too short for an interim: its words come as a final, which restarts the reply.
+    talk = hum(1000, 120, 120) + silence(PAUSE_MS) + hum(400, 125, 95)
+    caller = cloud.caller(Utterance(mulaw=talk + silence(40)), reply_timeout_s=6.0)
+    await caller.run()
+    assert outcomes(cloud) == ["restarted", "used"]  # prepared in the pause, never heard
+    assert agent_audio_during(caller, 0.0, len(talk) / 8000) == []
+    asked = [r.messages[-1]["content"] for r in cloud.groq.requests]
+    assert asked[-1] == f"{fragment} {rest}"
+

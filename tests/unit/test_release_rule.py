@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from console.calls.prosody import Ending
 from console.calls.release import ReleaseRule, release_after, unfinished_sign
 
 RULE = ReleaseRule(unfinished_hold_s=1.2, narrating_hold_s=0.8)
@@ -91,3 +92,26 @@ def test_the_bounds_are_settings() -> None:
 def test_empty_text_is_not_unfinished() -> None:
     assert unfinished_sign("") is None
     assert unfinished_sign("   ") is None
+
+
+# How the caller's voice ended only ever holds a finished statement; a question, words that
+# sound unfinished and a caller narrating keep their own rules, and an unknown ending (or the cue
+# turned off: no level hold) answers at once as before.
+VOICED = ReleaseRule(unfinished_hold_s=1.2, narrating_hold_s=0.8, level_hold_s=0.7)
+F, L, U = Ending.FALLING, Ending.NOT_FALLING, Ending.UNKNOWN
+ENDING_TABLE = [
+    ("I'm calling about my prescription", L, VOICED, 0.7, "finished, voice not falling"),
+    ("I'm calling about my prescription", F, VOICED, 0.0, "finished"),
+    ("I'm calling about my prescription", U, VOICED, 0.0, "finished"),
+    ("I'm calling about my prescription", L, RULE, 0.0, "finished"),  # the cue turned off
+    ("Are you open on Sundays?", L, VOICED, 0.0, "question"),  # questions often rise
+    ("I'd like to book a cleaning for", F, VOICED, 1.2, "unfinished: preposition 'for'"),
+    ("Ever tried. Ever failed.", L, VOICED, 0.8, "narrating: 2 sentences"),
+]
+
+
+@pytest.mark.parametrize(("text", "ending", "rule", "wait_s", "reason"), ENDING_TABLE)
+def test_a_voice_that_does_not_end_falling_holds_only_a_finished_statement(
+        text: str, ending: Ending, rule: ReleaseRule, wait_s: float, reason: str) -> None:
+    release = release_after(text, rule=rule, ending=ending)
+    assert (release.after_quiet_s, release.reason) == (wait_s, reason)
