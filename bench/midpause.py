@@ -57,7 +57,8 @@ rest and 60 ms of it plays before the clear); whole sentence answered 20 of 20 (
 counted none of the cut reply as heard, so the rest joined the fragment's turn); v2v p50 561 ms,
 p95 801 ms; 2.05 LLM requests a trial.
 
-With the caller's pitch (PROSODY_CUE=true, LEVEL_HOLD_S=0.7; console/calls/prosody.py), 2026-12-05,
+With the caller's pitch (VOICECONSOLE_TURNS_PROSODY_CUE=true, VOICECONSOLE_TURNS_LEVEL_HOLD_S=0.7;
+console/calls/prosody.py), 2026-12-05,
 seed 7, 4 calls at once, a shared 2-core machine (load 7-11 from other people's tests): whole
 fragments, cue off: talked over 2 of 20 (the two "noun" fragments: their words are whole
 sentences, the reply's first frame 428-451 ms after the fragment); cue on: 0 of 20, v2v p50
