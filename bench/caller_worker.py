@@ -21,14 +21,12 @@ from probe_server import LagProbe
 
 
 def record(caller: Any) -> dict[str, Any]:
+    log = caller.log
     return {
-        "speech": caller.log.speech,
-        "turn_starts": caller.log.turn_starts,
+        "log": {"speech": log.speech, "turn_starts": log.turn_starts, "clears": log.clears,
+                "received_at": log.received_at, "errors": log.errors},
         "turn_first_frames": [frame.hex() for frame in caller.turn_first_frames],
         "started_at": caller.started_at,
-        "clears": caller.log.clears,
-        "received_at": caller.log.received_at,
-        "errors": caller.log.errors,
     }
 
 

@@ -40,27 +40,30 @@ hold everything, its open failures, and its own loop lag (it delays its close ti
     python bench/hostile_load.py [--calls 10] [--idle 1000] [--floods 10] [--turns 5]
 
 Measured after the fixes it led to (2 cores, server alone on one, a quiet machine, one run of
-3.5 min): voice-to-voice p50/p95 alone 399/421 ms, hostile 403/471 ms: p95 x1.12, no call with an
-error. The attacker opened 20,426 idle sockets over the run: the server held at most 232
-sockets, closed 200 at the start deadline and 20,226 earlier to make room for newer ones
-(MAX_PENDING_SOCKETS: the one waiting longest goes; life p50 0.8 s, max 5.0 s). 455 flood
-sessions, every one closed 1008 inbound-flood. Server CPU share 0.14 alone, 0.43 hostile; loop
-lag max 173 ms. RSS baseline 87.8 MB, 94.8 after the calls alone, peak 122.6, after 115.1 MB
-(with the periodic malloc_trim of console/memory.py): +31 %, FAIL. Without the trim: after
-122.9 MB, +40 %. (Glibc's MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_ at 128 kB and
-MALLOC_ARENA_MAX=1 changed nothing.)
+3.5 min, 2026-12-05): voice-to-voice p50/p95 alone 399/419 ms, hostile 400/443 ms: p95 x1.06, no
+call with an error. The attacker opened 20,360 idle sockets over the run: the server held at
+most 220 sockets, closed 200 at the start deadline and 20,160 earlier to make room for newer
+ones (MAX_PENDING_SOCKETS: the one waiting longest goes; life p50 0.8 s, max 5.01 s). 460 flood
+sessions, every one closed 1008 inbound-flood. Server CPU share 0.13 alone, 0.41 hostile; loop
+lag max 38 ms. RSS idle 93.4 MB, 103.2 after the calls alone (the baseline), peak 117.2, after
+107.2 MB: +3.9 % (+14.8 % of idle), PASS.
 
-Before those fixes (the same attack, three runs): p95 x1.19-1.41; RSS after 160.4 MB, +83 %.
-Two causes were found and fixed:
-- the runtime kept its last 100 ended calls' sessions whole (Runtime._recent, for a transfer's
-  dial callback), each with its recognizer's replay buffer (up to 30 s of audio) and queues; it
-  now keeps only calls a transfer may still report on;
-- up to ~1,000 sockets held before `start` (~40 KB each, kept by CPython's allocators after they
-  close), and a full gc collection of ~60,000 objects per wave (80-260 ms stalls: aiohttp leaves
+How it got there (the same attack each time):
+- first run: p95 x1.19-1.41; RSS after 160.4 MB, +83 % of idle. The runtime kept its last 100
+  ended calls' sessions whole (Runtime._recent, for a transfer's dial callback), each with its
+  recognizer's replay buffer (up to 30 s of audio) and queues; it now keeps only calls a
+  transfer may still report on. Up to ~1,000 sockets were held before `start` (~40 KB each),
+  and a full gc collection of ~60,000 objects ran per wave (80-260 ms stalls: aiohttp leaves
   each closed socket in reference cycles); the not-yet-started share is now 200.
-What is left of the +31 % is not Python's: in an in-process probe (10 waves of 10 floods)
-tracemalloc saw +0.4 MB while RSS grew 41 MB; malloc_trim gave back 22 MB of it. The rest is
-not explained yet (C-level buffers of the socket stack are the next suspect).
+- then +31 % of idle, with a periodic malloc_trim (console/memory.py; +40 % without it) and the
+  start-up heap frozen out of the collector. What was left was CPython's own allocator: its 1 MiB
+  arenas went from 39 to 61 and none was ever given back (sys._debugmallocstats: "arenas
+  reclaimed 0"), although the live Python objects were back to their idle size. At the peak
+  ~950 sockets were alive for 220 the server held: ~700 dead ones waiting in reference cycles for
+  the interpreter's next full pass, which came every several seconds. jemalloc (LD_PRELOAD)
+  changed nothing (+27 %), and with PYTHONMALLOC=malloc too, +16 %.
+- now the server collects after every 50 closed sockets (memory.ChurnCollector, at most twice
+  a second): peak arenas 50 instead of 61, and the loop's worst stall 38 ms instead of 173.
 """
 
 from __future__ import annotations

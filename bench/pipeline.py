@@ -141,8 +141,10 @@ async def _run_callers(url: str, calls: int, stagger_s: float, turns: int) -> di
 
 
 def _heard(record: dict[str, Any]) -> SimpleNamespace:
-    frames = [bytes.fromhex(frame) for frame in record.pop("turn_first_frames")]
-    return SimpleNamespace(**record, turn_first_frames=frames)
+    """A caller as the worker reported it, read like a SimulatedCaller (its log, its clock)."""
+    frames = [bytes.fromhex(frame) for frame in record["turn_first_frames"]]
+    return SimpleNamespace(log=SimpleNamespace(**record["log"]), turn_first_frames=frames,
+                           started_at=record["started_at"])
 
 
 def _said(mulaw: bytes, **options: Any) -> Utterance:
