@@ -71,8 +71,9 @@ class ServerProcess:
 
     def __init__(self, env: dict[str, str], workdir: Path,
                  cores: list[int] | None = None) -> None:
-        self.env = {**os.environ, **env, "VOICECONSOLE_SERVER_PORT": "0",
-                    "VOICECONSOLE_SERVER_HOST": "127.0.0.1", "PYTHONPATH": _source_path()}
+        # A bench may run another tree's code (risk_cost.py --base): its PYTHONPATH wins.
+        self.env = {**os.environ, "PYTHONPATH": _source_path(), **env,
+                    "VOICECONSOLE_SERVER_PORT": "0", "VOICECONSOLE_SERVER_HOST": "127.0.0.1"}
         self.workdir = workdir
         self.cores = cores
         self.proc: asyncio.subprocess.Process | None = None

@@ -74,6 +74,15 @@ class RiskProbedServer(ProbedServer):
         return super().argv() + ["--risk", self.risk]
 
 
+def _unprefixed(env: dict[str, str]) -> dict[str, str]:
+    """The same server settings by the names a tree from before the VOICECONSOLE_ prefix reads
+    (the prefixed ones are ignored there, and these are ignored here)."""
+    return {"PORT": "0", "HOST": "127.0.0.1",
+            "DEEPGRAM_BASE_URL": env["VOICECONSOLE_DEEPGRAM_BASE_URL"],
+            "GROQ_BASE_URL": env["VOICECONSOLE_GROQ_BASE_URL"],
+            "VOICECONSOLE_DB": env["VOICECONSOLE_DATA_DB"], "RECORDING_ENABLED": "false"}
+
+
 def script(calls: int) -> list[str]:
     return [LINES[i % len(LINES)].format(i=i) for i in range(calls * 10)]
 
@@ -87,6 +96,7 @@ async def run(calls: int, risk: str, cores: dict[str, list[int]] | None,
                    "VOICECONSOLE_RECORDING_ENABLED": "false"}
             if risk == "base" and base is not None:
                 env["PYTHONPATH"] = str(base)  # the console package from that tree
+                env |= _unprefixed(env)  # which reads the settings' names of its day
             server = RiskProbedServer(env, Path(workdir), risk, cores and cores["server"])
             await server.start()
             try:

@@ -91,7 +91,7 @@ class DashboardScreen(BoardView, Screen[None]):
             return
         calls, now = self._ranked(), self._clock()
         table = tables.first()
-        table.sync(calls, now)
+        table.sync(calls, now, changed)
         self.query_one("#no-calls").display = not calls
         self._show_health(now)
         self._show_preview(table.selected_sid(), changed, now)
