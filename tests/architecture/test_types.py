@@ -50,6 +50,7 @@ def unexplained_ignores(path: Path, root: Path = ROOT) -> list[str]:
 
 
 @pytest.mark.timeout(300)  # cold (no cache) it takes ~30 s; a busy machine may need more
+@pytest.mark.long
 def test_mypy_strict_finds_no_error_in_the_package_or_the_test_helpers():
     result = subprocess.run(
         [sys.executable, "-m", "mypy", "--cache-dir", str(ROOT / ".mypy_cache")],

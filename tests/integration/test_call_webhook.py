@@ -125,6 +125,7 @@ async def test_a_finished_call_over_the_real_server_reaches_the_receiver_once_si
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.long
 async def test_a_30_s_receiver_outage_ends_in_one_delivery_after_it(tmp_path):
     """Mostly waiting: the receiver answers 503 for 30 s of wall time, then 200."""
     db = tmp_path / "calls.db"

@@ -91,6 +91,7 @@ async def cloud(tmp_path):
     await stop_cloud_stack(parts)
 
 
+@pytest.mark.long
 async def test_barge_in_clears_before_the_recognizer_has_transcribed_a_word(cloud):
     cloud.deepgram.script = ["what are your hours", "hang on I have a question"]
     stamped = Stamped(cloud)
@@ -161,6 +162,7 @@ def frames_of(stack: CloudStack, sentences: list[str]) -> set[bytes]:
     return frames
 
 
+@pytest.mark.long
 async def test_after_an_emergency_take_over_then_hand_back_answers_the_next_turn(cloud):
     cloud.deepgram.script = ["I can't breathe", "are you still there"]
     cloud.groq.reply = "Yes, I am here with you."
@@ -216,6 +218,7 @@ def idle_lines(runtime: Runtime) -> set[str]:
     return {profile.reprompt, profile.goodbye, *FILLERS}
 
 
+@pytest.mark.long
 async def test_long_real_speech_is_never_talked_over_or_prompted_and_is_answered_after(tiers):
     """On each tier, four callers at once: a 20 s monologue with short gaps, and each real
     recording whole. None hears the agent while the monologue goes on, none hears an idle line
