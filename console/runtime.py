@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from console import events as ev
 from console import profiles
@@ -40,6 +40,7 @@ from console.storage.edits import summary_edits, write_edits
 from console.storage.files import private_folder
 from console.storage.outbox import Outbox
 from console.storage.outbox import enqueue as enqueue_delivery
+from console.storage.records import CallDetail, CallRecord
 from console.storage.redacting import EVERYTHING, RedactingStore, RedactionPolicy
 from console.storage.repository import CallRepository
 from console.storage.writer import StoreWriter
@@ -496,10 +497,14 @@ class LazyHistory:
                 self._repository = CallRepository(self._db_path)
             return self._repository
 
-    def list_calls(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
-        return self._open().list_calls(*args, **kwargs)
+    def list_calls(self, limit: int | None = 50, offset: int = 0, search: str | None = None,
+                   *, profile: str | None = None, emergency: bool | None = None,
+                   since: float | None = None, disposition: str | None = None
+                   ) -> list[CallRecord]:
+        return self._open().list_calls(limit, offset, search, profile=profile,
+                                       emergency=emergency, since=since, disposition=disposition)
 
-    def get_call(self, call_sid: str) -> dict[str, Any] | None:
+    def get_call(self, call_sid: str) -> CallDetail | None:
         return self._open().get_call(call_sid)
 
     def export_calls_json(self, path: Path, call_sids: list[str] | None = None) -> int:

@@ -11,9 +11,12 @@ import argparse
 import getpass
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from console.safe_text import printable
+
+if TYPE_CHECKING:
+    from console.storage.records import CallRecord
 
 
 def run_edit(args: argparse.Namespace, db_path: Path) -> int:
@@ -59,17 +62,17 @@ def _changes(args: argparse.Namespace) -> dict[str, str]:
     return changes
 
 
-def _check_disposition(call: dict[str, Any], disposition: str | None) -> None:
+def _check_disposition(call: CallRecord, disposition: str | None) -> None:
     if disposition is None:
         return
     from console.profiles import ProfileError, load_profile
 
     try:
-        allowed = load_profile(call.get("profile") or "").summary.dispositions
+        allowed = load_profile(call.profile or "").summary.dispositions
     except ProfileError:
         return  # the profile is gone: any disposition the operator chooses stands
     if disposition not in allowed:
-        raise ValueError(f"{disposition!r} is not a disposition of profile {call['profile']} "
+        raise ValueError(f"{disposition!r} is not a disposition of profile {call.profile} "
                          f"({', '.join(allowed)})")
 
 

@@ -17,11 +17,20 @@ import argparse
 import json
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from console.commands import calls_audio
 from console.commands.call_store import store_path, with_repository
 from console.safe_text import json_printable, printable
+
+if TYPE_CHECKING:
+    from console.storage.records import (
+        CallDetail,
+        CallRecord,
+        StoredEvent,
+        TurnMetrics,
+        TurnRecord,
+    )
 
 LIST_COLUMNS = (
     ("STARTED", "started"),
@@ -95,7 +104,7 @@ def list_command(args: argparse.Namespace) -> int:
     calls = with_repository(db_path, lambda repo: repo.list_calls(
         limit=args.limit, search=args.search, disposition=args.disposition))
     if args.json:
-        print(_json(calls))
+        print(_json([call.to_json() for call in calls]))
     elif calls:
         print(format_table(calls))
     else:
@@ -111,7 +120,7 @@ def show_command(args: argparse.Namespace) -> int:
         print(printable(f"no call {args.sid} in {db_path}"), file=sys.stderr)
         return 1
     if getattr(args, "json", False):
-        print(_json(call))
+        print(_json(call.to_json()))
     else:
         print(format_call(call))
     return 0
@@ -126,12 +135,12 @@ def edit_command(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- text output
 
 
-def _json(value: Any) -> str:
+def _json(value: object) -> str:
     """The same data, with C1 controls and the like escaped (json.dumps leaves them raw)."""
     return json_printable(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-def format_table(calls: list[dict[str, Any]]) -> str:
+def format_table(calls: list[CallRecord]) -> str:
     cells = [[title for title, _ in LIST_COLUMNS]]
     cells += [[_cell(key, call) for _, key in LIST_COLUMNS] for call in calls]
     widths = [max(len(row[i]) for row in cells) for i in range(len(LIST_COLUMNS))]
@@ -142,61 +151,61 @@ def format_table(calls: list[dict[str, Any]]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def _cell(key: str, call: dict[str, Any]) -> str:
-    value = call.get(key)
+def _cell(key: str, call: CallRecord) -> str:
     if key == "started":
-        return _when(value)
+        return _when(call.started)
     if key == "duration":
-        return _duration(value) if value is not None else printable(call["status"])
+        return _duration(call.duration) if call.duration is not None else printable(call.status)
     if key == "emergency":
-        return "EMERGENCY" if value else ""
+        return "EMERGENCY" if call.emergency else ""
+    value = getattr(call, key)
     return "" if value is None else printable(value)
 
 
-def format_call(call: dict[str, Any]) -> str:
+def format_call(call: CallDetail) -> str:
     lines = [
-        f"call {call['call_sid']}  {call['status']}"
-        + (f" ({call['end_reason']})" if call.get("end_reason") else "")
-        + ("  EMERGENCY" if call["emergency"] else ""),
-        f"  from {call['from_number'] or '?'} to {call['to_number'] or '?'}"
-        f"  profile {call['profile'] or '-'}  stream {call['stream_sid'] or '-'}",
-        f"  started {_when(call['started'])}  ended {_when(call['ended'])}"
-        f"  duration {_duration(call['duration'])}",
+        f"call {call.call_sid}  {call.status}"
+        + (f" ({call.end_reason})" if call.end_reason else "")
+        + ("  EMERGENCY" if call.emergency else ""),
+        f"  from {call.from_number or '?'} to {call.to_number or '?'}"
+        f"  profile {call.profile or '-'}  stream {call.stream_sid or '-'}",
+        f"  started {_when(call.started)}  ended {_when(call.ended)}"
+        f"  duration {_duration(call.duration)}",
         "turns:",
-        *(_turn_line(turn) for turn in call["turns"]),
+        *(_turn_line(turn) for turn in call.turns),
         "events:",
-        *(_event_line(event) for event in call["events"]),
+        *(_event_line(event) for event in call.events),
     ]
-    if call["metrics"]:
-        lines += ["metrics (ms):", *(_metric_line(group) for group in call["metrics"])]
+    if call.metrics:
+        lines += ["metrics (ms):", *(_metric_line(group) for group in call.metrics)]
     lines += _summary_lines(call)
     return "\n".join(printable(line) for line in lines)  # each line stays one line
 
 
-def _summary_lines(call: dict[str, Any]) -> list[str]:
-    if not call.get("disposition"):
+def _summary_lines(call: CallRecord) -> list[str]:
+    if not call.disposition:
         return []
-    lines = [f"summary ({call.get('summary_source') or '?'}): {call['disposition']}",
-             f"  {call.get('summary') or ''}"]
-    lines += [f"  to do: {item}" for item in call.get("action_items") or []]
-    lines += [f"  {name}: {value}" for name, value in (call.get("fields") or {}).items()]
+    lines = [f"summary ({call.summary_source or '?'}): {call.disposition}",
+             f"  {call.summary or ''}"]
+    lines += [f"  to do: {item}" for item in call.action_items]
+    lines += [f"  {name}: {value}" for name, value in call.fields.items()]
     return lines
 
 
-def _turn_line(turn: dict[str, Any]) -> str:
-    mark = "  [interrupted]" if turn["interrupted"] else ""
-    return f"  {turn['idx']:>3} {_clock(turn['started'])} {turn['role']:<8} {turn['text']}{mark}"
+def _turn_line(turn: TurnRecord) -> str:
+    mark = "  [interrupted]" if turn.interrupted else ""
+    return f"  {turn.idx:>3} {_clock(turn.started)} {turn.role:<8} {turn.text}{mark}"
 
 
-def _event_line(event: dict[str, Any]) -> str:
-    payload = event["payload"]
-    payload = json_printable(json.dumps(payload, ensure_ascii=False)) if payload else ""
-    return f"  {_clock(event['at'])} {event['kind']:<20} {payload}".rstrip()
+def _event_line(event: StoredEvent) -> str:
+    payload = dict(event.payload)
+    shown = json_printable(json.dumps(payload, ensure_ascii=False)) if payload else ""
+    return f"  {_clock(event.at)} {event.kind:<20} {shown}".rstrip()
 
 
-def _metric_line(group: dict[str, Any]) -> str:
-    stages = "  ".join(f"{stage}={_ms(ms)}" for stage, ms in group["stages"].items())
-    return f"  turn {group['turn']:>3}  {stages}"
+def _metric_line(group: TurnMetrics) -> str:
+    stages = "  ".join(f"{stage}={_ms(ms)}" for stage, ms in group.stages.items())
+    return f"  turn {group.turn:>3}  {stages}"
 
 
 def _ms(value: float | None) -> str:

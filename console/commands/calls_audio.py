@@ -21,6 +21,7 @@ from console.safe_text import printable
 
 if TYPE_CHECKING:
     from console.audio_io import AudioDevices
+    from console.storage.records import CallDetail
 
 SPEEDS = {"1": 1.0, "1.5": 1.5, "2": 2.0}
 KINDS = ("wav", "json", "csv")
@@ -129,7 +130,7 @@ def _recording(sid: str) -> Path:
         raise Refused(str(error)) from None
 
 
-def _call(sid: str) -> dict[str, Any]:
+def _call(sid: str) -> CallDetail:
     from console.commands.call_store import store_path, with_repository
 
     db_path = store_path()

@@ -19,7 +19,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from console.safe_text import json_printable, printable
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # imported when the command runs
     from console.config import Settings
     from console.drill.feed import Admin
     from console.drill.scenarios import Scenario
+    from console.storage.records import DrillSummary
 
 EXIT_FAILED = 1
 EXIT_BAD_ARGS = 2
@@ -146,13 +147,14 @@ def _past(args: argparse.Namespace, db_path: Path) -> int:
         return 0
     rows = list_drills(db_path)
     if args.json:
-        print(json_printable(json.dumps(rows, indent=2, ensure_ascii=False)))
+        listed = [row.to_json() for row in rows]
+        print(json_printable(json.dumps(listed, indent=2, ensure_ascii=False)))
     else:
         print(format_history(rows))
     return 0
 
 
-def format_history(rows: list[dict[str, Any]]) -> str:
+def format_history(rows: list[DrillSummary]) -> str:
     """Past drills as a plain table, latest first."""
     if not rows:
         return "no drills yet (run: voiceconsole drill)"
@@ -160,8 +162,8 @@ def format_history(rows: list[dict[str, Any]]) -> str:
 
     lines = [f"{'DRILL':<26} {'WHEN':<16} {'CALLS':>5} {'SCORE':>5} {'MISSES':>6}  OPERATOR"]
     for row in rows:
-        score = "-" if row["score"] is None else str(row["score"])
+        score = "-" if row.score is None else str(row.score)
         lines.append(printable(
-            f"{row['drill_id']:<26} {when(row['started']):<16} {row['scenarios']:>5} "
-            f"{score:>5} {row['misses']:>6}  {row['operator'] or '-'}"))
+            f"{row.drill_id:<26} {when(row.started):<16} {row.scenarios:>5} "
+            f"{score:>5} {row.misses:>6}  {row.operator or '-'}"))
     return "\n".join(lines)

@@ -17,11 +17,19 @@ import contextlib
 import json
 import signal
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 from console.safe_text import json_printable, printable
+
+if TYPE_CHECKING:
+    from console.config import Settings
+    from console.storage.outbox import Outbox
+    from console.storage.records import Delivery
+
+T = TypeVar("T")
 
 COLUMNS = (("ID", "id"), ("STATUS", "status"), ("CALL SID", "call_sid"),
            ("ATTEMPTS", "attempts"), ("NEXT / DONE", "when"), ("LAST ERROR", "last_error"))
@@ -46,9 +54,10 @@ def list_command(args: argparse.Namespace) -> int:
         print("[]" if args.json else printable(f"no deliveries (no database at {db_path})"))
         return 0
     statuses = ("pending", "delivered", "dead") if args.all else ("pending", "dead")
-    rows = _with_outbox(db_path, "list_deliveries", statuses)
+    rows = _with_outbox(db_path, lambda outbox: outbox.list_deliveries(statuses))
     if args.json:
-        print(json_printable(json.dumps(rows, indent=2, ensure_ascii=False)))
+        listed = [row.to_json() for row in rows]
+        print(json_printable(json.dumps(listed, indent=2, ensure_ascii=False)))
     else:
         print(format_table(rows) if rows else "no deliveries waiting or dead")
     return 0
@@ -56,7 +65,7 @@ def list_command(args: argparse.Namespace) -> int:
 
 def retry_command(args: argparse.Namespace) -> int:
     db_path = _db_path()
-    if not db_path.exists() or not _with_outbox(db_path, "retry", args.id):
+    if not db_path.exists() or not _with_outbox(db_path, lambda outbox: outbox.retry(args.id)):
         print(f"no delivery {args.id} to retry (unknown, or delivered already)", file=sys.stderr)
         return 1
     print(f"delivery {args.id} queued again: it is sent within seconds by the running console, "
@@ -76,7 +85,7 @@ def deliver_command(args: argparse.Namespace) -> int:
         return asyncio.run(_deliver(settings))
 
 
-async def _deliver(settings: Any) -> int:
+async def _deliver(settings: Settings) -> int:
     from console.handoff.worker import WebhookWorker
     from console.storage.outbox import Outbox
 
@@ -99,15 +108,15 @@ def _db_path() -> Path:
     return Path(load_settings().data.db)
 
 
-def _with_outbox(db_path: Path, method: str, *args: Any) -> Any:
+def _with_outbox(db_path: Path, query: Callable[[Outbox], T]) -> T:
     """One query on an outbox closed right after (the CLI does one thing and exits)."""
     from console.storage.outbox import Outbox
 
     with contextlib.closing(Outbox(db_path)) as outbox:
-        return getattr(outbox, method)(*args)
+        return query(outbox)
 
 
-def format_table(rows: list[dict[str, Any]]) -> str:
+def format_table(rows: list[Delivery]) -> str:
     cells = [[title for title, _ in COLUMNS]]
     cells += [[_cell(key, row) for _, key in COLUMNS] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
@@ -116,11 +125,11 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def _cell(key: str, row: dict[str, Any]) -> str:
+def _cell(key: str, row: Delivery) -> str:
     if key == "when":
-        epoch = row["delivered_at"] if row["status"] == "delivered" else row["next_attempt_at"]
-        return "-" if row["status"] == "dead" else _when(epoch)
-    value = row.get(key)
+        epoch = row.delivered_at if row.status == "delivered" else row.next_attempt_at
+        return "-" if row.status == "dead" else _when(epoch)
+    value = getattr(row, key)
     return "" if value is None else printable(str(value))[:80]
 
 

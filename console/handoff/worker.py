@@ -12,7 +12,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import aiohttp
 
@@ -21,6 +20,7 @@ from console.events import CallEvent, CallSummarized
 from console.handoff import policy, signature
 from console.handoff.payload import build_body
 from console.storage.outbox import Outbox
+from console.storage.records import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class WebhookWorker:
         rows = await asyncio.to_thread(self.outbox.claim_due, self._clock(), lease_s, BATCH)
         async with asyncio.TaskGroup() as group:
             for row in rows:
-                group.create_task(self._deliver(row), name=f"webhook-delivery-{row['id']}")
+                group.create_task(self._deliver(row), name=f"webhook-delivery-{row.id}")
         return bool(rows)
 
     async def _sleep(self) -> None:
@@ -125,31 +125,31 @@ class WebhookWorker:
 
     # -- one delivery -----------------------------------------------------------------------
 
-    async def _deliver(self, row: dict[str, Any]) -> None:
+    async def _deliver(self, row: Delivery) -> None:
         try:
             await self._attempt(row)
         except Exception:  # one delivery's bug must not take the others (or the loop) down
-            log.exception("webhook delivery %s failed unexpectedly", row["id"])
+            log.exception("webhook delivery %s failed unexpectedly", row.id)
 
-    async def _attempt(self, row: dict[str, Any]) -> None:
+    async def _attempt(self, row: Delivery) -> None:
         # A row past its last attempt was claimed by a process that died before the answer: it
         # is sent once more (its outcome is unknown), and dead-lettered if that fails too.
-        body = row["body"] or await asyncio.to_thread(self._freeze_body, row)
+        body = row.body or await asyncio.to_thread(self._freeze_body, row)
         if body is None:
             await self._record(row, None, "the call is not in the store", None, give_up=True)
             return
         status, error, wait = await self._post(row, body.encode())
         await self._record(row, status, error, wait, give_up=False)
 
-    def _freeze_body(self, row: dict[str, Any]) -> str | None:
+    def _freeze_body(self, row: Delivery) -> str | None:
         """Blocking: the body from the stored call, kept so that every retry sends these bytes."""
-        call = self.outbox.stored_call(row["call_sid"])
+        call = self.outbox.stored_call(row.call_sid)
         if call is None:
             return None
-        body = build_body(call, row["idempotency_key"], row["kind"], self._clock())
-        return self.outbox.freeze_body(row["id"], body)
+        body = build_body(call, row.idempotency_key, row.kind, self._clock())
+        return self.outbox.freeze_body(row.id, body)
 
-    async def _post(self, row: dict[str, Any], body: bytes) -> tuple[int | None, str, float | None]:
+    async def _post(self, row: Delivery, body: bytes) -> tuple[int | None, str, float | None]:
         """(HTTP status or None, what went wrong, the receiver's Retry-After)."""
         assert self._http is not None
         headers = self._headers(row, body)
@@ -166,35 +166,35 @@ class WebhookWorker:
         except aiohttp.ClientError as error:
             return None, f"{type(error).__name__}: {error}", None
 
-    def _headers(self, row: dict[str, Any], body: bytes) -> dict[str, str]:
+    def _headers(self, row: Delivery, body: bytes) -> dict[str, str]:
         return {"Content-Type": "application/json; charset=utf-8",
                 signature.HEADER: signature.sign(self._secret, int(self._clock()), body),
-                signature.IDEMPOTENCY_HEADER: row["idempotency_key"],
-                signature.ATTEMPT_HEADER: str(row["attempts"])}
+                signature.IDEMPOTENCY_HEADER: row.idempotency_key,
+                signature.ATTEMPT_HEADER: str(row.attempts)}
 
-    async def _record(self, row: dict[str, Any], status: int | None, error: str,
+    async def _record(self, row: Delivery, status: int | None, error: str,
                       wait: float | None, *, give_up: bool) -> None:
         now = self._clock()
         verdict = "dead" if give_up else policy.verdict(status)
         if verdict == "delivered":
             assert status is not None  # delivered: the receiver answered 2xx
             self.delivered += 1
-            await asyncio.to_thread(self.outbox.delivered, row["id"], status, now)
+            await asyncio.to_thread(self.outbox.delivered, row.id, status, now)
             return
         self.failed_attempts += 1
         retry_at = None if verdict == "dead" else policy.next_attempt_at(
-            now, row["attempts"], self.max_attempts, self.backoff, wait)
-        await asyncio.to_thread(self.outbox.failed, row["id"], error, status, retry_at, now)
+            now, row.attempts, self.max_attempts, self.backoff, wait)
+        await asyncio.to_thread(self.outbox.failed, row.id, error, status, retry_at, now)
         _log_failure(row, error, retry_at, now)
 
 
-def _log_failure(row: dict[str, Any], error: str, retry_at: float | None, now: float) -> None:
+def _log_failure(row: Delivery, error: str, retry_at: float | None, now: float) -> None:
     if retry_at is None:
         log.error("webhook for %s dead-lettered after %d attempt(s): %s",
-                  row["call_sid"], row["attempts"], error)
+                  row.call_sid, row.attempts, error)
     else:
         log.warning("webhook for %s attempt %d failed (%s); next in %.0f s",
-                    row["call_sid"], row["attempts"], error, retry_at - now)
+                    row.call_sid, row.attempts, error, retry_at - now)
 
 
 class Deliveries:
@@ -206,7 +206,7 @@ class Deliveries:
         self._worker = worker
 
     def list_deliveries(self, statuses: tuple[str, ...] = ("dead", "pending")
-                        ) -> list[dict[str, Any]]:
+                        ) -> list[Delivery]:
         return self._outbox.list_deliveries(statuses)
 
     def retry(self, delivery_id: int) -> bool:

@@ -16,13 +16,13 @@ import time
 import wave
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from console.audio_io import SAMPLE_RATE
 from console.safe_text import printable
 from console.storage.files import private_folder
+from console.storage.records import CallRecord, TurnRecord
 
 _SAFE_STEM = re.compile(r"[A-Za-z0-9_-]{1,64}")  # as console.tui.records.export_path
 
@@ -31,11 +31,11 @@ class RecordingUnavailable(RuntimeError):
     """No recording for this call, its file is gone, or it is not one of ours; says which."""
 
 
-def recording_of(call: dict[str, Any]) -> Path:
+def recording_of(call: CallRecord) -> Path:
     """The call's recording file; RecordingUnavailable when it has none or the file is gone."""
-    stored = call.get("recording_path")
+    stored = call.recording_path
     if not stored:
-        raise RecordingUnavailable(f"call {printable(call.get('call_sid'))} has no recording")
+        raise RecordingUnavailable(f"call {printable(call.call_sid)} has no recording")
     path = Path(stored)
     if not path.is_file():
         raise RecordingUnavailable(f"the recording {printable(stored)} is missing")
@@ -114,15 +114,15 @@ def _copy_private(source: Path, destination: Path) -> None:
 # -- the transcript under the playhead ---------------------------------------------------------
 
 
-def turn_at(turns: Sequence[dict[str, Any]], call_started: float, seconds: float) -> int | None:
+def turn_at(turns: Sequence[TurnRecord], call_started: float, seconds: float) -> int | None:
     """The index in `turns` of the turn being spoken `seconds` into the recording: of those
     whose [started, ended] holds that moment, the one that began last (a caller cutting in over
     the agent is the newest voice). None in a silence between turns."""
     moment = call_started + seconds
     spans: list[tuple[float, int, float]] = sorted(
-        (turn["started"], -index, turn["ended"])
+        (turn.started, -index, turn.ended)
         for index, turn in enumerate(turns)
-        if turn.get("started") is not None and turn.get("ended") is not None
+        if turn.started is not None and turn.ended is not None
     )
     begun = bisect.bisect_right(spans, (moment, 1))  # spans started at or before the moment
     for _started, negative_index, ended in reversed(spans[:begun]):

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from console.storage.db import DRILLS_TABLE, open_db
+from console.storage.records import DrillSummary
 
 LISTED = ("drill_id", "started", "ended", "score", "misses", "scenarios", "operator")
 
@@ -29,15 +30,15 @@ def save_drill(db_path: Path | str, report: dict[str, Any]) -> None:
         db.close()
 
 
-def list_drills(db_path: Path | str, limit: int = 20) -> list[dict[str, Any]]:
+def list_drills(db_path: Path | str, limit: int = 20) -> list[DrillSummary]:
     """The latest drills first, without their reports. No store yet: none (none is made)."""
     if not Path(db_path).exists():
         return []
     db = open_db(db_path)
     try:
-        return list(db.query(
+        return [DrillSummary.from_row(row) for row in db.query(
             f"SELECT {', '.join(LISTED)} FROM {DRILLS_TABLE} ORDER BY started DESC LIMIT ?",
-            [limit]))
+            [limit])]
     finally:
         db.close()
 

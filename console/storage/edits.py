@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from console.events import SummaryEdited
 from console.storage.db import open_db, write_event
+from console.storage.records import CallRecord
 
 EDITABLE = ("summary", "disposition")
 _FIELD_ITEM = re.compile(r"^fields\.[a-z][a-z0-9_]{0,31}$")
@@ -25,7 +25,7 @@ class InvalidEdit(ValueError):
     """An edit that names no editable item, or leaves a call without a disposition."""
 
 
-def summary_edits(call: Mapping[str, Any], changes: Mapping[str, str],
+def summary_edits(call: CallRecord, changes: Mapping[str, str],
                   actor: str) -> list[SummaryEdited]:
     """One event per item whose value changes, in the order given. Raises InvalidEdit."""
     edits = []
@@ -35,16 +35,18 @@ def summary_edits(call: Mapping[str, Any], changes: Mapping[str, str],
         if item == "disposition" and not new:
             raise InvalidEdit("a call keeps a disposition: choose one, do not clear it")
         if new != old:
-            edits.append(SummaryEdited(call["call_sid"], item=item, old=old, new=new,
+            edits.append(SummaryEdited(call.call_sid, item=item, old=old, new=new,
                                        actor=actor))
     return edits
 
 
-def current_value(call: Mapping[str, Any], item: str) -> str:
-    if item in EDITABLE:
-        return str(call.get(item) or "")
+def current_value(call: CallRecord, item: str) -> str:
+    if item == "summary":
+        return call.summary or ""
+    if item == "disposition":
+        return call.disposition or ""
     if _FIELD_ITEM.match(item):
-        return str((call.get("fields") or {}).get(item.removeprefix("fields."), ""))
+        return str(call.fields.get(item.removeprefix("fields."), ""))
     raise InvalidEdit(f"{item!r} cannot be edited (summary, disposition or fields.NAME)")
 
 

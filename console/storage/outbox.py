@@ -18,12 +18,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from sqlite_utils import Database
 
 from console.events import CallEvent, CallSummarized
 from console.storage.db import OUTBOX_TABLE, open_db
+from console.storage.records import CallDetail, Delivery
 
 TABLE = OUTBOX_TABLE
 KIND = "call.completed"
@@ -81,21 +81,21 @@ class Outbox:
 
     # -- the worker's side ------------------------------------------------------------------
 
-    def claim_due(self, now: float, lease_s: float, limit: int) -> list[dict[str, Any]]:
+    def claim_due(self, now: float, lease_s: float, limit: int) -> list[Delivery]:
         """Pending rows due by `now`, each with its attempt counted and its next attempt pushed
         `lease_s` ahead in the same transaction: a process killed mid-attempt finds the row due
         again after that, and a second look before then does not send it twice."""
         with self._lock:
             db = self._conn()
             with _transaction(db):
-                rows = list(db.query(
+                due = db.query(
                     f"""SELECT * FROM {TABLE} WHERE status = 'pending' AND next_attempt_at <= ?
-                        ORDER BY next_attempt_at, id LIMIT ?""", [now, limit]))
+                        ORDER BY next_attempt_at, id LIMIT ?""", [now, limit])
+                rows = [Delivery.from_row({**row, "attempts": row["attempts"] + 1}) for row in due]
                 for row in rows:
-                    row["attempts"] += 1
                     db.execute(f"""UPDATE {TABLE} SET attempts = ?, next_attempt_at = ?,
                                    updated = ? WHERE id = ?""",
-                               [row["attempts"], now + lease_s, now, row["id"]])
+                               [row.attempts, now + lease_s, now, row.id])
             return rows
 
     def next_due(self) -> tuple[float | None, int]:
@@ -118,7 +118,7 @@ class Outbox:
         kept: str = row[0]  # the column is TEXT, and set by now
         return kept
 
-    def stored_call(self, call_sid: str) -> dict[str, Any] | None:
+    def stored_call(self, call_sid: str) -> CallDetail | None:
         """The call as stored (redacted where the profile says so), turns, events and metrics."""
         from console.storage.repository import CallRepository
 
@@ -138,7 +138,7 @@ class Outbox:
             self._update(row_id, last_error=error, last_status=status, next_attempt_at=retry_at,
                          updated=now)
 
-    def _update(self, row_id: int, **values: Any) -> None:
+    def _update(self, row_id: int, **values: object) -> None:
         columns = ", ".join(f"{name} = ?" for name in values)
         with self._lock:
             db = self._conn()
@@ -148,14 +148,14 @@ class Outbox:
     # -- the operator's side ----------------------------------------------------------------
 
     def list_deliveries(self, statuses: tuple[str, ...] = STATUSES,
-                        limit: int = 200) -> list[dict[str, Any]]:
+                        limit: int = 200) -> list[Delivery]:
         """Newest first, without the body (it can be large)."""
         marks = ", ".join("?" for _ in statuses)
         sql = f"""SELECT id, idempotency_key, call_sid, kind, status, attempts, next_attempt_at,
                          last_error, last_status, created, updated, delivered_at
                   FROM {TABLE} WHERE status IN ({marks}) ORDER BY id DESC LIMIT ?"""
         with self._lock:
-            return list(self._conn().query(sql, [*statuses, limit]))
+            return [Delivery.from_row(row) for row in self._conn().query(sql, [*statuses, limit])]
 
     def retry(self, row_id: int, now: float | None = None) -> bool:
         """Put a dead (or pending) delivery back in the queue, due now, with a fresh count of

@@ -8,6 +8,7 @@ because the default executor may run two calls on two different threads.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import tempfile
@@ -15,13 +16,15 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from types import MappingProxyType
+from typing import IO
 
 from sqlite_utils import Database
 
 from console.safe_text import spreadsheet_safe
 from console.storage.db import open_db
 from console.storage.files import private_folder
+from console.storage.records import CallDetail, CallRecord, StoredEvent, TurnMetrics, TurnRecord
 
 CSV_COLUMNS = (
     "call_sid",
@@ -86,7 +89,7 @@ class CallRepository:
         emergency: bool | None = None,
         since: float | None = None,
         disposition: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[CallRecord]:
         """Calls newest first, each with `turn_count` and `duration` (seconds, None while live).
         `search` matches words from any turn, or part of the SID or a phone number; `offset`
         skips that many for paging. (limit, offset, search) match the TUI's HistorySource."""
@@ -100,11 +103,11 @@ class CallRepository:
         )
         params.update(limit=-1 if limit is None else limit, offset=offset)  # -1: no limit
         with self._lock:
-            return [_call_row(row) for row in self._db.query(sql, params)]
+            return [CallRecord.from_row(row) for row in self._db.query(sql, params)]
 
-    def get_call(self, call_sid: str) -> dict[str, Any] | None:
-        """One call with its `turns` (in order), `events` (payload parsed) and `metrics`
-        (a list of {"turn": n, "stages": {stage: ms}}, by turn). None if unknown."""
+    def get_call(self, call_sid: str) -> CallDetail | None:
+        """One call with its `turns` (in order), `events` (decoded where they still fit their
+        type) and `metrics` (by turn). None if unknown."""
         with self._lock:
             return self._get_call(call_sid)
 
@@ -112,7 +115,7 @@ class CallRepository:
         """Write the given calls (all when None) in full, as one JSON array. Returns the count."""
         with self._lock:
             calls = [self._get_call(sid) for sid in self._sids(call_sids)]
-        found = [call for call in calls if call is not None]
+        found = [call.to_json() for call in calls if call is not None]
         with _atomic_file(Path(path)) as out:
             json.dump(found, out, indent=2, ensure_ascii=False)
         return len(found)
@@ -122,48 +125,42 @@ class CallRepository:
         rows = self.list_calls(limit=None)
         if call_sids is not None:
             wanted = set(call_sids)
-            rows = [row for row in rows if row["call_sid"] in wanted]
+            rows = [row for row in rows if row.call_sid in wanted]
         with _atomic_file(Path(path)) as out:
             writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore")
             writer.writeheader()
             # A caller's "number" may be =HYPERLINK(...): a cell is shown, never run.
-            writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in rows)
+            writer.writerows({k: spreadsheet_safe(v) for k, v in row.to_json().items()}
+                             for row in rows)
         return len(rows)
 
     # -- under the lock --------------------------------------------------------------------
 
-    def _get_call(self, call_sid: str) -> dict[str, Any] | None:
+    def _get_call(self, call_sid: str) -> CallDetail | None:
         rows = list(
             self._db.query(_LIST_SQL.format(where="WHERE calls.call_sid = ?", limit=""), [call_sid])
         )
         if not rows:
             return None
-        call = _call_row(rows[0])
-        call["turns"] = self._turns(call_sid)
-        call["events"] = self._events(call_sid)
-        call["metrics"] = self._metrics(call_sid)
-        return call
+        call = CallDetail.from_row(rows[0])
+        return dataclasses.replace(call, turns=self._turns(call_sid),
+                                   events=self._events(call_sid), metrics=self._metrics(call_sid))
 
-    def _turns(self, call_sid: str) -> list[dict[str, Any]]:
+    def _turns(self, call_sid: str) -> tuple[TurnRecord, ...]:
         sql = "SELECT * FROM turns WHERE call_sid = ? ORDER BY idx"
-        return [
-            {**row, "interrupted": bool(row["interrupted"])}
-            for row in self._db.query(sql, [call_sid])
-        ]
+        return tuple(TurnRecord.from_row(row) for row in self._db.query(sql, [call_sid]))
 
-    def _events(self, call_sid: str) -> list[dict[str, Any]]:
+    def _events(self, call_sid: str) -> tuple[StoredEvent, ...]:
         sql = "SELECT id, kind, payload, at FROM events WHERE call_sid = ? ORDER BY at, id"
-        return [
-            {**row, "payload": json.loads(row["payload"] or "{}")}
-            for row in self._db.query(sql, [call_sid])
-        ]
+        return tuple(StoredEvent.from_row(call_sid, row) for row in self._db.query(sql, [call_sid]))
 
-    def _metrics(self, call_sid: str) -> list[dict[str, Any]]:
+    def _metrics(self, call_sid: str) -> tuple[TurnMetrics, ...]:
         sql = "SELECT turn, stage, ms FROM metrics WHERE call_sid = ? ORDER BY turn, id"
         grouped: dict[int, dict[str, float]] = {}
         for row in self._db.query(sql, [call_sid]):
             grouped.setdefault(row["turn"], {})[row["stage"]] = row["ms"]
-        return [{"turn": turn, "stages": stages} for turn, stages in grouped.items()]
+        return tuple(TurnMetrics(turn, MappingProxyType(stages))
+                     for turn, stages in grouped.items())
 
     def _sids(self, call_sids: Iterable[str] | None) -> Sequence[str]:
         if call_sids is not None:
@@ -178,9 +175,9 @@ def _filters(
     profile: str | None,
     emergency: bool | None,
     since: float | None,
-) -> tuple[list[str], dict[str, Any]]:
+) -> tuple[list[str], dict[str, object]]:
     clauses: list[str] = []
-    params: dict[str, Any] = {}
+    params: dict[str, object] = {}
     if search and search.strip():
         clauses.append(_search_clause(db, search.strip(), params))
     if profile:
@@ -195,7 +192,7 @@ def _filters(
     return clauses, params
 
 
-def _search_clause(db: Database, search: str, params: dict[str, Any]) -> str:
+def _search_clause(db: Database, search: str, params: dict[str, object]) -> str:
     params["like"] = f"%{search}%"
     # The operator types words, not FTS syntax: quote each one; a lone '"' leaves no words.
     words = db.quote_fts(search.replace('"', " ").strip())
@@ -203,12 +200,6 @@ def _search_clause(db: Database, search: str, params: dict[str, Any]) -> str:
         return _LIKE_SQL
     params["fts"] = words
     return f"({_FTS_SQL} OR {_LIKE_SQL})"
-
-
-def _call_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {**row, "emergency": bool(row["emergency"]),
-            "action_items": json.loads(row.get("action_items") or "[]"),
-            "fields": json.loads(row.get("fields") or "{}")}
 
 
 @contextmanager

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypedDict
+from typing import TYPE_CHECKING, Protocol, TypedDict, runtime_checkable
 
 from console.calls.control import CallControl
 from console.events import EventBus, SummaryEdited
+from console.storage.records import CallDetail, CallRecord
 
 if TYPE_CHECKING:
     from console.audio_ring import CallRing
@@ -48,12 +49,12 @@ class HistorySource(Protocol):
         emergency: bool | None = None,
         since: float | None = None,
         disposition: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[CallRecord]:
         """Newest first; `search` is words said in the call, or part of a number or SID.
         (The history screen passes `disposition` only when the operator chose one.)"""
         ...
 
-    def get_call(self, call_sid: str) -> dict[str, Any] | None:
+    def get_call(self, call_sid: str) -> CallDetail | None:
         """The call with its turns, events and metrics, or None."""
         ...
 
@@ -68,6 +69,7 @@ class HistoryExports(Protocol):
     def export_calls_csv(self, path: Path, call_sids: Iterable[str] | None = None) -> int: ...
 
 
+@runtime_checkable  # the call record screen offers editing only when the history has it
 class HistoryEdits(Protocol):
     """Optional on a HistorySource: an operator's corrections of what a call came to."""
 

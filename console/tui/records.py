@@ -1,5 +1,6 @@
-"""Stored calls (CallRepository rows) in words: table cells, a call's header, transcript, events;
-and exports. Pure functions, except `export_calls`, which writes a file (run it in a thread)."""
+"""Stored calls (console.storage.records) in words: table cells, a call's header, transcript,
+events; and exports. Pure functions, except `export_calls`, which writes a file (run it in a
+thread)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,11 @@ import re
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from rich.text import Text
 
-from console import events as ev
 from console.safe_text import printable
+from console.storage.records import CallDetail, CallRecord, StoredEvent
 from console.tui.backend import HistorySource
 from console.tui.describe import describe, duration
 from console.tui.widgets.transcript import LABELS
@@ -35,82 +35,77 @@ def when(epoch: float | None) -> str:
     return datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M") if epoch else "—"
 
 
-def row_cells(call: dict[str, Any]) -> tuple[Text, ...]:
+def row_cells(call: CallRecord) -> tuple[Text, ...]:
     """One history table row: when, caller, profile, duration, turns, how it ended, emergency,
     and what it came to (the disposition)."""
-    seconds = call.get("duration")
-    flag = Text("⚠ emergency", style="bold red") if call.get("emergency") else Text("")
+    flag = Text("⚠ emergency", style="bold red") if call.emergency else Text("")
     return (
-        Text(when(call.get("started"))),
-        Text(_field(call, "from_number", "unknown")),
-        Text(_field(call, "profile", "—")),
-        Text(duration(seconds) if seconds is not None else "live"),
-        Text(printable(call.get("turn_count", 0))),
+        Text(when(call.started)),
+        Text(_shown(call.from_number, "unknown")),
+        Text(_shown(call.profile, "—")),
+        Text(duration(call.duration) if call.duration is not None else "live"),
+        Text(printable(call.turn_count)),
         Text(_ending(call)),
         flag,
-        Text(_field(call, "disposition", "—")),
+        Text(_shown(call.disposition, "—")),
     )
 
 
-def _field(call: dict[str, Any], key: str, default: str = "") -> str:
+def _shown(value: str | None, default: str = "") -> str:
     """A stored value, printable (console.safe_text): the store keeps what callers sent."""
-    return printable(call.get(key) or default)
+    return printable(value or default)
 
 
-def _ending(call: dict[str, Any]) -> str:
-    return printable(call.get("end_reason") or call.get("status") or "")
+def _ending(call: CallRecord) -> str:
+    return printable(call.end_reason or call.status or "")
 
 
-def render_record_header(call: dict[str, Any]) -> Text:
+def render_record_header(call: CallRecord) -> Text:
     text = Text()
-    text.append(_field(call, "from_number", "unknown"), style="bold")
-    text.append(f" → {_field(call, 'to_number', '—')}  profile {_field(call, 'profile', '—')}  ")
-    text.append(f"{when(call.get('started'))}  ")
-    seconds = call.get("duration")
-    text.append(duration(seconds) if seconds is not None else "still live")
+    text.append(_shown(call.from_number, "unknown"), style="bold")
+    text.append(f" → {_shown(call.to_number, '—')}  profile {_shown(call.profile, '—')}  ")
+    text.append(f"{when(call.started)}  ")
+    text.append(duration(call.duration) if call.duration is not None else "still live")
     text.append(f"  {_ending(call)}", style="dim")
-    if call.get("emergency"):
+    if call.emergency:
         text.append("  ⚠ EMERGENCY", style="bold white on red")
     return text
 
 
-def render_record_transcript(call: dict[str, Any]) -> Text:
+def render_record_transcript(call: CallDetail) -> Text:
     text = Text()
-    for turn in call.get("turns", []):
+    for turn in call.turns:
         if text:
             text.append("\n")
-        role = printable(turn["role"])
+        role = printable(turn.role)
         label, style = LABELS.get(role, (role[:8].ljust(8), "bold"))
         text.append(f"{label} ", style=style)
-        text.append(printable(turn.get("text") or ""))
-        if turn.get("interrupted"):
+        text.append(printable(turn.text or ""))
+        if turn.interrupted:
             text.append(" ⟂ cut", style="bold yellow")
     return text or Text("nobody said anything on this call", style="dim")
 
 
-def render_record_events(call: dict[str, Any]) -> Text:
+def render_record_events(call: CallDetail) -> Text:
     """The audit log in the live timeline's words, timed from the start of the call."""
     text = Text()
-    started = call.get("started") or 0.0
-    for row in call.get("events", []):
-        line = _describe_row(call["call_sid"], row)
+    started = call.started or 0.0
+    for row in call.events:
+        line = _describe_row(row)
         if line is None:
             continue
         if text:
             text.append("\n")
-        text.append(f"+{duration(max(0.0, row['at'] - started)):>6} ", style="dim")
+        text.append(f"+{duration(max(0.0, row.at - started)):>6} ", style="dim")
         text.append(line)
     return text or Text("no events were recorded", style="dim")
 
 
-def _describe_row(call_sid: str, row: dict[str, Any]) -> str | None:
-    kind = getattr(ev, row["kind"], None)
-    if isinstance(kind, type) and issubclass(kind, ev.CallEvent):
-        try:
-            return describe(kind(call_sid, at=row["at"], **row["payload"]))
-        except TypeError:  # stored by an older version with other fields
-            pass
-    return printable(f"{row['kind']} {row['payload']}")
+def _describe_row(row: StoredEvent) -> str | None:
+    if row.event is not None:
+        return describe(row.event)
+    # Stored by another version (an unknown kind, other fields): shown as it was stored.
+    return printable(f"{row.kind} {dict(row.payload)}")
 
 
 def export_stem(call_sid: str) -> str:

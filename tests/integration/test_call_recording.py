@@ -72,7 +72,7 @@ async def test_the_recording_is_what_the_caller_heard_announcement_cut_and_opera
     saved = watch.of("RecordingSaved")[0]
     assert stat.S_IMODE(os.stat(saved.path).st_mode) == 0o600
     stored = CallRepository(tmp_path / "calls.db").get_call(sid)
-    assert (stored["recording_path"], stored["recording_seconds"]) == (saved.path, saved.seconds)
+    assert (stored.recording_path, stored.recording_seconds) == (saved.path, saved.seconds)
     left, right = read_stereo(saved.path)
     heard = pcm(bytes(caller.playout.heard))
     opening = pcm(stack.deepgram.audio_for(f"{ANNOUNCEMENT} {load_profile('scheduling').greeting}"))

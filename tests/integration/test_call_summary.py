@@ -12,6 +12,7 @@ import pytest
 
 from console import events as ev
 from console.calls.session import SessionOptions
+from console.storage.records import CallDetail
 from console.storage.repository import CallRepository
 from tests.integration.conftest import (
     CloudStack,
@@ -46,7 +47,7 @@ async def booked_call(stack: CloudStack) -> Any:
     return summarized
 
 
-def stored(stack: CloudStack, sid: str) -> dict[str, Any]:
+def stored(stack: CloudStack, sid: str) -> CallDetail:
     with CallRepository(stack.runtime.settings.data.db) as repository:
         call = repository.get_call(sid)
     assert call is not None
@@ -75,9 +76,9 @@ async def test_embedded_a_call_that_books_a_time_is_stored_as_booked_with_that_t
     assert f"booked for {WHEN}" in summarized.summary
     assert summarized.action_items[0] == f"Put Maria Lopez in the diary for {WHEN}."
     call = stored(embedded, summarized.call_sid)
-    assert (call["disposition"], call["summary_source"]) == ("booked", "rules")
-    assert call["fields"]["requested_time"] == WHEN
-    assert call["summary"] == summarized.summary
+    assert (call.disposition, call.summary_source) == ("booked", "rules")
+    assert call.fields["requested_time"] == WHEN
+    assert call.summary == summarized.summary
 
 
 async def test_cloud_the_model_writes_the_summary_from_a_json_schema_request(tmp_path):
@@ -117,6 +118,6 @@ async def test_an_edit_in_a_running_console_is_written_by_its_store_and_heard_on
 
     assert embedded.events("SummaryEdited") == edits  # published, so every face hears of it
     call = stored(embedded, "CAedit")  # and written before edit_call returned
-    assert call["disposition"] == "cancelled"
-    (audit,) = [e["payload"] for e in call["events"] if e["kind"] == "SummaryEdited"]
+    assert call.disposition == "cancelled"
+    (audit,) = [e.payload for e in call.events if e.kind == "SummaryEdited"]
     assert audit == {"item": "disposition", "old": "booked", "new": "cancelled", "actor": "alice"}

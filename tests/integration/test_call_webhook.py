@@ -21,6 +21,7 @@ from console import events as ev
 from console.config import load_settings
 from console.handoff.worker import Deliveries, WebhookWorker
 from console.storage.outbox import Outbox, enqueue
+from console.storage.records import Delivery
 from console.storage.writer import StoreWriter
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.integration.conftest import spoken, start_cloud_stack, stop_cloud_stack
@@ -53,19 +54,19 @@ async def _store_summarized_call(db: Path, sid: str = SID) -> None:
     await writer.close()
 
 
-def _rows(db: Path) -> list[dict[str, Any]]:
+def _rows(db: Path) -> list[Delivery]:
     with Outbox(db) as outbox:
         return outbox.list_deliveries(("pending", "delivered", "dead"))
 
 
 async def _until_row(db: Path, status: str | None, within: float,
-                     sid: str = SID) -> dict[str, Any]:
+                     sid: str = SID) -> Delivery:
     """The worker (maybe in another process) records outcomes in the file, and publishes no
     event: the file is read until the call's delivery has `status` (None: any failure noted)."""
     async with asyncio.timeout(within):
         while True:
-            rows = [r for r in await asyncio.to_thread(_rows, db) if r["call_sid"] == sid]
-            if rows and (rows[0]["status"] == status or status is None and rows[0]["last_error"]):
+            rows = [r for r in await asyncio.to_thread(_rows, db) if r.call_sid == sid]
+            if rows and (rows[0].status == status or status is None and rows[0].last_error):
                 return rows[0]
             await asyncio.sleep(0.05)
 
@@ -105,7 +106,7 @@ async def test_a_finished_call_over_the_real_server_reaches_the_receiver_once_si
         finally:
             await stop_cloud_stack(parts)
     assert len(receiver.requests) == 1 and receiver.requests[0].signature_ok
-    assert receiver.accepted_keys == [f"{sid}:call.completed"] and row["attempts"] == 1
+    assert receiver.accepted_keys == [f"{sid}:call.completed"] and row.attempts == 1
     document = receiver.accepted[0].document
     assert document["call"]["call_sid"] == sid and document["call"]["status"] == "ended"
     assert (document["summary"], document["disposition"]) == ("Booked Tuesday 3 pm.", "booked")
@@ -146,7 +147,7 @@ async def test_a_30_s_receiver_outage_ends_in_one_delivery_after_it(tmp_path):
     assert len(receiver.accepted) == 1 and receiver.accepted[0].at >= outage_ends[0]
     assert refused and all(r.status == 503 for r in refused)
     assert len({r.body for r in receiver.requests}) == 1, "every attempt sends the same bytes"
-    assert row["attempts"] == len(receiver.requests) >= 8
+    assert row.attempts == len(receiver.requests) >= 8
     assert receiver.accepted[0].at - outage_ends[0] <= 4.5, "the next attempt after the outage"
 
 
@@ -182,7 +183,7 @@ async def test_a_kill_9_between_attempts_still_ends_in_one_delivery(tmp_path):
             await second.wait()
     assert first.returncode == -signal.SIGKILL
     assert [r.status for r in receiver.requests] == [503, 200]
-    assert [r.attempt for r in receiver.requests] == [1, 2] and row["attempts"] == 2
+    assert [r.attempt for r in receiver.requests] == [1, 2] and row.attempts == 2
     assert receiver.requests[0].body == receiver.requests[1].body
     assert receiver.accepted_keys == [f"{SID}:call.completed"]
 
@@ -198,15 +199,15 @@ async def test_n_failures_dead_letter_it_and_a_retry_from_the_console_delivers_i
         async with _worker(settings) as worker:
             dead = await _until_row(db, "dead", 10)
             assert [r.status for r in receiver.requests] == [500, 500, 500]
-            assert dead["attempts"] == 3 and dead["last_error"].startswith("HTTP 500")
+            assert dead.attempts == 3 and dead.last_error.startswith("HTTP 500")
             statuses.append(200)
             desk = Deliveries(Outbox(db), worker)
-            assert await asyncio.to_thread(desk.retry, dead["id"])
+            assert await asyncio.to_thread(desk.retry, dead.id)
             await receiver.wait_for(lambda: receiver.accepted, timeout=5)
             row = await _until_row(db, "delivered", 5)
             desk.close()
     assert len(receiver.accepted) == 1 and receiver.accepted[0].attempt == 1
-    assert row["last_error"] is None
+    assert row.last_error is None
 
 
 @pytest.mark.timeout(20)
@@ -216,5 +217,5 @@ async def test_a_receiver_refusing_the_request_dead_letters_it_at_once(tmp_path)
         await _store_summarized_call(db)
         async with _worker(_settings(db, receiver.url)):
             dead = await _until_row(db, "dead", 5)
-    assert len(receiver.requests) == 1 and dead["attempts"] == 1
-    assert dead["last_status"] == 400
+    assert len(receiver.requests) == 1 and dead.attempts == 1
+    assert dead.last_status == 400

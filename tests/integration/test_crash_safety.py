@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 from console.simulate.caller import CallerOptions, SimulatedCaller
+from console.storage.records import CallDetail
 from console.storage.repository import CallRepository
 from tests.fakes.deepgram_fake import FakeDeepgram
 from tests.fakes.groq_fake import FakeGroq
@@ -72,7 +73,7 @@ def _server_env(deepgram: FakeDeepgram, groq: FakeGroq, db: Path) -> dict[str, s
             "VOICECONSOLE_SERVER_HOST": "127.0.0.1"}
 
 
-def _stored(db: Path, sid: str) -> dict[str, Any] | None:
+def _stored(db: Path, sid: str) -> CallDetail | None:
     with CallRepository(db) as repo:
         return repo.get_call(sid)
 
@@ -80,7 +81,7 @@ def _stored(db: Path, sid: str) -> dict[str, Any] | None:
 async def _until_interrupted(db: Path, sid: str, within: float = 10.0) -> None:
     """The restarted writer marks the call on its own thread: poll the file (no event to await)."""
     deadline = time.monotonic() + within
-    while (await asyncio.to_thread(_stored, db, sid) or {}).get("status") != "interrupted":
+    while getattr(await asyncio.to_thread(_stored, db, sid), "status", None) != "interrupted":
         assert time.monotonic() < deadline, "the restarted server never marked the call"
         await asyncio.sleep(0.05)
 
@@ -123,11 +124,11 @@ async def test_sigkill_mid_call_keeps_finished_turns_and_restart_marks_the_call_
         sid = caller.options.call_sid
 
         survived = await asyncio.to_thread(_stored, db, sid)
-        assert survived is not None and survived["status"] == "live"
-        turns = [(t["role"], t["text"]) for t in survived["turns"]]
+        assert survived is not None and survived.status == "live"
+        turns = [(t.role, t.text) for t in survived.turns]
         assert turns[0][0] == "agent" and turns[0][1].startswith(GREETING_START)
         assert turns[1:3] == [("caller", FIRST), ("agent", REPLY)]  # every finished turn
-        kinds = [e["kind"] for e in survived["events"]]
+        kinds = [e.kind for e in survived.events]
         for kind in ("CallStarted", "CallerTranscribed", "TurnCompleted", "TurnMeasured"):
             assert kind in kinds
         assert kinds.count("AgentSpoke") >= 3  # the greeting and both sentences of the reply
@@ -137,5 +138,5 @@ async def test_sigkill_mid_call_keeps_finished_turns_and_restart_marks_the_call_
             await _until_interrupted(db, sid)
             shown = await _calls_show(env, tmp_path, sid)
         assert (shown["status"], shown["end_reason"]) == ("interrupted", "interrupted")
-        assert shown["turns"][:3] == survived["turns"][:3]
+        assert shown["turns"][:3] == [turn.to_json() for turn in survived.turns[:3]]
         assert shown["ended"] == max(e["at"] for e in shown["events"])

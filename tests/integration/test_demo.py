@@ -32,12 +32,12 @@ async def test_demo_call_is_recognized_answered_and_stored(runtime):
     assert "Goodbye" in call["agent_replies"][-1]
 
     stored = CallRepository(runtime.settings.data.db).get_call(call["call_sid"])
-    roles = [turn["role"] for turn in stored["turns"]]
+    roles = [turn.role for turn in stored.turns]
     assert roles.count("caller") == 4 and roles.count("agent") == 5
-    voice_to_voice = [m["stages"]["voice_to_voice"] for m in stored["metrics"]
-                      if "voice_to_voice" in m["stages"]]
+    voice_to_voice = [m.stages["voice_to_voice"] for m in stored.metrics
+                      if "voice_to_voice" in m.stages]
     assert len(voice_to_voice) == 4
     # The embedded tier's summary, from the profile's rules: the caller booked a day and time.
-    assert (stored["disposition"], stored["summary_source"]) == ("booked", "rules")
-    assert stored["fields"]["requested_time"].lower() in ("tuesday at nine", "tuesday at 9")
-    assert stored["fields"]["name"] == "Maria Lopez" and call["disposition"] == "booked"
+    assert (stored.disposition, stored.summary_source) == ("booked", "rules")
+    assert stored.fields["requested_time"].lower() in ("tuesday at nine", "tuesday at 9")
+    assert stored.fields["name"] == "Maria Lopez" and call["disposition"] == "booked"

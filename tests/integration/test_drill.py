@@ -148,12 +148,12 @@ async def test_a_drill_runs_both_calls_scores_the_known_reaction_times_and_a_mis
     assert summaries[human.call_sid].startswith("Drill (wants-human): ")
     await runtime.store.flush()
     stored = runtime.history.get_call(chest.call_sid)
-    assert stored["drill"] == plan.drill_id
+    assert stored.drill == plan.drill_id
 
     # Stored, and listed by `voiceconsole drill --history`.
     await asyncio.to_thread(save_drill, runtime.settings.data.db, report.to_dict())
     [row] = await asyncio.to_thread(list_drills, runtime.settings.data.db)
-    assert (row["drill_id"], row["misses"], row["score"]) == (plan.drill_id, 1, report.score)
+    assert (row.drill_id, row.misses, row.score) == (plan.drill_id, 1, report.score)
     assert await asyncio.to_thread(cli.main, ["drill", "--history", "--json"]) == 0
     [listed] = json.loads(capsys.readouterr().out)
     assert listed["drill_id"] == plan.drill_id and listed["scenarios"] == 2

@@ -36,6 +36,7 @@ from console.calls import deaf
 from console.calls.deaf import DEAF_LINE
 from console.calls.triage import COMPANY_LINES, KEEP_COMPANY_LINE
 from console.simulate.caller import SimulatedCaller, Utterance
+from console.storage.records import CallDetail
 from console.storage.repository import CallRepository
 from tests.fakes.deepgram_fake import silence, tts_audio
 from tests.integration.conftest import (
@@ -80,16 +81,16 @@ def assert_no_dead_air(summary: dict[str, Any]) -> None:
         assert latency <= DEAD_AIR_MS, f"{latency:.0f} ms of dead air"
 
 
-async def assert_nothing_lost(stack: CloudStack, sid: str) -> dict[str, Any]:
+async def assert_nothing_lost(stack: CloudStack, sid: str) -> CallDetail:
     # A call is over once it is summarized: the summary is published after CallEnded.
     await stack.watch.until(lambda: stack.watch.of("CallSummarized", call_sid=sid))
     await stack.runtime.store.flush()
     call = await asyncio.to_thread(_stored_call, stack.runtime.settings.data.db, sid)
     published = [e for e in stack.watch.events if e.call_sid == sid and _storable(e)]
     assert sorted((e.kind, e.at) for e in published) == sorted(
-        (e["kind"], e["at"]) for e in call["events"])
+        (e.kind, e.at) for e in call.events)
     turns = [(e.role, e.text) for e in published if isinstance(e, ev.TurnCompleted)]
-    assert [(t["role"], t["text"]) for t in call["turns"]] == turns
+    assert [(t.role, t.text) for t in call.turns] == turns
     return call
 
 
@@ -97,7 +98,7 @@ def _storable(event: ev.CallEvent) -> bool:
     return not (isinstance(event, ev.CallerTranscribed) and not event.final)
 
 
-def _stored_call(db_path: Path, sid: str) -> dict[str, Any]:
+def _stored_call(db_path: Path, sid: str) -> CallDetail:
     with CallRepository(db_path) as repo:
         call = repo.get_call(sid)
     assert call is not None, f"{sid} was not stored"
@@ -311,7 +312,7 @@ async def test_operator_hang_up_with_twilio_failing_still_ends_the_call(tmp_path
         assert summary["ended_by"] == "server"
         assert stack.watch.of("ProviderDegraded", provider="twilio", call_sid=sid)
         stored = await assert_nothing_lost(stack, sid)
-        assert (stored["status"], stored["end_reason"]) == ("ended", "operator-hang-up")
+        assert (stored.status, stored.end_reason) == ("ended", "operator-hang-up")
 
 
 async def test_emergency_with_twilio_failing_alerts_and_keeps_the_caller_company(tmp_path):
@@ -328,7 +329,7 @@ async def test_emergency_with_twilio_failing_alerts_and_keeps_the_caller_company
         assert stack.watch.of("AlertRaised", level="critical")
         assert "stay on the line" in spoken_texts(stack)
         stored = await assert_nothing_lost(stack, summary["call_sid"])
-        assert stored["emergency"] == 1
+        assert stored.emergency == 1
 
 
 async def test_emergency_with_twilio_timing_out_keeps_the_caller_company_within_2_s(tmp_path):
@@ -429,7 +430,7 @@ async def test_a_caller_vanishing_mid_reply_ends_the_call_and_stores_what_was_he
         stored = await assert_nothing_lost(stack, sid)
         assert stack.watch.of("CallEnded", call_sid=sid)[0].reason in ("socket-closed",
                                                                        "socket-error")
-        assert stored["turns"][-1]["role"] == "agent" and stored["turns"][-1]["interrupted"]
+        assert stored.turns[-1].role == "agent" and stored.turns[-1].interrupted
         await stack.deepgram.wait_for(lambda: stack.deepgram.listen_open == 0)
         assert stack.runtime.server.stats.calls_active == 0
 

@@ -75,10 +75,10 @@ async def test_the_caller_hears_a_holding_line_then_only_approved_or_edited_word
         assert all(a.proposed == ANSWER and a.actor == "ana" for a in audits.values())
         sid = callers["edit"].options.call_sid
         stored = await asyncio.to_thread(stack.runtime.history.get_call, sid)
-        audit = [e["payload"] for e in stored["events"] if e["kind"] == "GatedReplyDecided"]
+        audit = [e.payload for e in stored.events if e.kind == "GatedReplyDecided"]
         assert [(a["decision"], a["spoken"], a["actor"]) for a in audit] == [
             ("edited", EDIT, "ana")]
-        proposals = [e["payload"] for e in stored["events"] if e["kind"] == "ReplyProposed"]
+        proposals = [e.payload for e in stored.events if e.kind == "ReplyProposed"]
         assert [p["text"] for p in proposals] == [ANSWER]  # the complete one, not every token
     finally:
         await stop_cloud_stack(parts)

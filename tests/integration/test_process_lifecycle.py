@@ -29,6 +29,7 @@ import pytest
 
 from console.simulate.caller import CallerOptions, SimulatedCaller, Utterance
 from console.storage.lock import DataFolderLock
+from console.storage.records import CallDetail
 from console.storage.repository import CallRepository
 from tests.fakes.deepgram_fake import FakeDeepgram, silence
 from tests.fakes.groq_fake import FakeGroq
@@ -159,12 +160,12 @@ async def _place_a_long_call(console: Console) -> tuple[str, asyncio.Task[Any]]:
         wait_for_greeting=False)
     console.twilio.add_call(options.call_sid)
     call = asyncio.create_task(SimulatedCaller(options).run(), name="quiet-caller")
-    await until(lambda: (_stored(console.db, options.call_sid) or {}).get("status") == "live",
+    await until(lambda: getattr(_stored(console.db, options.call_sid), "status", None) == "live",
                 "the call to be live")
     return options.call_sid, call
 
 
-def _stored(db: Path, sid: str) -> dict[str, Any] | None:
+def _stored(db: Path, sid: str) -> CallDetail | None:
     with CallRepository(db) as repo:
         return repo.get_call(sid)
 
@@ -184,7 +185,8 @@ async def test_closing_the_terminal_runs_the_ordered_shutdown(tmp_path):
 
         assert _webhook(console) == OLD_WEBHOOK  # the number answers where it did before
         stored = _stored(console.db, sid)
-        assert (stored["status"], stored["end_reason"]) == ("ended", "server-shutdown")
+        assert stored is not None
+        assert (stored.status, stored.end_reason) == ("ended", "server-shutdown")
         assert console.agent.closed_the_tunnel()
         assert not running(console.agent.pid())
         assert not (console.data / "admin.json").exists()  # `control` is told "not running"

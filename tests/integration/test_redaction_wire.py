@@ -17,6 +17,7 @@ import pytest
 from console import events as ev
 from console.calls import triage
 from console.handoff.payload import build_body
+from console.storage.records import CallDetail
 from console.storage.repository import CallRepository
 from tests.integration.conftest import spoken, start_cloud_stack, stop_cloud_stack
 
@@ -55,7 +56,7 @@ async def until(cloud, predicate, within_s: float = 5.0) -> None:
         unsubscribe()
 
 
-async def stored_call(cloud, sid: str) -> dict:
+async def stored_call(cloud, sid: str) -> CallDetail:
     await cloud.runtime.store.flush()
     return await asyncio.to_thread(cloud.runtime.history.get_call, sid)
 
@@ -88,11 +89,11 @@ async def test_a_card_next_to_an_emergency_reaches_triage_raw_and_the_store_reda
         action_items=(f"refund {CARD}",),
         fields=(("card_number", CARD), ("ssn", "123456789"), ("date_of_birth", "1985-03-03"))))
     call = await stored_call(flux, sid)
-    assert {t["text"] for t in call["turns"] if t["role"] == "caller"} == {STORED}
-    assert call["summary"] == "Chest pain; paid with card [card]."
-    assert call["fields"] == {"card_number": "[card]", "ssn": "[ssn]", "date_of_birth": "[dob]"}
-    assert call["emergency"] == 1
-    stored = json.dumps(call)  # turns, the audit log's payloads, summary, fields
+    assert {t.text for t in call.turns if t.role == "caller"} == {STORED}
+    assert call.summary == "Chest pain; paid with card [card]."
+    assert call.fields == {"card_number": "[card]", "ssn": "[ssn]", "date_of_birth": "[dob]"}
+    assert call.emergency == 1
+    stored = json.dumps(call.to_json())  # turns, the audit log's payloads, summary, fields
     assert [secret for secret in SECRETS if secret in stored] == []
 
     exports = tmp_path / "exports"
@@ -124,5 +125,5 @@ async def test_keypad_digits_after_the_sensitive_prompt_are_stored_hidden_and_mu
     assert all(s.started < press.at < s.ended for s, press in zip(mutes, presses, strict=False))
 
     call = await stored_call(flux, sid)
-    keys = [e["payload"]["digit"] for e in call["events"] if e["kind"] == "DtmfPressed"]
+    keys = [e.payload["digit"] for e in call.events if e.kind == "DtmfPressed"]
     assert keys == ["[digits]"] * 4 + ["#"]

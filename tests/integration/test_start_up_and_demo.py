@@ -108,7 +108,7 @@ async def test_a_demo_beside_a_running_console_leaves_its_calls_admin_file_and_n
         console_lock.release()
 
     with CallRepository(data / "calls.db") as repo:
-        assert repo.get_call(live.call_sid)["status"] == "live"  # not marked interrupted
+        assert repo.get_call(live.call_sid).status == "live"  # not marked interrupted
     admin = read_admin_file(data / "admin.json")
     assert admin is not None and admin.token == "console-token"  # `control` still finds it
     assert [r for r in twilio.requests if r.kind == "number-update"] == []  # number untouched

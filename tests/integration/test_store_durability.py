@@ -15,6 +15,7 @@ import pytest
 
 from console.events import CallStarted, TurnCompleted, TurnMeasured
 from console.storage.db import open_db
+from console.storage.records import CallDetail, TurnMetrics
 from console.storage.repository import CallRepository
 from console.storage.writer import StoreUnavailable, StoreWriter
 
@@ -53,7 +54,7 @@ async def wait_until(condition: Callable[[], bool], within: float = 10.0) -> Non
         await asyncio.sleep(0.01)
 
 
-def stored_call(db_path: Path, sid: str) -> dict:
+def stored_call(db_path: Path, sid: str) -> CallDetail:
     with CallRepository(db_path) as repo:
         call = repo.get_call(sid)
     assert call is not None, f"{sid} was not stored"
@@ -80,13 +81,13 @@ async def test_a_flushed_turn_survives_sigkill_and_the_call_is_interrupted_on_re
         assert await server.wait() == -signal.SIGKILL
 
     survived = stored_call(db_path, "CA-crash")
-    assert survived["status"] == "live"
-    assert [t["text"] for t in survived["turns"]] == ["the boiler is making a noise"]
+    assert survived.status == "live"
+    assert [t.text for t in survived.turns] == ["the boiler is making a noise"]
 
     assert await asyncio.to_thread(StoreWriter(db_path).mark_abandoned_calls) == 1
     after = stored_call(db_path, "CA-crash")
-    assert (after["status"], after["end_reason"]) == ("interrupted", "interrupted")
-    assert after["ended"] == max(event["at"] for event in after["events"])
+    assert (after.status, after.end_reason) == ("interrupted", "interrupted")
+    assert after.ended == max(event.at for event in after.events)
 
 
 async def test_a_locked_database_delays_but_does_not_lose_events(tmp_path: Path) -> None:
@@ -108,7 +109,7 @@ async def test_a_locked_database_delays_but_does_not_lose_events(tmp_path: Path)
     locker.close()
     await asyncio.wait_for(flushed, 10)
     await writer.close()
-    assert [t["idx"] for t in stored_call(db_path, "CA-lock")["turns"]] == list(range(50))
+    assert [t.idx for t in stored_call(db_path, "CA-lock").turns] == list(range(50))
     assert (writer.failures, writer.dropped) == (0, 0)
 
 
@@ -134,8 +135,8 @@ async def test_a_failing_database_keeps_events_in_memory_and_writes_them_once_it
     await asyncio.wait_for(flushed, 10)
     await writer.close()
     call = stored_call(db_path, "CA-fail")
-    assert [t["text"] for t in call["turns"]] == ["sentence 0", "sentence 1"]
-    assert call["metrics"] == [{"turn": 1, "stages": {"stt_final": 140.0}}]
+    assert [t.text for t in call.turns] == ["sentence 0", "sentence 1"]
+    assert call.metrics == (TurnMetrics(turn=1, stages={"stt_final": 140.0}),)
     assert writer.dropped == 0
 
 
@@ -155,7 +156,7 @@ async def test_pending_events_are_bounded_and_the_oldest_dropped_loudly(
     await asyncio.to_thread(_rename_table, db_path, "events_away", "events")
     await writer.flush()
     await writer.close()
-    texts = [t["text"] for t in stored_call(db_path, "CA-full")["turns"]]
+    texts = [t.text for t in stored_call(db_path, "CA-full").turns]
     assert texts == [f"sentence {n}" for n in range(3, 8)]
     assert "oldest events" in caplog.text
 

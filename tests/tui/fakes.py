@@ -23,6 +23,7 @@ from console.events import (
     TurnCompleted,
     TurnMeasured,
 )
+from console.storage.records import CallDetail, CallRecord
 from console.tui.backend import BackendStatus, Progress
 
 T0 = 1_700_000_000.0  # a fixed wall clock, so durations and timelines are the same every run
@@ -112,10 +113,10 @@ class RecordingControl:
 class EmptyHistory:
     def list_calls(
         self, limit: int | None = 50, offset: int = 0, search: str | None = None, **_: Any
-    ) -> list[dict[str, Any]]:
+    ) -> list[CallRecord]:
         return []
 
-    def get_call(self, call_sid: str) -> dict[str, Any] | None:
+    def get_call(self, call_sid: str) -> CallDetail | None:
         return None
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, Select, Static
 
-from console.events import CallSummarized
+from console.events import CallSummarized, SummaryEdited
 from console.runtime import LazyHistory
 from console.storage.db import open_db, write_event
 from console.tui.screens.call_record import CallRecordScreen
@@ -99,16 +99,16 @@ async def test_an_operator_edit_is_stored_shown_and_audited(history) -> None:
         summary.focus()
         await pilot.press("enter")  # saves
         await wait_until(pilot, lambda: any(n.startswith("Saved") for n in notes))
-        await wait_until(pilot, lambda: record_screen.record["disposition"] == "rescheduled")
+        await wait_until(pilot, lambda: record_screen.record.disposition == "rescheduled")
         assert notes[-1] == "Saved 3 change(s) as console"
         assert "Ana moved to Friday." in text_of(app, "#record-summary")
         assert "console changed disposition: “booked” → “rescheduled”" in text_of(
             app, "#record-events")
 
     call = history.get_call("CAbook")
-    assert (call["summary"], call["fields"]) == ("Ana moved to Friday.", {"name": "Ana"})
-    audit = [(e["payload"]["item"], e["payload"]["old"], e["payload"]["new"],
-              e["payload"]["actor"]) for e in call["events"] if e["kind"] == "SummaryEdited"]
+    assert (call.summary, call.fields) == ("Ana moved to Friday.", {"name": "Ana"})
+    audit = [(e.event.item, e.event.old, e.event.new, e.event.actor)
+             for e in call.events if isinstance(e.event, SummaryEdited)]
     assert audit == [("summary", "Ana booked a cleaning for Tuesday at nine.",
                       "Ana moved to Friday.", "console"),
                      ("disposition", "booked", "rescheduled", "console"),

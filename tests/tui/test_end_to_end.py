@@ -175,7 +175,7 @@ async def test_hang_up_ends_the_call_through_twilio_and_it_shows_in_the_history(
             pilot,
             lambda: isinstance(app.screen, CallRecordScreen) and app.screen.record is not None,
         )
-        assert app.screen.record["end_reason"] == "operator-hang-up"
+        assert app.screen.record.end_reason == "operator-hang-up"
         transcript = str(app.screen.query_one("#record-transcript").content)
         assert "Thanks for calling Maple Street Dental" in transcript
 

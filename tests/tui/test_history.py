@@ -20,6 +20,7 @@ from console.events import (
     TurnMeasured,
 )
 from console.storage.db import open_db, write_event
+from console.storage.records import TurnMetrics
 from console.storage.repository import CallRepository
 from console.tui.app import VoiceConsoleApp
 from console.tui.records import UnsafeExportName, export_calls, export_path, export_stem
@@ -266,9 +267,35 @@ async def test_a_call_opens_with_transcript_events_and_latency_chart(history) ->
         await wait_until(pilot, lambda: isinstance(app.screen, HistoryScreen))
 
 
+async def test_a_call_with_audit_rows_this_version_cannot_decode_opens_and_shows_them_as_stored(
+    tmp_path: Path,
+) -> None:
+    history = stored_history(tmp_path, CALLS["CAbook"])
+    db = open_db(tmp_path / "calls.db")  # rows as a newer (or older) console left them
+    for kind, payload in (("CallerMoodMeasured", '{"mood": "calm"}'), ("CallEnded", "{}")):
+        db.execute("INSERT INTO events (call_sid, kind, payload, at) VALUES (?, ?, ?, ?)",
+                   ["CAbook", kind, payload, NOW - 590])
+    db.conn.commit()
+    db.close()
+    app = history_app(history)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_history(pilot)
+        await pilot.press("enter")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, CallRecordScreen) and app.screen.record is not None,
+        )
+        events = str(app.screen.query_one("#record-events", Static).content)
+        assert "+  0:10 CallerMoodMeasured {'mood': 'calm'}" in events
+        assert "+  0:10 CallEnded {}" in events  # a reason-less CallEnded: shown, not described
+        assert "call ended: caller hung up" in events  # the rows it can read, in its words
+        assert "Caller   I want to book a cleaning" in str(
+            app.screen.query_one("#record-transcript", Static).content)
+
+
 def test_the_latency_chart_scales_bars_to_the_slowest_turn_and_flags_the_budget() -> None:
     chart = render_latency_chart(
-        [{"turn": 1, "stages": _stages(1)}, {"turn": 2, "stages": _stages(2)}]
+        [TurnMetrics(turn=1, stages=_stages(1)), TurnMetrics(turn=2, stages=_stages(2))]
     )
     lines = chart.plain.splitlines()
     assert lines[1].count("█") < lines[2].count("█") == 32  # the slowest fills the width

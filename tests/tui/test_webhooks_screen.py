@@ -31,7 +31,7 @@ def dead_letter(db_path: Path, sid: str, error: str) -> int:
     row_id = db.execute("SELECT id FROM webhook_deliveries WHERE call_sid = ?", [sid]).fetchone()[0]
     db.close()
     with Outbox(db_path) as outbox:
-        assert [row["id"] for row in outbox.claim_due(T0 + 20, 10, 8)] == [row_id]
+        assert [row.id for row in outbox.claim_due(T0 + 20, 10, 8)] == [row_id]
         outbox.failed(row_id, error, 500, None, T0 + 20)
     return row_id
 
@@ -57,7 +57,7 @@ async def test_dead_letters_are_listed_with_their_error_and_r_puts_one_back_in_t
     backend.deliveries.close()
     with Outbox(db) as outbox:
         rows = outbox.list_deliveries()
-    assert [(r["id"], r["status"], r["attempts"]) for r in rows] == [(row_id, "pending", 0)]
+    assert [(r.id, r.status, r.attempts) for r in rows] == [(row_id, "pending", 0)]
 
 
 def _status(screen: WebhooksScreen, row_id: int) -> str:

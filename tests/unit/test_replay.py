@@ -19,6 +19,7 @@ from console.replay.recording import (
     wav_export_path,
 )
 from console.replay.stretch import Stretcher
+from console.storage.records import CallRecord, TurnRecord
 from tests.recordings import RATE, noise_recording, write_recording
 
 
@@ -82,12 +83,14 @@ def test_engine_seek_skip_and_speed_move_the_playhead_within_the_recording() -> 
 
 
 def test_the_turn_under_the_playhead_is_the_newest_voice_and_none_in_silence() -> None:
-    turns = [
-        {"started": 100.5, "ended": 104.0},  # the agent
-        {"started": 103.0, "ended": 105.0},  # the caller cuts in at 3 s
-        {"started": None, "ended": None},  # never finished
-        {"started": 107.0, "ended": 108.0},
+    spans = [
+        (100.5, 104.0),  # the agent
+        (103.0, 105.0),  # the caller cuts in at 3 s
+        (None, None),  # never finished
+        (107.0, 108.0),
     ]
+    turns = [TurnRecord(id=i, call_sid="CA1", idx=i, role="caller", text="", started=start,
+                        ended=end) for i, (start, end) in enumerate(spans)]
     assert [turn_at(turns, 100.0, s) for s in (0.2, 0.5, 2.0, 3.5, 4.5, 6.0, 7.5, 9.0)] == [
         None, 0, 0, 1, 1, None, 3, None,
     ]  # fmt: skip
@@ -116,9 +119,9 @@ def test_a_file_that_is_no_call_recording_is_refused_with_what_it_is(tmp_path: P
 
 def test_a_call_without_a_recording_or_with_its_file_gone_says_which(tmp_path: Path) -> None:
     with pytest.raises(RecordingUnavailable, match="call CA1 has no recording"):
-        recording_of({"call_sid": "CA1", "recording_path": None})
+        recording_of(CallRecord("CA1", recording_path=None))
     with pytest.raises(RecordingUnavailable, match="missing"):
-        recording_of({"call_sid": "CA1", "recording_path": str(tmp_path / "gone.wav")})
+        recording_of(CallRecord("CA1", recording_path=str(tmp_path / "gone.wav")))
 
 
 def test_an_exported_recording_is_a_private_byte_for_byte_copy_that_overwrites_nothing(

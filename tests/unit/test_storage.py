@@ -25,6 +25,7 @@ from console.events import (
     TurnMeasured,
 )
 from console.storage.db import SCHEMA_VERSION, open_db, schema_version
+from console.storage.records import CallDetail, TurnMetrics
 from console.storage.repository import CallRepository
 from console.storage.writer import StoreWriter
 
@@ -51,7 +52,7 @@ def bus(writer: StoreWriter) -> EventBus:
     return events
 
 
-def stored_call(db_path: Path, sid: str) -> dict:
+def stored_call(db_path: Path, sid: str) -> CallDetail:
     with CallRepository(db_path) as repo:
         call = repo.get_call(sid)
     assert call is not None, f"{sid} was not stored"
@@ -60,7 +61,7 @@ def stored_call(db_path: Path, sid: str) -> dict:
 
 def listed(db_path: Path, **filters: object) -> list[str]:
     with CallRepository(db_path) as repo:
-        return [call["call_sid"] for call in repo.list_calls(**filters)]  # type: ignore[arg-type]
+        return [call.call_sid for call in repo.list_calls(**filters)]  # type: ignore[arg-type]
 
 
 def started(sid: str = "CA1", at: float = T0, profile: str = "scheduling") -> CallStarted:
@@ -115,10 +116,10 @@ async def test_call_started_creates_a_live_call_with_its_numbers_and_profile(
     await writer.flush()
     call = stored_call(db_path, "CA1")
     assert call is not None
-    assert call["status"] == "live"
-    assert (call["from_number"], call["to_number"]) == ("+15551230000", "+15559870000")
-    assert (call["profile"], call["stream_sid"], call["started"]) == ("scheduling", "MZCA1", T0)
-    assert call["ended"] is None and call["duration"] is None and call["emergency"] is False
+    assert call.status == "live"
+    assert (call.from_number, call.to_number) == ("+15551230000", "+15559870000")
+    assert (call.profile, call.stream_sid, call.started) == ("scheduling", "MZCA1", T0)
+    assert call.ended is None and call.duration is None and call.emergency is False
 
 
 async def test_call_ended_records_when_and_why_and_gives_the_duration(
@@ -129,12 +130,12 @@ async def test_call_ended_records_when_and_why_and_gives_the_duration(
     await writer.flush()
     call = stored_call(db_path, "CA1")
     assert call is not None
-    assert (call["status"], call["end_reason"], call["ended"]) == (
+    assert (call.status, call.end_reason, call.ended) == (
         "ended",
         "caller-hangup",
         T0 + 65,
     )
-    assert call["duration"] == 65
+    assert call.duration == 65
 
 
 async def test_turns_are_numbered_in_order_within_each_call(
@@ -147,15 +148,15 @@ async def test_turns_are_numbered_in_order_within_each_call(
     bus.publish(turn("CA1", "agent", "Yes, how can I help?", T0 + 4, interrupted=True))
     bus.publish(turn("CA1", "operator", "This is Sam, taking over.", T0 + 6))
     await writer.flush()
-    turns = stored_call(db_path, "CA1")["turns"]
-    assert [(t["idx"], t["role"], t["interrupted"]) for t in turns] == [
+    turns = stored_call(db_path, "CA1").turns
+    assert [(t.idx, t.role, t.interrupted) for t in turns] == [
         (0, "caller", False),
         (1, "agent", True),
         (2, "operator", False),
     ]
-    assert turns[1]["text"] == "Yes, how can I help?"
-    assert (turns[1]["started"], turns[1]["ended"]) == (T0 + 2.5, T0 + 4)
-    assert [t["idx"] for t in stored_call(db_path, "CA2")["turns"]] == [0]
+    assert turns[1].text == "Yes, how can I help?"
+    assert (turns[1].started, turns[1].ended) == (T0 + 2.5, T0 + 4)
+    assert [t.idx for t in stored_call(db_path, "CA2").turns] == [0]
 
 
 async def test_turn_measured_stores_one_row_per_stage_grouped_by_turn(
@@ -166,10 +167,10 @@ async def test_turn_measured_stores_one_row_per_stage_grouped_by_turn(
     bus.publish(TurnMeasured("CA1", turn=2, stages={"stt_final": 150.0}))
     await writer.flush()
     assert rows(db_path, "SELECT COUNT(*) FROM metrics") == [(3,)]
-    assert stored_call(db_path, "CA1")["metrics"] == [
-        {"turn": 1, "stages": {"stt_final": 180.0, "llm_first_token": 240.5}},
-        {"turn": 2, "stages": {"stt_final": 150.0}},
-    ]
+    assert stored_call(db_path, "CA1").metrics == (
+        TurnMetrics(turn=1, stages={"stt_final": 180.0, "llm_first_token": 240.5}),
+        TurnMetrics(turn=2, stages={"stt_final": 150.0}),
+    )
 
 
 async def test_emergency_detected_flags_the_call(
@@ -180,7 +181,7 @@ async def test_emergency_detected_flags_the_call(
         EmergencyDetected("CA1", source="caller", phrase="chest pain", text="I have chest pain")
     )
     await writer.flush()
-    assert stored_call(db_path, "CA1")["emergency"] is True
+    assert stored_call(db_path, "CA1").emergency is True
 
 
 async def test_a_calls_recording_and_summary_are_stored_with_it(
@@ -195,11 +196,11 @@ async def test_a_calls_recording_and_summary_are_stored_with_it(
     await writer.flush()
 
     call = stored_call(db_path, "CA1")
-    assert (call["recording_path"], call["recording_seconds"]) == ("/rec/CA1.wav", 42.5)
-    assert (call["summary"], call["disposition"]) == ("Booked a cleaning.", "booked")
-    assert call["action_items"] == ["send a reminder"]
-    assert call["fields"] == {"name": "Ana", "time": "Tue 3 pm"}
-    assert call["summary_source"] == "rules"
+    assert (call.recording_path, call.recording_seconds) == ("/rec/CA1.wav", 42.5)
+    assert (call.summary, call.disposition) == ("Booked a cleaning.", "booked")
+    assert call.action_items == ("send a reminder",)
+    assert call.fields == {"name": "Ana", "time": "Tue 3 pm"}
+    assert call.summary_source == "rules"
 
 
 async def test_every_event_is_kept_in_the_audit_log_with_its_payload(
@@ -216,9 +217,9 @@ async def test_every_event_is_kept_in_the_audit_log_with_its_payload(
     for event in published:
         bus.publish(event)
     await writer.flush()
-    events = stored_call(db_path, "CA1")["events"]
-    assert [(e["kind"], e["at"]) for e in events] == [(e.kind, e.at) for e in published]
-    assert [e["payload"] for e in events] == [e.payload() for e in published]
+    events = stored_call(db_path, "CA1").events
+    assert [(e.kind, e.at) for e in events] == [(e.kind, e.at) for e in published]
+    assert [e.payload for e in events] == [e.payload() for e in published]
 
 
 async def test_interim_transcripts_are_not_stored_but_finals_are(
@@ -229,8 +230,8 @@ async def test_interim_transcripts_are_not_stored_but_finals_are(
         bus.publish(CallerTranscribed("CA1", text=words, final=False))
     bus.publish(CallerTranscribed("CA1", text="I'd like a table for two", final=True))
     await writer.flush()
-    events = stored_call(db_path, "CA1")["events"]
-    transcribed = [e["payload"] for e in events if e["kind"] == "CallerTranscribed"]
+    events = stored_call(db_path, "CA1").events
+    transcribed = [e.payload for e in events if e.kind == "CallerTranscribed"]
     assert transcribed == [{"text": "I'd like a table for two", "final": True}]
 
 
@@ -252,7 +253,7 @@ async def test_unstorable_events_are_dropped_alone_and_counted(
     bus.publish(TurnMeasured("CA1", turn=1, stages=None))  # type: ignore[arg-type]
     bus.publish(turn("CA1", "caller", "still here", T0 + 1))
     await writer.flush()
-    assert [t["text"] for t in stored_call(db_path, "CA1")["turns"]] == ["still here"]
+    assert [t.text for t in stored_call(db_path, "CA1").turns] == ["still here"]
     assert (writer.dropped, writer.failures) == (2, 2)
 
 
@@ -264,8 +265,8 @@ async def test_a_reconnected_stream_revives_the_call_and_keeps_its_first_start(
     bus.publish(CallStarted("CA1", stream_sid="MZ-second", at=T0 + 11))
     await writer.flush()
     call = stored_call(db_path, "CA1")
-    assert (call["status"], call["started"], call["stream_sid"]) == ("live", T0, "MZ-second")
-    assert call["ended"] is None and call["end_reason"] is None
+    assert (call.status, call.started, call.stream_sid) == ("live", T0, "MZ-second")
+    assert call.ended is None and call.end_reason is None
 
 
 # ---------------------------------------------------------------------------- flush and start
@@ -295,7 +296,7 @@ async def test_events_published_before_start_wait_in_the_queue_and_are_not_inter
     store.start()
     await store.flush()
     await store.close()
-    assert stored_call(db_path, "CA1")["status"] == "live"
+    assert stored_call(db_path, "CA1").status == "live"
 
 
 async def test_start_marks_calls_left_live_by_a_dead_process_as_interrupted(db_path: Path) -> None:
@@ -311,7 +312,7 @@ async def test_start_marks_calls_left_live_by_a_dead_process_as_interrupted(db_p
     await restarted.close()
     call = stored_call(db_path, "CA-dead")
     assert call is not None
-    assert (call["status"], call["end_reason"], call["ended"]) == (
+    assert (call.status, call.end_reason, call.ended) == (
         "interrupted",
         "interrupted",
         T0 + 7,
@@ -327,8 +328,8 @@ async def test_mark_abandoned_calls_leaves_ended_calls_alone_and_counts_what_it_
         store(event)
     await store.close()
     assert await asyncio.to_thread(store.mark_abandoned_calls, "server-crashed") == 1
-    assert stored_call(db_path, "CA-live")["end_reason"] == "server-crashed"
-    assert stored_call(db_path, "CA-done")["status"] == "ended"
+    assert stored_call(db_path, "CA-live").end_reason == "server-crashed"
+    assert stored_call(db_path, "CA-done").status == "ended"
     assert await asyncio.to_thread(store.mark_abandoned_calls) == 0
 
 
@@ -338,7 +339,7 @@ async def test_close_writes_what_is_queued_and_later_events_are_refused(db_path:
     store(started("CA1"))
     await store.close()
     store(turn("CA1", "caller", "too late", T0 + 1))
-    assert stored_call(db_path, "CA1")["turns"] == []
+    assert stored_call(db_path, "CA1").turns == ()
     with pytest.raises(RuntimeError):
         await store.flush()
 
@@ -364,7 +365,7 @@ async def test_list_calls_is_newest_first_with_turn_count_and_duration(
     await _three_calls(bus, writer)
     with CallRepository(db_path) as repo:
         calls = repo.list_calls()
-    assert [(c["call_sid"], c["turn_count"], c["duration"]) for c in calls] == [
+    assert [(c.call_sid, c.turn_count, c.duration) for c in calls] == [
         ("CA-new", 0, None),
         ("CA-mid", 2, None),
         ("CA-old", 1, 30),
@@ -447,5 +448,5 @@ async def test_a_lone_surrogate_in_a_callers_field_does_not_lose_the_call(
     bus.publish(turn("CA1", "caller", "hello \udfff there", T0 + 2))
     await writer.flush()
     call = stored_call(db_path, "CA1")
-    assert call["from_number"] == "+1555\ufffd"
+    assert call.from_number == "+1555\ufffd"
     assert rows(db_path, "SELECT text FROM turns") == [("hello \ufffd there",)]

@@ -49,10 +49,10 @@ def db_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_calls_are_filtered_by_disposition(db_path: Path) -> None:
     with CallRepository(db_path) as repository:
-        assert [c["call_sid"] for c in repository.list_calls(disposition="booked")] == ["CAbooked"]
+        assert [c.call_sid for c in repository.list_calls(disposition="booked")] == ["CAbooked"]
         (call,) = repository.list_calls(disposition="needs-callback")
-    assert call["fields"] == {"requested_time": "Tuesday at ten", "name": "Ana"}
-    assert call["action_items"] == ["Confirm Tuesday."]
+    assert call.fields == {"requested_time": "Tuesday at ten", "name": "Ana"}
+    assert call.action_items == ("Confirm Tuesday.",)
 
 
 def test_the_csv_export_carries_disposition_and_summary_with_formulas_neutralized(
@@ -73,14 +73,14 @@ def test_an_operator_edit_is_stored_and_audited_with_who_when_old_and_new(db_pat
                                            "fields.requested_time": "Friday at two"}, "alice")
     assert [e.item for e in edits] == ["disposition", "summary", "fields.requested_time"]
     call = history.get_call("CAbooked")
-    assert (call["disposition"], call["summary"]) == ("cancelled", "Ana booked.")
-    assert call["fields"] == {"requested_time": "Friday at two", "name": "Ana"}
-    audit = [e["payload"] for e in call["events"] if e["kind"] == "SummaryEdited"]
+    assert (call.disposition, call.summary) == ("cancelled", "Ana booked.")
+    assert call.fields == {"requested_time": "Friday at two", "name": "Ana"}
+    audit = [e.payload for e in call.events if e.kind == "SummaryEdited"]
     assert audit[0] == {"item": "disposition", "old": "booked", "new": "cancelled",
                         "actor": "alice"}
     assert {"item": "fields.requested_time", "old": "Tuesday at ten", "new": "Friday at two",
             "actor": "alice"} in audit
-    assert all(e["at"] >= T0 for e in call["events"] if e["kind"] == "SummaryEdited")
+    assert all(e.at >= T0 for e in call.events if e.kind == "SummaryEdited")
 
 
 def test_an_edit_that_changes_nothing_writes_nothing_and_bad_edits_are_refused(db_path) -> None:
@@ -90,8 +90,8 @@ def test_an_edit_that_changes_nothing_writes_nothing_and_bad_edits_are_refused(d
         history.edit_call("CAbooked", {"status": "ended"}, "alice")
     with pytest.raises(InvalidEdit, match="keeps a disposition"):
         history.edit_call("CAbooked", {"disposition": ""}, "alice")
-    events = history.get_call("CAbooked")["events"]
-    assert not [e for e in events if e["kind"] == "SummaryEdited"]
+    events = history.get_call("CAbooked").events
+    assert not [e for e in events if e.kind == "SummaryEdited"]
 
 
 def test_cli_lists_by_disposition_and_edits_with_the_profile_list(

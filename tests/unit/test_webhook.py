@@ -110,9 +110,9 @@ async def test_a_summarized_call_and_its_delivery_are_written_together_once(tmp_
     with Outbox(db) as outbox:
         rows = outbox.list_deliveries()
     await writer.close()
-    assert [(r["call_sid"], r["status"], r["attempts"], r["idempotency_key"]) for r in rows] == [
+    assert [(r.call_sid, r.status, r.attempts, r.idempotency_key) for r in rows] == [
         ("CA1", "pending", 0, "CA1:call.completed")]
-    assert rows[0]["next_attempt_at"] == NOW + 4
+    assert rows[0].next_attempt_at == NOW + 4
 
 
 async def test_without_a_webhook_nothing_is_queued(tmp_path):
@@ -140,9 +140,9 @@ def test_a_claimed_delivery_is_not_claimed_again_until_its_lease_runs_out(tmp_pa
     """What a kill -9 mid-attempt leaves: the row comes due again once the lease has passed."""
     with _stored(tmp_path / "calls.db", "CA1") as outbox:
         first = outbox.claim_due(NOW + 10, lease_s=15, limit=8)
-        assert [(r["call_sid"], r["attempts"]) for r in first] == [("CA1", 1)]
+        assert [(r.call_sid, r.attempts) for r in first] == [("CA1", 1)]
         assert outbox.claim_due(NOW + 24, lease_s=15, limit=8) == []
-        assert [r["attempts"] for r in outbox.claim_due(NOW + 25, lease_s=15, limit=8)] == [2]
+        assert [r.attempts for r in outbox.claim_due(NOW + 25, lease_s=15, limit=8)] == [2]
 
 
 def test_the_body_is_the_stored_call_and_is_frozen_at_its_first_build(tmp_path):
@@ -155,7 +155,7 @@ def test_the_body_is_the_stored_call_and_is_frozen_at_its_first_build(tmp_path):
         "Asked to pay.", {"name": "Ann"}, ["call back"])
     assert document["call"]["duration"] == 3 and document["recording"] is None
     with outbox:
-        row_id = outbox.list_deliveries()[0]["id"]
+        row_id = outbox.list_deliveries()[0].id
         assert outbox.freeze_body(row_id, body) == body
         assert outbox.freeze_body(row_id, '{"other": 1}') == body, "a retry sends the same bytes"
 
@@ -166,7 +166,7 @@ def test_the_body_is_the_stored_call_and_is_frozen_at_its_first_build(tmp_path):
 def test_the_cli_lists_a_dead_letter_with_its_error_and_retries_it(tmp_path, monkeypatch, capsys):
     db = tmp_path / "calls.db"
     with _stored(db, "CA1", "CA2") as outbox:
-        dead, delivered = sorted(r["id"] for r in outbox.claim_due(NOW + 5, 10, 8))
+        dead, delivered = sorted(r.id for r in outbox.claim_due(NOW + 5, 10, 8))
         outbox.failed(dead, "HTTP 400: unknown field", 400, None, NOW + 6)
         outbox.delivered(delivered, 200, NOW + 6)
     monkeypatch.setenv("VOICECONSOLE_DATA_DB", str(db))

@@ -18,6 +18,7 @@ from textual.widgets import Footer, Header, Static
 
 from console.audio_io import AudioDevices
 from console.safe_text import printable
+from console.storage.records import CallDetail
 from console.tui.backend import HistorySource
 from console.tui.records import (
     export_calls,
@@ -50,7 +51,7 @@ class CallRecordScreen(Screen[None]):
         super().__init__()
         self._history = history
         self.call_sid = call_sid
-        self.record: dict[str, Any] | None = None  # set once the read has answered
+        self.record: CallDetail | None = None  # set once the read has answered
         self._transcript = Text()  # the record's transcript, before the playhead's highlight
 
     def compose(self) -> ComposeResult:
@@ -79,7 +80,7 @@ class CallRecordScreen(Screen[None]):
             record, problem = None, f"could not read this call: {error}"
         self.app.call_from_thread(self._show, record, problem)
 
-    def _show(self, record: dict[str, Any] | None, problem: str | None) -> None:
+    def _show(self, record: CallDetail | None, problem: str | None) -> None:
         if not self.is_mounted:
             return  # closed while the read ran
         header = self.query_one("#record-header", Static)
@@ -93,7 +94,7 @@ class CallRecordScreen(Screen[None]):
         self.query_one("#record-transcript", Static).update(self._transcript)
         self.query_one(ReplayPlayer).load(record)
         self.query_one("#record-latency", Static).update(
-            render_latency_chart(record.get("metrics", []))
+            render_latency_chart(record.metrics)
         )
         self.query_one("#record-events", Static).update(render_record_events(record))
 

@@ -25,6 +25,7 @@ from textual.worker import get_current_worker
 
 from console import profiles
 from console.safe_text import printable
+from console.storage.records import CallRecord
 from console.tui.backend import HistorySource
 from console.tui.records import row_cells
 from console.tui.screens.call_record import CallRecordScreen, run_export
@@ -132,13 +133,13 @@ class HistoryScreen(Screen[None]):
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._show, chosen, rows, problem)
 
-    def _show(self, chosen: HistoryFilter, rows: list[dict[str, Any]], problem: str | None) -> None:
+    def _show(self, chosen: HistoryFilter, rows: list[CallRecord], problem: str | None) -> None:
         if not self.is_mounted:
             return  # closed while the query ran
         table = self.query_one(DataTable)
         table.clear()
         for call in rows:
-            table.add_row(*row_cells(call), key=call["call_sid"])
+            table.add_row(*row_cells(call), key=call.call_sid)
         # Text, not markup: the summary quotes the search, an error may quote anything.
         status = printable(problem or _summary(chosen, rows))
         self.query_one("#history-status", Static).update(Text(status))
@@ -232,7 +233,7 @@ def profile_dispositions(names: list[str]) -> list[str]:
     return list(found)
 
 
-def _summary(chosen: HistoryFilter, rows: list[dict[str, Any]]) -> str:
+def _summary(chosen: HistoryFilter, rows: list[CallRecord]) -> str:
     count = f"{len(rows)}{'+' if len(rows) >= PAGE else ''} call{'s' if len(rows) != 1 else ''}"
     matching = f" matching “{chosen.search.strip()}”" if chosen.search.strip() else ""
     return f"{count}{matching} · enter opens a call · j / c export these as JSON / CSV"

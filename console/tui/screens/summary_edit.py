@@ -21,6 +21,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, Label, Select
 
 from console.safe_text import printable
+from console.storage.records import CallRecord
+from console.tui.backend import HistoryEdits
 from console.tui.operator import OperatorActions
 from console.tui.widgets.printable_input import PrintableInput
 
@@ -33,21 +35,21 @@ class EditChoices:
     fields: tuple[tuple[str, str], ...]
 
 
-def edit_choices(call: dict[str, Any]) -> EditChoices:
+def edit_choices(call: CallRecord) -> EditChoices:
     """From the call's profile (a file read: call it in a thread worker). A profile that is gone
     offers the call's own disposition and fields, so they can still be corrected."""
     from console.profiles import ProfileError, load_profile
 
     try:
-        rules = load_profile(call.get("profile") or "").summary
+        rules = load_profile(call.profile or "").summary
         dispositions, fields = rules.dispositions, tuple((f.name, f.label) for f in rules.fields)
     except ProfileError:
         dispositions, fields = (), ()
-    current = call.get("disposition")
+    current = call.disposition
     if current and current not in dispositions:
         dispositions = (*dispositions, current)
     known = {name for name, _ in fields}
-    extra = tuple((n, n.replace("_", " ")) for n in (call.get("fields") or {}) if n not in known)
+    extra = tuple((n, n.replace("_", " ")) for n in call.fields if n not in known)
     return EditChoices(dispositions, fields + extra)
 
 
@@ -56,19 +58,19 @@ class SummaryEditScreen(ModalScreen[dict[str, str] | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "save", "Save")]
 
-    def __init__(self, call: dict[str, Any], choices: EditChoices) -> None:
+    def __init__(self, call: CallRecord, choices: EditChoices) -> None:
         super().__init__()
         self._call = call
         self._choices = choices
 
     def compose(self) -> ComposeResult:
-        values = self._call.get("fields") or {}
+        values = self._call.fields
         with Vertical(classes="dialog", id="summary-edit"):
             yield Label("Correct what this call came to", classes="dialog-title")
             options = [(Text(printable(d)), d) for d in self._choices.dispositions]
-            yield Select(options, value=self._call.get("disposition") or Select.NULL,
+            yield Select(options, value=self._call.disposition or Select.NULL,
                          id="edit-disposition", prompt="disposition")
-            yield PrintableInput(self._call.get("summary") or "", placeholder="summary",
+            yield PrintableInput(self._call.summary or "", placeholder="summary",
                                  id="edit-summary")
             for name, label in self._choices.fields:
                 yield Label(Text(printable(label)))
@@ -98,9 +100,9 @@ class SummaryEditScreen(ModalScreen[dict[str, str] | None]):
 # --- the flow, for the call record screen: choices (a file read), dialog, save (a database write)
 
 
-def start_summary_edit(screen: Screen[Any], history: Any, record: dict[str, Any] | None,
+def start_summary_edit(screen: Screen[Any], history: object, record: CallRecord | None,
                        reread: Callable[[], object]) -> None:
-    if record is None or not hasattr(history, "edit_call"):
+    if record is None or not isinstance(history, HistoryEdits):
         screen.notify("This call's summary cannot be edited here", severity="warning")
         return
     flow = _EditFlow(screen, history, record, reread)
@@ -110,8 +112,8 @@ def start_summary_edit(screen: Screen[Any], history: Any, record: dict[str, Any]
 @dataclass
 class _EditFlow:
     screen: Screen[Any]
-    history: Any
-    record: dict[str, Any]
+    history: HistoryEdits
+    record: CallRecord
     reread: Callable[[], object]
 
     def offer(self) -> None:
@@ -130,7 +132,7 @@ class _EditFlow:
         assert isinstance(app, OperatorActions)  # the console's app: it knows the operator
         severity: SeverityLevel
         try:
-            edits = self.history.edit_call(self.record["call_sid"], changes, app.actor)
+            edits = self.history.edit_call(self.record.call_sid, changes, app.actor)
             message = f"Saved {len(edits)} change(s) as {app.actor}" if edits else "No change"
             severity = "information"
         except Exception as error:  # a refused edit, a locked database: say so, keep the screen

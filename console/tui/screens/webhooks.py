@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from rich.text import Text
 from textual import work
@@ -18,6 +18,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from console.safe_text import printable
+from console.storage.records import Delivery
 
 COLUMNS = ("ID", "Status", "Call", "Attempts", "Next attempt", "Last error")
 REFRESH_S = 3.0  # the worker's backoff is seconds to minutes: this is often enough to follow it
@@ -28,7 +29,7 @@ class DeliverySource(Protocol):
     """The outbox as the console sees it (`console.handoff.worker.Deliveries`). BLOCKING:
     call from thread workers only."""
 
-    def list_deliveries(self) -> list[dict[str, Any]]:
+    def list_deliveries(self) -> list[Delivery]:
         """Dead and pending deliveries, newest first, without their bodies."""
         ...
 
@@ -73,25 +74,25 @@ class WebhooksScreen(Screen[None]):
             rows, problem = [], f"could not read the webhook outbox: {error}"
         self.app.call_from_thread(self._show, rows, problem)
 
-    def _show(self, rows: list[dict[str, Any]], problem: str | None) -> None:
+    def _show(self, rows: list[Delivery], problem: str | None) -> None:
         if not self.is_mounted:
             return
         table = self.query_one(DataTable)
         cursor = table.cursor_row
         table.clear()
         for row in rows:
-            table.add_row(*self._cells(row), key=str(row["id"]))
+            table.add_row(*self._cells(row), key=str(row.id))
         table.move_cursor(row=min(cursor, max(0, table.row_count - 1)))
-        dead = sum(row["status"] == "dead" for row in rows)
+        dead = sum(row.status == "dead" for row in rows)
         status = problem or f"{dead} dead, {len(rows) - dead} pending · r retries the selected one"
         self.query_one("#webhooks-status", Static).update(Text(printable(status)))
         self.loaded = True
 
-    def _cells(self, row: dict[str, Any]) -> tuple[Text, ...]:
-        dead = row["status"] == "dead"
-        cells = (str(row["id"]), row["status"], row["call_sid"], str(row["attempts"]),
-                 "-" if dead else _when(row["next_attempt_at"], self._clock()),
-                 (row["last_error"] or "")[:ERROR_CHARS])
+    def _cells(self, row: Delivery) -> tuple[Text, ...]:
+        dead = row.status == "dead"
+        cells = (str(row.id), row.status, row.call_sid, str(row.attempts),
+                 "-" if dead else _when(row.next_attempt_at, self._clock()),
+                 (row.last_error or "")[:ERROR_CHARS])
         # Text, never markup: the last error quotes whatever the receiver answered.
         return tuple(Text(printable(cell), style="bold red" if dead and i == 1 else "")
                      for i, cell in enumerate(cells))

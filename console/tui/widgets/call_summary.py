@@ -1,36 +1,35 @@
 """What a stored call came to: disposition, summary, action items and extracted fields.
 
-Rendered from the call record (CallRepository row) alone, as printable Text: a summary quotes a
-caller, and a model's answer may hold anything.
+Rendered from the call record (console.storage.records.CallRecord) alone, as printable Text: a
+summary quotes a caller, and a model's answer may hold anything.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from rich.text import Text
 from textual.widgets import Static
 
 from console.safe_text import printable
+from console.storage.records import CallRecord
 
 _SOURCE = {"llm": "written by the model", "rules": "from the profile's rules"}
 
 
-def render_call_summary(call: dict[str, Any]) -> Text:
-    disposition = call.get("disposition")
+def render_call_summary(call: CallRecord) -> Text:
+    disposition = call.disposition
     if not disposition:
         return Text("no summary yet (written when the call ends)", style="dim")
     text = Text()
     text.append(f" {printable(disposition)} ", style="bold reverse")
-    source = call.get("summary_source") or ""
+    source = call.summary_source or ""
     text.append(f"  {_SOURCE.get(source, printable(source))}", style="dim")
     text.append("   e edits", style="dim italic")
     text.append("\n")
-    text.append(printable(call.get("summary") or ""))
-    for item in call.get("action_items") or []:
+    text.append(printable(call.summary or ""))
+    for item in call.action_items:
         text.append("\n☐ ", style="bold")
         text.append(printable(item))
-    fields = call.get("fields") or {}
+    fields = call.fields
     if fields:
         text.append("\n")
         text.append("   ".join(f"{printable(k).replace('_', ' ')}: {printable(v)}"
@@ -50,5 +49,5 @@ class CallSummaryPanel(Static):
     }
     """
 
-    def show(self, call: dict[str, Any]) -> None:
+    def show(self, call: CallRecord) -> None:
         self.update(render_call_summary(call))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 from rich.text import Text
 
+from console.storage.records import TurnMetrics
 from console.tui.call_state import V2V_KEYS, percentile
 from console.tui.describe import millis
 from console.tui.widgets.latency import BUDGET_MS
@@ -24,10 +25,9 @@ SEGMENTS = (
 )
 
 
-def render_latency_chart(metrics: list[dict[str, Any]]) -> Text:
-    """`metrics` as CallRepository.get_call gives it: [{"turn": n, "stages": {key: ms}}]."""
-    turns = [(m["turn"], m["stages"], v2v) for m in metrics
-             if (v2v := _v2v(m["stages"])) is not None]
+def render_latency_chart(metrics: Sequence[TurnMetrics]) -> Text:
+    """`metrics` as CallRepository.get_call gives them: one TurnMetrics per measured turn."""
+    turns = [(m.turn, m.stages, v2v) for m in metrics if (v2v := _v2v(m.stages)) is not None]
     if not turns:
         return Text("no turn was measured on this call", style="dim")
     scale = BAR_WIDTH / max(v2v for _, _, v2v in turns)
@@ -46,11 +46,11 @@ def render_latency_chart(metrics: list[dict[str, Any]]) -> Text:
     return text
 
 
-def _v2v(stages: dict[str, float]) -> float | None:
+def _v2v(stages: Mapping[str, float]) -> float | None:
     return next((float(stages[k]) for k in V2V_KEYS if k in stages), None)
 
 
-def _bar(stages: dict[str, float], v2v: float, scale: float) -> Text:
+def _bar(stages: Mapping[str, float], v2v: float, scale: float) -> Text:
     bar = Text()
     parts = [(stages[key], colour) for key, _, colour in SEGMENTS if key in stages]
     if not parts:

@@ -33,6 +33,7 @@ from console.replay.recording import (
     turn_at,
     wav_export_path,
 )
+from console.storage.records import CallDetail, CallRecord
 from console.tui.describe import duration
 
 POLL = 0.1  # seconds between playhead redraws: a transcript line lasts far longer
@@ -64,7 +65,7 @@ class ReplayPlayer(Static, can_focus=True):
     def __init__(self, devices: AudioDevices, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._devices = devices
-        self._record: dict[str, Any] | None = None
+        self._record: CallDetail | None = None
         self.engine: ReplayEngine | None = None
         self.problem: str | None = "loading the recording…"  # why there is nothing to play
         self.device_problem: str | None = None  # why this machine cannot play it
@@ -76,13 +77,13 @@ class ReplayPlayer(Static, can_focus=True):
         self.set_interval(POLL, self._tick, name="replay playhead")
         self._redraw()
 
-    def load(self, record: dict[str, Any]) -> None:
+    def load(self, record: CallDetail) -> None:
         """Show this call's recording (read in a thread)."""
         self._record = record
         self._read(record)
 
     @work(thread=True, exclusive=True, group="replay-read", name="recording read")
-    def _read(self, record: dict[str, Any]) -> None:
+    def _read(self, record: CallDetail) -> None:
         try:
             samples, problem = read_recording(recording_of(record)), None
         except RecordingUnavailable as error:
@@ -153,9 +154,9 @@ class ReplayPlayer(Static, can_focus=True):
 
     def _turn_now(self) -> int | None:
         record, engine = self._record, self.engine
-        if record is None or engine is None or record.get("started") is None:
+        if record is None or engine is None or record.started is None:
             return None
-        return turn_at(record.get("turns", []), record["started"], engine.position)
+        return turn_at(record.turns, record.started, engine.position)
 
     def _redraw(self) -> None:
         self.update(render_player(self.engine, self.problem, self.device_problem))
@@ -217,7 +218,7 @@ def follow_turn(box: Widget, transcript: Text, turn: int | None, width: int) -> 
 # -- the recording as an export ---------------------------------------------------------------
 
 
-def export_wav(exports_dir: Path | None, record: dict[str, Any], stem: str) -> str:
+def export_wav(exports_dir: Path | None, record: CallRecord, stem: str) -> str:
     """Copy the call's recording into the exports folder (0600); returns what to tell the
     operator. Blocking (file copy): a thread worker runs it."""
     if exports_dir is None:
