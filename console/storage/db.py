@@ -252,12 +252,25 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 def _storable(event: CallEvent) -> CallEvent:
     """A lone surrogate (which JSON can carry, but is no character) makes SQLite refuse the
-    whole row, and the event would be lost: such text is stored with U+FFFD instead."""
-    # The str fields of whichever event this is: typed per event class, so Any here.
-    changes: dict[str, Any] = {
-        f.name: _LONE_SURROGATE.sub("\ufffd", value) for f in dataclasses.fields(event)
-        if isinstance(value := getattr(event, f.name), str) and _LONE_SURROGATE.search(value)}
+    whole row, and the event would be lost: such text is stored with U+FFFD instead, in plain
+    fields and inside tuples (a summary's fields and action items) alike."""
+    # The fields of whichever event this is: typed per event class, so Any here.
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(event):
+        value = getattr(event, f.name)
+        if (clean := _characters_only(value)) is not value:
+            changes[f.name] = clean
     return dataclasses.replace(event, **changes) if changes else event
+
+
+def _characters_only(value: Any) -> Any:
+    """`value` itself when it holds no lone surrogate, else a copy with each one replaced."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value) if _LONE_SURROGATE.search(value) else value
+    if isinstance(value, tuple):
+        items = tuple(_characters_only(item) for item in value)
+        return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
+    return value
 
 
 def _payload_json(event: CallEvent) -> str:

@@ -450,3 +450,19 @@ async def test_a_lone_surrogate_in_a_callers_field_does_not_lose_the_call(
     call = stored_call(db_path, "CA1")
     assert call.from_number == "+1555\ufffd"
     assert rows(db_path, "SELECT text FROM turns") == [("hello \ufffd there",)]
+
+
+async def test_a_lone_surrogate_inside_a_summarys_fields_does_not_lose_the_summary(
+    writer: StoreWriter, bus: EventBus, db_path: Path
+) -> None:
+    """A summary's fields and action items are tuples of text the caller's words filled (the
+    rules extract a name as said): a lone surrogate in one made SQLite refuse the summary."""
+    bus.publish(started("CA1"))
+    bus.publish(CallSummarized(
+        "CA1", summary="Booked.", disposition="booked", action_items=("call \ud800 back",),
+        fields=(("name", "An\udfffa"),), source="rules", at=T0 + 44))
+    await writer.flush()
+    call = stored_call(db_path, "CA1")
+    assert call.summary == "Booked."
+    assert call.action_items == ("call \ufffd back",)
+    assert call.fields == {"name": "An\ufffda"}
