@@ -1,9 +1,10 @@
 """Suite-wide: the longest tests start first.
 
-`make test` runs on three xdist workers, which take tests in collection order. A test that waits
-on a minute of real-time audio, collected late (tests/integration/test_turn_taking.py sorts near
-the end), started when the others were nearly done and alone decided when the run ended. Marked
-`long`, it goes to a worker at once, and the short ones fill in around it.
+`make test` runs on three xdist workers, which start on the collection from the front (and, with
+work-stealing, take over each other's leftovers). A test that waits on a minute of real-time
+audio, collected late (tests/integration/test_turn_taking.py sorts near the end), started when
+the others were nearly done and alone decided when the run ended. Marked `long`, it starts at
+once, and the short ones fill in around it.
 """
 
 from __future__ import annotations
