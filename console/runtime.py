@@ -15,11 +15,10 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 from pathlib import Path
-from typing import TypedDict
+from typing import Protocol, TypedDict
 
 from console import events as ev
 from console import profiles
-from console.admin.server import AdminServer, admin_file_path
 from console.calls.deadair import FILLERS
 from console.calls.deaf import DEAF_LINE
 from console.calls.gate import GATE_LINE, GateOptions
@@ -65,6 +64,20 @@ def _log_progress(step: str, status: str) -> None:
     log.info("%s: %s", step, status)
 
 
+class Attached(Protocol):
+    """A face served from the runtime's process beside the calls (the admin API)."""
+
+    name: str
+
+    async def start(self) -> object: ...
+
+    async def stop(self) -> None: ...
+
+    def describe(self) -> str:
+        """What start-up reports once it is up."""
+        ...
+
+
 class Runtime:
     def __init__(
         self,
@@ -104,10 +117,9 @@ class Runtime:
         self.warm = WarmTransfers(settings, self.bus, self._twilio_rest, self.address)
         add_warm_routes(self.server.app, settings, self.warm, self.address)
         self.edge = PublicEdge(settings, self.address, want_tunnel=tunnel)
-        admin_token = settings.server.admin_token
-        token = admin_token.get_secret_value() if admin_token else None
-        self.admin = AdminServer(self.control, token, admin_file=admin_file_path(settings),
-                                 events=self.bus.subscribe, info=self._media_info)
+        # Faces served from this process (the admin API: console/admin/attach.py), attached by
+        # the command that builds the runtime: started last, stopped first.
+        self._attached: list[Attached] = []
         self.history = LazyHistory(settings.data.db, submit=self._submit_edits)
         self.listen_in = self.control  # listen-in: LiveCalls.tap(call_sid, sink(leg, mulaw))
         self.actions: TwilioCallActions | None = None  # Twilio REST, once started with credentials
@@ -164,8 +176,9 @@ class Runtime:
         port = await self.server.start()
         progress("server", f"listening on {self.server.url} (media: {self.server.media_url})")
         await self.edge.open(port, progress)
-        await self.admin.start()
-        progress("admin", f"voiceconsole control -> {self.admin.url}")
+        for service in self._attached:
+            await service.start()
+            progress(service.name, service.describe())
         progress("memory", f"start-up heap frozen ({freeze_start_up_heap()} objects)")
         self._trimming = asyncio.create_task(trim_periodically(), name="memory-trim")
 
@@ -177,6 +190,15 @@ class Runtime:
         if (problem := self.settings.exposure_problem(self.edge.want_tunnel)) is not None:
             progress("security", f"WARNING: {problem.split(':')[0]} "
                                  "(VOICECONSOLE_PUBLIC_ALLOW_UNSIGNED=true)")
+
+    def attach(self, service: Attached) -> None:
+        """Serve `service` from this process: started at the end of start-up (its failure undoes
+        the start), stopped first. Call before `start`."""
+        self._attached.append(service)
+
+    async def _stop_attached(self) -> None:
+        for service in reversed(self._attached):
+            await service.stop()
 
     async def stop(self) -> None:
         """DESIGN.md's order: stop accepting and end calls, flush storage, restore the webhook,
@@ -191,7 +213,7 @@ class Runtime:
         # Each step runs even when an earlier one failed: a server that would not close must not
         # leave the number pointing at a tunnel that is about to vanish.
         # Recordings close before summaries finish, so a call's webhook carries its recording.
-        steps = (self._stop_trimming, self.admin.stop, self._end_calls, self.recordings.stop,
+        steps = (self._stop_trimming, self._stop_attached, self._end_calls, self.recordings.stop,
                  self._finish_summaries, self._stop_webhooks,
                  self.store.close, self._unsubscribe, self.edge.close, self._close_actions,
                  self.summarizer.aclose, self.registry.aclose)
@@ -303,7 +325,7 @@ class Runtime:
             self.bus.publish(ev.DrillCallStarted(start.call_sid, drill=marker[0],
                                                  scenario=marker[1]))
 
-    def _media_info(self) -> dict[str, str]:
+    def media_info(self) -> dict[str, str]:
         """Where a drill's simulated caller dials (admin /info), and the URL it signs."""
         local_host = self.server.url.partition("://")[2]
         return {"media_url": self.server.media_url,

@@ -153,9 +153,14 @@ class AdminServer:
         self.feeds = EventFeeds(events, info)  # issue 15: what `voiceconsole drill` follows
         self.feeds.add_routes(self.app)
 
+    name = "admin"
+
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
+
+    def describe(self) -> str:
+        return f"voiceconsole control -> {self.url}"
 
     async def start(self) -> int:
         self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)

@@ -57,10 +57,13 @@ def run(args: argparse.Namespace) -> int:
     build_backend = _runtime_factory()
     if build_backend is None:
         return 2
+    from console.admin.attach import serve_admin
     from console.tui.app import VoiceConsoleApp  # Textual loads only for this command
 
     with hold_data_folder(settings, "console"):
-        app = VoiceConsoleApp(build_backend(settings), actor=args.actor)
+        runtime = build_backend(settings)
+        serve_admin(runtime)  # `voiceconsole control` and drills reach this console
+        app = VoiceConsoleApp(runtime, actor=args.actor)
         return run_app(app, settings)
 
 
@@ -214,9 +217,12 @@ def _runtime_factory() -> Callable[[Settings], Runtime] | None:
 def run_console_demo(settings: Settings, *, calls: int = 1, fast: bool = False) -> int:
     """`voiceconsole demo` with the console: the same runtime, with simulated callers. The caller
     holds the demo's data folder."""
+    from console.admin.attach import serve_admin
     from console.demo import DemoBackend
     from console.runtime import Runtime
     from console.tui.app import VoiceConsoleApp
 
-    app = VoiceConsoleApp(DemoBackend(Runtime(settings), calls=calls, fast=fast), actor="demo")
+    runtime = Runtime(settings)
+    serve_admin(runtime)
+    app = VoiceConsoleApp(DemoBackend(runtime, calls=calls, fast=fast), actor="demo")
     return run_app(app, settings)

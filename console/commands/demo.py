@@ -43,10 +43,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _headless(settings: Settings, calls: int, fast: bool) -> int:
+    from console.admin.attach import serve_admin
     from console.demo import print_event, run_demo
     from console.runtime import Runtime
 
     runtime = Runtime(settings)
+    serve_admin(runtime)
     await runtime.start()
     try:
         summary = await run_demo(runtime, calls=calls, fast=fast, printer=print_event)

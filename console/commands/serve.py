@@ -40,9 +40,11 @@ QUIT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 async def _serve(settings: Settings, tunnel: bool) -> int:
+    from console.admin.attach import serve_admin
     from console.runtime import Runtime
 
     runtime = Runtime(settings, tunnel=tunnel)
+    serve_admin(runtime)  # `voiceconsole control` and drills reach this server
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in QUIT_SIGNALS:

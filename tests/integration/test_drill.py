@@ -16,6 +16,7 @@ import pytest
 
 from console import cli
 from console import events as ev
+from console.admin.attach import serve_admin
 from console.drill.feed import Admin
 from console.drill.runner import DrillPlan, run_drill
 from console.drill.scenarios import load_scenarios
@@ -108,6 +109,8 @@ async def drill_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     stack, parts = await start_cloud_stack(
         tmp_path, script=["I have a crushing chest pain", "I want to talk to a real person"],
         ms_per_char=4.0)  # short greetings: the callers wait for them
+    stack.admin = serve_admin(stack.runtime)  # as `voiceconsole serve` does, after the start
+    await stack.admin.start()
     yield stack
     await stop_cloud_stack(parts)
 
@@ -121,7 +124,8 @@ async def test_a_drill_runs_both_calls_scores_the_known_reaction_times_and_a_mis
     path = tmp_path / "drills.toml"
     path.write_text(SCENARIOS)
     token = runtime.settings.twilio.auth_token.get_secret_value()
-    plan = DrillPlan(Admin(runtime.admin.url, runtime.admin.token), load_scenarios(path),
+    admin = drill_stack.admin
+    plan = DrillPlan(Admin(admin.url, admin.token), load_scenarios(path),
                      auth_token=token, account_sid=runtime.settings.twilio.account_sid,
                      render=spoken_line, cue_wait_s=3.0)
 
