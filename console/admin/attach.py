@@ -7,8 +7,12 @@ of start-up and stops it first.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from console.admin.server import AdminServer, admin_file_path
-from console.runtime import Runtime
+
+if TYPE_CHECKING:  # the command that calls this has built the runtime already
+    from console.runtime import Runtime
 
 
 def serve_admin(runtime: Runtime) -> AdminServer:

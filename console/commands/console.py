@@ -61,9 +61,10 @@ def run(args: argparse.Namespace) -> int:
     from console.tui.app import VoiceConsoleApp  # Textual loads only for this command
 
     with hold_data_folder(settings, "console"):
-        runtime = build_backend(settings)
-        serve_admin(runtime)  # `voiceconsole control` and drills reach this console
-        app = VoiceConsoleApp(runtime, actor=args.actor)
+        backend = build_backend(settings)
+        if hasattr(backend, "attach"):  # a runtime (a test's stand-in backend serves none)
+            serve_admin(backend)  # `voiceconsole control` and drills reach this console
+        app = VoiceConsoleApp(backend, actor=args.actor)
         return run_app(app, settings)
 
 
