@@ -142,7 +142,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lag-file", type=Path, required=True)
     parser.add_argument("--console", action="store_true", help="run the Textual console too")
-    parser.add_argument("--risk", choices=("on", "off", "base"),
+    parser.add_argument("--risk", choices=("on", "off", "base", "bare"),
                         help="console: meter the risk board's CPU (on) or switch it off; "
                              "base: code from before it (the console's drawing is metered)")
     args = parser.parse_args()
