@@ -15,15 +15,13 @@ The runtime's side of the flow that console/telephony/conference.py describes on
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from console import events as ev
+from console.calls.ports import HeldCall  # the session a transfer holds
 from console.config import PublicAddress, Settings
-from console.profiles import Profile
 from console.redaction import redact
-from console.streams import StreamStart
 from console.summary.facts import CallFacts
 from console.summary.rules import summarize_by_rules
 from console.telephony.conference import (
@@ -49,38 +47,6 @@ ROLES = {"user": "caller", "assistant": "agent"}
 # Twilio's answers to redirecting a call that has ended: 20404 (gone), 21220 ("Call is not
 # in-progress. Cannot redirect."): the caller hung up while on hold.
 CALLER_GONE = frozenset({NOT_FOUND, 21220})  # Conversation roles -> summary turn roles
-
-
-class _Message(Protocol):
-    @property
-    def role(self) -> str: ...
-
-    @property
-    def content(self) -> str: ...
-
-
-class _Transcript(Protocol):
-    @property
-    def messages(self) -> Sequence[_Message]: ...
-
-
-class HeldCall(Protocol):
-    """The caller's call while a transfer holds it: the calls ring's session (parked once its
-    stream ends), seen structurally, so this module needs nothing from the calls ring."""
-
-    @property
-    def sid(self) -> str: ...
-
-    @property
-    def profile(self) -> Profile: ...
-
-    @property
-    def start_info(self) -> StreamStart: ...
-
-    @property
-    def conversation(self) -> _Transcript: ...
-
-    async def end_parked(self, reason: str) -> None: ...
 
 
 @dataclass
