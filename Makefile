@@ -4,8 +4,9 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 EXTRAS := dev,local,piper,audio
 # Debian packages: espeak-ng is the local TTS fallback and the test caller's voice;
-# libportaudio2 lets sounddevice import (listen-in and the operator microphone).
-APT_PACKAGES := espeak-ng libportaudio2
+# libportaudio2 lets sounddevice import (listen-in and the operator microphone);
+# redis-server: the tests start real Redis servers for the fleet (console/fleet).
+APT_PACKAGES := espeak-ng libportaudio2 redis-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system demo test serve lint bench clean

@@ -43,6 +43,7 @@ from console.config.groups import (
     DataSettings,
     DeepgramSettings,
     EmergencySettings,
+    FleetSettings,
     GroqSettings,
     LimitsSettings,
     LlmSettings,
@@ -93,6 +94,7 @@ class Settings(BaseSettings):
     gate: ReplyGateSettings = ReplyGateSettings()
     recording: RecordingSettings = RecordingSettings()
     risk: RiskSettings = RiskSettings()
+    fleet: FleetSettings = FleetSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -401,3 +401,24 @@ class RiskSettings(Group):
     person or a manager is in the list: it says the agent is not helping."""
     rising_s: float = Field(default=RISING_S, gt=0)
     """A call whose score went up within this many seconds is marked rising on the board."""
+
+
+class FleetSettings(Group):
+    """Many media workers and consoles sharing one Redis (issue 17: console/fleet, docs/scaling.md).
+    Unset `url`: one process, the embedded default, exactly as without a fleet."""
+
+    url: SecretStr | None = None
+    """Redis URL of the fleet (`redis://host:6379/0`; it may carry a password). Set: `serve` is a
+    media worker, the console attaches to the fleet, and `voiceconsole recorder` stores its
+    history."""
+    name: str | None = None
+    """This worker's name on the board and in `fleet status`. Empty: host name and process id."""
+    capacity: int = Field(default=100, ge=1)
+    """Calls this worker takes before routing sends new ones elsewhere (one core holds about 100
+    with voice-to-voice p95 under 600 ms: README, Concurrency)."""
+    heartbeat_s: float = Field(default=1.0, gt=0, le=10)
+    """How often a worker renews its heartbeat; it is dead after three missed beats."""
+    stream_maxlen: int = Field(default=100_000, ge=1000)
+    """Approximate length the fleet's event stream is trimmed to (Redis MAXLEN ~)."""
+    claim_ttl_s: float = Field(default=15.0, gt=1, le=300)
+    """An operator's hold on a call lapses this long after their console stops renewing it."""
