@@ -2,7 +2,7 @@
 timestamps. Prints what each caller heard as JSON (times are time.monotonic, shared by every
 process on Linux), and this process's own loop lag, which delays its receive timestamps.
 
-    python bench/caller_worker.py ws://127.0.0.1:PORT/media CALLS STAGGER_S TURNS
+    python bench/caller_worker.py ws://127.0.0.1:PORT/media CALLS STAGGER_S TURNS [TURN_ENDS]
 
 Each caller starts talking a random moment (uniform over STAGGER_S, seeded: the same every run)
 after its greeting: independent callers, including the ones who happen to talk at once.
@@ -30,9 +30,10 @@ def record(caller: Any) -> dict[str, Any]:
     }
 
 
-async def main(url: str, calls: int, stagger_s: float, turns: int) -> None:
+async def main(url: str, calls: int, stagger_s: float, turns: int, turn_ends: str) -> None:
     moments = random.Random(calls)
-    callers = [_caller(url, moments.uniform(0, stagger_s), seed=i, turns=turns)
+    callers = [_caller(url, moments.uniform(0, stagger_s), seed=i, turns=turns,
+                       turn_ends=turn_ends)
                for i in range(calls)]
     probe = LagProbe()
     probing = asyncio.create_task(probe.run(), name="callers-lag-probe")
@@ -42,4 +43,6 @@ async def main(url: str, calls: int, stagger_s: float, turns: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])))
+    turn_ends = sys.argv[5] if len(sys.argv) > 5 else "sentence"
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]),
+                     turn_ends))

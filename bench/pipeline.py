@@ -7,6 +7,12 @@ server runs in its own process, so its CPU and memory are measured alone. Each c
 three caller turns of real recorded speech, then a barge-in. `--stt flux` runs the recognizer
 on Deepgram Flux (`/v2/listen`) instead of Nova.
 
+Each turn is real speech that ends where its speaker ended a sentence (tests.speech.
+finished_turn): a caller's turn ends at the end of what they meant to say, and how the voice ends
+there is part of what the server listens to (the pitch cue, console/calls/prosody.py).
+`--turn-ends cut` gives the turns this bench used before 2026-12-05 instead: 1.2 s cut wherever
+the time ran out, often mid-phrase, where the cue rightly hears a speaker who is not done.
+
 Voice-to-voice is measured at the caller: from the last voiced frame of what it said (the
 energy measure of tests/speech.py, not the server's) to the first frame of the reply it
 receives.
@@ -29,6 +35,7 @@ own latencies). It also prints LLM requests per answered turn (what speculation 
 server's speculation outcomes (used / discarded / restarted / cancelled).
 
     python bench/pipeline.py --calls 1 --calls 50 [--aligned] [--stt nova|flux]
+                             [--turn-ends sentence|cut]
 """
 
 from __future__ import annotations
@@ -51,7 +58,7 @@ from probe_server import LagProbe
 from console.simulate.caller import CallerOptions, SimulatedCaller, Utterance
 from tests.fakes.deepgram_fake import FakeDeepgram, silence
 from tests.fakes.groq_fake import FakeGroq
-from tests.speech import monologue, voiced_spans
+from tests.speech import finished_turn, monologue, voiced_spans
 
 TURNS = 3  # caller turns per call (then one barge-in)
 SOLO_TURNS = 12  # with one call, more turns: a p95 of three samples would be their maximum
@@ -61,6 +68,7 @@ STAGGER_S = 6.0  # under the profiles' 8 s idle reprompt, so the wait never trig
 REPLY = ("I have noted line {uid} for your booking today. We are open on weekdays from eight in "
          "the morning until six, and on Saturdays from nine until noon. Is there anything else?")
 TALK_S = 1.2  # each caller turn: real speech, no pause inside long enough to end the sound
+TURN_ENDS = ("sentence", "cut")
 
 
 def reply_for(request: Any) -> str:
@@ -72,7 +80,7 @@ def reply_for(request: Any) -> str:
 
 
 async def run(calls: int, stagger_s: float, cores: dict[str, list[int]] | None,
-              stt: str = "nova") -> dict[str, Any]:
+              stt: str = "nova", turn_ends: str = "sentence") -> dict[str, Any]:
     turns = SOLO_TURNS if calls == 1 else TURNS
     script = [f"this is caller line number {i} about my booking" for i in range(calls * 10)]
     async with FakeDeepgram(script=script, first_byte_ms=80, ms_per_char=60) as deepgram, \
@@ -85,7 +93,7 @@ async def run(calls: int, stagger_s: float, cores: dict[str, list[int]] | None,
                 started = time.monotonic()
                 probe = LagProbe()  # the fakes' own loop: its lag inflates their timestamps
                 probing = asyncio.create_task(probe.run(), name="fakes-lag-probe")
-                heard = await _run_callers(server.media_url, calls, stagger_s, turns)
+                heard = await _run_callers(server.media_url, calls, stagger_s, turns, turn_ends)
                 callers = heard["callers"]
                 probing.cancel()
                 wall = time.monotonic() - started
@@ -100,6 +108,7 @@ async def run(calls: int, stagger_s: float, cores: dict[str, list[int]] | None,
             "calls": calls,
             "turns_per_call": turns,
             "stt": stt,
+            "turn_ends": turn_ends,
             "first_words_spread_s": stagger_s,
             "cores": cores or "shared",
             "wall_s": round(wall, 1),
@@ -127,12 +136,14 @@ def _server_env(deepgram: FakeDeepgram, groq: FakeGroq, workdir: str) -> dict[st
     }
 
 
-async def _run_callers(url: str, calls: int, stagger_s: float, turns: int) -> dict[str, Any]:
+async def _run_callers(url: str, calls: int, stagger_s: float, turns: int,
+                       turn_ends: str = "sentence"
+                       ) -> dict[str, Any]:
     """The callers run in their own process (bench/caller_worker.py): 50 callers pacing and
     receiving audio would otherwise delay the fakes' own timestamps in this loop."""
     worker = Path(__file__).with_name("caller_worker.py")
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(worker), url, str(calls), str(stagger_s), str(turns),
+        sys.executable, str(worker), url, str(calls), str(stagger_s), str(turns), turn_ends,
         stdout=asyncio.subprocess.PIPE)
     out, _ = await proc.communicate()
     result = json.loads(out)
@@ -153,10 +164,18 @@ def _said(mulaw: bytes, **options: Any) -> Utterance:
     return Utterance(mulaw=mulaw + silence(40), label=f"{spoken_until:.3f}", **options)
 
 
-def _caller(url: str, delay_s: float = 0.0, seed: int = 0, turns: int = TURNS) -> SimulatedCaller:
+def _talk(seed: int, turn_ends: str) -> bytes:
+    """One caller turn of real speech, ending at a sentence end or cut where the time runs out."""
+    if turn_ends == "cut":
+        return monologue(TALK_S, gaps_ms=(0, 100), seed=seed)
+    return finished_turn(seed, TALK_S)
+
+
+def _caller(url: str, delay_s: float = 0.0, seed: int = 0, turns: int = TURNS,
+            turn_ends: str = "sentence") -> SimulatedCaller:
     """A caller who, once greeted, waits `delay_s` in silence, then talks: `turns` turns of real
     speech, then one that barges in 700 ms into the agent's reply."""
-    talks = [monologue(TALK_S, gaps_ms=(0, 100), seed=seed * 100 + i) for i in range(turns + 1)]
+    talks = [_talk(seed * 100 + i, turn_ends) for i in range(turns + 1)]
     speech = [_said(talk) for talk in talks[:turns]]
     speech[0] = _said(silence(round(delay_s * 1000)) + talks[0])
     barge = _said(talks[turns], barge_in_after_ms=700)
@@ -275,16 +294,22 @@ def _barge_ins(callers: list[SimulatedCaller]) -> dict[str, Any]:
     return {"barge_in_ms": spread(latencies), "frames_after_clear": leaked}
 
 
-def _speculations(db_path: Path) -> dict[str, int]:
-    """How the server's prepared replies ended (SpeculationSettled), by outcome."""
+def _speculations(db_path: Path) -> dict[str, Any]:
+    """How the server's prepared replies ended (SpeculationSettled), by outcome, and why the
+    used ones were released when they were (the release rule's reason: "finished", "question",
+    "finished, voice level"...)."""
     with sqlite3.connect(db_path) as db:
         rows = db.execute(
             "select payload from events where kind = 'SpeculationSettled'").fetchall()
-    counts: dict[str, int] = {}
+    counts: dict[str, Any] = {}
+    released: dict[str, int] = {}
     for (payload,) in rows:
-        outcome = json.loads(payload)["outcome"]
-        counts[outcome] = counts.get(outcome, 0) + 1
-    return counts
+        settled = json.loads(payload)
+        counts[settled["outcome"]] = counts.get(settled["outcome"], 0) + 1
+        if settled["outcome"] == "used":
+            rule = settled.get("rule") or "?"
+            released[rule] = released.get(rule, 0) + 1
+    return {**counts, "released_by": released}
 
 
 def _server_playout(db_path: Path) -> dict[str, Any]:
@@ -324,10 +349,12 @@ def main() -> None:
                         help="let the server, fakes and callers share every core")
     parser.add_argument("--stt", choices=("nova", "flux"), default="nova",
                         help="the Deepgram recognizer the server uses")
+    parser.add_argument("--turn-ends", choices=TURN_ENDS, default="sentence",
+                        help="caller turns end at a sentence end, or are cut anywhere")
     args = parser.parse_args()
     stagger_s = 0.0 if args.aligned else STAGGER_S
     cores = split_cores(args.shared_cores)
-    results = [asyncio.run(run(n, stagger_s, cores, args.stt))
+    results = [asyncio.run(run(n, stagger_s, cores, args.stt, args.turn_ends))
                for n in (args.calls or [1])]
     print(json.dumps(results, indent=2))
 

@@ -6,12 +6,14 @@ No server: the measure alone, on
 - real speech (tests.speech.RECORDINGS), at the end of every voiced span (pauses of 150 ms or
   more), labelled by the texts read (below): a sentence end (a statement; questions are answered
   at once whatever the voice does) or a pause inside a sentence. Reported: the share of sentence
-  ends it calls falling (answered at once) and of mid-sentence pauses it calls not falling (held);
-  both also for pauses of 300 ms or more, the ones a reply (~420 ms after the sound) can land in;
+  ends it calls done (falling or a high rise: answered at once) and of mid-sentence pauses it
+  calls level (held); both also for pauses of 300 ms or more, the ones a reply (~420 ms after the
+  sound) can land in;
 - the mid-sentence-pause bench's 20 fragments at 150 and 180 words a minute, cut from the whole
-  sentence (its default) and said alone (the old bench);
-- bench/pipeline.py's caller turns (1.2 s of real speech cut where the time runs out, not at a
-  sentence end): the share it would hold, which that bench's voice-to-voice pays;
+  sentence (its default) and said alone (the old bench): the share called level;
+- bench/pipeline.py's caller turns: real speech ending at a sentence end (tests.speech.
+  finished_turn, its default), and 1.2 s cut wherever the time runs out (`--turn-ends cut`):
+  the share it would hold, which that bench's voice-to-voice pays;
 - its cost: one call on the last 3 s a call keeps (2 s analysed), median and p95 of 200, wall
   and CPU time of the thread.
 
@@ -20,17 +22,19 @@ but the last is inside it (at its commas, or between words). beckett (Worstward 
 Ever failed. No matter. Try again. Fail again. Fail better.") is six sentences, with one pause
 inside "Try again". endgame_nagg_nell (two voices) is labelled by the local Whisper's text of
 each span: a phrase a later one completes ("So we have..." / "still that resource.") is inside
-a sentence; spans with no words (breaths, clicks) and questions are left out.
+a sentence; spans with no words (breaths, clicks) and questions are left out. The sentence ends
+are tests.speech.SENTENCE_ENDS.
 
-Results (2026-12-05, FallRule 2 st / 2 st): real sentence ends called falling 19 of 21 (0.90;
-14 of 15 before pauses of 300 ms or more): "No matter." (beckett) and "ditch." (endgame) end
-rising, and would wait LEVEL_HOLD_S. Mid-sentence pauses called not falling 21 of 34 (0.62; 12
-of 18 at 300 ms or more): the reader of two_cities pairs its clauses, rising on the first
-("the age of wisdom,") and falling to low on the second ("the age of foolishness,"), and the
-falls are answered at once as before. Fragments: cut from the whole sentence, 1 of 20 falling
-at 150 and at 180 wpm; said alone, 11 and 12 of 20. bench/pipeline.py's turns: 18 of 40 not
-falling (5 of the 12 a one-call run uses). Cost: p50 0.93 ms, p95 1.4 ms a call (CPU 0.93 /
-1.1 ms), load 2.4 on 2 cores.
+Results (2026-12-05, FallRule: fall 2 st under the median or a 2 st drop; high rise at or over
+the median and a 2 st climb). Real sentence ends called done 21 of 21 (19 fall; "No matter."
+and "ditch." rise high). Mid-sentence pauses called level 13 of 34 (5 of 18 at 300 ms or more):
+the reader of two_cities rises at many of its commas, which the words hold anyway. Before the
+high rise counted as done (falling only), 2 of the 21 sentence ends waited, and a one-call
+pipeline run paid it at its p95. Fragments cut from the whole sentence: level 14 of 20 at 150
+wpm and 19 of 20 at 180, both whole sentences among them ("I'm calling about my prescription",
+"I need a refill of my inhaler") at both speeds; said alone (espeak's final fall), 5 and 6 of
+20, all of them ending in a comma or a conjunction. bench/pipeline.py's turns: at sentence ends
+0 of 40 level; cut anywhere, 9 of 40. Cost: p50 0.96 ms, p95 1.15 ms a call.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,17 +58,17 @@ from console.simulate.voice import render_line
 from tests import speech
 
 END, MID = "sentence end", "inside a sentence"
+YIELDING = (Ending.FALLING.value, Ending.RISING.value)  # answered at once
 # Span ends (s, as tests.speech.voiced_spans finds them) -> label.
 LABELS: dict[str, dict[float, str]] = {
     "two_cities": {
         **{at: MID for at in (1.87, 2.68, 3.63, 4.24, 6.17, 7.99, 10.10, 12.72, 14.61, 16.47,
                               17.93, 18.61, 19.97, 20.45, 22.40, 23.79, 25.97, 27.53, 28.26,
                               29.59, 32.22, 35.58, 36.48, 37.43, 38.33, 40.26)},
-        41.63: END},
-    "beckett": {1.25: END, 2.69: END, 4.10: END, 5.50: END, 7.40: END, 9.09: END, 4.70: MID},
+        **{at: END for at in speech.SENTENCE_ENDS["two_cities"]}},
+    "beckett": {**{at: END for at in speech.SENTENCE_ENDS["beckett"]}, 4.70: MID},
     "endgame_nagg_nell": {
-        **{at: END for at in (1.75, 4.12, 5.48, 6.10, 7.86, 11.19, 13.98, 15.66, 16.94, 19.78,
-                              21.84, 23.10, 27.37, 28.27)},
+        **{at: END for at in speech.SENTENCE_ENDS["endgame_nagg_nell"]},
         **{at: MID for at in (6.70, 10.30, 13.38, 15.17, 16.42, 26.66, 26.90)}},
 }  # fmt: skip
 ANALYSED_BYTES = 16000  # 2 s before the span's end
@@ -95,12 +100,12 @@ def real_speech() -> dict[str, Any]:
 def _shares(rows: list[dict[str, Any]]) -> dict[str, Any]:
     ends = [r for r in rows if r["label"] == END]
     mids = [r for r in rows if r["label"] == MID]
-    falling = sum(r["ending"] == Ending.FALLING.value for r in ends)
-    held = sum(r["ending"] == Ending.NOT_FALLING.value for r in mids)
-    return {"sentence_ends_called_falling": f"{falling}/{len(ends)}",
-            "sentence_ends_falling_share": round(falling / len(ends), 2) if ends else None,
-            "mid_sentence_pauses_called_not_falling": f"{held}/{len(mids)}",
-            "mid_sentence_not_falling_share": round(held / len(mids), 2) if mids else None}
+    done = sum(r["ending"] in YIELDING for r in ends)
+    held = sum(r["ending"] == Ending.LEVEL.value for r in mids)
+    return {"sentence_ends_called_done": f"{done}/{len(ends)}",
+            "sentence_ends_done_share": round(done / len(ends), 2) if ends else None,
+            "mid_sentence_pauses_called_level": f"{held}/{len(mids)}",
+            "mid_sentence_level_share": round(held / len(mids), 2) if mids else None}
 
 
 def fragments() -> dict[str, Any]:
@@ -109,8 +114,8 @@ def fragments() -> dict[str, Any]:
         for mode in ("whole", "alone"):
             rows = [_fragment(kind, fragment, rest, wpm, mode)
                     for kind, fragment, rest in SENTENCES]  # fmt: skip
-            falling = sum(r["ending"] == Ending.FALLING.value for r in rows)
-            out[f"{mode}_{wpm}wpm"] = {"called_falling": f"{falling}/{len(rows)}",
+            level = sum(r["ending"] == Ending.LEVEL.value for r in rows)
+            out[f"{mode}_{wpm}wpm"] = {"called_level": f"{level}/{len(rows)}",
                                        "fragments": rows}
     return out
 
@@ -126,11 +131,14 @@ def _fragment(kind: str, fragment: str, rest: str, wpm: int, mode: str) -> dict[
 
 
 def pipeline_turns(count: int = 40) -> dict[str, Any]:
-    """bench/pipeline.py's turns: monologue(1.2 s, gaps 0-100 ms), seeds as it draws them."""
-    endings = [ending_of(speech.monologue(1.2, gaps_ms=(0, 100), seed=seed)
-                         + speech.silence(200)).ending.value
-               for seed in range(count)]  # fmt: skip
-    return {"turns": count, **{e.value: endings.count(e.value) for e in Ending}}
+    """bench/pipeline.py's turns: finished_turn (its default), and the 1.2 s cut anywhere that
+    it used before (`--turn-ends cut`), seeds as it draws them."""
+    def endings(turn: Callable[[int], bytes]) -> dict[str, int]:
+        found = [ending_of(turn(seed) + speech.silence(200)).ending.value for seed in range(count)]
+        return {"turns": count, **{e.value: found.count(e.value) for e in Ending}}
+
+    return {"sentence_ends": endings(speech.finished_turn),
+            "cut": endings(lambda seed: speech.monologue(1.2, gaps_ms=(0, 100), seed=seed))}
 
 
 def cost(calls: int = 200) -> dict[str, Any]:
@@ -161,7 +169,7 @@ def main() -> None:
     path = save_results("prosody_cue", result, args.json_out)
     print(json.dumps(result, indent=2))
     headline = {"real": {k: v for k, v in result["real_speech"].items() if k != "spans"},
-                "fragments": {k: v["called_falling"] for k, v in result["fragments"].items()},
+                "fragments": {k: v["called_level"] for k, v in result["fragments"].items()},
                 "pipeline_turns": result["pipeline_turns"], "cost": result["cost_per_call"]}
     print(json.dumps(headline, indent=1), file=sys.stderr)
     print(f"saved {path}", file=sys.stderr)

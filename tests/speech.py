@@ -164,6 +164,41 @@ def speech_clip(name: str, seconds: float, *, start_s: float = 0.0) -> bytes:
     return audio[onset * FRAME_BYTES : end * FRAME_BYTES]
 
 
+SENTENCE_ENDS: dict[str, tuple[float, ...]] = {
+    "two_cities": (41.63,),  # one long sentence: all its other pauses are inside it
+    "beckett": (1.25, 2.69, 4.10, 5.50, 7.40, 9.09),
+    "endgame_nagg_nell": (1.75, 4.12, 5.48, 6.10, 7.86, 11.19, 13.98, 15.66, 16.94, 19.78, 21.84,
+                          23.10, 27.37, 28.27),
+}  # fmt: skip
+"""Where a speaker ended a sentence: the end (s) of the voiced span (`voiced_spans`) it ends,
+labelled by the texts read (bench/prosody_cue.py says how)."""
+
+
+def finished_turn(seed: int, seconds: float = 1.2, *, gaps_ms: tuple[int, int] = (0, 100)
+                  ) -> bytes:
+    """A caller's turn of real speech that ends where its speaker ended a sentence, as turns do:
+    the phrases up to one of SENTENCE_ENDS (chosen by `seed`), at least `seconds` of them, joined
+    by pauses drawn from `gaps_ms` (as `monologue` joins its phrases) so that none ends the turn
+    early."""
+    ends = [(name, at) for name in RECORDINGS for at in SENTENCE_ENDS[name]]
+    name, at = ends[seed % len(ends)]
+    audio = recording(name)
+    low, high = gaps_ms
+    spans = _voiced_frames(audio, max(high, FRAME_MS))  # phrases with no longer pause inside
+    last = min(range(len(spans)), key=lambda i: abs(spans[i][1] * FRAME_MS / 1000 - at))
+    first = last
+    while first > 0 and sum(e - s for s, e in spans[first : last + 1]) * FRAME_MS < seconds * 1000:
+        first -= 1
+    rng = np.random.default_rng(seed)
+    out = bytearray()
+    for index in range(first, last + 1):
+        if index > first:
+            out += silence(int(rng.integers(low // FRAME_MS, high // FRAME_MS + 1)) * FRAME_MS)
+        start, end = spans[index]
+        out += audio[start * FRAME_BYTES : end * FRAME_BYTES]
+    return bytes(out)
+
+
 def _phrases(min_pause_ms: int) -> list[bytes]:
     """Every phrase of every recording, in reading order: voiced spans cut at the recording's own
     pauses of `min_pause_ms` or more, so no phrase holds a longer pause."""

@@ -77,11 +77,11 @@ class FloorOptions:
     """Caller quiet before a reply to words that sound unfinished ("...a table for") is heard."""
     narrating_hold_s: float = 0.8
     """Caller quiet between the sentences of a caller telling something at length."""
-    prosody_cue: bool = False
-    """Listen to how the caller's voice ended: a finished statement that does not end falling
-    (level, rising) waits `level_hold_s` (prosody.py). Off by default: see config.py."""
+    prosody_cue: bool = True
+    """Listen to how the caller's voice ended: a finished statement whose voice ends level waits
+    `level_hold_s` (prosody.py; the setting's docstring in console/config/groups.py says why)."""
     level_hold_s: float = 0.7
-    """Caller quiet before a reply to a finished statement whose voice did not end falling."""
+    """Caller quiet before a reply to a finished statement whose voice ended level."""
 
     def release_rule(self) -> ReleaseRule:
         level = self.level_hold_s if self.prosody_cue else 0.0

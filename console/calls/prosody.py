@@ -1,17 +1,22 @@
-"""How the caller's voice ended: a final fall in pitch, or not (level, rising, unsure).
+"""How the caller's voice ended: a final fall, a high rise, a level plateau, or unsure.
 
 Words alone cannot tell "I'm calling about my prescription." from "I'm calling about my
 prescription [thinking] for blood pressure pills": both are whole sentences. The voice often can.
-A speaker who is done tends to end low, with a final fall in pitch; one who pauses to go on tends
-to hold the pitch up (a plateau, or a continuation rise). Gravano & Hirschberg (2011, "Turn-taking
-cues in task-oriented dialogue", Computer Speech and Language 25) found a falling (or high-rising)
-final intonation before turn changes and a plateau before holds. It is a tendency, not a law:
-speakers also fall to low and then go on ("Pitch and the Projection of More Talk", a study of
-American English telephone calls), and listeners project turn ends from the words more than
-from the melody (de Ruiter, Mitterer & Enfield 2006, "Projecting the end of a speaker's turn",
-Language 82). So the words decide first (release.py), and the voice only holds a reply to words
-that sound finished a little longer. On real speech (bench/prosody_cue.py) 19 of 21 sentence
-ends fall, and 21 of 34 pauses inside a sentence do not.
+Gravano & Hirschberg (2011, "Turn-taking cues in task-oriented dialogue", Computer Speech and
+Language 25) found that speakers about to give up the turn end with a final fall (L-L%) or a high
+rise (H-H%), and speakers about to go on end on a plateau (H-L%, the pitch held level). So:
+- FALLING: the voice ends low, or drops over its last 300 ms: done;
+- RISING: it ends at or above the speaker's median and still climbing (a high rise, often a
+  question said as a statement): done too;
+- LEVEL: anything else, the plateau of a speaker holding the floor: may go on.
+It is a tendency, not a law: speakers also fall to low and then go on ("Pitch and the Projection
+of More Talk", a study of American English telephone calls), and listeners project turn ends from
+the words more than from the melody (de Ruiter, Mitterer & Enfield 2006, "Projecting the end of a
+speaker's turn", Language 82). So the words decide first (release.py), and only a level voice
+holds a reply to words that sound finished a little longer. On real speech (bench/prosody_cue.py)
+all 21 labelled sentence ends fall or rise high (19 fall, 2 rise), and 13 of 33 pauses inside a
+sentence are level; the mid-sentence-pause bench's whole sentences cut at a thinking pause are
+level in 19 of 20.
 
 The measure, numpy only, once per candidate turn end (never per frame), on the last seconds of
 the caller's 8 kHz audio:
@@ -20,7 +25,8 @@ the caller's 8 kHz audio:
   when it is loud (within 25 dB of the loudest) and periodic (peak >= 0.45, Praat's threshold);
 - frames that leap away from their neighbours (octave slips, creak) dropped;
 - the ending falls when the last voiced stretch ends well below the speaker's own median in
-  this audio, or drops clearly over its last 300 ms.
+  this audio, or drops clearly over its last 300 ms; it rises high when it ends at or above that
+  median and climbs clearly over its last 300 ms.
 """
 
 from __future__ import annotations
@@ -50,7 +56,8 @@ MIN_VOICED = 15  # voiced frames in the audio for a median worth comparing with 
 
 class Ending(Enum):
     FALLING = "falling"  # ends low, or dropping: sounds done
-    NOT_FALLING = "not falling"  # level or rising: may go on
+    RISING = "rising"  # ends high and climbing (a high rise): sounds done, asking
+    LEVEL = "level"  # a plateau, neither: may go on
     UNKNOWN = "unknown"  # too little voice to tell (a whisper, a cough, noise)
 
 
@@ -61,6 +68,11 @@ class FallRule:
     at) is a final fall."""
     drop_st: float = 2.0
     """...or it drops this many semitones over its last 300 ms (a fit through the frames)."""
+    above_median_st: float = 0.0
+    """The ending's pitch at least this many semitones over the median (at or above it: a rise
+    that stays low is the plateau's "continuation rise")..."""
+    rise_st: float = 2.0
+    """...and climbing this many over its last 300 ms is a high rise."""
 
 
 @dataclass(frozen=True)
@@ -214,8 +226,21 @@ def _judge(f0: np.ndarray, at: np.ndarray, rule: FallRule) -> Verdict:
     if tail.sum() < TAIL_FRAMES:
         return Verdict(Ending.UNKNOWN, median, voiced_frames=int(at.size))
     end_st = float(np.median(st[tail][-TAIL_FRAMES:]))
-    slope = np.polyfit(at[tail] * HOP / RATE, st[tail], 1)[0]
-    drop = float(-slope * TAIL_S)
-    falling = end_st <= -rule.below_median_st or drop >= rule.drop_st
-    ending = Ending.FALLING if falling else Ending.NOT_FALLING
-    return Verdict(ending, round(median, 1), round(end_st, 2), round(drop, 2), int(at.size))
+    drop = -_slope(at[tail] * HOP / RATE, st[tail]) * TAIL_S
+    return Verdict(_shape(end_st, drop, rule), round(median, 1), round(end_st, 2), round(drop, 2),
+                   int(at.size))
+
+
+def _slope(x: np.ndarray, y: np.ndarray) -> float:
+    """Least-squares slope of y over x, in plain arithmetic: np.polyfit would go through LAPACK,
+    whose BLAS threads contend with the event loop on a busy core."""
+    dx = x - x.mean()
+    return float(np.dot(dx, y - y.mean()) / max(float(np.dot(dx, dx)), 1e-12))
+
+
+def _shape(end_st: float, drop: float, rule: FallRule) -> Ending:
+    if end_st <= -rule.below_median_st or drop >= rule.drop_st:
+        return Ending.FALLING
+    if end_st >= rule.above_median_st and -drop >= rule.rise_st:
+        return Ending.RISING
+    return Ending.LEVEL

@@ -11,10 +11,11 @@ silence it takes to be sure the caller is done:
 - The caller is telling something at length (two sentences or more in one turn, or they
   already went on after a pause we took for the end): wait between sentences, at least as long
   as the longest pause they resumed after.
-- Anything else is a finished statement: at once, unless the caller's voice did not end
-  falling (prosody.py: level or rising, as a speaker who pauses to go on sounds): then a short
-  hold, long enough for a thinking pause ("I'm calling about my prescription ... for blood
-  pressure pills"). The reply is prepared meanwhile, so only such turns wait.
+- Anything else is a finished statement: at once, unless the caller's voice ended level
+  (prosody.py: the plateau of a speaker who pauses to go on, neither a final fall nor a high
+  rise): then a short hold, long enough for a thinking pause ("I'm calling about my
+  prescription ... for blood pressure pills"). The reply is prepared meanwhile, so only such
+  turns wait.
 
 Pure and cheap: it runs once per candidate turn end, never per frame.
 """
@@ -108,8 +109,8 @@ def release_after(
         return Release(rule.unfinished_hold_s, f"unfinished: {sign}")
     if (story := _narrating(text, resumed_pauses, rule)) is not None:
         return story
-    if ending is Ending.NOT_FALLING and rule.level_hold_s > 0:
-        return Release(rule.level_hold_s, "finished, voice not falling")
+    if ending is Ending.LEVEL and rule.level_hold_s > 0:
+        return Release(rule.level_hold_s, "finished, voice level")
     return Release(0.0, "finished")
 
 

@@ -263,15 +263,15 @@ class TurnsSettings(Group):
     narrating_hold_s: float = Field(default=0.8, gt=0, le=5)
     """A caller telling something at length (two sentences or more, or they went on after a
     pause) gets this long between sentences before the agent answers."""
-    prosody_cue: bool = False
+    prosody_cue: bool = True
     """Listen to how the caller's voice ended (console/calls/prosody.py): a finished statement
-    whose pitch does not end falling (level or rising, as a speaker who pauses to go on sounds)
-    waits `level_hold_s` before the agent answers. Off by default: it stops the agent talking
-    over a thinking pause after words that sound whole (bench/midpause.py: 2 of 20 -> 0), but it
-    also holds about 1 in 10 real finished statements (bench/prosody_cue.py), which lifts
-    voice-to-voice p95 from ~440 ms to ~680 ms (bench/pipeline.py)."""
+    whose pitch ends level (the plateau of a speaker pausing to go on, neither a final fall nor a
+    high rise) waits `level_hold_s` before the agent answers. It stops the agent talking over a
+    thinking pause after words that sound whole (bench/midpause.py); on real speech every
+    labelled sentence end falls or rises high, so finished turns are answered at once
+    (bench/prosody_cue.py). Off: the words alone decide."""
     level_hold_s: float = Field(default=0.7, gt=0, le=5)
-    """Seconds of quiet before answering a finished statement whose voice did not end falling:
+    """Seconds of quiet before answering a finished statement whose voice ended level:
     long enough for a thinking pause mid-sentence (600 ms in bench/midpause.py)."""
     backchannels: list[str] = Field(default_factory=list)
     """Words said over the agent that neither interrupt it nor get an answer, as JSON:

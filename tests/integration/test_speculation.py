@@ -14,7 +14,7 @@ import pytest
 from console.simulate.caller import Utterance
 from tests.fakes.deepgram_fake import silence
 from tests.integration.conftest import start_cloud_stack, stop_cloud_stack
-from tests.speech import hum, monologue
+from tests.speech import finished_turn, hum, monologue
 
 FRAGMENT = "I'd like to book a table for"
 PAUSE_MS = 600
@@ -108,19 +108,19 @@ async def test_flux_eager_end_then_resumed_then_end_of_turn_gives_one_reply_to_t
 
 
 @pytest.fixture
-async def listening_to_pitch(tmp_path):
-    stack, parts = await start_cloud_stack(tmp_path, overrides={"turns_prosody_cue": True},
-                                           reply="Noted.")  # short: quick to play out
+async def short_replies(tmp_path):
+    stack, parts = await start_cloud_stack(tmp_path, reply="Noted.")  # quick to play out
     yield stack
     await stop_cloud_stack(parts)
 
 
 async def test_a_statement_whose_voice_ends_level_is_not_answered_inside_a_thinking_pause(
-        listening_to_pitch):
+        short_replies):
     """Words that are a whole sentence ("I'm calling about my prescription"), said with a level
-    pitch, then 600 ms of thinking and the rest: the reply prepared in the pause waits for the
-    level-voice hold, the caller goes on first, and nothing is heard until they are done."""
-    cloud = listening_to_pitch
+    pitch, then 600 ms of thinking and the rest: with the default settings the reply prepared in
+    the pause waits for the level-voice hold, the caller goes on first, and nothing is heard
+    until they are done."""
+    cloud = short_replies
     fragment, rest = "I'm calling about my prescription", "for my heart"
     cloud.deepgram.script = [fragment, rest]
     # The rest is too short for an interim: its words come as a final, which restarts the reply.
@@ -132,3 +132,16 @@ async def test_a_statement_whose_voice_ends_level_is_not_answered_inside_a_think
     asked = [r.messages[-1]["content"] for r in cloud.groq.requests]
     assert asked[-1] == f"{fragment} {rest}"
 
+
+@pytest.mark.parametrize("sentence", [3, 16])  # "No matter." (beckett); an endgame line
+async def test_a_real_sentence_that_ends_in_a_high_rise_is_answered_at_once(short_replies,
+                                                                             sentence):
+    """Real speech ending where its speaker ended a sentence, with the pitch climbing at the end
+    (a high rise, which yields the turn as a fall does): the pitch cue does not hold it."""
+    cloud = short_replies
+    cloud.deepgram.script = ["No matter."]
+    talk = finished_turn(sentence)
+    caller = cloud.caller(Utterance(mulaw=talk + silence(40)), reply_timeout_s=6.0)
+    await caller.run()
+    (settled,) = cloud.events("SpeculationSettled")
+    assert (settled.outcome, settled.rule) == ("used", "finished")

@@ -10,10 +10,10 @@ from tests.speech import cough, hum, recording, silence, voiced_spans
 
 # (pitch at the start, at the end, the ending heard): a man's and a woman's register
 GLIDES = [
-    (120, 120, Ending.NOT_FALLING),  # level
-    (220, 220, Ending.NOT_FALLING),
-    (110, 140, Ending.NOT_FALLING),  # a continuation rise
-    (200, 260, Ending.NOT_FALLING),
+    (120, 120, Ending.LEVEL),  # a plateau
+    (220, 220, Ending.LEVEL),
+    (110, 140, Ending.LEVEL),  # a slow drift up over a whole phrase is no high rise
+    (200, 260, Ending.LEVEL),
     (130, 90, Ending.FALLING),  # a final fall
     (240, 170, Ending.FALLING),
 ]
@@ -27,6 +27,13 @@ def test_the_ending_of_a_voice_with_a_known_pitch_glide(start_hz, end_hz, ending
 def test_a_fall_only_in_the_last_300_ms_is_a_final_fall() -> None:
     voice = hum(1000, 150, 150) + hum(300, 150, 115)
     assert ending_of(voice + silence(200)).ending is Ending.FALLING
+
+
+def test_a_climb_in_the_last_300_ms_is_a_high_rise_and_a_small_one_is_level() -> None:
+    assert ending_of(hum(1000, 150, 150) + hum(300, 150, 190) + silence(200)).ending is \
+        Ending.RISING
+    assert ending_of(hum(1000, 150, 150) + hum(300, 150, 165) + silence(200)).ending is \
+        Ending.LEVEL
 
 
 def test_the_silence_after_the_voice_is_not_its_ending() -> None:
@@ -48,15 +55,16 @@ def _ending_at(name: str, near_s: float) -> Ending:
     return ending_of(audio[max(0, at - 16000) : at + 1600]).ending
 
 
-# Real speech (the moonshine-voice recordings): sentence ends that fall, and a reader holding
-# the pitch up at the commas of one long sentence (A Tale of Two Cities).
+# Real speech (the moonshine-voice recordings): sentence ends that fall or rise high, and a reader
+# holding the pitch level inside one long sentence (A Tale of Two Cities).
 REAL = [
     ("beckett", 7.40, Ending.FALLING),  # "Fail again."
     ("beckett", 5.50, Ending.FALLING),  # "[Try] again."
     ("endgame_nagg_nell", 21.84, Ending.FALLING),  # "It's what you were in pain." (sic)
     ("two_cities", 41.63, Ending.FALLING),  # "...in the superlative degree of comparison only."
-    ("two_cities", 6.17, Ending.NOT_FALLING),  # "it was the age of wisdom,"
-    ("two_cities", 36.48, Ending.NOT_FALLING),  # "...insisted on its being received,"
+    ("beckett", 4.10, Ending.RISING),  # "No matter." said as if asking
+    ("two_cities", 2.68, Ending.LEVEL),  # pauses inside its one long sentence
+    ("two_cities", 16.47, Ending.LEVEL),
 ]
 
 

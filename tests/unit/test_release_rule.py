@@ -98,10 +98,11 @@ def test_empty_text_is_not_unfinished() -> None:
 # sound unfinished and a caller narrating keep their own rules, and an unknown ending (or the cue
 # turned off: no level hold) answers at once as before.
 VOICED = ReleaseRule(unfinished_hold_s=1.2, narrating_hold_s=0.8, level_hold_s=0.7)
-F, L, U = Ending.FALLING, Ending.NOT_FALLING, Ending.UNKNOWN
+F, L, R, U = Ending.FALLING, Ending.LEVEL, Ending.RISING, Ending.UNKNOWN
 ENDING_TABLE = [
-    ("I'm calling about my prescription", L, VOICED, 0.7, "finished, voice not falling"),
+    ("I'm calling about my prescription", L, VOICED, 0.7, "finished, voice level"),
     ("I'm calling about my prescription", F, VOICED, 0.0, "finished"),
+    ("I'm calling about my prescription", R, VOICED, 0.0, "finished"),  # a high rise yields
     ("I'm calling about my prescription", U, VOICED, 0.0, "finished"),
     ("I'm calling about my prescription", L, RULE, 0.0, "finished"),  # the cue turned off
     ("Are you open on Sundays?", L, VOICED, 0.0, "question"),  # questions often rise
@@ -111,7 +112,7 @@ ENDING_TABLE = [
 
 
 @pytest.mark.parametrize(("text", "ending", "rule", "wait_s", "reason"), ENDING_TABLE)
-def test_a_voice_that_does_not_end_falling_holds_only_a_finished_statement(
+def test_a_level_voice_holds_only_a_finished_statement(
         text: str, ending: Ending, rule: ReleaseRule, wait_s: float, reason: str) -> None:
     release = release_after(text, rule=rule, ending=ending)
     assert (release.after_quiet_s, release.reason) == (wait_s, reason)
