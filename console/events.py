@@ -296,11 +296,18 @@ class SummaryEdited(CallEvent):
 class ReplyProposed(CallEvent):
     """A gated reply as it streams to the operator, before any of it is spoken: `text` is all of
     it so far, `complete` once the LLM has finished it. `reason` says why it was gated: "operator"
-    (the call's gate is on) or the profile's topic it matched. Only the complete one is stored."""
+    (the call's gate is on) or the profile's topic it matched. Only the complete one is stored.
+
+    The operator approves what they see: `approved` is the start of `text` already approved (the
+    caller hears it whatever follows), and `approvable` says complete pieces wait for approval
+    (so an approval now speaks them), while the reply is still being written or once it is
+    complete."""
 
     text: str
     complete: bool
     reason: str
+    approved: str = ""
+    approvable: bool = False
 
 
 @dataclass(frozen=True)
@@ -308,7 +315,9 @@ class GatedReplyDecided(CallEvent):
     """The audit of one gated reply: what the agent proposed, the decision ("approved", "edited",
     "rejected", "auto-approved" by the timeout policy, or "withdrawn": the caller went on, an
     emergency or a hang-up overtook it), who decided, and `decide_ms` from the complete proposal
-    to the decision. `spoken` is what the caller hears instead ("" when nothing)."""
+    to the decision. `spoken` is all the caller was allowed to hear of it ("" when nothing): the
+    part approved before the decision, then the proposal's rest or the edit. `approved_early`
+    counts the pieces (first clause, sentences) approved while the reply was still being written."""
 
     proposed: str
     decision: str
@@ -316,6 +325,7 @@ class GatedReplyDecided(CallEvent):
     actor: str
     decide_ms: float
     reason: str = ""
+    approved_early: int = 0
 
 
 # --- issue 15, part 4: warm transfer ---------------------------------------------------------

@@ -4,6 +4,8 @@ tests/integration/test_gated_replies.py.)"""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from console.calls.gate import GATE_LINE, HOLD_LINES, GateOptions, NothingToDecide, hold_line
@@ -11,12 +13,35 @@ from console.calls.live import LiveCalls
 from tests.unit.session_fakes import ScriptedLLM, make_harness
 
 ANSWER = "Two tablets every six hours. Never more than eight a day."
+# ANSWER's first five words make two complete pieces ("Two tablets every six", "hours."): the
+# first clause is cut after four words, then each sentence.
+FIRST, REST = "Two tablets every six hours.", "Never more than eight a day."
 EDIT = "A nurse will call you back about the dose within the hour."
 HOLD_AUDIO = b"\x20" * 800  # 0.1 s of prepared audio per holding line
 
 
-async def started(*, gate: GateOptions | None = None, replies=(ANSWER,)):
-    h = make_harness(llm=ScriptedLLM(list(replies)), gate=gate or GateOptions())
+class PausingLLM(ScriptedLLM):
+    """Writes its first reply up to `pause_after` words, then waits until the test lets it go on:
+    what the operator sees while a reply is still being written is then the test's to choose."""
+
+    def __init__(self, pause_after: int, replies=(ANSWER,)) -> None:
+        super().__init__(list(replies))
+        self.pause_after = pause_after
+        self.go_on = asyncio.Event()
+
+    async def reply(self, messages, observer=None):
+        written = 0
+        async for token in super().reply(messages, observer):
+            yield token
+            written += 1
+            if written == self.pause_after and len(self.requests) == 1:
+                await self.go_on.wait()
+
+
+async def started(*, gate: GateOptions | None = None, replies=(ANSWER,), llm=None,
+                  ms_per_char: int = 40):
+    h = make_harness(llm=llm or ScriptedLLM(list(replies)), gate=gate or GateOptions())
+    h.tts.ms_per_char = ms_per_char
     for line in HOLD_LINES:
         h.session.deps.greetings.remember("test", line, HOLD_AUDIO)
     await h.session.begin()
@@ -132,18 +157,105 @@ async def test_an_operator_gate_holds_replies_on_any_topic_until_it_is_turned_of
     await h.session.on_stop("test")
 
 
-async def test_approval_waits_for_the_whole_reply_but_an_edit_may_come_sooner():
-    h = await started()
-    h.llm.token_delay = 0.05
+async def test_approval_needs_a_complete_piece_but_an_edit_may_come_sooner():
+    h = await started(llm=PausingLLM(2))  # "Two tablets": no piece of it is complete yet
     with pytest.raises(NothingToDecide):
         h.session.gate.decide("approve", "ana")  # nothing waits
     h.stt.say("final", "what dosage can I take", speech_final=True)
-    await h.until(lambda: h.of_kind("ReplyProposed"))
-    with pytest.raises(NothingToDecide, match="still being written"):
+    await h.until(lambda: shown(h) and shown(h).text == "Two tablets")
+    assert not shown(h).approvable  # so the console does not offer the approval
+    with pytest.raises(NothingToDecide, match="nothing complete to approve yet"):
         h.session.gate.decide("approve", "ana")
     h.session.gate.decide("edit", "ana", EDIT)
     await until_agent_turn(h, EDIT)
     assert spoken(h) == [EDIT]
+    await h.session.on_stop("test")
+
+
+# --- approving what the operator sees, while the reply is still being written ------------------
+
+
+def shown(h):
+    """The proposal as the console last saw it."""
+    return (h.of_kind("ReplyProposed") or [None])[-1]
+
+
+async def approve_first(h) -> None:
+    """The caller asks; the LLM pauses after FIRST; the operator approves what is complete."""
+    h.stt.say("final", "what dosage of ibuprofen can I take", speech_final=True)
+    await h.until(lambda: shown(h) and shown(h).text == FIRST)
+    assert shown(h).approvable and not shown(h).complete
+    h.session.gate.decide("approve", "ana")
+
+
+async def test_approving_while_the_reply_is_written_speaks_its_complete_pieces_and_holds_the_rest():
+    gate = GateOptions(hold_after_s=0.05, hold_every_s=5.0)
+    h = await started(gate=gate, llm=PausingLLM(5), ms_per_char=5)
+    await approve_first(h)
+    assert (shown(h).approved, shown(h).approvable) == (FIRST, False)
+    # Heard at once; once it has played, the caller holds while the rest is written.
+    await h.until(lambda: GATE_LINE in spoken(h))
+    assert " ".join(spoken(h)[:-1]) == FIRST and spoken(h)[-1] == GATE_LINE
+    assert not proposed(h)  # all before the reply was complete
+    h.llm.go_on.set()
+    await h.until(lambda: proposed(h))
+    assert (proposed(h)[0].approved, proposed(h)[0].approvable) == (FIRST, True)
+    assert REST not in " ".join(spoken(h))  # written and shown, not approved: unheard
+    h.session.gate.decide("approve", "ana")
+    await until_agent_turn(h, ANSWER)
+    assert spoken(h)[-1] == REST
+    audit = h.of_kind("GatedReplyDecided")
+    assert [(a.decision, a.actor, a.spoken, a.approved_early) for a in audit] == [
+        ("approved", "ana", ANSWER, 2)]
+    await h.session.on_stop("test")
+
+
+async def test_an_edit_after_a_partial_approval_replaces_only_the_unapproved_rest():
+    h = await started(llm=PausingLLM(5, replies=(ANSWER, "Is there anything else?")),
+                      ms_per_char=5)
+    await approve_first(h)
+    h.session.gate.decide("edit", "ana", EDIT)  # the rest is still being written: not needed
+    heard = f"{FIRST} {EDIT}"
+    await until_agent_turn(h, heard)
+    assert " ".join(spoken(h)) == heard
+    audit = h.of_kind("GatedReplyDecided")
+    assert [(a.decision, a.proposed, a.spoken, a.approved_early) for a in audit] == [
+        ("edited", FIRST, heard, 2)]
+    h.stt.say("final", "thanks, that's all", speech_final=True)
+    await h.until(lambda: len(h.llm.requests) == 2)
+    history = [(m.role, m.content) for m in h.llm.requests[1]]
+    assert ("assistant", heard) in history  # what the caller heard, the approved part included
+    await h.session.on_stop("test")
+
+
+async def test_a_rejection_after_a_partial_approval_says_nothing_more():
+    h = await started(llm=PausingLLM(5), ms_per_char=5)
+    live = LiveCalls(h.session.deps.bus)
+    live.add(h.session)
+    await approve_first(h)
+    await h.until(lambda: " ".join(spoken(h)) == FIRST)
+    await live.decide_reply(h.session.sid, "reject", "", "ana")
+    await h.until(lambda: h.session.state == "operator")
+    h.llm.go_on.set()  # were the LLM still writing, nothing more of it would be said
+    assert " ".join(spoken(h)) == FIRST and h.session.gate.pending is None
+    audit = h.of_kind("GatedReplyDecided")
+    assert [(a.decision, a.spoken, a.approved_early) for a in audit] == [("rejected", FIRST, 2)]
+    await h.session.on_stop("test")
+
+
+async def test_the_timeout_policy_approves_the_unapproved_rest_once_it_is_complete():
+    gate = GateOptions(timeout_s=0.2, policy="approve", hold_after_s=0.05, hold_every_s=0.15)
+    h = await started(gate=gate, llm=PausingLLM(5), ms_per_char=5)
+    await approve_first(h)
+    # The caller is held past the timeout while the rest is written: none of it is approved
+    # unseen, as a complete proposal's rest would be.
+    await h.until(lambda: len([t for t in spoken(h) if t in HOLD_LINES]) >= 3)
+    assert not h.of_kind("GatedReplyDecided")
+    h.llm.go_on.set()
+    await until_agent_turn(h, ANSWER)
+    audit = h.of_kind("GatedReplyDecided")
+    assert [(a.decision, a.actor, a.spoken, a.approved_early) for a in audit] == [
+        ("auto-approved", "timeout", ANSWER, 2)]
     await h.session.on_stop("test")
 
 
