@@ -1,7 +1,8 @@
 """Approve-before-speak over the real server: fake Deepgram, Groq and Twilio on loopback, the
 real SDKs, our media server and simulated Twilio callers who record what they heard. A caller on
 the medical intake line asks about a dosage (one of its `gate_topics`); an operator approves,
-edits or rejects the reply through the console's CallControl. The fake TTS makes audio unique to
+edits or rejects the reply through the console's CallControl, or approves its first pieces while
+the rest is still being written. The fake TTS makes audio unique to
 each text, so what a caller heard tells which words reached them."""
 
 from __future__ import annotations
@@ -80,5 +81,41 @@ async def test_the_caller_hears_a_holding_line_then_only_approved_or_edited_word
             ("edited", EDIT, "ana")]
         proposals = [e.payload for e in stored.events if e.kind == "ReplyProposed"]
         assert [p["text"] for p in proposals] == [ANSWER]  # the complete one, not every token
+    finally:
+        await stop_cloud_stack(parts)
+
+
+async def test_approving_what_is_shown_lets_the_caller_hear_it_before_the_reply_is_complete(
+    tmp_path,
+):
+    """The operator approves the reply's first complete pieces while the LLM is still writing the
+    rest; once it is complete they edit that rest. The caller hears the approved pieces before
+    the reply is complete, then the edit, and never the sentence nobody approved."""
+    stack, parts = await start_cloud_stack(tmp_path, ms_per_char=5.0, script=[QUESTION],
+                                           reply=ANSWER)
+    stack.groq.tokens_per_s = 8  # ANSWER's first two pieces at 0.6 s, the last one 0.8 s later
+    watch, control, heard_then = Watch(stack.runtime.bus), stack.runtime.control, bytearray()
+
+    async def operator() -> None:
+        sid = caller.options.call_sid
+        await watch.until(lambda: watch.of("ReplyProposed", call_sid=sid, approvable=True))
+        await control.decide_reply(sid, "approve", "", "ana")
+        await watch.until(lambda: watch.of("ReplyProposed", call_sid=sid, complete=True))
+        heard_then.extend(caller.playout.heard)  # sent to the caller before the reply was done
+        await control.decide_reply(sid, "edit", EDIT, "ana")
+        await watch.until(lambda: any(EDIT in e.text for e in watch.of(
+            "TurnCompleted", call_sid=sid, role="agent")))  # played: the caller may hang up
+
+    caller = stack.caller(spoken(wait_for_reply=False), custom_parameters=MEDICAL, hold=operator)
+    try:
+        await caller.run()
+        audio, heard = stack.deepgram.audio_for, bytes(caller.playout.heard)
+        first, second, rest = "Two tablets every six", "hours.", "Never more than eight a day."
+        assert heard_in_order(bytes(heard_then), audio(first), audio(second))
+        assert heard_in_order(heard, audio(first), audio(second), audio(EDIT))
+        assert not heard_in_order(heard, audio(rest))  # proposed, never approved
+        audit = watch.of("GatedReplyDecided", call_sid=caller.options.call_sid)
+        assert [(a.decision, a.spoken, a.approved_early) for a in audit] == [
+            ("edited", f"{first} {second} {EDIT}", 2)]
     finally:
         await stop_cloud_stack(parts)
