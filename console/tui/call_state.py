@@ -62,16 +62,31 @@ class TimelineEntry:
 
 @dataclass
 class PendingReply:
-    """The reply waiting for the operator: what it says so far, and why it waits."""
+    """The reply waiting for the operator: what it says so far, what of it is approved, and why
+    it waits."""
 
     text: str
     reason: str
     shown_at: float  # wall clock: its first words reached the console
-    ready_at: float | None = None  # wall clock: complete, so it can be approved
+    ready_at: float | None = None  # wall clock: complete, so all of it can be approved
+    approved: str = ""  # the start of `text` already approved: the caller hears it
+    pieces_wait: bool = False  # complete pieces wait for approval while the rest is written
 
     @property
     def complete(self) -> bool:
         return self.ready_at is not None
+
+    @property
+    def approvable(self) -> bool:
+        """Enter approves something now: the whole rest, or the complete pieces shown so far."""
+        return self.complete or self.pieces_wait
+
+    @property
+    def rest(self) -> str:
+        """What is not approved yet: what the operator may still edit."""
+        if self.approved and self.text.startswith(self.approved):
+            return self.text[len(self.approved):].strip()
+        return self.text
 
     def waiting_s(self, now: float) -> float:
         """How long the caller has been held for a decision (0 while it is being written)."""

@@ -1,8 +1,10 @@
 """The call view's keys for gated replies (issue 15: approve-before-speak), mixed into it.
 
-g gates every reply of the call (again: ungates); when a reply waits, enter approves it, e opens
-it for editing (the edit is spoken instead) and r rejects it (nothing is said, the operator takes
-the call). Each goes through CallControl like every operator action (tui/operator.py).
+g gates every reply of the call (again: ungates); when a reply waits, enter approves what of it is
+complete (while it is still being written, its complete pieces shown so far), e opens the part
+not yet approved for editing (the edit is spoken instead) and r rejects it (nothing more is said,
+the operator takes the call). Each goes through CallControl like every operator action
+(tui/operator.py).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ class GateDesk(Protocol):
                markup: bool = ...) -> None: ...
 
 
-# Gate actions, and whether each needs a waiting reply that is complete (True), any (False).
+# Gate actions, and whether each needs a waiting reply with something to approve (True), or any.
 _DECISIONS = {"approve_reply": True, "edit_reply": False, "reject_reply": False}
 
 
@@ -69,12 +71,12 @@ class GateKeys:
         if action not in _DECISIONS:
             return None
         pending = call.proposal if call is not None else None
-        return pending is not None and (pending.complete or not _DECISIONS[action])
+        return pending is not None and (pending.approvable or not _DECISIONS[action])
 
     def sync_gate_keys(self, call: CallState) -> None:
         """Re-draw the footer when the gate or the waiting reply changed (not on every token)."""
         pending = call.proposal
-        shown = (call.gated, pending is not None, pending is not None and pending.complete)
+        shown = (call.gated, pending is not None, pending is not None and pending.approvable)
         if shown != self._gate_keys_shown:
             self._gate_keys_shown = shown
             self.refresh_bindings()
@@ -97,8 +99,9 @@ class GateKeys:
             if text:
                 app.decide_reply(sid, "edit", text)
 
-        title = f"Edit the reply to {call.caller} (enter: speak this instead)"
-        app.push_screen(PromptScreen(title, value=call.proposal.text), edited)
+        whose = "the rest of the reply" if call.proposal.approved else "the reply"
+        title = f"Edit {whose} to {call.caller} (enter: speak this instead)"
+        app.push_screen(PromptScreen(title, value=call.proposal.rest), edited)
 
     def action_reject_reply(self) -> None:
         self.app.decide_reply(self.call_sid, "reject")
@@ -115,9 +118,9 @@ class WaitingReplies:
         for sid in changed:
             call = app.board.get(sid)
             pending = call.proposal if call is not None else None
-            if call is None or pending is None or not pending.complete:
+            if call is None or pending is None:
                 self._told.pop(sid, None)
-            elif self._told.get(sid) != pending.shown_at:
+            elif pending.approvable and self._told.get(sid) != pending.shown_at:
                 self._told[sid] = pending.shown_at
                 self._tell(app, call)
 

@@ -1,9 +1,10 @@
 """Gated replies as the console sees them (issue 15: approve-before-speak): a pure fold of the
 gate's events into the call's plain data, so the call view only renders.
 
-A proposal streams in (`ReplyProposed`, the whole text so far each time) until it is complete;
-the audit event (`GatedReplyDecided`) clears it, whoever decided (this console, another one, the
-CLI, the timeout policy) or whatever withdrew it.
+A proposal streams in (`ReplyProposed`, the whole text so far each time, with the part already
+approved and whether complete pieces wait for approval) until it is complete; the audit event
+(`GatedReplyDecided`) clears it, whoever decided (this console, another one, the CLI, the
+timeout policy) or whatever withdrew it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ def _proposed(call: CallState, event: ReplyProposed) -> None:
     pending = call.proposal
     if pending is None:
         pending = call.proposal = PendingReply(event.text, event.reason, event.at)
-    pending.text = event.text
+    pending.text, pending.approved = event.text, event.approved
+    pending.pieces_wait = event.approvable
     if event.complete and pending.ready_at is None:
         pending.ready_at = event.at
 

@@ -120,3 +120,33 @@ async def test_an_operator_on_the_dashboard_is_told_once_that_a_reply_waits(back
         backend.play(streamed("CA1", ANSWER, T0 + 80)[-1:])  # the same reply, again
         await pilot.pause(0.1)
         assert sum("waits for approval" in t for t in told) == 1
+
+
+async def test_enter_approves_the_complete_pieces_of_a_reply_still_being_written(backend) -> None:
+    first, rest = "Two tablets every six hours.", "Never more"
+
+    def shown(text: str, at: float, **approval) -> ReplyProposed:
+        return ReplyProposed("CA1", text=text, complete=False, reason=REASON, at=at, **approval)
+
+    app = VoiceConsoleApp(backend, clock=frozen_clock(T0 + 95), refresh_interval=0.02)
+    async with app.run_test(size=(120, 34)) as pilot:
+        panel = await open_call(pilot, backend)
+        backend.play([shown("Two tablets", T0 + 80)])
+        await wait_until(pilot, lambda: panel.display)
+        await pilot.press("enter")  # no piece is complete yet: approving is not offered
+        backend.play([shown(first, T0 + 80.5, approvable=True)])
+        await wait_until(pilot, lambda: "complete pieces wait" in str(panel.content))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: decisions(backend) == [("approve", "")])
+
+        backend.play([shown(f"{first} {rest}", T0 + 81, approved=first)])
+        await wait_until(pilot, lambda: f"approved, heard: {first}\n{rest}\n" in str(panel.content))
+        await pilot.press("enter")  # the rest is still being written: nothing to approve
+        await pilot.press("e")
+        await wait_until(pilot, lambda: isinstance(app.screen, PromptScreen))
+        box = app.screen.query_one(PrintableInput)
+        assert box.value == rest  # only the unapproved rest is the operator's to edit
+        box.value = EDIT
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: len(decisions(backend)) == 2)
+        assert decisions(backend) == [("approve", ""), ("edit", EDIT)]

@@ -1,5 +1,6 @@
-"""The gated reply in the call view: what the agent proposes to say, as it streams, and the keys
-that decide it. Hidden when no reply waits."""
+"""The gated reply in the call view: what the agent proposes to say, as it streams, which part of
+it is approved (the caller hears it) and which waits, and the keys that decide it. Hidden when no
+reply waits."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from textual.widgets import Static
 from console.tui.call_state import CallState, PendingReply
 
 KEYS = "enter approve · e edit · r reject (you take the call)"
+# While the reply is still being written: enter approves its complete pieces, heard at once.
+PIECE_KEYS = "enter approve what is complete · e edit the rest · r reject (you take the call)"
 
 
 class ProposalPanel(Static):
@@ -24,12 +27,27 @@ def render_proposal(pending: PendingReply, now: float) -> Text:
     text = Text()
     text.append("GATED REPLY", style="bold reverse")
     text.append(f"  {pending.reason}  ·  ", style="dim")
-    if pending.complete:
-        text.append(f"caller holding {pending.waiting_s(now):.0f} s", style="bold yellow")
-    else:
-        text.append("being written…", style="italic")
+    text.append_text(_status(pending, now))
     text.append("\n")
-    text.append(pending.text or "…", style="bold")
+    if pending.approved:
+        text.append("✓ approved, heard: ", style="green")
+        text.append(pending.approved, style="green")
+        text.append("\n")
+    text.append(pending.rest or "…", style="bold")
     text.append("\n")
-    text.append(KEYS if pending.complete else "e edit · r reject", style="dim")
+    text.append(_keys(pending), style="dim")
     return text
+
+
+def _status(pending: PendingReply, now: float) -> Text:
+    if pending.complete:
+        return Text(f"caller holding {pending.waiting_s(now):.0f} s", style="bold yellow")
+    if pending.pieces_wait:
+        return Text("being written… complete pieces wait for approval", style="italic yellow")
+    return Text("being written…", style="italic")
+
+
+def _keys(pending: PendingReply) -> str:
+    if pending.complete:
+        return KEYS
+    return PIECE_KEYS if pending.pieces_wait else "e edit · r reject"
