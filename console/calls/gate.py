@@ -95,8 +95,7 @@ class Proposal:
     ahead: SpeechAhead  # its complete pieces, their speech made as they arrive
     text: str = ""
     ready_at: float | None = None  # monotonic: the LLM finished it
-    ended: bool = False  # the LLM stream is over, complete or not
-    escalated: bool = False  # its tokens tripped the emergency triage
+    ended: bool = False  # the LLM stream is over: complete, or stopped short (an emergency...)
     failed: bool = False  # the LLM failed: the profile's apology is said instead
     approved: int = 0  # how many of `ahead.sentences` the caller may hear
     approved_early: int = 0  # of those, approved while the reply was still being written
@@ -189,8 +188,8 @@ class ReplyGate:
         if action == "approve":
             self._approve(proposal, actor)
             return
-        heard, edit = proposal.approved_text(), text.strip()
-        spoken = " ".join(filter(None, (heard, edit))) if action == "edit" else heard
+        heard, edit = proposal.approved_text(), text.strip() if action == "edit" else ""
+        spoken = " ".join(filter(None, (heard, edit)))  # what was approved stays said
         self._settle(proposal, Decision(VERDICTS[action], spoken, actor, instead=edit))
 
     def _approve(self, proposal: Proposal, actor: str) -> None:
@@ -272,13 +271,12 @@ class ReplyGate:
             proposal.changed.set()
 
     async def _propose(self, proposal: Proposal, reply: AgentReply) -> None:
-        """Its tokens pass the emergency triage as a spoken reply's do: a trigger stops it and
-        escalates."""
+        """Its tokens pass the emergency triage as a spoken reply's do: a trigger stops it short
+        (nothing more of it is approved) and escalates."""
         async with contextlib.aclosing(self._tokens()) as tokens:
             async for token in tokens:
                 reply.clock.stamp("llm_first_token", time.monotonic())
                 if not self._host.triage.agent_gate(token):
-                    proposal.escalated = True
                     return
                 proposal.text += token
                 proposal.ahead.feed(token)

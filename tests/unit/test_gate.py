@@ -10,6 +10,7 @@ import pytest
 
 from console.calls.gate import GATE_LINE, HOLD_LINES, GateOptions, NothingToDecide, hold_line
 from console.calls.live import LiveCalls
+from console.storage.records import decode_event
 from tests.unit.session_fakes import ScriptedLLM, make_harness
 
 ANSWER = "Two tablets every six hours. Never more than eight a day."
@@ -277,3 +278,13 @@ async def test_an_emergency_trigger_in_a_gated_reply_escalates_and_is_never_prop
     assert not proposed(h)  # the operator was never asked to approve it
     assert not any("EMERGENCY_DETECTED" in text for text in spoken(h))
     await h.session.on_stop("test")
+
+
+def test_an_audit_stored_before_partial_approvals_still_decodes():
+    old = {"proposed": ANSWER, "decision": "approved", "spoken": ANSWER, "actor": "ana",
+           "decide_ms": 812.5, "reason": "topic: dosage"}
+    audit = decode_event("CA1", "GatedReplyDecided", 0.0, old)
+    assert audit is not None and audit.approved_early == 0
+    shown = decode_event("CA1", "ReplyProposed", 0.0,
+                         {"text": ANSWER, "complete": True, "reason": "topic: dosage"})
+    assert shown is not None and (shown.approved, shown.approvable) == ("", False)
