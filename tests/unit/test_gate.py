@@ -1,5 +1,6 @@
 """Approve-before-speak on the call logic with in-process providers: what waits, what is heard,
-what the history keeps, the timeout policy and the audit. (Over the real server and fakes:
+what the history keeps, approving what is shown while the rest is written, the timeout policy
+and the audit. (Over the real server and fakes:
 tests/integration/test_gated_replies.py.)"""
 
 from __future__ import annotations
@@ -267,6 +268,16 @@ async def test_a_hang_up_while_waiting_is_audited_as_withdrawn():
     audit = h.of_kind("GatedReplyDecided")
     assert [(a.decision, a.proposed, a.spoken) for a in audit] == [("withdrawn", ANSWER, "")]
     assert spoken(h) == []
+
+
+async def test_a_failed_llm_leaves_the_caller_the_profiles_apology_and_nothing_unreviewed():
+    h = await started(llm=ScriptedLLM([ANSWER], fail=True))
+    h.stt.say("final", "what dosage can I take", speech_final=True)
+    apology = h.session.profile.apology
+    await until_agent_turn(h, apology)
+    assert " ".join(spoken(h)) == apology  # (in the chunks a reply is always spoken in)
+    assert [a.decision for a in h.of_kind("GatedReplyDecided")] == ["withdrawn"]
+    await h.session.on_stop("test")
 
 
 async def test_an_emergency_trigger_in_a_gated_reply_escalates_and_is_never_proposed_whole():
