@@ -40,7 +40,10 @@ from common import save_results, spread  # noqa: I001 - sets sys.path for tests.
 from console import events as ev
 from console.calls.gate import NothingToDecide
 from console.calls.session import SessionOptions
-from tests.integration.conftest import spoken, start_cloud_stack, stop_cloud_stack
+from console.simulate.caller import Utterance
+from tests.fakes.deepgram_fake import silence
+from tests.integration.conftest import start_cloud_stack, stop_cloud_stack
+from tests.speech import finished_turn
 
 QUESTION = "I'd like to book an appointment for my knee"
 REPLIES = {
@@ -90,13 +93,19 @@ async def measure(reply: str, gated: bool, turns: int) -> list[dict[str, float]]
         try:
             if gated:
                 stack.runtime.bus.subscribe(Approver(stack.runtime))
-            await stack.caller(*(spoken(900) for _ in range(turns))).run()
+            await stack.caller(*(_said(seed) for seed in range(turns))).run()
         finally:
             await stop_cloud_stack(parts)
     measured = [e.stages for e in stack.seen if e.kind == "TurnMeasured"]
     if gated:
         assert len([e for e in stack.seen if e.kind == "GatedReplyDecided"]) >= turns
     return [s for s in measured if "voice_to_voice" in s]
+
+
+def _said(seed: int) -> Utterance:
+    """Real speech that ends where its speaker ended a sentence (a tone would end on a level
+    pitch, which the pitch cue rightly holds 0.7 s, hiding what the gate costs)."""
+    return Utterance(mulaw=finished_turn(seed) + silence(40))
 
 
 def p50(values: list[float]) -> float:
