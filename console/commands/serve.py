@@ -113,6 +113,9 @@ def _drain(settings: Settings, name: str | None) -> int:
     except Unreachable as error:
         print(f"voiceconsole serve --drain: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # the request stands: the worker drains and exits all the same
+        print(f"\nstopped waiting; {name} is still draining", file=sys.stderr)
+        return 130
     if why_not is not None:
         print(f"voiceconsole serve --drain: {why_not}", file=sys.stderr)
         return 1

@@ -75,6 +75,7 @@ class FleetWorker:
         self._grace_s = DRAIN_GRACE_S + 2 * fleet.heartbeat_s  # ours published, theirs read
         self._draining_since: float | None = None
         self._drained = False
+        self._stopped = False
         # Calls sent to each worker since the last beat: counted at once, so that a burst of
         # calls within a heartbeat spreads instead of all going to whoever looked emptiest.
         self._placed: Counter[str] = Counter()
@@ -86,8 +87,11 @@ class FleetWorker:
         return self
 
     async def stop(self) -> None:
-        await self.heartbeat.stop()
-        await self._redis.aclose()
+        """Out of routing first (the key goes), then the connection. Once, however often."""
+        if not self._stopped:
+            self._stopped = True
+            await self.heartbeat.stop()
+            await self._redis.aclose()
 
     def describe(self) -> str:
         state = self.heartbeat.state()

@@ -416,7 +416,8 @@ class MediaServer:
     def join_fleet(self, placer: CallPlacer) -> None:
         """Serve as one worker of a fleet (issue 17): /voice sends each new call where `placer`
         says, and its tickets are ones that every worker of the fleet can check
-        (guard.FleetTickets), since the stream may open on another worker. Call before start."""
+        (guard.FleetTickets), since the stream may open on another worker. Call before the
+        server takes calls."""
         self._placer = placer
         token = self.settings.twilio.auth_token
         if self._validator is not None and token is not None:
