@@ -145,7 +145,10 @@ class Heartbeat:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.every_s)
-            await self.tick()
+            try:
+                await self.tick()
+            except Exception:  # a bug in one beat must not end them all: the worker would
+                log.exception("fleet: a heartbeat failed; beating on")  # vanish from routing
 
     async def tick(self) -> None:
         """One beat. It must answer within a heartbeat: the next one is due, and a key renewed

@@ -29,8 +29,9 @@ from console.fleet.registry import Heartbeat, WorkerBeat
 
 async def beat_forever() -> None:
     me = lambda: WorkerBeat("doomed", "http://127.0.0.1:9", 0, 10, False, os.getpid(), time.time())
-    await Heartbeat(connect(SecretStr(sys.argv[1])), me, float(sys.argv[2])).start()
-    await asyncio.Event().wait()
+    heartbeat = Heartbeat(connect(SecretStr(sys.argv[1])), me, float(sys.argv[2]))
+    await heartbeat.start()
+    await asyncio.Event().wait()  # until killed
 
 asyncio.run(beat_forever())
 """
