@@ -120,6 +120,7 @@ class Heartbeat:
         self.outage_since: float | None = None  # wall clock, while Redis is unreachable
         self.outage_reason = ""
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._beaten = asyncio.Event()  # set after each beat; whoever waits clears it first
 
     async def start(self) -> None:
@@ -131,6 +132,9 @@ class Heartbeat:
         self._task = asyncio.create_task(self._run(), name="fleet-heartbeat")
 
     async def stop(self) -> None:
+        # The flag as well as the cancel: a cancel that lands as a Redis reply completes can be
+        # lost in the client (Python 3.11's wait_for), and the beats would go on forever.
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -143,8 +147,10 @@ class Heartbeat:
                 await leave(self._redis, self._describe().name)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.every_s)
+            if self._stopping:
+                return
             try:
                 await self.tick()
             except Exception:  # a bug in one beat must not end them all: the worker would
