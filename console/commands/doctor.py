@@ -9,6 +9,8 @@ import json
 import shutil
 from typing import Any
 
+from pydantic import SecretStr
+
 from console.config import Settings, load_settings
 
 
@@ -37,7 +39,7 @@ def diagnose(settings: Settings) -> dict[str, Any]:  # the JSON report
         "local_engines": _local_engines(),
         "twilio": _twilio(settings),
         "database": str(settings.data.db),
-    } | ({"fleet": _fleet(settings)} if settings.fleet.url is not None else {})
+    } | ({"fleet": _fleet(settings, url)} if (url := settings.fleet.url) is not None else {})
 
 
 def _local_engines() -> dict[str, str]:
@@ -74,14 +76,13 @@ def _twilio(settings: Settings) -> dict[str, str]:
     }
 
 
-def _fleet(settings: Settings) -> dict[str, str]:
+def _fleet(settings: Settings, url: SecretStr) -> dict[str, str]:
     """With a fleet URL: whether its Redis answers, and this worker's name and capacity."""
     from console.fleet.operations import check
     from console.fleet.worker import default_name
 
-    assert settings.fleet.url is not None
     fleet = settings.fleet
-    return {"redis": asyncio.run(check(fleet.url)),
+    return {"redis": asyncio.run(check(url)),
             "worker": f"{fleet.name or default_name()}, {fleet.capacity} calls",
             "front": fleet.front_url or "unset: a stream that ends asks the worker that "
             "answered /voice what next"}
