@@ -86,7 +86,7 @@ async def test_a_killed_worker_leaves_the_fleet_within_three_beats(redis_server,
         killed_at = time.monotonic()
         assert "doomed" in await names(redis)  # nobody deleted it: it expires
         await until_redis(lambda: _gone(redis, "doomed"), "the key to expire")
-        assert time.monotonic() - killed_at <= BEATS_TO_LIVE * EVERY_S + 0.3
+        assert time.monotonic() - killed_at <= BEATS_TO_LIVE * EVERY_S + 0.5  # polling slack
     finally:
         if process.returncode is None:
             process.kill()
