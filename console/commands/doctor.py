@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.util
 import json
 import shutil
 from typing import Any
+
+from pydantic import SecretStr
 
 from console.config import Settings, load_settings
 
@@ -36,7 +39,7 @@ def diagnose(settings: Settings) -> dict[str, Any]:  # the JSON report
         "local_engines": _local_engines(),
         "twilio": _twilio(settings),
         "database": str(settings.data.db),
-    }
+    } | ({"fleet": _fleet(settings, url)} if (url := settings.fleet.url) is not None else {})
 
 
 def _local_engines() -> dict[str, str]:
@@ -73,6 +76,18 @@ def _twilio(settings: Settings) -> dict[str, str]:
     }
 
 
+def _fleet(settings: Settings, url: SecretStr) -> dict[str, str]:
+    """With a fleet URL: whether its Redis answers, and this worker's name and capacity."""
+    from console.fleet.operations import check
+    from console.fleet.worker import default_name
+
+    fleet = settings.fleet
+    return {"redis": asyncio.run(check(url)),
+            "worker": f"{fleet.name or default_name()}, {fleet.capacity} calls",
+            "front": fleet.front_url or "unset: a stream that ends asks the worker that "
+            "answered /voice what next"}
+
+
 def _signatures(settings: Settings) -> str:
     """Whether Twilio's signatures are enforced and, when not, why and whether that is safe."""
     unsigned = settings.unsigned_reason()
@@ -98,3 +113,7 @@ def _print(report: dict[str, Any]) -> None:
     for name, state in report["twilio"].items():
         print(f"  {name:<10} {state}")
     print(f"database: {report['database']}")
+    if "fleet" in report:
+        print("fleet:")
+        for name, state in report["fleet"].items():
+            print(f"  {name:<10} {state}")

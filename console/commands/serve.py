@@ -1,4 +1,5 @@
-"""`voiceconsole serve`: the media server and call pipeline, headless."""
+"""`voiceconsole serve`: the media server and call pipeline, headless. With a fleet URL it is a
+media worker of the fleet (console/fleet/worker.py); `serve --drain NAME` drains one."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ import contextlib
 import gc
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from console.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from console.fleet.registry import WorkerBeat
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,6 +27,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         "VOICECONSOLE_PROFILE_DEFAULT)")
     parser.add_argument("--tunnel", action="store_true",
                         help="open an ngrok tunnel for the public URL (needs NGROK_AUTHTOKEN)")
+    parser.add_argument(
+        "--drain", nargs="?", const="", metavar="NAME",
+        help="rolling restarts of a fleet (VOICECONSOLE_FLEET_URL): serve nothing, but tell "
+        "the running worker NAME (default: VOICECONSOLE_FLEET_NAME; names are in `voiceconsole "
+        "fleet status`) to take no new calls, finish its live ones and exit. The request goes "
+        "through Redis, so it works from any machine; the worker reads it at its next "
+        "heartbeat. Waits until the worker has left the fleet, then exits 0: restart it then")
     parser.set_defaults(func=run)
 
 
@@ -31,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
     names = {"host": "server_host", "port": "server_port", "profile": "profile_default"}
     overrides = {names[k]: v for k in names if (v := getattr(args, k)) is not None}
     settings = load_settings(**overrides)
+    if args.drain is not None:  # a request to a worker: it holds no data folder of its own
+        return _drain(settings, args.drain or settings.fleet.name)
     with hold_data_folder(settings, "serve"):
         return asyncio.run(_serve(settings, args.tunnel))
 
@@ -46,6 +60,10 @@ async def _serve(settings: Settings, tunnel: bool) -> int:
     runtime = Runtime(settings, tunnel=tunnel)
     serve_admin(runtime)  # `voiceconsole control` and drills reach this server
     stop = asyncio.Event()
+    if settings.fleet.url is not None:  # a media worker of the fleet; drained, it exits
+        from console.fleet.worker import join_fleet
+
+        runtime.attach(join_fleet(settings, runtime.server, runtime.address, on_drained=stop.set))
     loop = asyncio.get_running_loop()
     for signum in QUIT_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
@@ -72,6 +90,36 @@ async def _serve(settings: Settings, tunnel: bool) -> int:
             print("shutting down: ending calls, flushing storage", flush=True)
     finally:
         await runtime.stop()
+    return 0
+
+
+def _drain(settings: Settings, name: str | None) -> int:
+    from console.fleet.operations import Unreachable, drain
+
+    if settings.fleet.url is None:
+        print("voiceconsole serve --drain: no fleet: set VOICECONSOLE_FLEET_URL", file=sys.stderr)
+        return 2
+    if not name:
+        print("voiceconsole serve --drain: name the worker (see `voiceconsole fleet status`), "
+              "or set VOICECONSOLE_FLEET_NAME", file=sys.stderr)
+        return 2
+
+    def progress(beat: WorkerBeat) -> None:
+        print(f"{name}: draining, {beat.load} call(s) left", flush=True)
+
+    try:
+        why_not = asyncio.run(drain(settings.fleet.url, name, settings.fleet.heartbeat_s,
+                                    progress))
+    except Unreachable as error:
+        print(f"voiceconsole serve --drain: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # the request stands: the worker drains and exits all the same
+        print(f"\nstopped waiting; {name} is still draining", file=sys.stderr)
+        return 130
+    if why_not is not None:
+        print(f"voiceconsole serve --drain: {why_not}", file=sys.stderr)
+        return 1
+    print(f"{name}: drained and gone from the fleet", flush=True)
     return 0
 
 

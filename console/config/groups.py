@@ -418,7 +418,19 @@ class FleetSettings(Group):
     with voice-to-voice p95 under 600 ms: README, Concurrency)."""
     heartbeat_s: float = Field(default=1.0, gt=0, le=10)
     """How often a worker renews its heartbeat; it is dead after three missed beats."""
+    front_url: str | None = None
+    """The fleet's public https base that reaches any live worker (a load balancer in front of
+    them all; point the number's voice webhook at it). Set: Twilio's <Connect action> points at
+    it, so when a worker dies mid-call Twilio's request for what next reaches a live one, and
+    webhooks signed over it are accepted. Empty: each worker's own public URL."""
     stream_maxlen: int = Field(default=100_000, ge=1000)
     """Approximate length the fleet's event stream is trimmed to (Redis MAXLEN ~)."""
     claim_ttl_s: float = Field(default=15.0, gt=1, le=300)
     """An operator's hold on a call lapses this long after their console stops renewing it."""
+
+    @field_validator("front_url")
+    @classmethod
+    def _front_is_a_base(cls, value: str | None) -> str | None:
+        if value and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError(f"VOICECONSOLE_FLEET_FRONT_URL must be an http(s) URL, got {value!r}")
+        return value.rstrip("/") if value else value

@@ -23,6 +23,12 @@ def worker(name: str) -> str:
 WORKER_PATTERN = PREFIX + "worker:*"
 
 
+def drain(name: str) -> str:
+    """Set by `voiceconsole serve --drain NAME`: that worker takes no new calls, finishes its
+    live ones and exits (it deletes the key as it leaves)."""
+    return f"{PREFIX}drain:{name}"
+
+
 def call(call_sid: str) -> str:
     """A live call's snapshot (hash): its worker, profile, state, and what a console needs to
     draw it on joining."""

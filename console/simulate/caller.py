@@ -59,6 +59,7 @@ class SimulatedCaller:
         self._t0 = 0.0
         self._last_arrival = -1.0
         self._stream_parameters: dict[str, str] = options.parameters()
+        self._followed: tuple[str, str] | None = None  # a voice_url's <Stream url>, as signed
 
     # ---- clock --------------------------------------------------------------------------
 
@@ -98,12 +99,14 @@ class SimulatedCaller:
         if not self.options.auth_token:
             return {}
         validator = RequestValidator(self.options.auth_token)
-        return {SIGNATURE_HEADER: validator.compute_signature(self.options.signed(), {})}
+        signed = self._followed[1] if self._followed else self.options.signed()
+        return {SIGNATURE_HEADER: validator.compute_signature(signed, {})}
 
     async def _answered(self, session: aiohttp.ClientSession) -> bool:
         """With an auth token the call rings /voice first, as on Twilio, and streams with the
-        parameters its TwiML names (the server's one-time ticket among them)."""
-        if not self.options.auth_token:
+        parameters its TwiML names (the server's one-time ticket among them); with a voice_url
+        it also streams where that TwiML says (a fleet may send it to another worker)."""
+        if not (self.options.auth_token or self.options.voice_url):
             self._stream_parameters = self.options.parameters()
             return True
         try:
@@ -118,13 +121,17 @@ class SimulatedCaller:
             self.log.ended_by = "refused"
             return False
         self._stream_parameters = {**answer.parameters, **(self.options.custom_parameters or {})}
+        if self.options.voice_url and answer.stream_url:
+            self._followed = (answer.stream_url,
+                              "wss://" + answer.stream_url.partition("://")[2])
         return True
 
     async def _connect(self, session: aiohttp.ClientSession) -> Any:
         try:
             async with asyncio.timeout(self.options.connect_timeout_s):
                 return await session.ws_connect(
-                    self.options.url, headers=self.signature_headers(), autoping=True
+                    self._followed[0] if self._followed else self.options.url,
+                    headers=self.signature_headers(), autoping=True
                 )
         except (aiohttp.ClientError, OSError, TimeoutError) as error:
             self.log.errors.append(f"connect: {type(error).__name__}: {error}"[:200])

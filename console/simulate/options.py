@@ -34,6 +34,10 @@ class CallerOptions:
     url: str
     auth_token: str | None = None
     signed_url: str | None = None  # the URL the server signs (public wss); default: url as wss
+    voice_url: str | None = None
+    """Ring this voice webhook (a fleet worker's, which may send the stream to another worker)
+    and open the `<Stream url>` its TwiML names, as Twilio does; it is signed over exactly this
+    URL. Unset: with an auth token, ring the media server's own /voice, and stream to `url`."""
     call_sid: str = field(default_factory=lambda: _sid("CA"))
     stream_sid: str = field(default_factory=lambda: _sid("MZ"))
     account_sid: str = field(default_factory=lambda: _sid("AC"))

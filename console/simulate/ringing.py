@@ -19,10 +19,12 @@ from console.simulate.options import CallerOptions
 
 @dataclass(frozen=True)
 class Answer:
-    """What /voice said: the stream's parameters, or the words of a refusal (busy, failed)."""
+    """What /voice said: the stream's parameters and URL, or the words of a refusal (busy,
+    failed)."""
 
     parameters: dict[str, str]
     refusal: str = ""
+    stream_url: str = ""
 
 
 async def ring(session: aiohttp.ClientSession, options: CallerOptions) -> Answer:
@@ -30,12 +32,13 @@ async def ring(session: aiohttp.ClientSession, options: CallerOptions) -> Answer
     form = {"CallSid": options.call_sid, "AccountSid": options.account_sid,
             "From": options.from_number, "To": options.to_number, "CallStatus": "ringing",
             "Direction": "inbound"}  # fmt: skip
-    signed_url = _https(options.signed()) + "/voice"
+    signed_url = options.voice_url or _https(options.signed()) + "/voice"
     headers = {}
     if options.auth_token:
         validator = RequestValidator(options.auth_token)
         headers[SIGNATURE_HEADER] = validator.compute_signature(signed_url, form)
-    async with session.post(_http(options.url) + "/voice", data=form, headers=headers) as reply:
+    webhook = options.voice_url or _http(options.url) + "/voice"
+    async with session.post(webhook, data=form, headers=headers) as reply:
         text = await reply.text()
         if reply.status != 200:
             return Answer({}, f"/voice answered {reply.status}: {text[:80]}")
@@ -48,7 +51,8 @@ def _read_twiml(twiml: str) -> Answer:
     if stream is None:
         said = " ".join((say.text or "") for say in root.iter("Say"))
         return Answer({}, said or "no <Stream> in the answer")
-    return Answer({p.get("name", ""): p.get("value", "") for p in stream.iter("Parameter")})
+    return Answer({p.get("name", ""): p.get("value", "") for p in stream.iter("Parameter")},
+                  stream_url=stream.get("url", ""))
 
 
 def _http(media_url: str) -> str:

@@ -3,6 +3,8 @@
 - `StreamTickets`: the media upgrade's signature covers only `wss://host/media`, so a captured
   header would open any number of streams for any call, forever. /voice therefore hands Twilio
   a one-time ticket as a stream `<Parameter>`; `start` must bring it back for the same call.
+  `FleetTickets` are the same promise across a fleet, where /voice on one worker sends the
+  stream to another.
 - `InboundBudget`: Twilio sends 50 media frames a second. A peer far above that is flooding,
   and would take the event loop and the recognizer from every other call.
 - `signed_by_twilio` / `called_url`: the one check every Twilio webhook route makes.
@@ -10,6 +12,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
 import secrets
@@ -65,7 +68,8 @@ class StreamTickets:
         self._clock = clock
         self._open: OrderedDict[str, tuple[str, float]] = OrderedDict()  # call -> (ticket, due)
 
-    def issue(self, call_sid: str) -> str:
+    def issue(self, call_sid: str, worker: str = "") -> str:
+        """A ticket for `call_sid` (one server: every ticket is its own, whatever `worker`)."""
         self._forget_expired()
         ticket = secrets.token_urlsafe(24)
         self._open[call_sid] = (ticket, self._clock() + self._ttl_s)
@@ -86,6 +90,57 @@ class StreamTickets:
         now = self._clock()
         while self._open and next(iter(self._open.values()))[1] < now:
             self._open.popitem(last=False)
+
+
+class FleetTickets:
+    """One-time tickets that /voice on any worker of a fleet issues for the worker it chose.
+
+    A ticket carries the moment it lapses and a nonce, sealed with an HMAC over the call, the
+    chosen worker's name and both. The key is derived from the Twilio auth token, which every
+    worker of a fleet has (they serve one account, and check its signatures): so the chosen
+    worker checks a ticket it never saw issued, and nothing on the call's path waits on Redis.
+    The chosen worker takes each ticket once (it remembers those spent until they lapse), and no
+    other worker takes it at all. Lapse times are wall-clock, compared across machines: the 60 s
+    life leaves room for their clocks to differ by a few seconds.
+    """
+
+    def __init__(self, auth_token: str, worker: str, ttl_s: float = TICKET_TTL_S,
+                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+        # Its own key, not the token itself: a ticket's seal is never a valid Twilio signature.
+        self._key = hashlib.sha256(b"voiceconsole fleet ticket\n" + auth_token.encode()).digest()
+        self.worker = worker
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._spent: OrderedDict[str, float] = OrderedDict()  # ticket -> when it lapses
+
+    def issue(self, call_sid: str, worker: str = "") -> str:
+        """A ticket for `call_sid` that only `worker` (default: this one) accepts."""
+        body = f"{int(self._clock() + self._ttl_s)}.{secrets.token_urlsafe(12)}"
+        return f"{body}.{self._seal(call_sid, worker or self.worker, body)}"
+
+    def redeem(self, call_sid: str, ticket: str) -> bool:
+        """True once for a ticket sealed for this call and this worker, before it lapses."""
+        body, _, seal = ticket.rpartition(".")
+        expected = self._seal(call_sid, self.worker, body).encode()
+        if not (body and hmac.compare_digest(expected, seal.encode())):  # bytes: any text
+            return False
+        lapses = float(body.partition(".")[0])  # sealed by us: its shape is ours
+        self._forget_lapsed()
+        if lapses < self._clock() or ticket in self._spent:
+            return False
+        self._spent[ticket] = lapses
+        while len(self._spent) > MAX_OPEN_TICKETS:
+            self._spent.popitem(last=False)
+        return True
+
+    def _seal(self, call_sid: str, worker: str, body: str) -> str:
+        message = f"{call_sid}\n{worker}\n{body}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+    def _forget_lapsed(self) -> None:
+        now = self._clock()
+        while self._spent and next(iter(self._spent.values())) < now:
+            self._spent.popitem(last=False)
 
 
 class InboundBudget:

@@ -52,12 +52,14 @@ from console.streams import HandlerFactory, StreamHandler, StreamStart
 from console.telephony import twilio_protocol as tp
 from console.telephony.guard import (
     TICKET_PARAMETER,
+    FleetTickets,
     InboundBudget,
     StreamTickets,
     called_url,
     signed_by_twilio,
     valid_sid,
 )
+from console.telephony.placement import CallPlacer
 
 log = logging.getLogger(__name__)
 
@@ -366,7 +368,8 @@ class MediaServer:
             ]
         )
         self._validator = _validator(settings)
-        self._tickets = StreamTickets()
+        self._tickets: StreamTickets | FleetTickets = StreamTickets()
+        self._placer: CallPlacer | None = None  # one worker of a fleet: join_fleet()
         self._connections: set[_CallConnection] = set()
         self._calls: dict[str, _CallConnection] = {}  # call SID -> its one live stream
         self._waiting: OrderedDict[_CallConnection, None] = OrderedDict()  # no `start` yet
@@ -410,9 +413,24 @@ class MediaServer:
         self._garbage.cancel()
         self._runner = self._site = None
 
+    def join_fleet(self, placer: CallPlacer) -> None:
+        """Serve as one worker of a fleet (issue 17): /voice sends each new call where `placer`
+        says, and its tickets are ones that every worker of the fleet can check
+        (guard.FleetTickets), since the stream may open on another worker. Call before the
+        server takes calls."""
+        self._placer = placer
+        token = self.settings.twilio.auth_token
+        if self._validator is not None and token is not None:
+            self._tickets = FleetTickets(token.get_secret_value(), placer.worker)
+
     @property
     def port(self) -> int:
         return self._port
+
+    @property
+    def live_calls(self) -> int:
+        """Streams that are calls now (a call counts from its `start`): a worker's load."""
+        return len(self._calls)
 
     @property
     def url(self) -> str:
@@ -495,28 +513,45 @@ class MediaServer:
 
     async def _voice(self, request: web.Request) -> web.Response:
         form = await request.post()
-        if not self._signed(request, self._voice_url(request), form):
+        if not self._signed_webhook(request, form):
             return self._reject("voice webhook")
         call_sid = str(form.get("CallSid", ""))
         if self._validator is not None and not valid_sid("call", call_sid):
             return web.Response(status=400, text="CallSid missing or not a Twilio call SID")
-        if len(self._calls) >= self.settings.limits.max_calls:
+        if (placed := self._place(request)) is None:
             self.refuse("calls-full")
             return _twiml(_spoken_then_hang_up(BUSY_LINE))
+        stream_url, worker = placed
         response = VoiceResponse()
-        connect = response.connect(action=self._public_base(request) + STREAM_ENDED_PATH)
-        stream = connect.stream(url=self.address.stream_url(request.host))
+        connect = response.connect(action=self._action_base(request) + STREAM_ENDED_PATH)
+        stream = connect.stream(url=stream_url)
         stream.parameter(name="caller", value=str(form.get("From", "")))
         stream.parameter(name="called", value=str(form.get("To", "")))
         if self._validator is not None:
-            stream.parameter(name=TICKET_PARAMETER, value=self._tickets.issue(call_sid))
+            stream.parameter(name=TICKET_PARAMETER, value=self._tickets.issue(call_sid, worker))
         return _twiml(str(response))
+
+    def _place(self, request: web.Request) -> tuple[str, str] | None:
+        """The new call's stream URL and the worker it names: this server's own (the embedded
+        default), or the one the fleet chose; None when every line is busy."""
+        if self._placer is not None:
+            chosen = self._placer.place()
+            return None if chosen is None else (chosen.stream_url, chosen.worker)
+        if len(self._calls) >= self.settings.limits.max_calls:
+            return None
+        return self.address.stream_url(request.host), ""
+
+    def _action_base(self, request: web.Request) -> str:
+        """Where Twilio asks what next when a stream ends: the fleet's front when there is one
+        (any live worker answers it), else this server."""
+        front = self._placer.front_url if self._placer is not None else None
+        return front or self._public_base(request)
 
     async def _stream_ended(self, request: web.Request) -> web.Response:
         """Twilio's <Connect action>: our side ended the stream and the call is still up. A call
         whose session failed hears an apology; any other ends, as it did before."""
         form = await request.post()
-        if not self._signed(request, self._voice_url(request), form):
+        if not self._signed_webhook(request, form):
             return self._reject("stream-ended callback")
         if str(form.get("CallSid", "")) in self._failed:
             return _twiml(_spoken_then_hang_up(FAILED_LINE))
@@ -595,13 +630,17 @@ class MediaServer:
                        "max_pending_sockets": self.settings.limits.max_pending_sockets,
                        "start_deadline_s": self.settings.limits.start_deadline_s,
                        "media_rate_limit": self.settings.limits.media_rate},
-        }
+        } | ({"fleet": self._placer.health()} if self._placer is not None else {})
 
     # ---- signatures ---------------------------------------------------------------------
 
-    def _voice_url(self, request: web.Request) -> str:
-        """Twilio signs the public URL it called (the tunnel's), never our local address."""
-        return self._public_base(request) + request.path_qs
+    def _signed_webhook(self, request: web.Request, form: Any) -> bool:
+        """Twilio signs the public URL it called (the tunnel's), never our local address; in a
+        fleet with a front, the front's (the number's webhook and the <Connect action>)."""
+        bases = [self._public_base(request)]
+        if self._placer is not None and self._placer.front_url:
+            bases.append(self._placer.front_url)
+        return any(self._signed(request, base + request.path_qs, form) for base in bases)
 
     def _public_base(self, request: web.Request) -> str:
         return called_url(self.address.url, request.scheme, request.host, "")
