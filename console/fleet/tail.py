@@ -1,0 +1,24 @@
+"""Following a Redis stream from "now" on, shared by the consoles and the workers' control."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+START = "0-0"  # before every entry
+
+
+async def newest_id(client: aioredis.Redis, stream: str) -> str:
+    """The id of the stream's newest entry (START for none): an XREAD after it gets only what
+    comes next, without the gap "$" would leave between one XREAD and the next."""
+    newest = await client.xrevrange(stream, count=1)
+    return text(newest[0][0]) if newest else START
+
+
+def text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def id_order(entry_id: str) -> tuple[int, int]:
+    """An entry id as numbers, to compare ("1700000000000-3" -> (1700000000000, 3))."""
+    millis, _, sequence = entry_id.partition("-")
+    return int(millis), int(sequence or 0)
