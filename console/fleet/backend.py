@@ -28,6 +28,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from console import events as ev
+from console import profiles
 from console.config import Settings
 from console.fleet import joining, keys, wire
 from console.fleet.browse import FleetHistory
@@ -71,6 +72,8 @@ class FleetBackend:
                              on_lost=self._claim_lost)
         self.control = RemoteControl(self._redis, self.claims, self.calls, self._announce)
         self.history = FleetHistory(settings.data.db)
+        # The risk board's phrases per profile, from this machine's copies (console/tui/ranking).
+        self.profiles = profiles.ProfileBook()
         self.listen_in: None = None  # remote call audio is out of scope (issue 17)
         self._last = START  # the newest stream entry this console has shown
         self._ended: dict[str, None] = {}  # insertion-ordered: the oldest is forgotten first
@@ -81,6 +84,7 @@ class FleetBackend:
     # --- lifecycle -----------------------------------------------------------------------------
 
     async def start(self, progress: Progress) -> None:
+        await self._read_profiles(progress)
         progress("fleet", f"joining the fleet at {self._where()}")
         await self._join()
         self.workers_seen = await self._count_workers()
@@ -113,6 +117,13 @@ class FleetBackend:
             "webhook": "on the workers",
             "errors": {"redis down": int(not self.redis_up)},
         }
+
+    async def _read_profiles(self, progress: Progress) -> None:
+        """The calls run on the workers' profiles; a bad copy here only weakens the risk cues."""
+        try:
+            await asyncio.to_thread(self.profiles.check_all)
+        except profiles.InvalidProfiles as error:
+            progress("profiles", f"some unreadable here (risk cues only): {error}")
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(work, name=name)

@@ -15,7 +15,16 @@ from console.fleet.backend import FleetBackend
 from console.fleet.claims import ClaimRefused, Holder
 from console.fleet.remote import ActionFailed
 
-from .helpers import FakeWorker, Seen, add_event, client, fleet_settings, poll, write_snapshot
+from .helpers import (
+    CLAIM_TTL_S,
+    FakeWorker,
+    Seen,
+    add_event,
+    client,
+    fleet_settings,
+    poll,
+    write_snapshot,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -157,6 +166,18 @@ async def test_a_console_that_closes_lets_go_of_its_calls(fleet) -> None:
     await desk_a.stop()
     fleet._consoles.remove(desk_a)
     await seen_b.until(lambda: seen_b.of(ev.ClaimReleased, why="console closed"))
+    assert not await fleet.redis.exists(keys.claim(CALL_A))
+
+
+async def test_every_console_sees_a_claim_lapse_when_its_console_stops_renewing(fleet) -> None:
+    (desk_a, _), (_, seen_b) = await fleet.console("desk-a:1"), await fleet.console("desk-b:2")
+    worker = await fleet.worker("worker-a")
+    worker.call(CALL_A)
+    await seen_b.until(lambda: hosted(seen_b))
+    await desk_a.control.take_over(CALL_A, "alice")
+    await desk_a.claims.stop()  # desk A froze or lost Redis: nobody announces the lapse
+    await seen_b.until(lambda: seen_b.of(ev.ClaimReleased, holder="alice", why="lapsed"),
+                       within=CLAIM_TTL_S + 3)
     assert not await fleet.redis.exists(keys.claim(CALL_A))
 
 
