@@ -77,7 +77,7 @@ class FleetBackend:
         self.listen_in: None = None  # remote call audio is out of scope (issue 17)
         self._last = START  # the newest stream entry this console has shown
         self._ended: dict[str, None] = {}  # insertion-ordered: the oldest is forgotten first
-        self.redis_up = False
+        self.redis_up: bool | None = None  # None: not asked yet (the console is joining)
         self.workers_seen = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -86,7 +86,11 @@ class FleetBackend:
     async def start(self, progress: Progress) -> None:
         await self._read_profiles(progress)
         progress("fleet", f"joining the fleet at {self._where()}")
-        await self._join()
+        try:
+            await self._join()
+        except RedisError:  # the console shows why it could not start, and stays open
+            self.redis_up = False
+            raise
         self.workers_seen = await self._count_workers()
         progress("fleet", f"{len(self.calls.live())} live calls on {self.workers_seen} workers; "
                           f"following {keys.EVENTS}")
@@ -109,13 +113,13 @@ class FleetBackend:
         await self._redis.aclose()
 
     def status(self) -> FleetStatus:
-        health = "Redis up" if self.redis_up else "REDIS UNREACHABLE"
+        health = {True: "Redis up", False: "REDIS UNREACHABLE", None: "joining"}[self.redis_up]
         return {
             "local_url": f"fleet: {self.workers_seen} workers, "
                          f"{len(self.calls.live())} live calls, {health}",
             "tunnel": "on the workers",
             "webhook": "on the workers",
-            "errors": {"redis down": int(not self.redis_up)},
+            "errors": {"redis down": int(self.redis_up is False)},
         }
 
     async def _read_profiles(self, progress: Progress) -> None:
