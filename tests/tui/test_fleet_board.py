@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from console.events import CallClaimed, CallHosted, CallStarted, ClaimReleased, StateChanged
 from console.tui.app import VoiceConsoleApp
+from console.tui.call_state import CallState
+from console.tui.screens.call_view import render_header
 from console.tui.widgets.calls_table import CallsTable
 
 from .conftest import frozen_clock, wait_until
@@ -73,3 +75,13 @@ async def test_taking_over_on_a_fleet_console_leaves_the_microphone_off_and_says
         await wait_until(pilot, lambda: any("stays on its worker" in note for note in notes))
         assert card.microphones == [] and app.audio_desk.speaking is None
         assert backend.control.calls == [("take_over", "CA1", "console")]
+
+
+def test_a_fleet_calls_header_names_its_worker_and_the_operator_holding_it() -> None:
+    call = CallState("CA1", started_at=T0, caller="+15551230001", profile="clinic",
+                     state="operator", taken_over=True, worker="worker-b", holder="alice")
+    header = render_header(call, now=T0 + 5).plain
+    assert "profile clinic  on worker-b  operator" in header
+    assert "OPERATOR HAS THE CALL (alice)" in header
+    single = render_header(CallState("CA2", started_at=T0, taken_over=True), now=T0).plain
+    assert " on " not in single and single.endswith("OPERATOR HAS THE CALL")
