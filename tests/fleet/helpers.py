@@ -39,11 +39,15 @@ async def add_event(redis: aioredis.Redis, event: ev.CallEvent, worker: str) -> 
     await redis.xadd(keys.EVENTS, wire.encode(event, worker))  # type: ignore[arg-type]
 
 
+def snapshot_of(started: ev.CallStarted, worker: str) -> dict[str, str]:
+    return {"worker": worker, "started_at": repr(started.at), "stream_sid": started.stream_sid,
+            "from_number": started.from_number, "to_number": started.to_number,
+            "profile": started.profile}
+
+
 async def write_snapshot(redis: aioredis.Redis, started: ev.CallStarted, worker: str,
                          state: str = "") -> None:
-    fields = {"worker": worker, "started_at": repr(started.at), "stream_sid": started.stream_sid,
-              "from_number": started.from_number, "to_number": started.to_number,
-              "profile": started.profile}
+    fields = snapshot_of(started, worker)
     if state:
         fields["state"] = state
     await redis.hset(keys.call(started.call_sid), mapping=fields)  # type: ignore[arg-type]
@@ -61,19 +65,24 @@ class StreamPublisher:
         self._task = asyncio.create_task(self._write(), name=f"test publisher {worker}")
 
     async def _write(self) -> None:
+        """The entry and the snapshot change in one transaction: a console joining in between
+        would otherwise read a newest entry past a call whose snapshot is not there yet."""
         while True:
             event = await self._queue.get()
-            await add_event(self._redis, event, self.worker)
-            await self._snapshot(event)
+            async with self._redis.pipeline(transaction=True) as both:
+                both.xadd(keys.EVENTS, wire.encode(event, self.worker))  # type: ignore[arg-type]
+                self._snapshot(both, event)
+                await both.execute()
 
-    async def _snapshot(self, event: ev.CallEvent) -> None:
+    def _snapshot(self, both: Any, event: ev.CallEvent) -> None:
         if isinstance(event, ev.CallStarted):
-            await write_snapshot(self._redis, event, self.worker)
+            both.hset(keys.call(event.call_sid), mapping=snapshot_of(event, self.worker))
+            both.sadd(keys.LIVE_CALLS, event.call_sid)
         elif isinstance(event, ev.StateChanged):
-            await self._redis.hset(keys.call(event.call_sid), "state", event.state)
+            both.hset(keys.call(event.call_sid), "state", event.state)
         elif isinstance(event, ev.CallEnded):
-            await self._redis.delete(keys.call(event.call_sid))
-            await self._redis.srem(keys.LIVE_CALLS, event.call_sid)
+            both.delete(keys.call(event.call_sid))
+            both.srem(keys.LIVE_CALLS, event.call_sid)
 
     async def aclose(self) -> None:
         self._unsubscribe()

@@ -70,6 +70,13 @@ def hosted(seen: Seen) -> dict[str, str]:
     return {e.call_sid: e.worker for e in seen.of(ev.CallHosted)}
 
 
+async def both_know(*desks: Seen) -> None:
+    """Each console has heard of the call (one console acting on a call another has not heard
+    of yet would be refused: it knows no worker to send to)."""
+    for seen in desks:
+        await seen.until(lambda s=seen: hosted(s))
+
+
 async def test_a_console_joining_draws_the_live_calls_with_their_workers_and_holders(
         fleet) -> None:
     await write_snapshot(fleet.redis, ev.CallStarted(CALL_A, stream_sid="MZ1", profile="clinic",
@@ -94,7 +101,7 @@ async def test_every_attached_console_sees_each_event_once_with_the_worker_named
     worker_b.call(CALL_B)
     worker_b.bus.publish(ev.CallerTranscribed(CALL_B, text="hello", final=True))
     for seen in (first, second):
-        await seen.until(lambda s=seen: s.of(ev.CallerTranscribed))
+        await seen.until(lambda s=seen: s.of(ev.CallerTranscribed) and len(hosted(s)) == 2)
         assert hosted(seen) == {CALL_A: "worker-a", CALL_B: "worker-b"}
         kinds = [e.kind for e in seen.events if e.call_sid == CALL_B]
         assert kinds == ["CallHosted", "CallStarted", "CallerTranscribed"]
@@ -142,7 +149,7 @@ async def test_a_take_over_is_exclusive_and_every_console_shows_who_holds_the_ca
                                           await fleet.console("desk-b:2"))
     worker = await fleet.worker("worker-a")
     worker.call(CALL_A)
-    await seen_b.until(lambda: hosted(seen_b))
+    await both_know(seen_a, seen_b)
     await desk_a.control.take_over(CALL_A, "alice")
     for seen in (seen_a, seen_b):
         await seen.until(lambda s=seen: s.of(ev.CallClaimed, holder="alice"))
@@ -158,10 +165,11 @@ async def test_a_take_over_is_exclusive_and_every_console_shows_who_holds_the_ca
 
 
 async def test_a_console_that_closes_lets_go_of_its_calls(fleet) -> None:
-    (desk_a, _), (_, seen_b) = await fleet.console("desk-a:1"), await fleet.console("desk-b:2")
+    (desk_a, seen_a), (_, seen_b) = (await fleet.console("desk-a:1"),
+                                     await fleet.console("desk-b:2"))
     worker = await fleet.worker("worker-a")
     worker.call(CALL_A)
-    await seen_b.until(lambda: hosted(seen_b))
+    await both_know(seen_a, seen_b)
     await desk_a.control.take_over(CALL_A, "alice")
     await desk_a.stop()
     fleet._consoles.remove(desk_a)
@@ -170,10 +178,11 @@ async def test_a_console_that_closes_lets_go_of_its_calls(fleet) -> None:
 
 
 async def test_every_console_sees_a_claim_lapse_when_its_console_stops_renewing(fleet) -> None:
-    (desk_a, _), (_, seen_b) = await fleet.console("desk-a:1"), await fleet.console("desk-b:2")
+    (desk_a, seen_a), (_, seen_b) = (await fleet.console("desk-a:1"),
+                                     await fleet.console("desk-b:2"))
     worker = await fleet.worker("worker-a")
     worker.call(CALL_A)
-    await seen_b.until(lambda: hosted(seen_b))
+    await both_know(seen_a, seen_b)
     await desk_a.control.take_over(CALL_A, "alice")
     await desk_a.claims.stop()  # desk A froze or lost Redis: nobody announces the lapse
     await seen_b.until(lambda: seen_b.of(ev.ClaimReleased, holder="alice", why="lapsed"),
