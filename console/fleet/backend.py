@@ -36,7 +36,7 @@ from console.fleet.claims import Claims, Holder
 from console.fleet.connection import connect
 from console.fleet.directory import Directory
 from console.fleet.remote import RemoteControl
-from console.fleet.tail import START, newest_id, text
+from console.fleet.tail import START, entry, newest_id, text
 
 log = logging.getLogger(__name__)
 
@@ -164,8 +164,8 @@ class FleetBackend:
             for _stream, entries in replies:
                 for entry_id, fields in entries:
                     self._last = text(entry_id)
-                    if (entry := wire.decode(fields)) is not None:
-                        self._deliver(entry)
+                    if (event := wire.decode(fields)) is not None:
+                        self._deliver(event)
 
     async def _rejoin_when_back(self) -> None:
         """Wait for Redis; carry on from our last entry if the stream still has it, else (Redis
@@ -181,11 +181,11 @@ class FleetBackend:
             except RedisError:
                 continue
 
-    def _deliver(self, entry: wire.FleetEvent) -> None:
-        event = entry.event
+    def _deliver(self, published: wire.FleetEvent) -> None:
+        event, worker = published.event, published.worker
         sid = event.call_sid
-        if sid not in self._ended and self.calls.place(sid, entry.worker):
-            self._show(ev.CallHosted(sid, worker=entry.worker, at=event.at))
+        if sid not in self._ended and self.calls.place(sid, worker):
+            self._show(ev.CallHosted(sid, worker=worker, at=event.at))
         self._show(event)
 
     def _show(self, event: ev.CallEvent) -> None:
@@ -207,7 +207,7 @@ class FleetBackend:
 
     async def _announce(self, event: ev.CallEvent, worker: str) -> None:
         """An event every console must see (a claim): on the fleet's stream, as the call's."""
-        await self._redis.xadd(keys.EVENTS, wire.encode(event, worker),  # type: ignore[arg-type]
+        await self._redis.xadd(keys.EVENTS, entry(wire.encode(event, worker)),
                                maxlen=self.settings.fleet.stream_maxlen, approximate=True)
 
     def _claim_lost(self, call_sid: str, mine: Holder) -> None:

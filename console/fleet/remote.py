@@ -25,6 +25,7 @@ from console.fleet import keys
 from console.fleet.actions import ActionRequest
 from console.fleet.claims import ClaimRefused, Claims
 from console.fleet.directory import Directory
+from console.fleet.tail import entry
 
 ACTION_TIMEOUT_S = 5.0  # a worker that has not answered by then is gone or cut off from Redis
 CONTROL_MAXLEN = 1000  # a control stream holds a moment's actions; older ones are stale anyway
@@ -171,7 +172,7 @@ class RemoteControl:
         answer = asyncio.get_running_loop().create_future()
         self._pending[request.request] = _Pending(call_sid, actor, answer)
         try:
-            await self._redis.xadd(keys.control(worker), request.encode(),  # type: ignore[arg-type]
+            await self._redis.xadd(keys.control(worker), entry(request.encode()),
                                    maxlen=CONTROL_MAXLEN, approximate=True)
             async with asyncio.timeout(ACTION_TIMEOUT_S):
                 await answer

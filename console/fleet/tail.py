@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import redis.asyncio as aioredis
+from redis.typing import EncodableT, FieldT
 
 START = "0-0"  # before every entry
 
@@ -22,3 +25,8 @@ def id_order(entry_id: str) -> tuple[int, int]:
     """An entry id as numbers, to compare ("1700000000000-3" -> (1700000000000, 3))."""
     millis, _, sequence = entry_id.partition("-")
     return int(millis), int(sequence or 0)
+
+
+def entry(fields: Mapping[str, str]) -> dict[FieldT, EncodableT]:
+    """An entry's fields as XADD takes them (the client's mapping type is wider than ours)."""
+    return {key: value for key, value in fields.items()}
