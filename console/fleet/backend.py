@@ -36,7 +36,7 @@ from console.fleet.claims import Claims, Holder
 from console.fleet.connection import connect
 from console.fleet.directory import Directory
 from console.fleet.remote import RemoteControl
-from console.fleet.tail import START, entry, newest_id, text
+from console.fleet.tail import START, entry, newest_id, stop_tasks, text
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ class FleetBackend:
         self.redis_up: bool | None = None  # None: not asked yet (the console is joining)
         self.workers_seen = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -106,11 +107,11 @@ class FleetBackend:
         except RedisError as error:  # their claims lapse after the TTL instead
             log.warning("could not release the operator's claims: %s", error)
         await self.claims.stop()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await stop_tasks(self._tasks, self._stop_flag)
         await self._redis.aclose()
+
+    def _stop_flag(self) -> None:
+        self._stopping = True
 
     def status(self) -> FleetStatus:
         health = {True: "Redis up", False: "REDIS UNREACHABLE", None: "joining"}[self.redis_up]
@@ -151,7 +152,7 @@ class FleetBackend:
         self.redis_up = True
 
     async def _follow(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 replies = await self._redis.xread({keys.EVENTS: self._last}, block=BLOCK_MS,
                                                   count=BATCH)
@@ -170,7 +171,7 @@ class FleetBackend:
     async def _rejoin_when_back(self) -> None:
         """Wait for Redis; carry on from our last entry if the stream still has it, else (Redis
         restarted empty, or the stream was trimmed past us) join afresh from the snapshots."""
-        while True:
+        while not self._stopping:
             await asyncio.sleep(RETRY_S)  # Redis is another process: ask again shortly
             try:
                 if self._last == START or await self._redis.xrange(keys.EVENTS, self._last,
@@ -221,7 +222,7 @@ class FleetBackend:
     async def _watch(self) -> None:
         """Every heartbeat: how many workers are alive, and whether another console's claim
         lapsed (its console died without letting go: nobody announces that)."""
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.settings.fleet.heartbeat_s)  # a periodic look, not a wait
             try:
                 self.workers_seen = await self._count_workers()

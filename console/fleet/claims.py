@@ -24,6 +24,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from console.fleet import keys
+from console.fleet.tail import stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ class Claims:
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
         self._renewing: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def holds(self, call_sid: str) -> bool:
         return call_sid in self._held
@@ -139,19 +141,22 @@ class Claims:
 
     def start(self) -> None:
         if self._renewing is None:
+            self._stopping = False
             self._renewing = asyncio.create_task(self._keep_renewing(), name="fleet claims renewal")
 
     async def stop(self) -> None:
         """Stop renewing (claims still held lapse after their TTL; `release` them first to let
         go at once)."""
         if self._renewing is not None:
-            self._renewing.cancel()
-            await asyncio.gather(self._renewing, return_exceptions=True)
+            await stop_tasks({self._renewing}, self._stop_flag)
             self._renewing = None
+
+    def _stop_flag(self) -> None:
+        self._stopping = True
 
     async def _keep_renewing(self) -> None:
         period = self._ttl_ms / 1000 / RENEWALS_PER_TTL
-        while True:
+        while not self._stopping:
             await asyncio.sleep(period)  # a timer, not a wait for something: renewal is periodic
             try:
                 await self.renew_all()

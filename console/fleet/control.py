@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from console import events as ev
 from console.calls.control import CallControl
 from console.fleet import actions, keys
-from console.fleet.tail import newest_id, text
+from console.fleet.tail import newest_id, stop_tasks, text
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ class ControlConsumer:
         self._stream = keys.control(worker)
         self._reading: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
+        self._stopping = False
 
     async def start(self) -> object:
         # From the stream's end: actions left for an earlier worker of this name are stale.
@@ -52,17 +53,18 @@ class ControlConsumer:
         return self
 
     async def stop(self) -> None:
-        tasks = [task for task in (self._reading, *self._running) if task is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        tasks = {task for task in (self._reading, *self._running) if task is not None}
+        await stop_tasks(tasks, self._stop_flag)
         self._reading = None
+
+    def _stop_flag(self) -> None:
+        self._stopping = True
 
     def describe(self) -> str:
         return f"operator actions read from {self._stream}"
 
     async def _read_from(self, last: str) -> None:
-        while True:
+        while not self._stopping:
             try:
                 replies = await self._redis.xread({self._stream: last}, block=BLOCK_MS)
             except RedisError as error:

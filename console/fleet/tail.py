@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Callable, Mapping
 
 import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
@@ -30,3 +31,14 @@ def id_order(entry_id: str) -> tuple[int, int]:
 def entry(fields: Mapping[str, str]) -> dict[FieldT, EncodableT]:
     """An entry's fields as XADD takes them (the client's mapping type is wider than ours)."""
     return {key: value for key, value in fields.items()}
+
+
+async def stop_tasks(tasks: set[asyncio.Task[None]], raise_flag: Callable[[], None]) -> None:
+    """Stop loops that read Redis: raise their stop flag, then cancel them. The flag is not
+    redundant: the client can swallow a cancellation that lands while a reply is being read
+    and go on reading (seen with redis-py 8.2: the task stayed "cancelling" inside a blocking
+    XREAD), and then the loop ends at its next turn instead of never."""
+    raise_flag()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
