@@ -36,7 +36,7 @@ from console.fleet.claims import Claims, Holder
 from console.fleet.connection import connect
 from console.fleet.directory import Directory
 from console.fleet.remote import RemoteControl
-from console.fleet.tail import START, entry, newest_id, stop_tasks, text
+from console.fleet.tail import START, entry, newest_id, read_entries, stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -162,11 +162,10 @@ class FleetBackend:
                 await self._rejoin_when_back()
                 continue
             self.redis_up = True
-            for _stream, entries in replies:
-                for entry_id, fields in entries:
-                    self._last = text(entry_id)
-                    if (event := wire.decode(fields)) is not None:
-                        self._deliver(event)
+            for entry_id, fields in read_entries(replies):
+                self._last = entry_id
+                if (event := wire.decode(fields)) is not None:
+                    self._deliver(event)
 
     async def _rejoin_when_back(self) -> None:
         """Wait for Redis; carry on from our last entry if the stream still has it, else (Redis

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -23,7 +22,7 @@ from redis.exceptions import RedisError
 from console import events as ev
 from console.calls.control import CallControl
 from console.fleet import actions, keys
-from console.fleet.tail import newest_id, stop_tasks, text
+from console.fleet.tail import Fields, newest_id, read_entries, stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +70,11 @@ class ControlConsumer:
                 log.warning("control stream %s unreadable: %s", self._stream, error)
                 await asyncio.sleep(RETRY_S)  # Redis is out of reach: ask again shortly
                 continue
-            for _stream, entries in replies:
-                for entry_id, fields in entries:
-                    last = text(entry_id)
-                    self._run(fields)
+            for entry_id, fields in read_entries(replies):
+                last = entry_id
+                self._run(fields)
 
-    def _run(self, fields: dict[Any, Any]) -> None:
+    def _run(self, fields: Fields) -> None:
         """Each action in its own task: a warm transfer that takes a minute must not hold up a
         hang-up on another call."""
         request = actions.decode(fields)
