@@ -26,12 +26,6 @@ def text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-def id_order(entry_id: str) -> tuple[int, int]:
-    """An entry id as numbers, to compare ("1700000000000-3" -> (1700000000000, 3))."""
-    millis, _, sequence = entry_id.partition("-")
-    return int(millis), int(sequence or 0)
-
-
 def entry(fields: Mapping[str, str]) -> dict[FieldT, EncodableT]:
     """An entry's fields as XADD takes them (the client's mapping type is wider than ours)."""
     return {key: value for key, value in fields.items()}
