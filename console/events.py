@@ -387,3 +387,45 @@ class CallerWentQuiet(CallEvent):
     One event per reprompt; the console's risk score counts it."""
 
     seconds: float
+
+
+# --- a fleet (issue 17: console/fleet) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallHosted(CallEvent):
+    """The call runs on the media worker `worker`. A fleet console publishes it on its own bus
+    (never on the fleet's stream) when it first sees the call, and again if the call moves to
+    another worker, so the board can name the worker."""
+
+    worker: str
+
+
+@dataclass(frozen=True)
+class CallClaimed(CallEvent):
+    """An operator took the call for themselves: take-over is exclusive across the fleet's
+    consoles (console/fleet/claims.py). `holder` is the operator's name, `console` which console
+    they are at (host and process)."""
+
+    holder: str
+    console: str
+
+
+@dataclass(frozen=True)
+class ClaimReleased(CallEvent):
+    """The operator's hold on the call ended: "handed back", "console closed", or "lapsed"
+    (their console stopped renewing it: it quit or lost Redis)."""
+
+    holder: str
+    why: str
+
+
+@dataclass(frozen=True)
+class OperatorActionFailed(CallEvent):
+    """An operator's action, sent to the call's worker from a fleet console, could not be done
+    there (the call had ended, no reply was waiting, ...). `request` is the console's id for it."""
+
+    action: str
+    actor: str
+    error: str
+    request: str = ""

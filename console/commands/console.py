@@ -54,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
         if value is not None
     }
     settings = load_settings(**overrides)
+    if settings.fleet.url is not None:
+        return run_fleet_console(settings, args.actor)
     build_backend = _runtime_factory()
     if build_backend is None:
         return 2
@@ -66,6 +68,17 @@ def run(args: argparse.Namespace) -> int:
             serve_admin(backend)  # `voiceconsole control` and drills reach this console
         app = VoiceConsoleApp(backend, actor=args.actor)
         return run_app(app, settings)
+
+
+def run_fleet_console(settings: Settings, actor: str) -> int:
+    """With VOICECONSOLE_FLEET_URL the console attaches to the fleet (console/fleet/backend.py)
+    and hosts no media server: the workers do. It holds no data folder either (the recorder
+    writes the history there; the console only reads it) and serves no admin API (`voiceconsole
+    control` reaches a worker's)."""
+    from console.fleet.backend import FleetBackend
+    from console.tui.app import VoiceConsoleApp  # Textual loads only for this command
+
+    return run_app(VoiceConsoleApp(FleetBackend(settings), actor=actor), settings)
 
 
 def hold_data_folder(settings: Settings, command: str) -> DataFolderLock:

@@ -140,6 +140,8 @@ class AudioDesk:
 
     async def start_mic(self, call_sid: str) -> Notice:
         """After a take-over: the operator's microphone to the caller, if there is one."""
+        if not getattr(self._control, "carries_audio", True):  # a fleet console (issue 17)
+            return Notice(f"You have the call. Its audio stays on its worker: {TYPE_INSTEAD}")
         async with self._lock:
             reason = await asyncio.to_thread(self._devices.why_unavailable, "input")
             if reason is not None:

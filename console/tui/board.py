@@ -16,10 +16,13 @@ from console.events import (
     AgentResumed,
     AgentSpoke,
     AlertRaised,
+    CallClaimed,
     CallEnded,
     CallerTranscribed,
     CallEvent,
+    CallHosted,
     CallStarted,
+    ClaimReleased,
     DrillCallStarted,
     EmergencyDetected,
     OperatorActed,
@@ -275,6 +278,11 @@ def _operator(call: CallState, event: OperatorActed) -> None:
         call.commit(TranscriptLine("whisper", event.detail))
 
 
+def _released(call: CallState, event: ClaimReleased) -> None:
+    if call.holder == event.holder:  # not a later holder's claim, announced in between
+        call.holder = ""
+
+
 def _progress(call: CallState, line: str) -> None:
     call.transfer = line
     if call.alert is not None:
@@ -298,4 +306,8 @@ _HANDLERS: dict[type[CallEvent], Callable[[CallState, Any], None]] = {
     OperatorActed: _operator,
     **GATE_HANDLERS,
     DrillCallStarted: lambda call, event: setattr(call, "drill", event.scenario or event.drill),
+    # A fleet (issue 17): which worker has the call, and who holds it.
+    CallHosted: lambda call, event: setattr(call, "worker", event.worker),
+    CallClaimed: lambda call, event: setattr(call, "holder", event.holder),
+    ClaimReleased: _released,
 }

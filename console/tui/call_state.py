@@ -121,6 +121,9 @@ class CallState:
     proposal: PendingReply | None = None
     caller_muted: bool = False  # issue 15 "mute caller": the agent is not listening to them
     drill: str = ""  # issue 15: the drill scenario when this call is practice, not a caller
+    # A fleet (issue 17): the media worker the call runs on, and the operator holding it.
+    worker: str = ""
+    holder: str = ""
     risk: RiskTracker = field(default_factory=lambda: RiskTracker(RiskWeights()))
 
     @property

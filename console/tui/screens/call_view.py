@@ -99,10 +99,13 @@ def render_header(call: CallState, now: float) -> Text:
     text = Text()
     text.append(call.caller, style="bold")
     text.append(f" → {call.callee or '—'}  profile {call.profile or '—'}  ")
+    if call.worker:  # a fleet (issue 17): the media worker the call runs on
+        text.append(f"on {call.worker}  ")
     text.append(call.state, style="bold magenta" if call.taken_over else "bold")
     text.append(f"  {duration(call.duration(now))}  talking: {call.talking or '—'}")
     if call.taken_over:
-        text.append("  OPERATOR HAS THE CALL", style="bold magenta")
+        holder = f" ({call.holder})" if call.holder else ""  # a fleet: who holds it
+        text.append(f"  OPERATOR HAS THE CALL{holder}", style="bold magenta")
     if call.agent_muted:
         text.append("  agent muted", style="bold yellow")
     if call.gated:

@@ -30,7 +30,8 @@ from console.tui.describe import duration, millis
 # "+4915112345678", "scheduling", "transferring", "1:00:00", "operator", "9999 ms" (longer ones
 # end in "…"); the last column (an alert, else the risk's top reason) takes what is left.
 # Riskiest first, so risk leads.
-COLUMNS = (
+Columns = tuple[tuple[str, str, int | None], ...]
+COLUMNS: Columns = (
     ("risk", "Risk", 5),
     ("caller", "Caller", 15),
     ("profile", "Profile", 10),
@@ -40,6 +41,10 @@ COLUMNS = (
     ("latency", "V2V", 7),
     ("alert", "Why", None),
 )
+# A fleet's board (issue 17) names each call's media worker, after the caller. The column
+# appears with the first call that has a worker: a single process's board is as it was.
+WORKER_COLUMN = ("worker", "Worker", 10)
+FLEET_COLUMNS: Columns = (*COLUMNS[:2], WORKER_COLUMN, *COLUMNS[2:])
 GAP = 2  # spaces between columns
 _TALKING_STYLE = {"caller": "bold cyan", "agent": "bold green", "operator": "bold magenta"}
 RISING_STYLE = "bold black on yellow"
@@ -110,6 +115,7 @@ class CallsTable(ScrollView, can_focus=True):
         self.rising_s = rising_s  # a score that rose this recently is marked ▲ (RISK_RISING_S)
         self._sids: list[str] = []
         self._rows: dict[str, _Row] = {}
+        self.columns: Columns = COLUMNS
 
     # -- contents ---------------------------------------------------------------------------
 
@@ -136,6 +142,8 @@ class CallsTable(ScrollView, can_focus=True):
         board syncs 10 times a second, and recomputing every row each time was most of what the
         console drew (bench/risk_cost.py)."""
         selected = self.selected_sid()
+        if self.columns is COLUMNS and any(call.worker for call in calls):
+            self._show_workers()
         order = [call.call_sid for call in calls]
         stale = [call for call in calls
                  if not changed or call.call_sid in changed or call.call_sid not in self._rows]
@@ -147,6 +155,12 @@ class CallsTable(ScrollView, can_focus=True):
         for index, sid in enumerate(self._sids):
             if sid in repaint:
                 self._refresh_row(index)
+
+    def _show_workers(self) -> None:
+        """A fleet: every line gets the worker column (all redrawn: they are all wider)."""
+        self.columns = FLEET_COLUMNS
+        self._rows = {}
+        self.refresh()
 
     def _reorder(self, order: list[str]) -> set[str]:
         """Take the new order; the calls now on a line another call held (a rise in the ranking
@@ -166,7 +180,7 @@ class CallsTable(ScrollView, can_focus=True):
         row = self._rows.get(call.call_sid)
         if row is not None and row.look == look:
             return False
-        self._rows[call.call_sid] = _Row(cells, _line(cells), look)
+        self._rows[call.call_sid] = _Row(cells, _line(cells, self.columns), look)
         return True
 
     def _keep_cursor_on(self, sid: str | None) -> None:
@@ -178,7 +192,7 @@ class CallsTable(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         if y < HEADER_LINES:
-            return self._strip(_header(), "calls-table--header", width)
+            return self._strip(_header(self.columns), "calls-table--header", width)
         index = self.scroll_offset.y + y - HEADER_LINES
         if index >= len(self._sids):
             return Strip.blank(width, self.rich_style)
@@ -244,11 +258,13 @@ class CallsTable(ScrollView, can_focus=True):
 
 def row_cells(call: CallState, now: float, rising_s: float = 30.0) -> dict[str, Text]:
     dim = "" if call.live else "dim"
-    state = call.state + (" · muted" if call.agent_muted else "")
+    holder = f" · {call.holder}" if call.holder else ""  # a fleet: the operator who has it
+    state = call.state + holder + (" · muted" if call.agent_muted else "")
     rising = call.live and call.risk.rising(now, rising_s)
     return {
         "risk": risk_cell(call.risk.score, rising, dim),
         "caller": _caller(call, dim),
+        "worker": Text(call.worker or "—", style=dim),
         "profile": Text(call.profile or "—", style=dim),
         "state": Text(state, style="bold magenta" if call.taken_over else dim),
         "duration": Text(duration(call.duration(now)), style=dim),
@@ -284,14 +300,14 @@ def why_cell(call: CallState, rising: bool) -> Text:
     return Text(call.risk.assessment.top, style="bold" if rising else "")
 
 
-def _header() -> Text:
-    return _line({key: Text(label) for key, label, _ in COLUMNS})
+def _header(columns: Columns) -> Text:
+    return _line({key: Text(label) for key, label, _ in columns}, columns)
 
 
-def _line(cells: dict[str, Text]) -> Text:
+def _line(cells: dict[str, Text], columns: Columns) -> Text:
     """The columns side by side, each cut or padded to its width (the last one as it is)."""
     line = Text(no_wrap=True, overflow="ellipsis")
-    for key, _, width in COLUMNS:
+    for key, _, width in columns:
         cell = cells[key].copy()
         if width is not None:
             cell.truncate(width, overflow="ellipsis", pad=True)

@@ -1,0 +1,155 @@
+"""Test helpers for the fleet's consoles: settings, a stand-in worker publisher, waiting.
+
+`StreamPublisher` is a TEST-ONLY minimal publisher (the real one is console/fleet/publisher.py):
+every event of a worker's bus goes to keys.EVENTS through wire.encode, and the live-call snapshot
+is kept the way console/fleet/joining.py reads it (fields: worker, started_at, stream_sid,
+from_number, to_number, profile, state; the set keys.LIVE_CALLS).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from console import events as ev
+from console.config import Settings, load_settings
+from console.fleet import keys, wire
+from console.fleet.control import ControlConsumer
+from tests.tui.fakes import RecordingControl
+
+CLAIM_TTL_S = 1.5  # the shortest the settings allow is just over 1 s: claim tests stay quick
+
+
+def fleet_settings(tmp_path: Path, url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = dict(_env_file=None, data_db=tmp_path / "calls.db", fleet_url=url,
+                                  fleet_claim_ttl_s=CLAIM_TTL_S, fleet_heartbeat_s=0.2)
+    return load_settings(**{**values, **overrides})
+
+
+def client(url: str) -> aioredis.Redis:
+    return aioredis.Redis.from_url(url)
+
+
+async def add_event(redis: aioredis.Redis, event: ev.CallEvent, worker: str) -> None:
+    await redis.xadd(keys.EVENTS, wire.encode(event, worker))  # type: ignore[arg-type]
+
+
+def snapshot_of(started: ev.CallStarted, worker: str) -> dict[str, str]:
+    return {"worker": worker, "started_at": repr(started.at), "stream_sid": started.stream_sid,
+            "from_number": started.from_number, "to_number": started.to_number,
+            "profile": started.profile}
+
+
+async def write_snapshot(redis: aioredis.Redis, started: ev.CallStarted, worker: str,
+                         state: str = "") -> None:
+    fields = snapshot_of(started, worker)
+    if state:
+        fields["state"] = state
+    await redis.hset(keys.call(started.call_sid), mapping=fields)  # type: ignore[arg-type]
+    await redis.sadd(keys.LIVE_CALLS, started.call_sid)
+
+
+class StreamPublisher:
+    """A worker's bus onto the fleet's stream, in order (one writer task, fed by a queue)."""
+
+    def __init__(self, url: str, worker: str, bus: ev.EventBus) -> None:
+        self._redis = client(url)
+        self.worker = worker
+        self._queue: asyncio.Queue[ev.CallEvent] = asyncio.Queue()
+        self._unsubscribe = bus.subscribe(self._queue.put_nowait)
+        self._task = asyncio.create_task(self._write(), name=f"test publisher {worker}")
+
+    async def _write(self) -> None:
+        """The entry and the snapshot change in one transaction: a console joining in between
+        would otherwise read a newest entry past a call whose snapshot is not there yet."""
+        while True:
+            event = await self._queue.get()
+            async with self._redis.pipeline(transaction=True) as both:
+                both.xadd(keys.EVENTS, wire.encode(event, self.worker))  # type: ignore[arg-type]
+                self._snapshot(both, event)
+                await both.execute()
+
+    def _snapshot(self, both: Any, event: ev.CallEvent) -> None:
+        if isinstance(event, ev.CallStarted):
+            both.hset(keys.call(event.call_sid), mapping=snapshot_of(event, self.worker))
+            both.sadd(keys.LIVE_CALLS, event.call_sid)
+        elif isinstance(event, ev.StateChanged):
+            both.hset(keys.call(event.call_sid), "state", event.state)
+        elif isinstance(event, ev.CallEnded):
+            both.delete(keys.call(event.call_sid))
+            both.srem(keys.LIVE_CALLS, event.call_sid)
+
+    async def aclose(self) -> None:
+        self._unsubscribe()
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        await self._redis.aclose()
+
+
+class Seen:
+    """Every event a bus publishes, and a way to wait for one without sleeping."""
+
+    def __init__(self, bus: ev.EventBus) -> None:
+        self.events: list[ev.CallEvent] = []
+        self._changed = asyncio.Event()
+        bus.subscribe(self._seen)
+
+    def _seen(self, event: ev.CallEvent) -> None:
+        self.events.append(event)
+        self._changed.set()
+
+    def of(self, kind: type[ev.CallEvent], **fields: Any) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind)
+                and all(getattr(e, k) == v for k, v in fields.items())]
+
+    async def until(self, predicate: Callable[[], object], within: float = 5.0) -> None:
+        async with asyncio.timeout(within):
+            while not predicate():
+                self._changed.clear()
+                await self._changed.wait()
+
+
+async def poll(predicate: Callable[[], Any], within: float, every: float = 0.05) -> float:
+    """Wait for something another process (Redis, its key TTLs) decides; returns the seconds
+    it took. Polled with a deadline: there is no event to wait on."""
+    start = time.monotonic()
+    while True:
+        if await predicate():
+            return time.monotonic() - start
+        if time.monotonic() - start > within:
+            raise AssertionError(f"not within {within} s")
+        await asyncio.sleep(every)
+
+
+class FakeWorker:
+    """A media worker with no calls of its own: what its bus publishes goes to the fleet (the
+    test publisher), and its control stream is served by the real ControlConsumer on a
+    RecordingControl (tests/tui/fakes.py), which records each action as OperatorActed."""
+
+    def __init__(self, url: str, name: str) -> None:
+        self.name = name
+        self.redis = client(url)
+        self.bus = ev.EventBus()
+        self.control = RecordingControl(self.bus)
+        self.consumer = ControlConsumer(self.redis, name, self.control, self.bus)
+        self.publisher = StreamPublisher(url, name, self.bus)
+
+    async def start(self) -> FakeWorker:
+        await self.consumer.start()
+        return self
+
+    def call(self, call_sid: str) -> ev.CallStarted:
+        started = ev.CallStarted(call_sid, stream_sid="MZ" + call_sid[2:],
+                                 from_number="+15550001111", profile="default")
+        self.bus.publish(started)
+        return started
+
+    async def aclose(self) -> None:
+        await self.consumer.stop()
+        await self.publisher.aclose()
+        await self.redis.aclose()
