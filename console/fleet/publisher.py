@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
+from redis.typing import EncodableT, FieldT
 
 from console import events as ev
 from console.config.groups import FleetSettings
@@ -40,8 +41,7 @@ log = logging.getLogger(__name__)
 # rather than the worker's memory.
 DEFAULT_MAX_BACKLOG = 50_000
 BATCH = 500  # events per round trip: one pipeline of XADDs
-SEND_TIMEOUT_S = 5.0  # a Redis that stops answering (not refusing) counts as down after this
-RETRY_S = (0.1, 2.0)  # first wait after a failure, cap
+RETRY_S = (0.1, 1.0)  # first wait after a failure, cap: a lost Redis is retried each second
 STOP_GRACE_S = 3.0  # what is still queued at shutdown gets this long to reach Redis
 
 
@@ -154,7 +154,8 @@ class FleetPublisher:
         batch = [self._queue[i] for i in range(min(BATCH, len(self._queue)))]
         resync = self._outage_since is not None  # a restarted Redis lost the snapshots
         try:
-            await asyncio.wait_for(self._send(batch, resync), SEND_TIMEOUT_S)
+            # A Redis that stops answering (not refusing) fails by the client's socket timeout.
+            await self._send(batch, resync)
         except (RedisError, OSError, TimeoutError) as error:
             self._failed(error)
             return False
@@ -174,8 +175,7 @@ class FleetPublisher:
         changed = set(self._calls) if resync else set()
         for item in batch:
             fields = item.fields or self._encode(item)
-            pipe.xadd(keys.EVENTS, fields, maxlen=self.maxlen,  # type: ignore[arg-type]
-                      approximate=True)
+            pipe.xadd(keys.EVENTS, _for_redis(fields), maxlen=self.maxlen, approximate=True)
             changed |= item.changed
         for call_sid in changed:
             self._write_snapshot(pipe, call_sid)
@@ -205,7 +205,7 @@ class FleetPublisher:
             pipe.delete(keys.call(call_sid))
             pipe.srem(keys.LIVE_CALLS, call_sid)
             return
-        pipe.hset(keys.call(call_sid), mapping=call.fields())  # type: ignore[arg-type]
+        pipe.hset(keys.call(call_sid), mapping=_for_redis(call.fields()))
         pipe.sadd(keys.LIVE_CALLS, call_sid)
 
     # --- outages ----------------------------------------------------------------------------
@@ -228,3 +228,8 @@ class FleetPublisher:
                     lasted, len(self._queue), self._dropped)
         self._outage_since = None
         self._delay = 0.0
+
+
+def _for_redis(fields: dict[str, str]) -> dict[FieldT, EncodableT]:
+    """The same strings, typed as the client takes them (its dict type is invariant)."""
+    return {key: value for key, value in fields.items()}

@@ -20,6 +20,7 @@ import logging
 import socket
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
@@ -61,8 +62,10 @@ Entry = tuple[bytes, Fields | None]  # (stream id, fields); empty or None: trimm
 
 
 class FleetRecorder:
-    """Run `run()` as a task; cancel it to stop (at any point: what was read and not yet
-    acknowledged is read again by the next start)."""
+    """Run `run()` as a task; `stop()` ends it after the batch in hand (within `block_ms` when
+    idle). It is not cancelled: redis-py 8.2 was seen to swallow the cancellation of a blocked
+    XREADGROUP and wait on the dead socket for good. A process killed at any point loses
+    nothing: what was read and not acknowledged is read again by the next start."""
 
     def __init__(self, redis: aioredis.Redis, writer: StoreWriter, consumer: str, *,
                  policy_for: Callable[[str | None], RedactionPolicy] = lambda _: EVERYTHING,
@@ -75,6 +78,7 @@ class FleetRecorder:
         self.block_ms = block_ms
         self.sweep_every_s = sweep_every_s
         self.caught_up = asyncio.Event()  # set while the last read found nothing new
+        self._stopping = asyncio.Event()
         self.stored = 0  # entries committed and acknowledged (duplicates included)
         self.skipped = 0  # entries that carried no event we can read
         self._fleet_id = ""  # the id of the event being handed to the redaction below
@@ -86,17 +90,22 @@ class FleetRecorder:
         self._delay = 0.0
         self._forget = redis.register_script(_FORGET_CALL)
 
+    def stop(self) -> None:
+        self._stopping.set()
+
     async def run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self._ensure_group()
-                await self._recover()
+                await self._reread_own()
+                await self._take_over()
                 await self._follow()
             except (RedisError, OSError) as error:
                 self._delay = min(RETRY_S[1], max(RETRY_S[0], self._delay * 2))
                 log.error("recorder: Redis unreachable (%s: %s); retrying in %.1f s",
                           type(error).__name__, error, self._delay)
-                await asyncio.sleep(self._delay)  # the retry timer
+                with contextlib.suppress(TimeoutError):  # the retry timer, or a stop
+                    await asyncio.wait_for(self._stopping.wait(), self._delay)
 
     async def _ensure_group(self) -> None:
         """From the stream's start ("0"): a fleet that ran before its first recorder still gets
@@ -107,13 +116,16 @@ class FleetRecorder:
             if "BUSYGROUP" not in str(error):  # anything but "it exists already"
                 raise
 
-    async def _recover(self) -> None:
-        """Entries delivered before and never acknowledged: ours (this name, a previous run),
-        then those of recorders that died."""
+    async def _reread_own(self) -> None:
+        """Entries delivered to this name before (a previous run, a broken connection) and
+        never acknowledged."""
         after = "0"
         while entries := await self._read(after):
             await self._store(entries)
             after = entries[-1][0].decode()
+
+    async def _take_over(self) -> None:
+        """Entries another recorder read and has not acknowledged for CLAIM_IDLE_MS: it died."""
         start = "0-0"
         while True:
             reply = await self.redis.xautoclaim(keys.EVENTS, keys.RECORDERS, self.consumer,
@@ -126,7 +138,7 @@ class FleetRecorder:
     async def _follow(self) -> None:
         loop = asyncio.get_running_loop()
         next_sweep = loop.time() + self.sweep_every_s
-        while True:
+        while not self._stopping.is_set():
             entries = await self._read(">", block=self.block_ms)
             self._delay = 0.0
             if entries:
@@ -134,6 +146,7 @@ class FleetRecorder:
                 await self._store(entries)
             if loop.time() >= next_sweep:  # behind or not: a call it ends later revives
                 await self.sweep()
+                await self._take_over()
                 next_sweep = loop.time() + self.sweep_every_s
             if not entries:
                 self.caught_up.set()
@@ -141,7 +154,7 @@ class FleetRecorder:
     async def _read(self, after: str, block: int | None = None) -> list[Entry]:
         reply = await self.redis.xreadgroup(keys.RECORDERS, self.consumer, {keys.EVENTS: after},
                                             count=self.batch, block=block)
-        return list(reply[0][1]) if reply else []
+        return _entries(reply)
 
     # --- storing ----------------------------------------------------------------------------
     async def _store(self, entries: Sequence[Entry]) -> None:
@@ -220,6 +233,16 @@ class FleetRecorder:
                 async for key in self.redis.scan_iter(match=keys.WORKER_PATTERN, count=500)}
 
 
+def _entries(reply: Any) -> list[Entry]:
+    """XREADGROUP's entries of our one stream: its reply is [[name, entries]] in RESP2 and
+    {name: [entries]} in RESP3 (the client's `protocol`)."""
+    if not reply:
+        return []
+    if isinstance(reply, dict):
+        return list(next(iter(reply.values()))[0])
+    return list(reply[0][1])
+
+
 # --- the command's process ------------------------------------------------------------------
 
 
@@ -269,21 +292,13 @@ async def record(settings: Settings, stop: asyncio.Event, *, name: str | None = 
     task = asyncio.create_task(recorder.run(), name="fleet-recorder")
     ready(f"voiceconsole recorder: {keys.EVENTS} -> {settings.data.db} "
           f"(group {keys.RECORDERS}, consumer {recorder.consumer})")
-    try:
-        await _until(stop, task)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await writer.close()
-        await redis.aclose()
-
-
-async def _until(stop: asyncio.Event, task: asyncio.Task[None]) -> None:
     stopping = asyncio.create_task(stop.wait(), name="recorder-stop")
     try:
         await asyncio.wait([stopping, task], return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopping.cancel()
-    if task.done():
-        task.result()  # the recorder failed (the store gave up): raise it
+        recorder.stop()
+        await asyncio.wait([task])  # the batch in hand is stored and acknowledged
+        await writer.close()
+        await redis.aclose()
+    task.result()  # a recorder that failed (the store gave up) fails the command

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from console import events as ev
 
@@ -78,7 +80,8 @@ def _drill(call: LiveCall, event: ev.DrillCallStarted) -> None:
     call.drill = event.drill
 
 
-_UPDATES = {
+# Each takes its own event type: typed per function, so Any here (as storage/db.py's row writers).
+_UPDATES: dict[type, Callable[[LiveCall, Any], None]] = {
     ev.StateChanged: _state, ev.TurnCompleted: _turn, ev.TurnMeasured: _measured,
     ev.EmergencyDetected: _emergency, ev.AlertRaised: _alert, ev.DrillCallStarted: _drill,
 }
