@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 # Subcommand modules, imported lazily so `voiceconsole calls` never loads the audio stack.
 COMMANDS = ("console", "serve", "simulate", "calls", "demo", "doctor", "control", "webhooks",
-            "drill", "profiles", "fleet")
+            "drill", "profiles", "fleet", "recorder")
 # What a shell reports for a writer its reader hung up on (`calls show SID | head`): killed by
 # SIGPIPE. Python ignores SIGPIPE and raises BrokenPipeError instead; we exit as if it had not.
 CLOSED_PIPE_EXIT = 128 + signal.SIGPIPE

@@ -102,7 +102,11 @@ class Runtime:
         self.options = _with_emergency_numbers(options or default, settings)
         self._hook_webhooks(settings)  # makes the store: its writer queues their deliveries
         # The store sees events through redaction (the profile's `redact`); nothing else does.
-        self.redacting = RedactingStore(self.store, self.bus.publish, self._redaction_policy)
+        # A fleet's media worker writes no history: its events go to the fleet's stream and the
+        # recorder stores them (console/fleet/recorder.py). It still redacts: the spans it
+        # publishes mute its recordings, and reach the recorder with the other events.
+        self.redacting = RedactingStore(self.store if self.keeps_history else _not_stored,
+                                        self.bus.publish, self._redaction_policy)
         self.recordings = Recordings(settings, self.bus)  # issue 14: one stereo WAV per call
         self.control = LiveCalls(self.bus)
         self.greetings = MemoryGreetings()
@@ -235,8 +239,12 @@ class Runtime:
         if settings.webhook.url:
             self.webhooks = WebhookWorker(settings, Outbox(settings.data.db),
                                           after_commit=self._store_flushed)
+        # In a fleet only the recorder writes history, and it alone says which live calls
+        # were interrupted (no worker runs them): a worker starting never sweeps.
+        self.keeps_history = settings.fleet.url is None
         self.store = StoreWriter(settings.data.db,
-                                 also_write=enqueue_delivery if self.webhooks else None)
+                                 also_write=enqueue_delivery if self.webhooks else None,
+                                 mark_abandoned_on_start=self.keeps_history)
         self.deliveries = Deliveries(outbox, self.webhooks)
 
     async def _store_flushed(self) -> None:
@@ -547,6 +555,10 @@ class LazyHistory:
 
     def export_calls_csv(self, path: Path, call_sids: list[str] | None = None) -> int:
         return self._open().export_calls_csv(path, call_sids)
+
+
+def _not_stored(event: ev.CallEvent) -> None:
+    """A fleet worker's store: its history is the recorder's."""
 
 
 class ObserverRelay:

@@ -222,11 +222,20 @@ def _migration_drills(db: Database) -> None:
     db.table(DRILLS_TABLE).create_index(["started"], if_not_exists=True)
 
 
+def _migration_fleet_ids(db: Database) -> None:
+    """Issue 17: the id an event had on the fleet's stream, unique where set, so the recorder
+    stores each once (console/storage/fleet_ids.py). NULL for a single process's rows."""
+    db.table("events").add_column("fleet_id", str)
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS events_fleet_id ON events (fleet_id) "
+               "WHERE fleet_id IS NOT NULL")
+
+
 # Append only: never edit a migration that has shipped, add the next one instead.
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _migration_1, _migration_2,
     _migration_webhook_outbox,  # issue 14 webhook (console/storage/outbox.py)
     _migration_drills,  # issue 15 drills (console/storage/drills.py)
+    _migration_fleet_ids,  # issue 17: each fleet event stored once (storage/fleet_ids.py)
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -235,15 +244,16 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # Run on the writer thread, inside its transaction.
 
 
-def write_event(db: Database, event: CallEvent) -> None:
-    """Map one event to its rows. Runs inside the writer's transaction."""
+def write_event(db: Database, event: CallEvent, fleet_id: str | None = None) -> None:
+    """Map one event to its rows. Runs inside the writer's transaction. `fleet_id`: the id the
+    event had on the fleet's stream (the recorder's; None in a single process)."""
     event = _storable(event)
     row_writer = _ROW_WRITERS.get(type(event))
     if row_writer is not None:
         row_writer(db, event)
     db.execute(
-        "INSERT INTO events (call_sid, kind, payload, at) VALUES (?, ?, ?, ?)",
-        [event.call_sid, event.kind, _payload_json(event), event.at],
+        "INSERT INTO events (call_sid, kind, payload, at, fleet_id) VALUES (?, ?, ?, ?, ?)",
+        [event.call_sid, event.kind, _payload_json(event), event.at, fleet_id],
     )
 
 
@@ -389,14 +399,15 @@ def _drill_call_started(db: Database, event: DrillCallStarted) -> None:
 _ROW_WRITERS[DrillCallStarted] = _drill_call_started
 
 
-def mark_abandoned(db: Database, reason: str = "interrupted") -> int:
+def mark_abandoned(db: Database, reason: str = "interrupted",
+                   only: frozenset[str] | None = None) -> int:
     """Calls still `live` belong to a process that died: mark them `interrupted`, ending them at
-    their last recorded event (not now, which may be days later). Returns how many."""
-    cursor = db.execute(
-        """UPDATE calls SET status = 'interrupted', end_reason = ?,
+    their last recorded event (not now, which may be days later). Returns how many. `only`: just
+    these calls (a fleet's recorder names those no live worker runs)."""
+    sql = """UPDATE calls SET status = 'interrupted', end_reason = ?,
                ended = COALESCE(
                    (SELECT MAX(at) FROM events WHERE events.call_sid = calls.call_sid), started)
-           WHERE status = 'live'""",
-        [reason],
-    )
-    return cursor.rowcount
+           WHERE status = 'live'"""
+    if only is None:
+        return db.execute(sql, [reason]).rowcount
+    return sum(db.execute(sql + " AND call_sid = ?", [reason, sid]).rowcount for sid in only)

@@ -23,6 +23,7 @@ from sqlite_utils import Database
 
 from console.events import CallerTranscribed, CallEvent, ReplyProposed
 from console.storage.db import mark_abandoned, open_db, write_event
+from console.storage.fleet_ids import already_stored
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,15 @@ def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
 @dataclass(frozen=True)
 class _AbandonSweep:
     reason: str
+    only: frozenset[str] | None = None  # None: every call left live
+
+
+@dataclass(frozen=True)
+class _Keyed:
+    """An event from the fleet's stream, stored once by its id (storage/fleet_ids.py)."""
+
+    fleet_id: str
+    event: CallEvent
 
 
 class _Stop:
@@ -96,7 +106,7 @@ class _Stop:
 
 
 _STOP = _Stop()
-_Job = CallEvent | _AbandonSweep
+_Job = CallEvent | _Keyed | _AbandonSweep
 _Item = _Job | _Flush | _Stop
 
 
@@ -152,14 +162,25 @@ class StoreWriter:
 
     def __call__(self, event: CallEvent) -> None:
         """EventBus subscriber: never blocks, never touches the database."""
-        if isinstance(event, CallerTranscribed) and not event.final:
-            return  # interim words arrive several times a second and are superseded by finals
-        if isinstance(event, ReplyProposed) and not event.complete:
-            return  # a gated reply's partial text, token by token: its complete text is stored
+        if _kept(event) and self._open_for(event):
+            self._queue.put(event)
+
+    def store(self, event: CallEvent, fleet_id: str) -> None:
+        """The recorder's way in: like a bus event, but stored at most once per `fleet_id` (an
+        entry of the fleet's stream delivered again is skipped in the same transaction)."""
+        if _kept(event) and self._open_for(event):
+            self._queue.put(_Keyed(fleet_id, event))
+
+    def mark_interrupted(self, call_sids: frozenset[str], reason: str = "interrupted") -> None:
+        """Queue the marking of these calls, if still live, as `reason` (in event order: a call
+        whose end is already queued ends as it did)."""
+        if call_sids and not self._closed:
+            self._queue.put(_AbandonSweep(reason, call_sids))
+
+    def _open_for(self, event: CallEvent) -> bool:
         if self._closed:
             log.warning("call store closed; %s for %s not stored", event.kind, event.call_sid)
-            return
-        self._queue.put(event)
+        return not self._closed
 
     async def flush(self) -> None:
         """Resolve once every event published before this call is committed. Raises
@@ -323,15 +344,21 @@ class StoreWriter:
 
     def _write_job(self, db: Database, job: _Job) -> None:
         if isinstance(job, _AbandonSweep):
-            count = mark_abandoned(db, job.reason)
+            count = mark_abandoned(db, job.reason, job.only)
             if count:
                 log.warning(
                     "marked %d call(s) left live by a dead process as %s", count, job.reason
                 )
+        elif isinstance(job, _Keyed):
+            if not already_stored(db, job.fleet_id):
+                self._write_event(db, job.event, job.fleet_id)
         else:
-            write_event(db, job)
-            if self._also_write is not None:
-                self._also_write(db, job)
+            self._write_event(db, job)
+
+    def _write_event(self, db: Database, event: CallEvent, fleet_id: str | None = None) -> None:
+        write_event(db, event, fleet_id)
+        if self._also_write is not None:
+            self._also_write(db, event)
 
     def _drop_unstorable(self, job: _Job) -> None:
         self.failures += 1
@@ -377,6 +404,17 @@ class StoreWriter:
         for marker in self._flushes:
             marker.resolve(error)
         self._flushes = []
+
+
+def _kept(event: CallEvent) -> bool:
+    """Whether an event is history. Interim words arrive several times a second and are
+    superseded by finals; a gated reply's partial text comes token by token, and its complete
+    text is stored."""
+    if isinstance(event, CallerTranscribed):
+        return event.final
+    if isinstance(event, ReplyProposed):
+        return event.complete
+    return True
 
 
 def _next_delay(current: float, first: float, cap: float) -> float:
