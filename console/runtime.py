@@ -124,6 +124,7 @@ class Runtime:
         # Faces served from this process (the admin API: console/admin/attach.py), attached by
         # the command that builds the runtime: started last, stopped first.
         self._attached: list[Attached] = []
+        self._outliving: set[int] = set()  # ids of attached services stopped after the calls
         self.history = LazyHistory(settings.data.db, submit=self._submit_edits)
         self.listen_in = self.control  # listen-in: LiveCalls.tap(call_sid, sink(leg, mulaw))
         self.actions: TwilioCallActions | None = None  # Twilio REST, once started with credentials
@@ -195,14 +196,24 @@ class Runtime:
             progress("security", f"WARNING: {problem.split(':')[0]} "
                                  "(VOICECONSOLE_PUBLIC_ALLOW_UNSIGNED=true)")
 
-    def attach(self, service: Attached) -> None:
+    def attach(self, service: Attached, *, outlives_calls: bool = False) -> None:
         """Serve `service` from this process: started at the end of start-up (its failure undoes
-        the start), stopped first. Call before `start`."""
+        the start), stopped first; or, `outlives_calls`, stopped once the calls have ended and
+        their summaries are written (a service that must see every call end: the fleet's event
+        publisher). Call before `start`."""
         self._attached.append(service)
+        if outlives_calls:
+            self._outliving.add(id(service))
 
     async def _stop_attached(self) -> None:
         for service in reversed(self._attached):
-            await service.stop()
+            if id(service) not in self._outliving:
+                await service.stop()
+
+    async def _stop_outliving(self) -> None:
+        for service in reversed(self._attached):
+            if id(service) in self._outliving:
+                await service.stop()
 
     async def stop(self) -> None:
         """DESIGN.md's order: stop accepting and end calls, flush storage, restore the webhook,
@@ -218,7 +229,7 @@ class Runtime:
         # leave the number pointing at a tunnel that is about to vanish.
         # Recordings close before summaries finish, so a call's webhook carries its recording.
         steps = (self._stop_trimming, self._stop_attached, self._end_calls, self.recordings.stop,
-                 self._finish_summaries, self._stop_webhooks,
+                 self._finish_summaries, self._stop_outliving, self._stop_webhooks,
                  self.store.close, self._unsubscribe, self.edge.close, self._close_actions,
                  self.summarizer.aclose, self.registry.aclose)
         for step in steps:

@@ -9,12 +9,16 @@ import contextlib
 import gc
 import signal
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from pydantic import SecretStr
 
 from console.config import Settings, load_settings
 
 if TYPE_CHECKING:
     from console.fleet.registry import WorkerBeat
+    from console.runtime import Runtime
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -61,9 +65,7 @@ async def _serve(settings: Settings, tunnel: bool) -> int:
     serve_admin(runtime)  # `voiceconsole control` and drills reach this server
     stop = asyncio.Event()
     if settings.fleet.url is not None:  # a media worker of the fleet; drained, it exits
-        from console.fleet.worker import join_fleet
-
-        runtime.attach(join_fleet(settings, runtime.server, runtime.address, on_drained=stop.set))
+        _join_fleet(runtime, settings, settings.fleet.url, on_drained=stop.set)
     loop = asyncio.get_running_loop()
     for signum in QUIT_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
@@ -121,6 +123,25 @@ def _drain(settings: Settings, name: str | None) -> int:
         return 1
     print(f"{name}: drained and gone from the fleet", flush=True)
     return 0
+
+
+def _join_fleet(runtime: Runtime, settings: Settings, url: SecretStr,
+                on_drained: Callable[[], None]) -> None:
+    """A media worker: its heartbeat and routing, its calls' events on the fleet's stream, and
+    the operator actions the consoles send it. The publisher starts first (every event of the
+    worker's life is on the stream) and stops last, once the calls have ended and their summaries
+    are written; the control stream and the heartbeat stop before the calls end, so routing sends
+    new calls elsewhere at once."""
+    from console.fleet.connection import connect
+    from console.fleet.control import ControlConsumer
+    from console.fleet.publisher import FleetPublisher
+    from console.fleet.worker import join_fleet
+
+    worker = join_fleet(settings, runtime.server, runtime.address, on_drained=on_drained)
+    publisher = FleetPublisher(runtime.bus, connect(url), worker.worker, settings.fleet)
+    runtime.attach(publisher, outlives_calls=True)
+    runtime.attach(worker)
+    runtime.attach(ControlConsumer(connect(url), worker.worker, runtime.control, runtime.bus))
 
 
 def _print_progress(step: str, status: str) -> None:

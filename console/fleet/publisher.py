@@ -171,7 +171,9 @@ class FleetPublisher:
         return True
 
     async def _send(self, batch: list[_Outgoing], resync: bool) -> None:
-        pipe = self.redis.pipeline(transaction=False)
+        # One MULTI: a console joining reads the stream's newest id, then the snapshots; an
+        # entry and its snapshot written apart could let it miss a call in between (joining.py).
+        pipe = self.redis.pipeline(transaction=True)
         changed = set(self._calls) if resync else set()
         for item in batch:
             fields = item.fields or self._encode(item)

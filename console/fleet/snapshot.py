@@ -46,8 +46,9 @@ class LiveCall:
         start = self.started
         return {
             "call_sid": start.call_sid, "worker": self.worker, "profile": start.profile,
-            "from_number": start.from_number, "to_number": start.to_number,
-            "started": repr(start.at), "state": self.state, "updated": repr(self.updated),
+            "stream_sid": start.stream_sid, "from_number": start.from_number,
+            "to_number": start.to_number, "started_at": repr(start.at), "state": self.state,
+            "updated": repr(self.updated),
             "transcript": json.dumps([{"role": r, "text": t} for r, t in self.transcript],
                                      ensure_ascii=False),
             "latency": json.dumps({"turn": self.turn, "stages": self.latency}),

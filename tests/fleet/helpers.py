@@ -1,10 +1,5 @@
-"""Test helpers for the fleet's consoles: settings, a stand-in worker publisher, waiting.
-
-`StreamPublisher` is a TEST-ONLY minimal publisher (the real one is console/fleet/publisher.py):
-every event of a worker's bus goes to keys.EVENTS through wire.encode, and the live-call snapshot
-is kept the way console/fleet/joining.py reads it (fields: worker, started_at, stream_sid,
-from_number, to_number, profile, state; the set keys.LIVE_CALLS).
-"""
+"""Test helpers for the fleet's consoles: settings, a test worker's publisher (the real one),
+snapshots written by hand, waiting."""
 
 from __future__ import annotations
 
@@ -18,8 +13,10 @@ import redis.asyncio as aioredis
 
 from console import events as ev
 from console.config import Settings, load_settings
+from console.config.groups import FleetSettings
 from console.fleet import keys, wire
 from console.fleet.control import ControlConsumer
+from console.fleet.publisher import FleetPublisher
 from tests.tui.fakes import RecordingControl
 
 CLAIM_TTL_S = 1.5  # the shortest the settings allow is just over 1 s: claim tests stay quick
@@ -54,40 +51,21 @@ async def write_snapshot(redis: aioredis.Redis, started: ev.CallStarted, worker:
     await redis.sadd(keys.LIVE_CALLS, started.call_sid)
 
 
-class StreamPublisher:
-    """A worker's bus onto the fleet's stream, in order (one writer task, fed by a queue)."""
+class WorkerPublisher:
+    """The real publisher (console/fleet/publisher.py) of a test worker's bus, with its own
+    Redis client: started at once, closed with the client."""
 
     def __init__(self, url: str, worker: str, bus: ev.EventBus) -> None:
         self._redis = client(url)
         self.worker = worker
-        self._queue: asyncio.Queue[ev.CallEvent] = asyncio.Queue()
-        self._unsubscribe = bus.subscribe(self._queue.put_nowait)
-        self._task = asyncio.create_task(self._write(), name=f"test publisher {worker}")
+        self._publisher = FleetPublisher(bus, self._redis, worker, FleetSettings())
 
-    async def _write(self) -> None:
-        """The entry and the snapshot change in one transaction: a console joining in between
-        would otherwise read a newest entry past a call whose snapshot is not there yet."""
-        while True:
-            event = await self._queue.get()
-            async with self._redis.pipeline(transaction=True) as both:
-                both.xadd(keys.EVENTS, wire.encode(event, self.worker))  # type: ignore[arg-type]
-                self._snapshot(both, event)
-                await both.execute()
-
-    def _snapshot(self, both: Any, event: ev.CallEvent) -> None:
-        if isinstance(event, ev.CallStarted):
-            both.hset(keys.call(event.call_sid), mapping=snapshot_of(event, self.worker))
-            both.sadd(keys.LIVE_CALLS, event.call_sid)
-        elif isinstance(event, ev.StateChanged):
-            both.hset(keys.call(event.call_sid), "state", event.state)
-        elif isinstance(event, ev.CallEnded):
-            both.delete(keys.call(event.call_sid))
-            both.srem(keys.LIVE_CALLS, event.call_sid)
+    async def start(self) -> WorkerPublisher:
+        await self._publisher.start()
+        return self
 
     async def aclose(self) -> None:
-        self._unsubscribe()
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
+        await self._publisher.stop()
         await self._redis.aclose()
 
 
@@ -137,9 +115,10 @@ class FakeWorker:
         self.bus = ev.EventBus()
         self.control = RecordingControl(self.bus)
         self.consumer = ControlConsumer(self.redis, name, self.control, self.bus)
-        self.publisher = StreamPublisher(url, name, self.bus)
+        self.publisher = WorkerPublisher(url, name, self.bus)
 
     async def start(self) -> FakeWorker:
+        await self.publisher.start()
         await self.consumer.start()
         return self
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import sys
 import time
@@ -16,7 +17,9 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
+from console import events as ev
 from console.cli import main
+from console.fleet import keys, wire
 from console.fleet.connection import connect
 from console.fleet.registry import WorkerBeat, live_workers
 from console.simulate.caller import CallerOptions, SimulatedCaller
@@ -112,3 +115,51 @@ async def _ring(port: int) -> str:
     async with aiohttp.ClientSession() as session:
         async with session.post(f"http://127.0.0.1:{port}/voice", data=form) as reply:
             return await reply.text()
+
+
+async def test_a_worker_stopped_mid_call_publishes_the_call_ending_and_its_summary(
+        redis_server, tmp_path: Path) -> None:
+    """Ctrl-C on a worker with a live call: the call ends ("server-shutdown") and is summarized
+    as in one process, and both reach the fleet's stream, because the publisher stops only
+    after the calls (not with the other attachments, before them)."""
+    async with FakeDeepgram(ms_per_char=5) as deepgram, FakeGroq() as groq:
+        port = _free_port()
+        with (tmp_path / "serve.log").open("wb") as log:
+            worker = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "console.cli", "serve", cwd=tmp_path, stdout=log,
+                stderr=log, env=_worker_env(tmp_path, redis_server.url, port, deepgram, groq))
+        hang_up = asyncio.Event()
+        call: asyncio.Task[None] | None = None
+        try:
+            await until_beat(redis_server.url, "the worker's first beat", lambda w: True)
+            call = asyncio.create_task(_quiet_call(port, hang_up.wait), name="live-call")
+            await until_beat(redis_server.url, "the call to count", lambda w: w.load == 1)
+            worker.send_signal(signal.SIGINT)
+            assert await asyncio.wait_for(worker.wait(), 30) == 0
+        finally:
+            hang_up.set()
+            if worker.returncode is None:
+                worker.kill()
+                await worker.wait()
+            if call is not None:
+                await asyncio.wait_for(call, 10)
+    kinds = await _stream_kinds(redis_server.url)
+    assert kinds[0] == "CallStarted"
+    assert ("CallEnded", "server-shutdown") in kinds
+    assert "CallSummarized" in kinds
+
+
+async def _stream_kinds(redis_url: str) -> list[object]:
+    """Each event on the fleet's stream: its kind, or (CallEnded, reason)."""
+    client = connect(SecretStr(redis_url))
+    try:
+        entries = await client.xrange(keys.EVENTS)
+    finally:
+        await client.aclose()
+    found: list[object] = []
+    for _, fields in entries:
+        entry = wire.decode(fields)
+        assert entry is not None
+        event = entry.event
+        found.append((event.kind, event.reason) if isinstance(event, ev.CallEnded) else event.kind)
+    return found

@@ -26,7 +26,7 @@ from console.simulate.caller import SimulatedCaller, Utterance
 from console.tui.board import CallBoard
 from tests.integration.conftest import CloudStack, start_cloud_stack, stop_cloud_stack
 
-from .helpers import CLAIM_TTL_S, Seen, StreamPublisher, client, fleet_settings, poll
+from .helpers import CLAIM_TTL_S, Seen, WorkerPublisher, client, fleet_settings, poll
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -39,7 +39,7 @@ class Worker:
     stack: CloudStack
     parts: Any
     consumer: ControlConsumer
-    publisher: StreamPublisher
+    publisher: WorkerPublisher
 
 
 @dataclass
@@ -67,7 +67,7 @@ async def media_worker(name: str, url: str, tmp_path) -> AsyncIterator[Worker]:
     stack, parts = await start_cloud_stack(tmp_path / name, ms_per_char=5.0)
     runtime = stack.runtime
     consumer = ControlConsumer(client(url), name, runtime.control, runtime.bus)
-    publisher = StreamPublisher(url, name, runtime.bus)
+    publisher = await WorkerPublisher(url, name, runtime.bus).start()
     await consumer.start()
     try:
         yield Worker(name, stack, parts, consumer, publisher)
