@@ -25,6 +25,7 @@ from textual.strip import Strip
 
 from console.tui.call_state import CallState
 from console.tui.describe import duration, millis
+from console.tui.ranking import HIGH_RISK, SOME_RISK
 
 # (key, label, width). Fixed widths, each fitting its usual longest value, e.g. "▲ 135",
 # "+4915112345678", "scheduling", "transferring", "1:00:00", "operator", "9999 ms" (longer ones
@@ -43,8 +44,6 @@ COLUMNS = (
 GAP = 2  # spaces between columns
 _TALKING_STYLE = {"caller": "bold cyan", "agent": "bold green", "operator": "bold magenta"}
 RISING_STYLE = "bold black on yellow"
-# Score bands for colour: from an emergency's weight red, from about two worries (35) yellow.
-HIGH_RISK, SOME_RISK = 100, 35
 HEADER_LINES = 1
 
 
