@@ -94,7 +94,8 @@ class CallsTable(ScrollView, can_focus=True):
     cursor_row: reactive[int] = reactive(0, repaint=False)
 
     class Highlighted(Message):
-        """The cursor moved to another call (the operator keys follow it)."""
+        """The cursor is on another call (the operator keys follow it). Not sent when the
+        board moves the call and the cursor with it: the footer the keys redraw costs ~10 ms."""
 
     class Picked(Message):
         """The operator clicked a call."""
@@ -109,6 +110,7 @@ class CallsTable(ScrollView, can_focus=True):
         self.rising_s = rising_s  # a score that rose this recently is marked ▲ (RISK_RISING_S)
         self._sids: list[str] = []
         self._rows: dict[str, _Row] = {}
+        self._announced: str | None = None  # the call the last Highlighted was about
 
     # -- contents ---------------------------------------------------------------------------
 
@@ -146,6 +148,7 @@ class CallsTable(ScrollView, can_focus=True):
         for index, sid in enumerate(self._sids):
             if sid in repaint:
                 self._refresh_row(index)
+        self._announce()  # the call under the cursor may have left the board
 
     def _reorder(self, order: list[str]) -> set[str]:
         """Take the new order; the calls now on a line another call held (a rise in the ranking
@@ -211,7 +214,13 @@ class CallsTable(ScrollView, can_focus=True):
         self._refresh_row(new)
         # After the next refresh: lines just added are not scrollable to before it.
         self.call_after_refresh(self._scroll_to_cursor)
-        self.post_message(self.Highlighted())
+        self._announce()
+
+    def _announce(self) -> None:
+        selected = self.selected_sid()
+        if selected != self._announced:
+            self._announced = selected
+            self.post_message(self.Highlighted())
 
     def _scroll_to_cursor(self) -> None:
         visible = max(1, self._lines_shown() - HEADER_LINES)
