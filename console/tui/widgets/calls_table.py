@@ -10,7 +10,7 @@ is repainted; the clock tick that moves every duration repaints the visible line
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rich.segment import Segment
 from rich.style import Style
@@ -45,6 +45,7 @@ GAP = 2  # spaces between columns
 _TALKING_STYLE = {"caller": "bold cyan", "agent": "bold green", "operator": "bold magenta"}
 RISING_STYLE = "bold black on yellow"
 HEADER_LINES = 1
+PAINTED_KEPT = 4  # a row's painted lines kept: plain, striped, cursor focused and not
 
 
 @dataclass
@@ -52,6 +53,10 @@ class _Row:
     cells: dict[str, Text]
     text: Text  # the whole line, columns padded to their widths
     look: tuple[tuple[str, str], ...]  # what each cell shows and how: Text's == ignores style
+    # The line as painted, by style and width (plain, striped, under the cursor): a row that
+    # only moved to another line, as the board re-sorts, is repainted without rendering its text
+    # again. A new look is a new _Row, so nothing stale is kept.
+    painted: dict[tuple[Style, int], Strip] = field(default_factory=dict)
 
 
 class CallsTable(ScrollView, can_focus=True):
@@ -184,17 +189,32 @@ class CallsTable(ScrollView, can_focus=True):
         index = self.scroll_offset.y + y - HEADER_LINES
         if index >= len(self._sids):
             return Strip.blank(width, self.rich_style)
-        text = self._rows[self._sids[index]].text
+        row = self._rows[self._sids[index]]
         if index == self.cursor_row:
-            return self._strip(text, "calls-table--cursor", width)
-        return self._strip(text, "calls-table--stripe" if index % 2 else None, width)
+            return self._painted(row, "calls-table--cursor", width)
+        return self._painted(row, "calls-table--stripe" if index % 2 else None, width)
+
+    def _painted(self, row: _Row, component: str | None, width: int) -> Strip:
+        key = (self._style(component), width)  # a theme, focus or size change paints afresh
+        strip = row.painted.get(key)
+        if strip is None:
+            if len(row.painted) >= PAINTED_KEPT:
+                row.painted.clear()
+            strip = row.painted[key] = self._paint(row.text, key[0], width)
+        return strip
 
     def _strip(self, text: Text, component: str | None, width: int) -> Strip:
+        return self._paint(text, self._style(component), width)
+
+    def _style(self, component: str | None) -> Style:
         base = self.rich_style
         if component is not None:
             base += self.get_component_rich_style(component)
+        return base
+
+    def _paint(self, text: Text, style: Style, width: int) -> Strip:
         segments = [Segment(" ")] + list(text.render(self.app.console))
-        return Strip(segments).crop_extend(0, width, Style()).apply_style(base)
+        return Strip(segments).crop_extend(0, width, Style()).apply_style(style)
 
     def _refresh_row(self, index: int) -> None:
         y = index - self.scroll_offset.y + HEADER_LINES
