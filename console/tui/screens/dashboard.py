@@ -99,7 +99,7 @@ class DashboardScreen(BoardView, Screen[None]):
         health = self._board.health(now)
         if health != self._health:  # a repaint only when a figure moved
             self._health = health
-            self.query_one(LineHealth).update(render_health(health))
+            self.query_one(LineHealth).show_text(render_health(health))
 
     def _show_preview(self, sid: str | None, changed: frozenset[str], now: float) -> None:
         """On a new highlight, a change to the previewed call, or the clock's tick (empty)."""
