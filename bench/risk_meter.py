@@ -2,10 +2,11 @@
 bench/probe_server.py with `--risk on|off`; nothing is added to product code).
 
 `on`: the scorer's entry points (RiskTracker.observe: one event folded in and the score
-recomputed; CallBoard.ranked: the board's order; CallBoard.health and LineWatch.observe: the
-line's header) are wrapped to add up the CPU time of this thread they take (time.thread_time,
-clock_gettime(CLOCK_THREAD_CPUTIME_ID): nanoseconds, and the console is one thread). The two
-clock reads per call (~0.3 us each) are counted too, so the figure errs high.
+recomputed; CallBoard.ranked and BoardOrder.order: the board's order; CallBoard.health and
+LineWatch.observe: the line's header) are wrapped to add up the CPU time of this thread they
+take (time.thread_time, clock_gettime(CLOCK_THREAD_CPUTIME_ID): nanoseconds, and the console is
+one thread). The two clock reads per call (~0.3 us each) are counted too, so the figure errs
+high.
 `off`: those entry points do nothing (the board keeps arrival order, as before issue 15).
 `bare`: the board on, as shipped, its scorer not metered (what the meter's own wrapping costs the
 loop shows as the difference from `on`).
@@ -38,10 +39,13 @@ def install(mode: str) -> None:
     if mode == "off":
         tracker.RiskTracker.observe = lambda self, event: False  # type: ignore[method-assign]
         board.CallBoard.ranked = board.CallBoard.calls  # type: ignore[method-assign]
+        ranking.BoardOrder.order = (  # type: ignore[method-assign]
+            lambda self, calls, resort: list(calls))
         ranking.LineWatch.observe = lambda self, event: None  # type: ignore[method-assign]
         return
     for owner, name in ((tracker.RiskTracker, "observe"), (board.CallBoard, "ranked"),
-                        (board.CallBoard, "health"), (ranking.LineWatch, "observe")):
+                        (ranking.BoardOrder, "order"), (board.CallBoard, "health"),
+                        (ranking.LineWatch, "observe")):
         setattr(owner, name, _metered(getattr(owner, name)))
 
 

@@ -201,7 +201,7 @@ class VoiceConsoleApp(OperatorActions, App[None]):
             self.push_screen(WebhooksScreen(source, self._clock))
 
     def _tick(self) -> None:
-        gone = self.board.prune(self._clock(), KEEP_ENDED_FOR)
+        self.board.prune(self._clock(), KEEP_ENDED_FOR)
         try:
             status = self.backend.status()
         except Exception:  # a status glitch must not stop the calls from being watched
@@ -209,7 +209,9 @@ class VoiceConsoleApp(OperatorActions, App[None]):
             status = {}
         for screen in self._views():
             screen.refresh_status(status)
-        self._refresh_screens(frozenset(gone))
+        # Empty, not the calls just forgotten: every row's time moves (a sync recomputes only
+        # the named calls' rows), and a call gone is gone from every screen's re-read anyway.
+        self._refresh_screens(frozenset())
 
     def _refresh_screens(self, changed: frozenset[str]) -> None:
         for screen in self._views():

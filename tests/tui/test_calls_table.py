@@ -49,6 +49,28 @@ async def test_the_cursor_stays_on_its_call_when_an_earlier_call_leaves_the_boar
         assert app.table.selected_sid() == "CA2"
 
 
+async def test_the_cursor_moves_with_its_call_when_the_board_reorders_and_says_nothing_new(
+) -> None:
+    highlighted: list[str | None] = []
+
+    class WatchingApp(TableApp):
+        def on_calls_table_highlighted(self) -> None:
+            highlighted.append(self.table.selected_sid())
+
+    app = WatchingApp()
+    async with app.run_test(size=(110, 8)) as pilot:
+        board = calls(3)
+        app.table.sync(board, now=10.0)
+        app.table.focus()
+        await pilot.press("down")
+        await wait_until(pilot, lambda: highlighted[-1:] == ["CA1"])
+        app.table.sync([board[2], board[0], board[1]], now=11.0)  # CA2 rose to the top
+        await pilot.pause()
+        assert app.table.selected_sid() == "CA1" and app.table.cursor_row == 2
+        assert screen_line(app.table, 3).split()[1] == "+15550000001"
+        assert highlighted == ["CA0", "CA1"]  # the first line, then the key: not the reorder
+
+
 async def test_an_acknowledged_alert_changes_how_its_flag_looks() -> None:
     # The words stay the same, only the style changes: a table that compares text alone (as
     # rich's Text equality does) would keep showing the alert as unacknowledged.

@@ -19,6 +19,7 @@ from console.events import (
     EmergencyDetected,
     ProviderDegraded,
     TurnCompleted,
+    TurnMeasured,
 )
 from console.runtime import Runtime
 from console.simulate.caller import SimulatedCaller, Utterance
@@ -109,6 +110,34 @@ async def test_the_preview_follows_the_highlight_and_the_header_sums_up_the_line
         await pilot.press("down")
         await wait_until(pilot, lambda: "+15551230001" in preview_text(app))
         assert "nothing worrying so far" in preview_text(app)
+
+
+async def test_the_board_moves_a_call_that_turns_risky_and_the_highlight_stays_on_its_call(
+) -> None:
+    app, backend = scripted_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.started)
+        backend.play([*call_script("CA1", "+15551230001"),
+                      *call_script("CA2", "+15551230002", t0=T0 + 10),
+                      *call_script("CA3", "+15551230003", t0=T0 + 20),
+                      CallerWentQuiet("CA1", seconds=8.0, at=T0 + 40),  # 20
+                      AgentSpoke("CA2", text="Sorry, could you say that again?", at=T0 + 41)])
+        table = app.dashboard.query_one(CallsTable)
+        await wait_until(pilot, lambda: table.sids == ["CA1", "CA2", "CA3"])
+        table.focus()
+        await pilot.press("down")  # the operator reads CA2
+        await wait_until(pilot, lambda: "+15551230002" in preview_text(app))
+        backend.play([  # CA2 wobbles 6 points past CA1 (12 + 8 + 6); CA3 turns clearly risky
+            ProviderDegraded("CA2", provider="groq", problem="429", fallback="8b", at=T0 + 80),
+            TurnMeasured("CA2", turn=2, stages={"voice_to_voice": 1500.0}, at=T0 + 81),
+            CallerWentQuiet("CA3", seconds=9.0, at=T0 + 82),
+            CallerWentQuiet("CA3", seconds=9.0, at=T0 + 90)])  # 40: yellow
+        await wait_until(pilot, lambda: table.sids[0] == "CA3")
+        assert table.sids == ["CA3", "CA1", "CA2"]  # CA2, 26, stays under CA1, 20
+        assert table.get_cell("CA3", "risk").plain == "▲  40"
+        assert table.get_cell("CA3", "alert").plain == "caller silent 9 s (2×)"
+        assert table.selected_sid() == "CA2"  # moved down a line, the highlight with it
+        assert "+15551230002" in preview_text(app)
 
 
 # -- over the real server -----------------------------------------------------------------------

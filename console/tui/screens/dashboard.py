@@ -3,7 +3,6 @@ riskiest on top, with why), a preview of the highlighted call, and the runtime's
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from textual.app import ComposeResult
@@ -15,18 +14,12 @@ from textual.widgets import Footer, Header, Static
 from console.tui.backend import BackendStatus
 from console.tui.board import CallBoard
 from console.tui.call_state import CallState
-from console.tui.ranking import Health
+from console.tui.ranking import BoardOrder, Health
 from console.tui.screens.base import BoardView
 from console.tui.widgets.call_preview import CallPreview, LineHealth, render_health
 from console.tui.widgets.calls_table import CallsTable
 from console.tui.widgets.startup import StartupPanel
 from console.tui.widgets.status_bar import StatusBar
-
-# A new order repaints the whole table (every line moves), while a changed call repaints only its
-# line. Scores change several times a second at 50 calls (bench/risk_cost.py: on the busy loop
-# that doubled the table's drawing), so the board re-sorts at most once a second; a call arriving
-# or leaving re-sorts at once. A call turning risky is on top within a second.
-RERANK_EVERY_S = 1.0
 
 
 class CallChosen(Message):
@@ -56,8 +49,7 @@ class DashboardScreen(BoardView, Screen[None]):
         self._startup_ok = False
         self._mounted = False  # Screen.is_mounted is still False inside on_mount
         self._previewed: str | None = None
-        self._order: list[CallState] = []
-        self._ordered_at = -RERANK_EVERY_S  # time.monotonic(): the board's clock may be frozen
+        self._order = BoardOrder()  # calm: rows move only past calls clearly below them
         self._health: Health | None = None
 
     def compose(self) -> ComposeResult:
@@ -89,29 +81,25 @@ class DashboardScreen(BoardView, Screen[None]):
             # Mounted a moment before its children (on_mount shows the board), or the app is
             # closing and they are already gone while the board still changes.
             return
-        calls, now = self._ranked(), self._clock()
+        calls, now = self._ranked(resort=not changed), self._clock()
         table = tables.first()
         table.sync(calls, now, changed)
         self.query_one("#no-calls").display = not calls
         self._show_health(now)
         self._show_preview(table.selected_sid(), changed, now)
 
-    def _ranked(self) -> list[CallState]:
-        """The board's ranking, kept for up to RERANK_EVERY_S while the same calls are on it."""
-        current = time.monotonic()
-        fresh = current - self._ordered_at >= RERANK_EVERY_S
-        if fresh or len(self._order) != len(self._board.calls()) or not self._same_calls():
-            self._order, self._ordered_at = self._board.ranked(), current
-        return self._order
-
-    def _same_calls(self) -> bool:
-        return all(self._board.get(call.call_sid) is call for call in self._order)
+    def _ranked(self, resort: bool) -> list[CallState]:
+        """Re-sorted on the clock's tick (a call turning critical: at once). A row that moves
+        repaints every line between its old and new place; the tick repaints every live call's
+        line anyway (its time moved), so moves made then add next to nothing to draw, and the
+        rows hold still between ticks. A call turning risky is on top within a second."""
+        return self._order.order(self._board.calls(), resort)
 
     def _show_health(self, now: float) -> None:
         health = self._board.health(now)
         if health != self._health:  # a repaint only when a figure moved
             self._health = health
-            self.query_one(LineHealth).update(render_health(health))
+            self.query_one(LineHealth).show_text(render_health(health))
 
     def _show_preview(self, sid: str | None, changed: frozenset[str], now: float) -> None:
         """On a new highlight, a change to the previewed call, or the clock's tick (empty)."""

@@ -7,11 +7,11 @@ from __future__ import annotations
 import dataclasses
 
 from rich.text import Text
-from textual.widgets import Static
 
 from console.tui.call_state import CallState
 from console.tui.describe import duration, millis
 from console.tui.ranking import Health
+from console.tui.widgets.steady import SteadyStatic
 from console.tui.widgets.transcript import render_transcript
 
 HEAD_LINES = 4  # who and where, latency, risk, a blank line; then the last turns, as many as fit
@@ -20,21 +20,24 @@ WAITING = ("Waiting for the first call. Each call appears above the moment Twili
            "its last words, state and latency. Enter opens it.")
 
 
-class CallPreview(Static):
+class CallPreview(SteadyStatic):
     DEFAULT_CSS = """
     CallPreview { height: 1fr; min-height: 6; border: round $primary; padding: 0 1; }
     """
 
     def show(self, call: CallState | None, now: float) -> None:
-        self.border_title = "Highlighted call" if call is not None else "Preview"
+        title = "Highlighted call" if call is not None else "Preview"
+        if self.border_title != title:  # setting it repaints, even to the same words
+            self.border_title = title
         if call is None:
-            self.update(Text(WAITING, "dim"))
+            self.show_text(Text(WAITING, "dim"))
             return
         # Two lines kept for the reply being spoken and the caller's words not yet a turn.
-        self.update(render_preview(call, now, max(2, self.content_region.height - HEAD_LINES - 2)))
+        turns = max(2, self.content_region.height - HEAD_LINES - 2)
+        self.show_text(render_preview(call, now, turns))
 
 
-class LineHealth(Static):
+class LineHealth(SteadyStatic):
     """The header over the board (render_health)."""
 
     DEFAULT_CSS = """

@@ -10,7 +10,7 @@ is repainted; the clock tick that moves every duration repaints the visible line
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rich.segment import Segment
 from rich.style import Style
@@ -25,6 +25,7 @@ from textual.strip import Strip
 
 from console.tui.call_state import CallState
 from console.tui.describe import duration, millis
+from console.tui.ranking import HIGH_RISK, SOME_RISK
 
 # (key, label, width). Fixed widths, each fitting its usual longest value, e.g. "▲ 135",
 # "+4915112345678", "scheduling", "transferring", "1:00:00", "operator", "9999 ms" (longer ones
@@ -48,9 +49,8 @@ FLEET_COLUMNS: Columns = (*COLUMNS[:2], WORKER_COLUMN, *COLUMNS[2:])
 GAP = 2  # spaces between columns
 _TALKING_STYLE = {"caller": "bold cyan", "agent": "bold green", "operator": "bold magenta"}
 RISING_STYLE = "bold black on yellow"
-# Score bands for colour: from an emergency's weight red, from about two worries (35) yellow.
-HIGH_RISK, SOME_RISK = 100, 35
 HEADER_LINES = 1
+PAINTED_KEPT = 4  # a row's painted lines kept: plain, striped, cursor focused and not
 
 
 @dataclass
@@ -58,6 +58,10 @@ class _Row:
     cells: dict[str, Text]
     text: Text  # the whole line, columns padded to their widths
     look: tuple[tuple[str, str], ...]  # what each cell shows and how: Text's == ignores style
+    # The line as painted, by style and width (plain, striped, under the cursor): a row that
+    # only moved to another line, as the board re-sorts, is repainted without rendering its text
+    # again. A new look is a new _Row, so nothing stale is kept.
+    painted: dict[tuple[Style, int], Strip] = field(default_factory=dict)
 
 
 class CallsTable(ScrollView, can_focus=True):
@@ -100,7 +104,8 @@ class CallsTable(ScrollView, can_focus=True):
     cursor_row: reactive[int] = reactive(0, repaint=False)
 
     class Highlighted(Message):
-        """The cursor moved to another call (the operator keys follow it)."""
+        """The cursor is on another call (the operator keys follow it). Not sent when the
+        board moves the call and the cursor with it: the footer the keys redraw costs ~10 ms."""
 
     class Picked(Message):
         """The operator clicked a call."""
@@ -116,6 +121,7 @@ class CallsTable(ScrollView, can_focus=True):
         self._sids: list[str] = []
         self._rows: dict[str, _Row] = {}
         self.columns: Columns = COLUMNS
+        self._announced: str | None = None  # the call the last Highlighted was about
 
     # -- contents ---------------------------------------------------------------------------
 
@@ -155,6 +161,7 @@ class CallsTable(ScrollView, can_focus=True):
         for index, sid in enumerate(self._sids):
             if sid in repaint:
                 self._refresh_row(index)
+        self._announce()  # the call under the cursor may have left the board
 
     def _show_workers(self) -> None:
         """A fleet: every line gets the worker column (all redrawn: they are all wider)."""
@@ -196,17 +203,32 @@ class CallsTable(ScrollView, can_focus=True):
         index = self.scroll_offset.y + y - HEADER_LINES
         if index >= len(self._sids):
             return Strip.blank(width, self.rich_style)
-        text = self._rows[self._sids[index]].text
+        row = self._rows[self._sids[index]]
         if index == self.cursor_row:
-            return self._strip(text, "calls-table--cursor", width)
-        return self._strip(text, "calls-table--stripe" if index % 2 else None, width)
+            return self._painted(row, "calls-table--cursor", width)
+        return self._painted(row, "calls-table--stripe" if index % 2 else None, width)
+
+    def _painted(self, row: _Row, component: str | None, width: int) -> Strip:
+        key = (self._style(component), width)  # a theme, focus or size change paints afresh
+        strip = row.painted.get(key)
+        if strip is None:
+            if len(row.painted) >= PAINTED_KEPT:
+                row.painted.clear()
+            strip = row.painted[key] = self._paint(row.text, key[0], width)
+        return strip
 
     def _strip(self, text: Text, component: str | None, width: int) -> Strip:
+        return self._paint(text, self._style(component), width)
+
+    def _style(self, component: str | None) -> Style:
         base = self.rich_style
         if component is not None:
             base += self.get_component_rich_style(component)
+        return base
+
+    def _paint(self, text: Text, style: Style, width: int) -> Strip:
         segments = [Segment(" ")] + list(text.render(self.app.console))
-        return Strip(segments).crop_extend(0, width, Style()).apply_style(base)
+        return Strip(segments).crop_extend(0, width, Style()).apply_style(style)
 
     def _refresh_row(self, index: int) -> None:
         y = index - self.scroll_offset.y + HEADER_LINES
@@ -226,7 +248,13 @@ class CallsTable(ScrollView, can_focus=True):
         self._refresh_row(new)
         # After the next refresh: lines just added are not scrollable to before it.
         self.call_after_refresh(self._scroll_to_cursor)
-        self.post_message(self.Highlighted())
+        self._announce()
+
+    def _announce(self) -> None:
+        selected = self.selected_sid()
+        if selected != self._announced:
+            self._announced = selected
+            self.post_message(self.Highlighted())
 
     def _scroll_to_cursor(self) -> None:
         visible = max(1, self._lines_shown() - HEADER_LINES)

@@ -6,21 +6,21 @@ from collections.abc import Mapping
 from typing import Any
 
 from rich.text import Text
-from textual.widgets import Static
 
 from console.safe_text import printable
 from console.tui.backend import BackendStatus
+from console.tui.widgets.steady import SteadyStatic
 
 ERROR_SUFFIXES = ("_errors", "_failures")  # flat counters, e.g. protocol_errors, store_failures
 
 
-class StatusBar(Static):
+class StatusBar(SteadyStatic):
     DEFAULT_CSS = """
     StatusBar { height: 1; background: $panel; color: $text-muted; padding: 0 1; }
     """
 
     def show(self, status: BackendStatus) -> None:
-        self.update(render_status(status))
+        self.show_text(render_status(status))  # once a second, mostly the same
 
 
 def render_status(status: Mapping[str, Any]) -> Text:
