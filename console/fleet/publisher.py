@@ -32,6 +32,7 @@ from redis.typing import EncodableT, FieldT
 from console import events as ev
 from console.config.groups import FleetSettings
 from console.fleet import keys, wire
+from console.fleet.carried import CARRIED_TTL_S, CarriedConversation
 from console.fleet.snapshot import LiveCall
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,8 @@ class FleetPublisher:
         self.max_backlog = max_backlog
         self._queue: deque[_Outgoing] = deque()
         self._calls: dict[str, LiveCall] = {}  # the sender's, in event order
+        self._carried: dict[str, CarriedConversation] = {}  # failover's state, same order
+        self._resumed: dict[str, CarriedConversation] = {}  # taken over, not yet started here
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -134,6 +137,11 @@ class FleetPublisher:
         return PublisherStatus(connected=self._outage_since is None, backlog=len(self._queue),
                                sent=self._sent, dropped=self._dropped,
                                outage_since=self._outage_since, last_error=self._last_error)
+
+    def continue_call(self, carried: CarriedConversation) -> None:
+        """A call another worker ran is resumed here: its carried conversation goes on from
+        what that worker left, not from this worker's CallStarted."""
+        self._resumed[carried.call_sid] = carried
 
     async def drained(self) -> None:
         """Return once everything published so far is on the stream."""
@@ -195,20 +203,28 @@ class FleetPublisher:
         sid = event.call_sid
         if isinstance(event, ev.CallStarted):
             self._calls[sid] = LiveCall(self.worker, event, updated=event.at)
+            resumed = self._resumed.pop(sid, None) or CarriedConversation.started(event)
+            resumed.apply(event)
+            self._carried[sid] = resumed
             return {sid}
         if isinstance(event, ev.CallEnded):
+            self._carried.pop(sid, None)
             return {sid} if self._calls.pop(sid, None) is not None else set()
-        call = self._calls.get(sid)
-        return {sid} if call is not None and call.apply(event) else set()
+        call, carried = self._calls.get(sid), self._carried.get(sid)
+        changed = call is not None and call.apply(event)
+        carried_changed = carried is not None and carried.apply(event)
+        return {sid} if changed or carried_changed else set()
 
     def _write_snapshot(self, pipe: Pipeline, call_sid: str) -> None:
         call = self._calls.get(call_sid)
-        if call is None:  # ended
-            pipe.delete(keys.call(call_sid))
+        if call is None:  # ended: nobody will resume it either
+            pipe.delete(keys.call(call_sid), keys.conversation(call_sid))
             pipe.srem(keys.LIVE_CALLS, call_sid)
             return
         pipe.hset(keys.call(call_sid), mapping=_for_redis(call.fields()))
         pipe.sadd(keys.LIVE_CALLS, call_sid)
+        if (carried := self._carried.get(call_sid)) is not None:
+            pipe.set(keys.conversation(call_sid), carried.to_json(), ex=CARRIED_TTL_S)
 
     # --- outages ----------------------------------------------------------------------------
     def _failed(self, error: BaseException) -> None:
