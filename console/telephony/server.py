@@ -585,7 +585,7 @@ class MediaServer:
 
     async def _orphaned(self, call_sid: str) -> bool:
         """A fleet's call whose worker died (failover), and that this worker has room for."""
-        if self._resumer is None or self._placer is None or not valid_sid("call", call_sid):
+        if self._resumer is None or not valid_sid("call", call_sid):
             return False
         if call_sid in self._calls or len(self._calls) >= self.settings.limits.max_calls:
             return False
@@ -594,8 +594,7 @@ class MediaServer:
     def _resume_here(self, request: web.Request, form: Any, call_sid: str) -> str:
         """A new stream for the call, to this worker, with a one-time resume token: the session
         it opens goes on with the carried conversation instead of greeting the caller anew."""
-        assert self._placer is not None
-        here = Placement(self._placer.worker, self.address.url or self.url)
+        here = Placement(self._placer.worker if self._placer else "", self.address.url or self.url)
         log.warning("call %s: its worker is gone; resuming it here", call_sid)
         response = VoiceResponse()
         connect = response.connect(action=self._action_base(request) + STREAM_ENDED_PATH)

@@ -23,8 +23,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
+from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
 
 from console import events as ev
+from console.calls import triage
 from console.config.groups import FleetSettings
 from console.fleet import keys, wire
 from console.fleet.carried import CARRIED_TTL_S, RECOVERY_LINE, CarriedConversation
@@ -42,7 +44,13 @@ from tests.fleet.conftest import RedisServer
 from tests.fleet.test_recorder import recording, stored_call
 from tests.fleet.test_serve_worker import _free_port, _worker_env
 from tests.fleet.test_workers import FRONT
-from tests.integration.conftest import spoken
+from tests.integration.conftest import (
+    EMERGENCY,
+    PUBLIC_URL,
+    spoken,
+    start_cloud_stack,
+    stop_cloud_stack,
+)
 from tests.integration.conftest_telephony import TOKEN, Telephony, signature_for, start_telephony
 
 pytestmark = pytest.mark.timeout(90)
@@ -306,3 +314,56 @@ async def open_stream(worker: Telephony, call_sid: str, params: dict[str, str]) 
             await ws.send_str(tp.build_start("MZ" + "f" * 32, call_sid, "", params))
             await worker.until(lambda: any(h.start.call_sid == call_sid
                                            for h in worker.handlers))
+
+
+class DiedElsewhere:
+    """The fleet's judgement (failover.Failover), given: `call` lost its worker, and here is
+    what that worker carried. The runtime under test is a real one, with no fleet around it."""
+
+    def __init__(self, call: CarriedConversation) -> None:
+        self.call = call
+
+    async def orphaned(self, call_sid: str) -> bool:
+        return call_sid == self.call.call_sid
+
+    async def take_over(self, call_sid: str) -> CarriedConversation | None:
+        return self.call if call_sid == self.call.call_sid else None
+
+
+async def test_an_emergency_under_way_when_its_worker_died_is_transferred_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(triage, "COMPANY_PAUSE_S", 0.3)
+    stack, parts = await start_cloud_stack(tmp_path)
+    call = CarriedConversation(
+        DEAD, profile="medical_intake", caller="+15550001111",
+        turns=[("agent", "Hello, this is the clinic."), ("caller", "I have chest pain")],
+        emergency="chest pain")
+    fleet = DiedElsewhere(call)
+    stack.runtime.server.take_over_orphans(fleet)
+    stack.runtime.carried_calls = fleet
+    transferred = asyncio.Event()
+    try:
+        form = {"CallSid": DEAD, "From": call.caller, "To": "+15550002222"}
+        signer = RequestValidator(stack.twilio.auth_token)  # this runtime's Twilio account
+        headers = {SIGNATURE_HEADER: signer.compute_signature(PUBLIC_URL + "/stream-ended", form)}
+        async with aiohttp.ClientSession() as session:
+            async with session.post(stack.runtime.server.url + "/stream-ended", data=form,
+                                    headers=headers) as reply:
+                stream = ElementTree.fromstring(await reply.text()).find("./Connect/Stream")
+        assert stream is not None
+        # Its own /voice ticket comes with the ring; the resume token is the one given here.
+        params = {p.get("name", ""): p.get("value", "") for p in stream.iter("Parameter")
+                  if p.get("name") != "ticket"}
+        caller = stack.caller(call_sid=DEAD, custom_parameters=params, wait_for_greeting=False,
+                              hold=transferred.wait)
+        on_the_line = asyncio.create_task(caller.run(), name="resumed-emergency")
+        request = await stack.twilio.wait_for_request(lambda r: "Twiml" in r.form, 3.0)
+        transferred.set()
+        await asyncio.wait_for(on_the_line, 10)
+    finally:
+        transferred.set()
+        await stop_cloud_stack(parts)
+    assert f"<Number>{EMERGENCY[0]}</Number>" in request.form["Twiml"]
+    assert not stack.groq.requests  # no reply first: the transfer goes on where it was
+    [detected] = stack.events("EmergencyDetected")
+    assert detected.call_sid == DEAD and detected.phrase == "chest pain"
