@@ -45,6 +45,18 @@ BATCH = 500  # events per round trip: one pipeline of XADDs
 RETRY_S = (0.1, 1.0)  # first wait after a failure, cap: a lost Redis is retried each second
 STOP_GRACE_S = 3.0  # what is still queued at shutdown gets this long to reach Redis
 
+# A call that ended here: its snapshot and carried conversation go, unless another worker took
+# the call over meanwhile (failover: a stopping worker's stream ended and the call moved on
+# before this end reached Redis). Then they are that worker's, and stay.
+_FORGET_OWN_CALL = """
+local owner = redis.call('HGET', KEYS[1], 'worker')
+if owner == false or owner == ARGV[1] then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('SREM', KEYS[3], ARGV[2])
+end
+return 0
+"""
+
 
 @dataclass(frozen=True)
 class PublisherStatus:
@@ -218,8 +230,8 @@ class FleetPublisher:
     def _write_snapshot(self, pipe: Pipeline, call_sid: str) -> None:
         call = self._calls.get(call_sid)
         if call is None:  # ended: nobody will resume it either
-            pipe.delete(keys.call(call_sid), keys.conversation(call_sid))
-            pipe.srem(keys.LIVE_CALLS, call_sid)
+            pipe.eval(_FORGET_OWN_CALL, 3, keys.call(call_sid), keys.conversation(call_sid),
+                      keys.LIVE_CALLS, self.worker, call_sid)
             return
         pipe.hset(keys.call(call_sid), mapping=_for_redis(call.fields()))
         pipe.sadd(keys.LIVE_CALLS, call_sid)

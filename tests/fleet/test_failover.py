@@ -367,3 +367,31 @@ async def test_an_emergency_under_way_when_its_worker_died_is_transferred_at_onc
     assert not stack.groq.requests  # no reply first: the transfer goes on where it was
     [detected] = stack.events("EmergencyDetected")
     assert detected.call_sid == DEAD and detected.phrase == "chest pain"
+
+
+async def test_a_call_ended_late_by_its_old_worker_stays_with_the_worker_that_took_it_over(
+        redis_server: RedisServer) -> None:
+    """A stopping worker's stream ends, the call moves on, and only then does the old worker's
+    end of it reach Redis: the new worker's snapshot and conversation stay."""
+    redis = aioredis.Redis.from_url(redis_server.url)
+    old = await FleetPublisher(ev.EventBus(), redis, "w1", FleetSettings()).start()
+    new = await FleetPublisher(ev.EventBus(), redis, "w2", FleetSettings()).start()
+    try:
+        for event in a_call_on(DEAD):
+            old(event)
+        await old.drained()
+        new(ev.CallStarted(DEAD, stream_sid="MZ2", profile="scheduling"))
+        await new.drained()
+        old(ev.CallEnded(DEAD, reason="server-shutdown"))
+        await old.drained()
+        assert await redis.hget(keys.call(DEAD), "worker") == b"w2"
+        assert await carried(redis, DEAD) is not None
+        assert await redis.smembers(keys.LIVE_CALLS) == {DEAD.encode()}
+        new(ev.CallEnded(DEAD, reason="caller-hangup"))
+        await new.drained()
+        assert not await redis.exists(keys.call(DEAD), keys.conversation(DEAD))
+        assert await redis.smembers(keys.LIVE_CALLS) == set()
+    finally:
+        await new.stop()
+        await old.stop()
+        await redis.aclose()
