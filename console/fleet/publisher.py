@@ -94,6 +94,7 @@ class FleetPublisher:
         self._calls: dict[str, LiveCall] = {}  # the sender's, in event order
         self._carried: dict[str, CarriedConversation] = {}  # failover's state, same order
         self._resumed: dict[str, CarriedConversation] = {}  # taken over, not yet started here
+        self._carried_unsent: set[str] = set()  # changed since Redis last took them
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -201,13 +202,18 @@ class FleetPublisher:
             changed |= item.changed
         for call_sid in changed:
             self._write_snapshot(pipe, call_sid)
+        carried = set(self._carried) if resync else set(self._carried_unsent)
+        for call_sid in carried:
+            self._write_carried(pipe, call_sid)
         await pipe.execute()
+        self._carried_unsent -= carried
 
     def _encode(self, item: _Outgoing) -> dict[str, str]:
         """First time out: the event's id is fixed from here on, and its call's snapshot follows
         it (once, in order)."""
         item.fields = wire.encode(item.event, self.worker)
         item.changed = frozenset(self._follow(item.event))
+        self._carry(item.event)
         return item.fields
 
     def _follow(self, event: ev.CallEvent) -> set[str]:
@@ -215,17 +221,27 @@ class FleetPublisher:
         sid = event.call_sid
         if isinstance(event, ev.CallStarted):
             self._calls[sid] = LiveCall(self.worker, event, updated=event.at)
-            resumed = self._resumed.pop(sid, None) or CarriedConversation.started(event)
-            resumed.apply(event)
-            self._carried[sid] = resumed
             return {sid}
         if isinstance(event, ev.CallEnded):
-            self._carried.pop(sid, None)
             return {sid} if self._calls.pop(sid, None) is not None else set()
-        call, carried = self._calls.get(sid), self._carried.get(sid)
-        changed = call is not None and call.apply(event)
-        carried_changed = carried is not None and carried.apply(event)
-        return {sid} if changed or carried_changed else set()
+        call = self._calls.get(sid)
+        return {sid} if call is not None and call.apply(event) else set()
+
+    def _carry(self, event: ev.CallEvent) -> None:
+        """Update the carried conversation of the event's call (failover). Written only when it
+        changed (turns, final words, an emergency), not with every snapshot: it grows with the
+        call, the snapshot does not."""
+        sid = event.call_sid
+        if isinstance(event, ev.CallStarted):
+            resumed = self._resumed.pop(sid, None)  # its past, from the worker that died
+            self._carried[sid] = resumed or CarriedConversation.started(event)
+        elif isinstance(event, ev.CallEnded):
+            self._carried.pop(sid, None)  # _write_snapshot forgets it with the snapshot
+            self._carried_unsent.discard(sid)
+            return
+        carried = self._carried.get(sid)
+        if carried is not None and carried.apply(event):
+            self._carried_unsent.add(sid)
 
     def _write_snapshot(self, pipe: Pipeline, call_sid: str) -> None:
         call = self._calls.get(call_sid)
@@ -235,6 +251,8 @@ class FleetPublisher:
             return
         pipe.hset(keys.call(call_sid), mapping=_for_redis(call.fields()))
         pipe.sadd(keys.LIVE_CALLS, call_sid)
+
+    def _write_carried(self, pipe: Pipeline, call_sid: str) -> None:
         if (carried := self._carried.get(call_sid)) is not None:
             pipe.set(keys.conversation(call_sid), carried.to_json(), ex=CARRIED_TTL_S)
 
