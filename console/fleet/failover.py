@@ -40,9 +40,11 @@ class Failover:
         """The call's conversation is carried and the worker that ran it is dead. False when
         Redis cannot say (the caller then hears the call end, as without a fleet)."""
         try:
-            carried, owner = await self._carried_and_owner(call_sid)
-            if not carried or owner == self._worker:
-                return False  # ended (or never carried), or ours: we know our calls
+            carried, owner, incarnation = await self._carried_and_owner(call_sid)
+            if not carried:
+                return False  # ended, or never carried
+            if owner == self._worker:  # ours (we know our calls), or our dead predecessor's
+                return incarnation != self._publisher.incarnation
             beat = await self._redis.get(keys.worker(owner)) if owner else None
         except REDIS_TROUBLE as error:
             log.warning("failover: Redis could not say whether %s is orphaned: %s",
@@ -64,11 +66,15 @@ class Failover:
         self._publisher.continue_call(carried)
         return carried
 
-    async def _carried_and_owner(self, call_sid: str) -> tuple[bool, str]:
+    async def _carried_and_owner(self, call_sid: str) -> tuple[bool, str, str]:
+        """Whether the call's conversation is carried; its owner's name and process."""
         pipe = self._redis.pipeline(transaction=False)
         pipe.exists(keys.conversation(call_sid))
-        pipe.hget(keys.call(call_sid), "worker")
-        exists, owner = await pipe.execute()
-        name = owner.decode() if isinstance(owner, bytes) else str(owner or "")
-        return bool(exists), name
+        pipe.hmget(keys.call(call_sid), ["worker", "incarnation"])
+        exists, (owner, incarnation) = await pipe.execute()
+        return bool(exists), _text(owner), _text(incarnation)
+
+
+def _text(value: bytes | str | None) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value or "")
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections import deque
 from collections.abc import Callable
@@ -95,6 +96,9 @@ class FleetPublisher:
         self._carried: dict[str, CarriedConversation] = {}  # failover's state, same order
         self._resumed: dict[str, CarriedConversation] = {}  # taken over, not yet started here
         self._carried_unsent: set[str] = set()  # changed since Redis last took them
+        # This process, on each snapshot: failover tells a call of a dead predecessor that had
+        # this worker's name from one of ours.
+        self.incarnation = secrets.token_hex(8)
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -220,7 +224,8 @@ class FleetPublisher:
         """Update the snapshot of the event's call; the calls whose snapshot changed."""
         sid = event.call_sid
         if isinstance(event, ev.CallStarted):
-            self._calls[sid] = LiveCall(self.worker, event, updated=event.at)
+            self._calls[sid] = LiveCall(self.worker, event, updated=event.at,
+                                        incarnation=self.incarnation)
             return {sid}
         if isinstance(event, ev.CallEnded):
             return {sid} if self._calls.pop(sid, None) is not None else set()

@@ -395,3 +395,19 @@ async def test_a_call_ended_late_by_its_old_worker_stays_with_the_worker_that_to
         await new.stop()
         await old.stop()
         await redis.aclose()
+
+
+async def test_a_worker_restarted_under_its_old_name_takes_over_its_predecessors_call(
+        redis_server: RedisServer) -> None:
+    redis = aioredis.Redis.from_url(redis_server.url)
+    before = await FleetPublisher(ev.EventBus(), redis, "w1", FleetSettings()).start()
+    after = FleetPublisher(ev.EventBus(), redis, "w1", FleetSettings())  # same name, new process
+    try:
+        for event in a_call_on(DEAD):
+            before(event)
+        await before.drained()
+        assert not await Failover(redis, "w1", before).orphaned(DEAD)  # its own live call
+        assert await Failover(redis, "w1", after).orphaned(DEAD)
+    finally:
+        await before.stop()
+        await redis.aclose()
