@@ -125,6 +125,11 @@ async def test_a_worker_killed_mid_call_the_other_takes_the_call_over_with_its_h
         assert await w1.wait() == -signal.SIGKILL
         summary = await asyncio.wait_for(call, 60)
 
+        async def call_ended() -> bool:  # w2's CallEnded reached Redis: the call really ended
+            return not await redis.exists(keys.conversation(sid))
+
+        await poll("w2 to end the call the caller hung up", call_ended)
+
     # The caller heard the agent again within 3 s, on the new stream (not frames of the old
     # one still in flight when it died).
     assert len(caller.log.restreams) == 1, summary
@@ -163,7 +168,6 @@ async def test_a_worker_killed_mid_call_the_other_takes_the_call_over_with_its_h
     assert ("caller", THIRD) in roles[recovered:]
     assert [e.kind for e in stored.events].count("CallStarted") == 2
     assert stored.status == "ended"
-    assert not await redis.exists(keys.conversation(sid))  # the call really ended
     await redis.aclose()
 
 
