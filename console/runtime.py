@@ -29,6 +29,7 @@ from console.calls.triage import COMPANY_LINES
 from console.config import PublicAddress, Settings
 from console.drill.marker import drill_marker
 from console.events import EventBus
+from console.fleet.carried import RECOVERY_LINE, CarriedConversation, ConversationSource
 from console.handoff.worker import Deliveries, WebhookWorker
 from console.lifecycle import PublicEdge
 from console.memory import freeze_start_up_heap, trim_periodically
@@ -48,6 +49,7 @@ from console.summary.brief import Briefer, CallBrief
 from console.summary.summarizer import Summarizer
 from console.telephony.actions import TwilioCallActions
 from console.telephony.callbacks import add_dial_status_route, dial_action_url
+from console.telephony.guard import RESUMED
 from console.telephony.server import MediaServer
 from console.telephony.twilio_rest import TwilioRest, dial_twiml
 from console.telephony.warm_routes import add_warm_routes
@@ -128,6 +130,9 @@ class Runtime:
         self.history = LazyHistory(settings.data.db, submit=self._submit_edits)
         self.listen_in = self.control  # listen-in: LiveCalls.tap(call_sid, sink(leg, mulaw))
         self.actions: TwilioCallActions | None = None  # Twilio REST, once started with credentials
+        # A fleet worker's failover (serve's _join_fleet): the conversations of calls whose
+        # worker died, for the streams that resume them here. None: no call is ever resumed.
+        self.carried_calls: ConversationSource | None = None
         # A session whose call is being transferred stays reachable after its stream ends: a
         # <Dial> transfer ends the media stream first and reports its outcome afterwards
         # (Twilio's dial action). Any other is let go when its call ends: a whole ended session
@@ -301,11 +306,15 @@ class Runtime:
         # Read per call (a small file, off the loop) so an edited profile applies to the next
         # call; an invalid edit is reported and the last good version used.
         started = started_now()  # the recording's sample 0: before anything awaits
-        profile, stale = await self.profiles.for_call(self._profile_name(start))
+        carried = await self._carried(start)  # its worker died: it goes on here
+        name = carried.profile if carried and carried.profile else self._profile_name(start)
+        profile, stale = await self.profiles.for_call(name)
         profile = self.recordings.announced(profile)
         earlier = self.warm.resume(start.call_sid)  # back from a warm transfer nobody took
         if earlier is not None:  # said live (rare: not worth preparing at every start-up)
             profile = dataclasses.replace(profile, greeting=WELCOME_BACK)
+        if carried is not None:  # no greeting again: the prepared recovery line instead
+            profile = dataclasses.replace(profile, greeting=RECOVERY_LINE)
         sender = self.recordings.record(start, sender, profile, started)
         try:  # a call whose session cannot start leaves no recording (issue 14)
             relay = ObserverRelay()
@@ -328,6 +337,8 @@ class Runtime:
             self.control.add(session)
             self._remember(session)
             await session.begin()
+            if carried is not None:
+                session.resume(carried.turns, carried.in_progress, carried.emergency)
         except BaseException:
             self.recordings.drop(start.call_sid)
             raise
@@ -335,6 +346,13 @@ class Runtime:
             profiles.report_stale(session.events, stale)
         self._mark_drill(start)
         return session
+
+    async def _carried(self, start: StreamStart) -> CarriedConversation | None:
+        """The conversation this stream resumes: only for a stream the server let through with a
+        good resume token (telephony.guard.RESUMED), and only in a fleet."""
+        if self.carried_calls is None or start.custom_parameters.get(RESUMED) != "1":
+            return None
+        return await self.carried_calls.take_over(start.call_sid)
 
     # --- drills (issue 15, part 5) -------------------------------------------------------------
     def _mark_drill(self, start: StreamStart) -> None:
@@ -437,7 +455,7 @@ class Runtime:
         try:
             profile = await asyncio.to_thread(profiles.load_profile, name)
             profile = self.recordings.announced(profile)  # its greeting leads with it
-            lines = _lines_to_prepare(profile)
+            lines = _lines_to_prepare(profile, failover=self.carried_calls is not None)
             await asyncio.gather(*(self._prepare_lines(profile, lines[i::PREPARE_STREAMS])
                                    for i in range(PREPARE_STREAMS)))
         except Exception as error:  # noqa: BLE001 - a line can still be synthesized per call
@@ -594,9 +612,10 @@ class ObserverRelay:
 PREPARE_STREAMS = 3
 
 
-def _lines_to_prepare(profile: profiles.Profile) -> tuple[str, ...]:
-    return (profile.greeting, *FILLERS, profile.apology, profile.reprompt, profile.goodbye,
-            *COMPANY_LINES, DEAF_LINE, GATE_LINE)
+def _lines_to_prepare(profile: profiles.Profile, *, failover: bool) -> tuple[str, ...]:
+    lines = (profile.greeting, *FILLERS, profile.apology, profile.reprompt, profile.goodbye,
+             *COMPANY_LINES, DEAF_LINE, GATE_LINE)
+    return (*lines, RECOVERY_LINE) if failover else lines  # only a fleet worker resumes calls
 
 
 def _gate_options(settings: Settings) -> GateOptions:

@@ -3,6 +3,8 @@ cut to what the caller actually heard."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from console.providers.base import ChatMessage
 from console.providers.history import trim_history
 
@@ -24,6 +26,19 @@ class Conversation:
     def agent_said(self, text: str) -> None:
         if text:
             self.messages.append(ChatMessage("assistant", text))
+
+    def replay(self, turns: Iterable[tuple[str, str]], unanswered: str = "") -> None:
+        """The turns of a call that began on another worker (fleet failover), as TurnCompleted
+        named them: the caller's become user messages, the agent's and an operator's (both
+        spoken to the caller) assistant ones. `unanswered`: the caller's words since their
+        last turn, which the next reply must still take in."""
+        for role, text in turns:
+            if role == "caller":
+                self.caller_said(text)
+            else:
+                self.agent_said(text)
+        if unanswered:
+            self.caller_said(unanswered)
 
     def guidance(self, text: str) -> None:
         """An operator's whisper: for the next reply and the rest of the call, never spoken."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypedDict
 
@@ -157,6 +157,14 @@ class CallSession:
         goes on with what was said before (the conversation, whispers included)."""
         self.conversation = earlier.conversation
         self._usage = earlier.usage_totals  # one call, one bill: counted on from the first stream
+
+    def resume(self, turns: Sequence[tuple[str, str]], unanswered: str, emergency: str) -> None:
+        """This stream continues a call whose worker died (fleet failover): the agent goes on
+        with what was said there, and an emergency under way there is transferred at once.
+        Call after `begin`: the escalation speaks over the recovery line."""
+        self.conversation.replay(turns, unanswered)
+        if emergency:
+            self.triage.resume(emergency, unanswered or emergency)
 
     @property
     def usage_totals(self) -> UsageTotals:

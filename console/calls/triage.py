@@ -262,6 +262,12 @@ class Triage:
         """Words after this are a new turn: an emergency phrase in them counts again."""
         self._judged = False
 
+    def resume(self, phrase: str, text: str) -> None:
+        """An emergency was under way on the worker that died (fleet failover): its transfer
+        starts again at once, from the first number."""
+        if self.escalation is None:
+            self._trigger(TriageMatch("caller", phrase, text))
+
     def _trigger(self, match: TriageMatch) -> None:
         self.escalation = Escalation(self._host, self._numbers)
         self._host.tasks.spawn("emergency", self.escalation.run(match))

@@ -134,11 +134,18 @@ def _join_fleet(runtime: Runtime, settings: Settings, url: SecretStr,
     new calls elsewhere at once."""
     from console.fleet.connection import connect
     from console.fleet.control import ControlConsumer
+    from console.fleet.failover import Failover
     from console.fleet.publisher import FleetPublisher
     from console.fleet.worker import join_fleet
 
+    publisher_redis = connect(url)
     worker = join_fleet(settings, runtime.server, runtime.address, on_drained=on_drained)
-    publisher = FleetPublisher(runtime.bus, connect(url), worker.worker, settings.fleet)
+    publisher = FleetPublisher(runtime.bus, publisher_redis, worker.worker, settings.fleet)
+    # Failover: /stream-ended takes over calls whose worker died; their sessions read the
+    # conversation here (the publisher's client: its reads are a few per resumed call).
+    failover = Failover(publisher_redis, worker.worker, publisher)
+    runtime.server.take_over_orphans(failover)
+    runtime.carried_calls = failover
     runtime.attach(publisher, outlives_calls=True)
     runtime.attach(worker)
     runtime.attach(ControlConsumer(connect(url), worker.worker, runtime.control, runtime.bus))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections import deque
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from redis.typing import EncodableT, FieldT
 from console import events as ev
 from console.config.groups import FleetSettings
 from console.fleet import keys, wire
+from console.fleet.carried import CARRIED_TTL_S, CarriedConversation
 from console.fleet.snapshot import LiveCall
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,18 @@ DEFAULT_MAX_BACKLOG = 50_000
 BATCH = 500  # events per round trip: one pipeline of XADDs
 RETRY_S = (0.1, 1.0)  # first wait after a failure, cap: a lost Redis is retried each second
 STOP_GRACE_S = 3.0  # what is still queued at shutdown gets this long to reach Redis
+
+# A call that ended here: its snapshot and carried conversation go, unless another worker took
+# the call over meanwhile (failover: a stopping worker's stream ended and the call moved on
+# before this end reached Redis). Then they are that worker's, and stay.
+_FORGET_OWN_CALL = """
+local owner = redis.call('HGET', KEYS[1], 'worker')
+if owner == false or owner == ARGV[1] then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('SREM', KEYS[3], ARGV[2])
+end
+return 0
+"""
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,12 @@ class FleetPublisher:
         self.max_backlog = max_backlog
         self._queue: deque[_Outgoing] = deque()
         self._calls: dict[str, LiveCall] = {}  # the sender's, in event order
+        self._carried: dict[str, CarriedConversation] = {}  # failover's state, same order
+        self._resumed: dict[str, CarriedConversation] = {}  # taken over, not yet started here
+        self._carried_unsent: set[str] = set()  # changed since Redis last took them
+        # This process, on each snapshot: failover tells a call of a dead predecessor that had
+        # this worker's name from one of ours.
+        self.incarnation = secrets.token_hex(8)
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -135,6 +155,11 @@ class FleetPublisher:
                                sent=self._sent, dropped=self._dropped,
                                outage_since=self._outage_since, last_error=self._last_error)
 
+    def continue_call(self, carried: CarriedConversation) -> None:
+        """A call another worker ran is resumed here: its carried conversation goes on from
+        what that worker left, not from this worker's CallStarted."""
+        self._resumed[carried.call_sid] = carried
+
     async def drained(self) -> None:
         """Return once everything published so far is on the stream."""
         await self._idle.wait()
@@ -181,34 +206,60 @@ class FleetPublisher:
             changed |= item.changed
         for call_sid in changed:
             self._write_snapshot(pipe, call_sid)
+        carried = set(self._carried) if resync else set(self._carried_unsent)
+        for call_sid in carried:
+            self._write_carried(pipe, call_sid)
         await pipe.execute()
+        self._carried_unsent -= carried
 
     def _encode(self, item: _Outgoing) -> dict[str, str]:
         """First time out: the event's id is fixed from here on, and its call's snapshot follows
         it (once, in order)."""
         item.fields = wire.encode(item.event, self.worker)
         item.changed = frozenset(self._follow(item.event))
+        self._carry(item.event)
         return item.fields
 
     def _follow(self, event: ev.CallEvent) -> set[str]:
         """Update the snapshot of the event's call; the calls whose snapshot changed."""
         sid = event.call_sid
         if isinstance(event, ev.CallStarted):
-            self._calls[sid] = LiveCall(self.worker, event, updated=event.at)
+            self._calls[sid] = LiveCall(self.worker, event, updated=event.at,
+                                        incarnation=self.incarnation)
             return {sid}
         if isinstance(event, ev.CallEnded):
             return {sid} if self._calls.pop(sid, None) is not None else set()
         call = self._calls.get(sid)
         return {sid} if call is not None and call.apply(event) else set()
 
+    def _carry(self, event: ev.CallEvent) -> None:
+        """Update the carried conversation of the event's call (failover). Written only when it
+        changed (turns, final words, an emergency), not with every snapshot: it grows with the
+        call, the snapshot does not."""
+        sid = event.call_sid
+        if isinstance(event, ev.CallStarted):
+            resumed = self._resumed.pop(sid, None)  # its past, from the worker that died
+            self._carried[sid] = resumed or CarriedConversation.started(event)
+        elif isinstance(event, ev.CallEnded):
+            self._carried.pop(sid, None)  # _write_snapshot forgets it with the snapshot
+            self._carried_unsent.discard(sid)
+            return
+        carried = self._carried.get(sid)
+        if carried is not None and carried.apply(event):
+            self._carried_unsent.add(sid)
+
     def _write_snapshot(self, pipe: Pipeline, call_sid: str) -> None:
         call = self._calls.get(call_sid)
-        if call is None:  # ended
-            pipe.delete(keys.call(call_sid))
-            pipe.srem(keys.LIVE_CALLS, call_sid)
+        if call is None:  # ended: nobody will resume it either
+            pipe.eval(_FORGET_OWN_CALL, 3, keys.call(call_sid), keys.conversation(call_sid),
+                      keys.LIVE_CALLS, self.worker, call_sid)
             return
         pipe.hset(keys.call(call_sid), mapping=_for_redis(call.fields()))
         pipe.sadd(keys.LIVE_CALLS, call_sid)
+
+    def _write_carried(self, pipe: Pipeline, call_sid: str) -> None:
+        if (carried := self._carried.get(call_sid)) is not None:
+            pipe.set(keys.conversation(call_sid), carried.to_json(), ex=CARRIED_TTL_S)
 
     # --- outages ----------------------------------------------------------------------------
     def _failed(self, error: BaseException) -> None:

@@ -32,6 +32,7 @@ class LiveCall:
     alert: str = ""
     drill: str = ""
     updated: float = 0.0
+    incarnation: str = ""  # the worker's process: a restarted worker keeps its name, not this
 
     def apply(self, event: ev.CallEvent) -> bool:
         """Take in one of the call's events; whether the snapshot changed."""
@@ -53,7 +54,7 @@ class LiveCall:
                                      ensure_ascii=False),
             "latency": json.dumps({"turn": self.turn, "stages": self.latency}),
             "emergency": "1" if self.emergency else "0", "alert": self.alert,
-            "drill": self.drill,
+            "drill": self.drill, "incarnation": self.incarnation,
         }
 
 

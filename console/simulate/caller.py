@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,9 +22,9 @@ from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
 
 from console import audio_codec as audio
 from console.simulate.log import CallLog
-from console.simulate.options import CallerOptions, Utterance
+from console.simulate.options import CallerOptions, Utterance, new_sid
 from console.simulate.playout import TURN_GAP_SAMPLES, Playout
-from console.simulate.ringing import ring
+from console.simulate.ringing import Answer, ring, stream_ended
 from console.simulate.summary import build_summary
 from console.simulate.wav import write_wav
 from console.telephony import twilio_protocol as tp
@@ -60,6 +61,8 @@ class SimulatedCaller:
         self._last_arrival = -1.0
         self._stream_parameters: dict[str, str] = options.parameters()
         self._followed: tuple[str, str] | None = None  # a voice_url's <Stream url>, as signed
+        self._action = ""  # the TwiML's <Connect action> (options.follow_action)
+        self._http: aiohttp.ClientSession | None = None
 
     # ---- clock --------------------------------------------------------------------------
 
@@ -84,6 +87,7 @@ class SimulatedCaller:
         """Place the call, play the script, hang up; returns the summary."""
         try:
             async with aiohttp.ClientSession() as session:
+                self._http = session
                 if await self._answered(session):
                     ws = await self._connect(session)
                     if ws is not None:
@@ -122,9 +126,13 @@ class SimulatedCaller:
             return False
         self._stream_parameters = {**answer.parameters, **(self.options.custom_parameters or {})}
         if self.options.voice_url and answer.stream_url:
-            self._followed = (answer.stream_url,
-                              "wss://" + answer.stream_url.partition("://")[2])
+            self._follow(answer)
+        self._action = answer.action_url
         return True
+
+    def _follow(self, answer: Answer) -> None:
+        """Stream where the TwiML says, signed over its wss form (as Twilio signs it)."""
+        self._followed = (answer.stream_url, "wss://" + answer.stream_url.partition("://")[2])
 
     async def _connect(self, session: aiohttp.ClientSession) -> Any:
         try:
@@ -184,7 +192,7 @@ class SimulatedCaller:
                 tp.build_stop(o.stream_sid, o.account_sid, o.call_sid, self._next_sequence())
             )
             with contextlib.suppress(Exception):
-                await ws.close()
+                await (self._ws or ws).close()  # the call's stream now (it may have moved)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(2.0):  # the server's close handshake; never hang on it
                 await asyncio.gather(receiver, return_exceptions=True)
@@ -385,16 +393,56 @@ class SimulatedCaller:
     # ---- receiving ----------------------------------------------------------------------
 
     async def _receive(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Read the call's stream, and each stream that follows it (options.follow_action)."""
+        stream: aiohttp.ClientWebSocketResponse | None = ws
+        try:
+            while stream is not None:
+                await self._read(stream)
+                stream = await self._next_stream()
+        finally:
+            if not self.log.ended_by:
+                self.log.ended_by = "server"
+            self._closed.set()
+            self._changed.set()
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         try:
             async for message in ws:
                 await self._on_message(message)
                 self._changed.set()
         finally:
-            if not self.log.ended_by:
-                self.log.ended_by = "server"
             self.log.close_code = ws.close_code
-            self._closed.set()
-            self._changed.set()
+
+    async def _next_stream(self) -> aiohttp.ClientWebSocketResponse | None:
+        """Twilio's way when a <Connect><Stream> ends and the caller is still on the line: ask
+        the <Connect action> what next, and if its TwiML connects a stream, open it for the same
+        call (a new stream SID, the new TwiML's parameters)."""
+        if not (self.options.follow_action and self._action and self._http is not None):
+            return None
+        if self.log.ended_by == "caller":
+            return None
+        try:
+            answer = await stream_ended(self._http, self.options, self._action)
+        except (aiohttp.ClientError, OSError) as error:
+            self.log.errors.append(f"connect action: {type(error).__name__}: {error}"[:200])
+            return None
+        if not answer.stream_url:
+            return None  # the call ends (a hang-up, an apology)
+        self._follow(answer)
+        self._action, self._stream_parameters = answer.action_url, answer.parameters
+        self.options = dataclasses.replace(self.options, stream_sid=new_sid("MZ"))
+        return await self._restream()
+
+    async def _restream(self) -> aiohttp.ClientWebSocketResponse | None:
+        assert self._http is not None
+        ws: aiohttp.ClientWebSocketResponse | None = await self._connect(self._http)
+        if ws is None:
+            return None
+        self._ws = ws
+        self.log.restreams.append(self._elapsed())
+        await self._send(tp.build_connected())
+        await self._send(self._start_message())
+        return ws
 
     async def _on_message(self, message: aiohttp.WSMessage) -> None:
         if message.type is not aiohttp.WSMsgType.TEXT:

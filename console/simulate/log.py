@@ -24,6 +24,7 @@ class CallLog:
     errors: list[str] = field(default_factory=list)
     protocol_errors: int = 0
     speech_frames_sent: int = 0
+    restreams: list[float] = field(default_factory=list)  # a new stream of the call began
     connected: bool = False
     ended_by: str = ""  # "caller", "server", "refused", "connect-failed"
     close_code: int | None = None

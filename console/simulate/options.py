@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-def _sid(prefix: str) -> str:
+def new_sid(prefix: str) -> str:
+    """A SID of Twilio's shape: "CA" a call, "MZ" a stream, "AC" an account."""
     return prefix + secrets.token_hex(16)
 
 
@@ -38,9 +39,14 @@ class CallerOptions:
     """Ring this voice webhook (a fleet worker's, which may send the stream to another worker)
     and open the `<Stream url>` its TwiML names, as Twilio does; it is signed over exactly this
     URL. Unset: with an auth token, ring the media server's own /voice, and stream to `url`."""
-    call_sid: str = field(default_factory=lambda: _sid("CA"))
-    stream_sid: str = field(default_factory=lambda: _sid("MZ"))
-    account_sid: str = field(default_factory=lambda: _sid("AC"))
+    follow_action: bool = False
+    """When a stream ends with the caller still on the line, ask the `<Connect action>` of the
+    TwiML what next and open the new `<Stream>` it names (same call, new stream), as Twilio
+    does: a fleet resumes a call whose worker died that way. Needs a TwiML: a voice_url or an
+    auth token. Unset: the call ends with its stream."""
+    call_sid: str = field(default_factory=lambda: new_sid("CA"))
+    stream_sid: str = field(default_factory=lambda: new_sid("MZ"))
+    account_sid: str = field(default_factory=lambda: new_sid("AC"))
     from_number: str = "+15550001111"
     to_number: str = "+15550002222"
     custom_parameters: dict[str, str] | None = None  # default: caller/called as our TwiML sets

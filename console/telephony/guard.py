@@ -29,6 +29,8 @@ from twilio.request_validator import (
 )
 
 TICKET_PARAMETER = "ticket"
+RESUME_PARAMETER = "resume"  # failover: the stream continues a call; its value a one-time token
+RESUMED = "resumed"  # what the handler sees instead: "1" once the token was good
 TICKET_TTL_S = 60.0  # Twilio opens the stream within a second or two of /voice's answer
 MAX_OPEN_TICKETS = 10_000  # /voice is signed, so only Twilio can fill this; bounded anyway
 FRAMES_PER_S = 50  # Twilio's 20 ms media frames

@@ -44,3 +44,12 @@ class CallPlacer(Protocol):
     def health(self) -> dict[str, object]:
         """The seat's state for /health: heartbeat, Redis outage, draining."""
         ...
+
+
+class CallResumer(Protocol):
+    """Failover's question, asked when Twilio wants to know what next after a stream ended."""
+
+    async def orphaned(self, call_sid: str) -> bool:
+        """The call is not over: its conversation is kept, and the worker that ran it is dead.
+        Then this worker takes it: /stream-ended streams it here again."""
+        ...

@@ -51,6 +51,8 @@ from console.memory import ChurnCollector
 from console.streams import HandlerFactory, StreamHandler, StreamStart
 from console.telephony import twilio_protocol as tp
 from console.telephony.guard import (
+    RESUME_PARAMETER,
+    RESUMED,
     TICKET_PARAMETER,
     FleetTickets,
     InboundBudget,
@@ -59,7 +61,7 @@ from console.telephony.guard import (
     signed_by_twilio,
     valid_sid,
 )
-from console.telephony.placement import CallPlacer
+from console.telephony.placement import CallPlacer, CallResumer, Placement
 
 log = logging.getLogger(__name__)
 
@@ -277,9 +279,9 @@ class _CallConnection:
             return self._refuse(refusal)
         self.call_sid, self.stream_sid = start.call_sid, start.stream_sid
         self.sender = _SocketSender(self, start.stream_sid)
-        params = {k: v for k, v in start.custom_parameters.items() if k != TICKET_PARAMETER}
         stream = StreamStart(call_sid=start.call_sid, stream_sid=start.stream_sid,
-                             account_sid=start.account_sid, custom_parameters=params)
+                             account_sid=start.account_sid,
+                             custom_parameters=self.server.stream_parameters(start))
         self.server.claim(self)
         try:
             self.handler = await self.server.handler_factory(stream, self.sender)
@@ -370,6 +372,9 @@ class MediaServer:
         self._validator = _validator(settings)
         self._tickets: StreamTickets | FleetTickets = StreamTickets()
         self._placer: CallPlacer | None = None  # one worker of a fleet: join_fleet()
+        self._resumer: CallResumer | None = None  # failover, in a fleet
+        # Issued by this worker for a stream to itself, so its own memory checks them.
+        self._resume_tokens = StreamTickets()
         self._connections: set[_CallConnection] = set()
         self._calls: dict[str, _CallConnection] = {}  # call SID -> its one live stream
         self._waiting: OrderedDict[_CallConnection, None] = OrderedDict()  # no `start` yet
@@ -422,6 +427,11 @@ class MediaServer:
         token = self.settings.twilio.auth_token
         if self._validator is not None and token is not None:
             self._tickets = FleetTickets(token.get_secret_value(), placer.worker)
+
+    def take_over_orphans(self, resumer: CallResumer) -> None:
+        """Failover, for a worker of a fleet: /stream-ended for a call whose worker died (as
+        `resumer` judges) streams it here again, with its conversation. Call after join_fleet."""
+        self._resumer = resumer
 
     @property
     def port(self) -> int:
@@ -480,6 +490,17 @@ class MediaServer:
         if not self._tickets.redeem(start.call_sid, ticket):
             return "no-ticket"
         return None
+
+    def stream_parameters(self, start: tp.Start) -> dict[str, str]:
+        """What the handler sees of the stream's parameters: no ticket, and `resumed` only when
+        the stream brought a good resume token (never because a peer said so)."""
+        given = start.custom_parameters
+        params = {k: v for k, v in given.items()
+                  if k not in (TICKET_PARAMETER, RESUME_PARAMETER, RESUMED)}
+        token = given.get(RESUME_PARAMETER)
+        if token is not None and self._resume_tokens.redeem(start.call_sid, token):
+            params[RESUMED] = "1"
+        return params
 
     def claim(self, connection: _CallConnection) -> None:
         self._calls[connection.call_sid] = connection
@@ -553,11 +574,38 @@ class MediaServer:
         form = await request.post()
         if not self._signed_webhook(request, form):
             return self._reject("stream-ended callback")
-        if str(form.get("CallSid", "")) in self._failed:
+        call_sid = str(form.get("CallSid", ""))
+        if call_sid in self._failed:
             return _twiml(_spoken_then_hang_up(FAILED_LINE))
+        if await self._orphaned(call_sid):
+            return _twiml(self._resume_here(request, form, call_sid))
         response = VoiceResponse()
         response.hangup()
         return _twiml(str(response))
+
+    async def _orphaned(self, call_sid: str) -> bool:
+        """A fleet's call whose worker died (failover), and that this worker has room for."""
+        if self._resumer is None or not valid_sid("call", call_sid):
+            return False
+        if call_sid in self._calls or len(self._calls) >= self.settings.limits.max_calls:
+            return False
+        return await self._resumer.orphaned(call_sid)
+
+    def _resume_here(self, request: web.Request, form: Any, call_sid: str) -> str:
+        """A new stream for the call, to this worker, with a one-time resume token: the session
+        it opens goes on with the carried conversation instead of greeting the caller anew."""
+        here = Placement(self._placer.worker if self._placer else "", self.address.url or self.url)
+        log.warning("call %s: its worker is gone; resuming it here", call_sid)
+        response = VoiceResponse()
+        connect = response.connect(action=self._action_base(request) + STREAM_ENDED_PATH)
+        stream = connect.stream(url=here.stream_url)
+        stream.parameter(name="caller", value=str(form.get("From", "")))
+        stream.parameter(name="called", value=str(form.get("To", "")))
+        stream.parameter(name=RESUME_PARAMETER, value=self._resume_tokens.issue(call_sid))
+        if self._validator is not None:
+            stream.parameter(name=TICKET_PARAMETER,
+                             value=self._tickets.issue(call_sid, here.worker))
+        return str(response)
 
     async def _media(self, request: web.Request) -> web.StreamResponse:
         if self._stopping:
