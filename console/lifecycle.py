@@ -60,9 +60,12 @@ class PublicEdge:
         progress("tunnel", self.tunnel.public_url)
 
     async def _sync_webhook(self, progress: Progress) -> None:
-        s, public = self.settings, self.address.url
+        s, public = self.settings, self._webhook_base()
         if not (s.twilio.account_sid and s.twilio.auth_token and s.twilio.phone_number
                 and public):
+            if s.fleet.url is not None and s.twilio.phone_number:
+                self.state["webhook"] = "fleet: not synced (no VOICECONSOLE_FLEET_FRONT_URL)"
+                progress("webhook", self.state["webhook"])
             return
         self._rest = TwilioRest(s.twilio.account_sid, s.twilio.auth_token.get_secret_value(),
                                 s.twilio.api_base_url)
@@ -78,15 +81,28 @@ class PublicEdge:
             progress("webhook", str(error))
             return
         self.state["webhook"] = f"{public}/voice"
+        kept = "kept on exit: the fleet's" if self._in_fleet() else "restored on exit"
         progress("webhook", f"{s.twilio.phone_number} -> {public}/voice "
-                            f"(was {previous or 'unset'}; restored on exit)")
+                            f"(was {previous or 'unset'}; {kept})")
+
+    def _in_fleet(self) -> bool:
+        return self.settings.fleet.url is not None
+
+    def _webhook_base(self) -> str | None:
+        """Where the number's voice webhook points: this process's public URL; in a fleet, the
+        front every worker shares (never one worker's own address, which would take the number
+        away from the others), or nowhere without one."""
+        if self._in_fleet():
+            return self.settings.fleet.front_url
+        return self.address.url
 
     async def close(self) -> None:
         if self._pointing is not None:
             await asyncio.wait([self._pointing], timeout=POINTING_WAIT_S)
             if self._pointing.done() and not self._pointing.cancelled():
                 self._pointing.exception()  # retrieved: a failure to point leaves nothing to undo
-        if self.webhook is not None and not await self.webhook.restore():
+        # A fleet's worker leaves the number on the front: the other workers still answer it.
+        if self.webhook is not None and not self._in_fleet() and not await self.webhook.restore():
             log.warning("webhook not restored: %s", self.webhook.last_error)
         if self._rest is not None:
             await self._rest.aclose()
