@@ -10,11 +10,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
-from functools import partial
-from pathlib import Path
 from typing import Protocol, TypedDict
 
 from console import events as ev
@@ -36,13 +33,12 @@ from console.memory import freeze_start_up_heap, trim_periodically
 from console.providers.base import ProviderObserver
 from console.providers.registry import ProviderRegistry
 from console.recording.service import Recordings, started_now
-from console.storage.edits import summary_edits, write_edits
+from console.storage.edits import write_edits
 from console.storage.files import private_folder
+from console.storage.history import LazyHistory
 from console.storage.outbox import Outbox
 from console.storage.outbox import enqueue as enqueue_delivery
-from console.storage.records import CallDetail, CallRecord
 from console.storage.redacting import EVERYTHING, RedactingStore, RedactionPolicy
-from console.storage.repository import CallRepository
 from console.storage.writer import StoreWriter
 from console.streams import MediaSender, StreamStart
 from console.summary.brief import Briefer, CallBrief
@@ -536,54 +532,6 @@ def _with_emergency_numbers(options: SessionOptions, settings: Settings) -> Sess
         return options
     numbers = (settings.emergency.fallback_number, settings.emergency.second_number)
     return dataclasses.replace(options, emergency_numbers=tuple(n for n in numbers if n))
-
-
-class LazyHistory:
-    """Past calls for the console. Opened on first use, which happens in the console's thread
-    workers: constructing a runtime touches no file."""
-
-    def __init__(self, db_path: Path,
-                 submit: Callable[[list[ev.SummaryEdited]], None] | None = None) -> None:
-        self._db_path = db_path
-        self._submit = submit or partial(write_edits, db_path)
-        self.exports_dir = db_path.parent / "exports"
-        self._repository: CallRepository | None = None
-        self._lock = threading.Lock()
-
-    def _open(self) -> CallRepository:
-        with self._lock:
-            if self._repository is None:
-                self._repository = CallRepository(self._db_path)
-            return self._repository
-
-    def list_calls(self, limit: int | None = 50, offset: int = 0, search: str | None = None,
-                   *, profile: str | None = None, emergency: bool | None = None,
-                   since: float | None = None, disposition: str | None = None
-                   ) -> list[CallRecord]:
-        return self._open().list_calls(limit, offset, search, profile=profile,
-                                       emergency=emergency, since=since, disposition=disposition)
-
-    def get_call(self, call_sid: str) -> CallDetail | None:
-        return self._open().get_call(call_sid)
-
-    def export_calls_json(self, path: Path, call_sids: list[str] | None = None) -> int:
-        return self._open().export_calls_json(path, call_sids)
-
-    def edit_call(self, call_sid: str, changes: dict[str, str], actor: str
-                  ) -> list[ev.SummaryEdited]:
-        """An operator's corrections to the call's summary, disposition or fields, stored and
-        audited (console.storage.edits); returns the edits made (unchanged items make none).
-        Blocking. Raises LookupError for an unknown call, InvalidEdit for a bad item."""
-        call = self.get_call(call_sid)
-        if call is None:
-            raise LookupError(f"no call {call_sid}")
-        edits = summary_edits(call, changes, actor)
-        if edits:
-            self._submit(edits)
-        return edits
-
-    def export_calls_csv(self, path: Path, call_sids: list[str] | None = None) -> int:
-        return self._open().export_calls_csv(path, call_sids)
 
 
 def _not_stored(event: ev.CallEvent) -> None:

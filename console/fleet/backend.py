@@ -31,12 +31,12 @@ from console import events as ev
 from console import profiles
 from console.config import Settings
 from console.fleet import joining, keys, wire
-from console.fleet.browse import FleetHistory
 from console.fleet.claims import Claims, Holder
 from console.fleet.connection import connect
 from console.fleet.directory import Directory
 from console.fleet.remote import RemoteControl
 from console.fleet.tail import START, entry, newest_id, read_entries, stop_tasks
+from console.storage.history import LazyHistory
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class FleetBackend:
         self.claims = Claims(self._redis, self.console, settings.fleet.claim_ttl_s,
                              on_lost=self._claim_lost)
         self.control = RemoteControl(self._redis, self.claims, self.calls, self._announce)
-        self.history = FleetHistory(settings.data.db)
+        self.history = LazyHistory(settings.data.db)
         # The risk board's phrases per profile, from this machine's copies (console/tui/ranking).
         self.profiles = profiles.ProfileBook()
         self.listen_in: None = None  # remote call audio is out of scope (issue 17)

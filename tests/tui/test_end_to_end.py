@@ -181,9 +181,6 @@ async def test_hang_up_ends_the_call_through_twilio_and_it_shows_in_the_history(
 
 
 async def test_history_exports_land_in_data_exports_beside_the_database(stack) -> None:
-    history = stack.runtime.history
-    if not hasattr(history, "export_calls_json"):
-        pytest.skip("the runtime's LazyHistory has no export_calls_json/exports_dir yet")
     app = console(stack)
     notes = notes_of(app)
     async with app.run_test(size=SIZE) as pilot:

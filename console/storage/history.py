@@ -1,15 +1,12 @@
-"""The fleet's history as a console browses it: the SQLite store the recorder fills (the same
-data folder, `data.db`), opened on first use.
-
-The same idea as the runtime's LazyHistory (which a service may not import): the console's
-thread workers make the first call, so building a backend touches no file. An operator's edit
-of a past call is written in its own transaction (the recorder writes the live events through
-its own writer; SQLite serializes the two).
-"""
+"""Past calls for a console, opened on first use: the console's thread workers make the first
+call, so building a backend (the runtime, or a fleet console) touches no file. Every method is
+BLOCKING database or file work: call it from a thread worker, never on the event loop."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from console import events as ev
@@ -18,9 +15,15 @@ from console.storage.records import CallDetail, CallRecord
 from console.storage.repository import CallRepository
 
 
-class FleetHistory:
-    def __init__(self, db_path: Path) -> None:
+class LazyHistory:
+    """`submit`: where an operator's edits go (the runtime hands them to its store writer, so
+    they are ordered with the live calls' rows); by default their own transaction (a fleet
+    console: the recorder writes live events through its own writer, SQLite serializes the two)."""
+
+    def __init__(self, db_path: Path,
+                 submit: Callable[[list[ev.SummaryEdited]], None] | None = None) -> None:
         self._db_path = db_path
+        self._submit = submit or partial(write_edits, db_path)
         self.exports_dir = db_path.parent / "exports"
         self._repository: CallRepository | None = None
         self._lock = threading.Lock()  # two thread workers may make the first call at once
@@ -44,16 +47,18 @@ class FleetHistory:
     def export_calls_json(self, path: Path, call_sids: list[str] | None = None) -> int:
         return self._open().export_calls_json(path, call_sids)
 
-    def export_calls_csv(self, path: Path, call_sids: list[str] | None = None) -> int:
-        return self._open().export_calls_csv(path, call_sids)
-
     def edit_call(self, call_sid: str, changes: dict[str, str], actor: str
                   ) -> list[ev.SummaryEdited]:
-        """As LazyHistory.edit_call: stored and audited; LookupError for an unknown call."""
+        """An operator's corrections to the call's summary, disposition or fields, stored and
+        audited (console.storage.edits); returns the edits made (unchanged items make none).
+        Blocking. Raises LookupError for an unknown call, InvalidEdit for a bad item."""
         call = self.get_call(call_sid)
         if call is None:
             raise LookupError(f"no call {call_sid}")
         edits = summary_edits(call, changes, actor)
         if edits:
-            write_edits(self._db_path, edits)
+            self._submit(edits)
         return edits
+
+    def export_calls_csv(self, path: Path, call_sids: list[str] | None = None) -> int:
+        return self._open().export_calls_csv(path, call_sids)
