@@ -17,6 +17,7 @@ from console.config.groups import FleetSettings
 from console.fleet import keys, wire
 from console.fleet.control import ControlConsumer
 from console.fleet.publisher import FleetPublisher
+from tests.integration.conftest import Watch
 from tests.tui.fakes import RecordingControl
 
 CLAIM_TTL_S = 1.5  # the shortest the settings allow is just over 1 s: claim tests stay quick
@@ -69,27 +70,7 @@ class WorkerPublisher:
         await self._redis.aclose()
 
 
-class Seen:
-    """Every event a bus publishes, and a way to wait for one without sleeping."""
-
-    def __init__(self, bus: ev.EventBus) -> None:
-        self.events: list[ev.CallEvent] = []
-        self._changed = asyncio.Event()
-        bus.subscribe(self._seen)
-
-    def _seen(self, event: ev.CallEvent) -> None:
-        self.events.append(event)
-        self._changed.set()
-
-    def of(self, kind: type[ev.CallEvent], **fields: Any) -> list[Any]:
-        return [e for e in self.events if isinstance(e, kind)
-                and all(getattr(e, k) == v for k, v in fields.items())]
-
-    async def until(self, predicate: Callable[[], object], within: float = 5.0) -> None:
-        async with asyncio.timeout(within):
-            while not predicate():
-                self._changed.clear()
-                await self._changed.wait()
+Seen = Watch  # every event a console's or worker's bus publishes, waited on without sleeping
 
 
 async def poll(predicate: Callable[[], Any], within: float, every: float = 0.05) -> float:

@@ -5,12 +5,13 @@ one, and exits 0; the drain command waits for that and says so."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -52,6 +53,26 @@ def _worker_env(tmp_path: Path, redis_url: str, port: int, deepgram: FakeDeepgra
             "VOICECONSOLE_FLEET_HEARTBEAT_S": HEARTBEAT_S}
 
 
+@contextlib.asynccontextmanager
+async def serving(tmp_path: Path, redis_url: str
+                  ) -> AsyncIterator[tuple[asyncio.subprocess.Process, int]]:
+    """`voiceconsole serve` as worker w1 of the fleet, in a process of its own, on the fakes;
+    yielded once it has beaten (with its port), killed on the way out if it is still up."""
+    async with FakeDeepgram(ms_per_char=5) as deepgram, FakeGroq() as groq:
+        port = _free_port()
+        with (tmp_path / "serve.log").open("wb") as log:
+            worker = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "console.cli", "serve", cwd=tmp_path, stdout=log,
+                stderr=log, env=_worker_env(tmp_path, redis_url, port, deepgram, groq))
+        try:
+            await until_beat(redis_url, "the worker's first beat", lambda w: True)
+            yield worker, port
+        finally:
+            if worker.returncode is None:
+                worker.kill()
+                await worker.wait()
+
+
 async def until_beat(redis_url: str, what: str, condition: Callable[[WorkerBeat], bool],
                      within: float = 20.0) -> None:
     """Poll Redis (another process) until worker w1's beat satisfies `condition`."""
@@ -68,35 +89,24 @@ async def until_beat(redis_url: str, what: str, condition: Callable[[WorkerBeat]
 async def test_serve_drain_lets_the_worker_finish_its_call_then_exit(
         redis_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    async with FakeDeepgram(ms_per_char=5) as deepgram, FakeGroq() as groq:
-        port = _free_port()
-        with (tmp_path / "serve.log").open("wb") as log:
-            worker = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "console.cli", "serve", cwd=tmp_path, stdout=log,
-                stderr=log, env=_worker_env(tmp_path, redis_server.url, port, deepgram, groq))
-        try:
-            await until_beat(redis_server.url, "the worker's first beat", lambda w: True)
-            hang_up = asyncio.Event()
-            call = asyncio.create_task(_quiet_call(port, hang_up.wait), name="live-call")
-            await until_beat(redis_server.url, "the call to count", lambda w: w.load == 1)
+    async with serving(tmp_path, redis_server.url) as (worker, port):
+        hang_up = asyncio.Event()
+        call = asyncio.create_task(_quiet_call(port, hang_up.wait), name="live-call")
+        await until_beat(redis_server.url, "the call to count", lambda w: w.load == 1)
 
-            monkeypatch.chdir(tmp_path)
-            monkeypatch.setenv("VOICECONSOLE_FLEET_URL", redis_server.url)
-            monkeypatch.setenv("VOICECONSOLE_FLEET_HEARTBEAT_S", HEARTBEAT_S)
-            drain = asyncio.create_task(asyncio.to_thread(main, ["serve", "--drain", "w1"]),
-                                        name="serve --drain w1")
-            await until_beat(redis_server.url, "the worker to drain", lambda w: w.draining)
-            assert BUSY_LINE in await _ring(port)  # its only worker is draining: busy
-            assert worker.returncode is None and not drain.done()  # its call holds it
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv("VOICECONSOLE_FLEET_URL", redis_server.url)
+        monkeypatch.setenv("VOICECONSOLE_FLEET_HEARTBEAT_S", HEARTBEAT_S)
+        drain = asyncio.create_task(asyncio.to_thread(main, ["serve", "--drain", "w1"]),
+                                    name="serve --drain w1")
+        await until_beat(redis_server.url, "the worker to drain", lambda w: w.draining)
+        assert BUSY_LINE in await _ring(port)  # its only worker is draining: busy
+        assert worker.returncode is None and not drain.done()  # its call holds it
 
-            hang_up.set()
-            await asyncio.wait_for(call, 10)
-            assert await asyncio.wait_for(worker.wait(), 20) == 0
-            assert await asyncio.wait_for(drain, 10) == 0
-        finally:
-            if worker.returncode is None:
-                worker.kill()
-                await worker.wait()
+        hang_up.set()
+        await asyncio.wait_for(call, 10)
+        assert await asyncio.wait_for(worker.wait(), 20) == 0
+        assert await asyncio.wait_for(drain, 10) == 0
     said = capsys.readouterr().out
     assert "w1: draining, 1 call(s) left" in said
     assert "w1: drained and gone from the fleet" in said
@@ -122,27 +132,16 @@ async def test_a_worker_stopped_mid_call_publishes_the_call_ending_and_its_summa
     """Ctrl-C on a worker with a live call: the call ends ("server-shutdown") and is summarized
     as in one process, and both reach the fleet's stream, because the publisher stops only
     after the calls (not with the other attachments, before them)."""
-    async with FakeDeepgram(ms_per_char=5) as deepgram, FakeGroq() as groq:
-        port = _free_port()
-        with (tmp_path / "serve.log").open("wb") as log:
-            worker = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "console.cli", "serve", cwd=tmp_path, stdout=log,
-                stderr=log, env=_worker_env(tmp_path, redis_server.url, port, deepgram, groq))
+    async with serving(tmp_path, redis_server.url) as (worker, port):
         hang_up = asyncio.Event()
-        call: asyncio.Task[None] | None = None
+        call = asyncio.create_task(_quiet_call(port, hang_up.wait), name="live-call")
         try:
-            await until_beat(redis_server.url, "the worker's first beat", lambda w: True)
-            call = asyncio.create_task(_quiet_call(port, hang_up.wait), name="live-call")
             await until_beat(redis_server.url, "the call to count", lambda w: w.load == 1)
             worker.send_signal(signal.SIGINT)
             assert await asyncio.wait_for(worker.wait(), 30) == 0
         finally:
             hang_up.set()
-            if worker.returncode is None:
-                worker.kill()
-                await worker.wait()
-            if call is not None:
-                await asyncio.wait_for(call, 10)
+            await asyncio.wait_for(call, 10)
     kinds = await _stream_kinds(redis_server.url)
     assert kinds[0] == "CallStarted"
     assert ("CallEnded", "server-shutdown") in kinds

@@ -103,9 +103,11 @@ class Watch:
         self.events.append(event)
         self._changed.set()
 
-    def of(self, kind: str, **fields: Any) -> list[Any]:
+    def of(self, kind: str | type[ev.CallEvent], **fields: Any) -> list[Any]:
+        """The events of `kind` (its name, or the event type) whose fields match."""
+        name = kind if isinstance(kind, str) else kind.__name__
         return [e for e in self.events
-                if e.kind == kind and all(getattr(e, k) == v for k, v in fields.items())]
+                if e.kind == name and all(getattr(e, k) == v for k, v in fields.items())]
 
     async def until(self, predicate: Callable[[], object], within: float = 10.0) -> None:
         async with asyncio.timeout(within):
