@@ -46,6 +46,11 @@ class Fleet:
         self._consoles.append(backend)
         return backend, seen
 
+    async def close_console(self, backend: FleetBackend) -> None:
+        """The operator quits that console (the others stay)."""
+        self._consoles.remove(backend)
+        await backend.stop()
+
     async def worker(self, name: str) -> FakeWorker:
         made = await FakeWorker(self.url, name).start()
         self._workers.append(made)
@@ -143,14 +148,21 @@ async def test_an_action_for_a_worker_that_is_gone_fails_in_time_and_claims_noth
     assert not await fleet.redis.exists(keys.claim(CALL_A))
 
 
-async def test_a_take_over_is_exclusive_and_every_console_shows_who_holds_the_call(
-        fleet) -> None:
+async def alice_holds_a_call(fleet: Fleet) -> tuple[FleetBackend, Seen, FleetBackend, Seen,
+                                                   FakeWorker]:
+    """Two consoles that both know worker-a's call CALL_A, which alice took over on the first."""
     (desk_a, seen_a), (desk_b, seen_b) = (await fleet.console("desk-a:1"),
                                           await fleet.console("desk-b:2"))
     worker = await fleet.worker("worker-a")
     worker.call(CALL_A)
     await both_know(seen_a, seen_b)
     await desk_a.control.take_over(CALL_A, "alice")
+    return desk_a, seen_a, desk_b, seen_b, worker
+
+
+async def test_a_take_over_is_exclusive_and_every_console_shows_who_holds_the_call(
+        fleet) -> None:
+    desk_a, seen_a, desk_b, seen_b, worker = await alice_holds_a_call(fleet)
     for seen in (seen_a, seen_b):
         await seen.until(lambda s=seen: s.of(ev.CallClaimed, holder="alice"))
     with pytest.raises(ClaimRefused, match="alice has this call"):
@@ -165,25 +177,14 @@ async def test_a_take_over_is_exclusive_and_every_console_shows_who_holds_the_ca
 
 
 async def test_a_console_that_closes_lets_go_of_its_calls(fleet) -> None:
-    (desk_a, seen_a), (_, seen_b) = (await fleet.console("desk-a:1"),
-                                     await fleet.console("desk-b:2"))
-    worker = await fleet.worker("worker-a")
-    worker.call(CALL_A)
-    await both_know(seen_a, seen_b)
-    await desk_a.control.take_over(CALL_A, "alice")
-    await desk_a.stop()
-    fleet._consoles.remove(desk_a)
+    desk_a, _, _, seen_b, _ = await alice_holds_a_call(fleet)
+    await fleet.close_console(desk_a)
     await seen_b.until(lambda: seen_b.of(ev.ClaimReleased, why="console closed"))
     assert not await fleet.redis.exists(keys.claim(CALL_A))
 
 
 async def test_every_console_sees_a_claim_lapse_when_its_console_stops_renewing(fleet) -> None:
-    (desk_a, seen_a), (_, seen_b) = (await fleet.console("desk-a:1"),
-                                     await fleet.console("desk-b:2"))
-    worker = await fleet.worker("worker-a")
-    worker.call(CALL_A)
-    await both_know(seen_a, seen_b)
-    await desk_a.control.take_over(CALL_A, "alice")
+    desk_a, _, _, seen_b, _ = await alice_holds_a_call(fleet)
     await desk_a.claims.stop()  # desk A froze or lost Redis: nobody announces the lapse
     await seen_b.until(lambda: seen_b.of(ev.ClaimReleased, holder="alice", why="lapsed"),
                        within=CLAIM_TTL_S + 3)
