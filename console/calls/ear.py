@@ -8,6 +8,7 @@ the utterance closed, has a whole caller turn ended. Deciding what to do is not 
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -81,11 +82,12 @@ class Ear:
             return VoiceChange.STARTED
         return VoiceChange.ENDED if was_talking and not self.vad.voiced else None
 
-    def voice_ending(self) -> Ending:
-        """How the caller's voice ended, over the last seconds (about 1 ms of numpy: p50
-        0.93 ms, p95 1.4 ms in bench/prosody_cue.py): once per candidate turn end, never per
-        frame."""
-        return ending_of(b"".join(self._recent)).ending
+    async def voice_ending(self) -> Ending:
+        """How the caller's voice ended, over the last seconds: once per candidate turn end,
+        never per frame. On a worker thread: it is 1-3 ms of numpy FFTs on a quiet core and 5-20
+        ms on a busy one (a slow-callback trace at 50 calls with the console), all of it a stall
+        of the loop every call's audio shares; numpy lets go of the GIL while it computes."""
+        return (await asyncio.to_thread(ending_of, b"".join(self._recent))).ending
 
     def close(self) -> None:
         self._audio.put_nowait(None)

@@ -45,7 +45,6 @@ from console.calls.holds import (
 )
 from console.calls.metrics import TurnClock
 from console.calls.ports import CallEvents, CallServices
-from console.calls.prosody import Ending
 from console.calls.release import Release, ReleaseRule
 from console.calls.reply import AgentReply
 from console.calls.state import AGENT_TURN, PAUSABLE, SPEAKS_ON_FIRST_FRAME, CallMode, CallState
@@ -245,7 +244,8 @@ class Floor:
         """The reply in flight, released but not heard yet, waits again for the caller."""
         turn = self._answering or Speculation(False, None)
         return Speculation(False, self._voice.reply, sound_at=sound_at, text=turn.text,
-                           speech_end=turn.speech_end, ending=turn.ending)
+                           speech_end=turn.speech_end, ending=turn.ending,
+                           ending_known=turn.ending_known)
 
     async def _await_verdict(self, hold: Hold) -> None:
         """Release once the caller's sound is over and had no words. Words end the hold
@@ -279,7 +279,8 @@ class Floor:
             quiet = time.monotonic() - vad.last_voiced
             release = release_for(spec, tuple(self._resumed_pauses), options.release_rule())
             ready = reply is not None and reply.has_audio
-            if (ready and spec.settled and not vad.talking() and quiet >= release.after_quiet_s
+            if (ready and spec.settled and spec.ending_known and not vad.talking()
+                    and quiet >= release.after_quiet_s
                     and sound_over(spec, quiet, options.barge_in_window_s)):
                 await self._release_speculation(spec, release)
                 return
@@ -358,16 +359,21 @@ class Floor:
         clock = TurnClock()
         clock.stamp("speech_end", spoken_until)
         clock.stamp("stt_final", heard_at)
+        measured = turn is not None and self._host.options.prosody_cue  # not a key press
         spec = Speculation(False, None, text=merged, turn_text=text, speech_end=spoken_until,
                            settled=turn is None or not turn.tentative, at_once=turn is None,
-                           ending=self._voice_ending(turn))
+                           ending_known=not measured)
         self._start(self._host.gate.answer(merged), clock, speculation=spec)  # gated, or not
+        if measured:  # while the reply is prepared: it is needed only to release it
+            self._host.tasks.spawn("voice ending", self._hear_ending(spec))
         self._state.transition(M.THINKING)
 
-    def _voice_ending(self, turn: CallerTurn | None) -> Ending:
-        if turn is None or not self._host.options.prosody_cue:
-            return Ending.UNKNOWN  # a key press, or the voice is not listened to
-        return self._host.ear.voice_ending()
+    async def _hear_ending(self, spec: Speculation) -> None:
+        try:
+            spec.ending = await self._host.ear.voice_ending()
+        finally:  # a measure that failed holds nothing: the reply is never kept from the caller
+            spec.ending_known = True
+            spec.changed.set()
 
     async def speak_line(self, text: str, *, role: str = "agent") -> bool:
         """Say a fixed line (reprompt, apology, goodbye, an operator's words); return once it

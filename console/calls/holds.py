@@ -63,6 +63,7 @@ class Speculation(Hold):
     speech_end: float = 0.0  # monotonic: when the caller went quiet
     at_once: bool = False  # a key press: nothing to wait for
     ending: Ending = Ending.UNKNOWN  # how the caller's voice ended (falling or not)
+    ending_known: bool = True  # False while `ending` is being measured (off the loop)
 
 
 def next_line_s(lines: Sequence[float], quiet: float) -> float:

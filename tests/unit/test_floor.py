@@ -6,7 +6,10 @@ tests/integration/test_turn_taking.py.)"""
 from __future__ import annotations
 
 import asyncio
+import time
 
+from console.calls import ear
+from console.calls.prosody import Ending, Verdict
 from tests.speech import speech_clip
 from tests.unit.session_fakes import ScriptedLLM, make_harness
 
@@ -163,4 +166,45 @@ async def test_a_caller_talking_with_no_transcripts_is_never_reprompted():
     await say_for_real(h.session, speech_clip("two_cities", 1.2))  # no transcript until it ends
     assert h.tts.texts[1:] == []
     await h.until(lambda: h.tts.texts[1:] == ["Are you still there?"], timeout=2)
+    await h.session.on_stop("test")
+
+
+async def loop_gaps(until: asyncio.Event) -> float:
+    """The longest the loop went without running this task (it asks every 5 ms)."""
+    loop, longest = asyncio.get_running_loop(), 0.0
+    last = loop.time()
+    while not until.is_set():
+        await asyncio.sleep(0.005)
+        longest, last = max(longest, loop.time() - last), loop.time()
+    return longest
+
+
+async def test_measuring_how_the_callers_voice_ended_never_stalls_the_calls_audio(monkeypatch):
+    """The pitch measure is numpy work of 1-3 ms on a quiet core and up to 20 ms on a busy one;
+    on the loop, every call's frames wait for it. Here it takes 300 ms: the loop must not."""
+    def slow_ending(mulaw: bytes) -> Verdict:
+        time.sleep(0.3)
+        return Verdict(Ending.FALLING)
+
+    monkeypatch.setattr(ear, "ending_of", slow_ending)
+    h = await greeted(ScriptedLLM(["Sure."]), prosody_cue=True)
+    before = h.sender.kinds().count("media")
+    done = asyncio.Event()
+    gaps = asyncio.create_task(loop_gaps(done))
+    h.stt.say("final", "I would like to book a cleaning.", speech_final=True)
+    await h.until(lambda: h.sender.kinds().count("media") > before, timeout=3)
+    done.set()
+    assert await gaps < 0.15
+    await h.session.on_stop("test")
+
+
+async def test_a_failed_voice_measure_never_keeps_the_reply_from_the_caller(monkeypatch):
+    def broken_ending(mulaw: bytes) -> Verdict:
+        raise FloatingPointError("no pitch")
+
+    monkeypatch.setattr(ear, "ending_of", broken_ending)
+    h = await greeted(ScriptedLLM(["Sure."]), prosody_cue=True)
+    before = h.sender.kinds().count("media")
+    h.stt.say("final", "I would like to book a cleaning.", speech_final=True)
+    await h.until(lambda: h.sender.kinds().count("media") > before, timeout=3)
     await h.session.on_stop("test")
