@@ -113,3 +113,19 @@ async def test_clicking_a_call_picks_it() -> None:
         await pilot.click(CallsTable, offset=(3, 2))  # line 0 is the header
         await wait_until(pilot, lambda: picked)
         assert picked == ["CA1"] and app.table.selected_sid() == "CA1"
+
+
+async def test_only_the_lines_whose_time_turned_are_due_for_a_repaint() -> None:
+    """Calls start at every phase of the second: the board repaints each line as its own time
+    turns, a few at a time, instead of every line at once on the clock's tick (one long stall
+    of the loop the calls' audio shares)."""
+    app = TableApp()
+    board = [CallState(f"CA{i}", started_at=i * 0.25, caller=f"+1555000{i:04d}")
+             for i in range(4)]
+    ended = CallState("CA9", started_at=0.0, ended_at=3.0, caller="+15550009999")
+    async with app.run_test(size=(110, 8)):
+        app.table.sync([*board, ended], now=10.1)  # shown: 0:10, 0:09, 0:09, 0:09
+        assert app.table.times_moved([*board, ended], now=10.2) == frozenset()
+        assert app.table.times_moved([*board, ended], now=10.3) == {"CA1"}  # 0:10 now
+        assert app.table.times_moved([*board, ended], now=10.8) == {"CA1", "CA2", "CA3"}
+        assert app.table.times_moved([*board, ended], now=11.05) == {"CA0", "CA1", "CA2", "CA3"}

@@ -163,6 +163,15 @@ class CallsTable(ScrollView, can_focus=True):
                 self._refresh_row(index)
         self._announce()  # the call under the cursor may have left the board
 
+    def times_moved(self, calls: list[CallState], now: float) -> frozenset[str]:
+        """The live calls whose line shows a time that is no longer theirs. Calls start at
+        every phase of the second, so asked a few times a second this names a few lines each
+        time, where the clock's tick would repaint every line at once."""
+        return frozenset(
+            call.call_sid for call in calls
+            if call.live and (row := self._rows.get(call.call_sid)) is not None
+            and row.cells["duration"].plain != duration(call.duration(now)))
+
     def _show_workers(self) -> None:
         """A fleet: every line gets the worker column (all redrawn: they are all wider)."""
         self.columns = FLEET_COLUMNS
