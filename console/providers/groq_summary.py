@@ -65,6 +65,12 @@ class GroqJsonModel:
                                 ) from error
         return _content(completion, self.model)
 
+    async def prepare(self) -> None:
+        """Build the SDK client before the first call ends: building it (an SSL context, the
+        SDK's lazy imports) is 40-60 ms on the loop, which the first summary paid while the
+        other calls' audio waited."""
+        _ = self._sdk().chat.completions
+
     async def aclose(self) -> None:
         client, self._client = self._client, None
         if client is not None:

@@ -43,6 +43,7 @@ class ProviderRegistry:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._groq: GroqLLM | None = None
+        self._summary: GroqJsonModel | None = None  # the summary writer, one per process
         self._deepgram: Any = None
         self._deepgram_http: Any = None
         self._local_stt_missing: str | None = None  # why, once looked up ("" = installed)
@@ -192,11 +193,13 @@ class ProviderRegistry:
         s = self.settings
         if not s.groq.api_key:
             return None
-        from console.providers.groq_summary import GroqJsonModel
+        if self._summary is None:
+            from console.providers.groq_summary import GroqJsonModel
 
-        return GroqJsonModel(s.groq.api_key.get_secret_value(), s.groq.base_url,
-                             model=s.summary.model, strict=s.summary.strict,
-                             timeout_s=s.summary.timeout_s)
+            self._summary = GroqJsonModel(s.groq.api_key.get_secret_value(), s.groq.base_url,
+                                          model=s.summary.model, strict=s.summary.strict,
+                                          timeout_s=s.summary.timeout_s)
+        return self._summary
 
     @staticmethod
     def _local_stt(observer: ProviderObserver | None) -> SpeechToText | None:
@@ -223,6 +226,9 @@ class ProviderRegistry:
         """Load local models once per process, before the first call, off the event loop."""
         if self.settings.groq.api_key:
             await self._shared_groq().prepare()
+            summary = self.summary_model()
+            assert summary is not None
+            await summary.prepare()
         if self.settings.deepgram.api_key:
             self._shared_deepgram()
         if not self.settings.deepgram.api_key:

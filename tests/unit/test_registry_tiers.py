@@ -30,3 +30,29 @@ def test_a_cloud_recognizer_with_the_local_one_installed_says_nothing_of_deafnes
     except ProviderError as error:
         pytest.skip(f"the local recognizer is not installed here: {error}")
     assert "deaf" not in cloud_registry().tiers()["stt"].why
+
+
+async def test_the_summary_writers_client_is_built_at_start_up_not_when_the_first_call_ends(
+        monkeypatch):
+    """Building the Groq client is 40-60 ms of the loop every call's audio shares: the first
+    call to end, with others still talking, paid it."""
+    from console.providers import groq_summary
+
+    built: list[object] = []
+    real = groq_summary.AsyncGroq
+
+    def counting(*args, **kwargs):
+        built.append(object())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(groq_summary, "AsyncGroq", counting)
+    registry = ProviderRegistry(load_settings(_env_file=None, deepgram_api_key="key",
+                                              groq_api_key="key"))
+    await registry.warm_up()
+    assert len(built) == 1
+    writer = registry.summary_model()
+    assert writer is not None and writer is registry.summary_model()
+    writer._sdk()  # what the first summary asks for
+    assert len(built) == 1
+    await writer.aclose()
+    await registry.aclose()
