@@ -230,7 +230,7 @@ class ProviderRegistry:
             assert summary is not None
             await summary.prepare()
         if self.settings.deepgram.api_key:
-            self._shared_deepgram()
+            self._load_deepgram()
         if not self.settings.deepgram.api_key:
             from console.providers.local import stt as local_stt
 
@@ -238,6 +238,19 @@ class ProviderRegistry:
             engine = self._local_tts(None, None)
             if engine is not None and hasattr(engine, "warm_up"):
                 await asyncio.to_thread(engine.warm_up)
+
+    def _load_deepgram(self) -> None:
+        """The shared client, the recognizer's and the voice's modules, and the SDK's lazily
+        built listen and speak clients: ~70 ms of imports that the first call's start paid on
+        the loop, while calls that came before it waited for their audio."""
+        client = self._shared_deepgram()
+        if self.settings.stt.engine == "flux":
+            import console.providers.deepgram.flux
+        else:
+            import console.providers.deepgram.stt
+        import console.providers.deepgram.tts  # noqa: F401 - loaded now, not at the first call
+
+        _ = client.listen.v1, client.speak.v1
 
     async def aclose(self) -> None:
         if self._groq is not None:

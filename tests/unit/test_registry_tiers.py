@@ -56,3 +56,27 @@ async def test_the_summary_writers_client_is_built_at_start_up_not_when_the_firs
     assert len(built) == 1
     await writer.aclose()
     await registry.aclose()
+
+
+def test_the_deepgram_modules_are_loaded_at_start_up_not_at_the_first_calls_start():
+    """~70 ms of imports (the recognizer's, the voice's, the SDK's listen and speak clients)
+    were paid by the first call, on the loop, while the calls before it waited for audio. In a
+    process of its own: other tests may have imported them here already."""
+    import subprocess
+    import sys
+
+    script = (
+        "import asyncio, sys\n"
+        "from console.config import load_settings\n"
+        "from console.providers.registry import ProviderRegistry\n"
+        "registry = ProviderRegistry(load_settings(_env_file=None, deepgram_api_key='key'))\n"
+        "asyncio.run(registry.warm_up())\n"
+        "print(sorted(m for m in ('console.providers.deepgram.stt',"
+        " 'console.providers.deepgram.tts', 'deepgram.listen.v1.socket_client',"
+        " 'deepgram.speak.v1.socket_client') if m in sys.modules))\n")
+    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           check=True, timeout=60).stdout.strip()
+    assert shown == str(sorted(["console.providers.deepgram.stt",
+                                "console.providers.deepgram.tts",
+                                "deepgram.listen.v1.socket_client",
+                                "deepgram.speak.v1.socket_client"]))
