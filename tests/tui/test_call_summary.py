@@ -9,8 +9,8 @@ import pytest
 from textual.widgets import Input, Select, Static
 
 from console.events import CallSummarized, SummaryEdited
-from console.storage.history import LazyHistory
 from console.storage.db import open_db, write_event
+from console.storage.history import LazyHistory
 from console.tui.screens.call_record import CallRecordScreen
 from console.tui.screens.summary_edit import SummaryEditScreen
 
