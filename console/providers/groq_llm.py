@@ -31,7 +31,7 @@ from typing import Any
 import groq
 import httpx
 from groq import AsyncGroq, AsyncStream, DefaultAioHttpClient
-from groq.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
+from groq.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessageParam
 
 from console.providers.base import ChatMessage, ProviderError, ProviderObserver
 
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 # than the 8 s a slow (but alive) generation is allowed.
 CONNECT_TIMEOUT_S = 3.0
 MAX_PROBLEM_CHARS = 200  # server messages are quoted in events and logs; keep them one line
+COMPLETIONS_PATH = "/openai/v1/chat/completions"  # what chat.completions.create posts to
 _SAMPLE_CHUNK: dict[str, Any] = {  # JSON, as the server sends it
     "id": "warm-up", "object": "chat.completion.chunk", "created": 0, "model": "warm-up",
     "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hi"},
@@ -186,14 +187,18 @@ class GroqLLM:
 
     async def _open(self, model: str, payload: list[ChatCompletionMessageParam]
                     ) -> AsyncStream[ChatCompletionChunk]:
+        body = {"model": model, "messages": payload, "stream": True,
+                "max_tokens": self._max_tokens, "temperature": self._temperature}
         try:
-            return await self._sdk().chat.completions.create(
-                model=model,
-                messages=payload,
-                stream=True,
-                max_tokens=self._max_tokens,
-                temperature=self._temperature,
-            )
+            # The SDK's client.post (its README: "Making custom/undocumented requests") with the
+            # body `chat.completions.create` would send: create() first walks every message
+            # through its TypedDict transform, an identity for plain chat messages that costs
+            # 1.5 ms at 9 messages and 6.4 ms at 41, in one piece on the loop every call's
+            # audio shares, on every turn, growing as the call goes on.
+            stream: AsyncStream[ChatCompletionChunk] = await self._sdk().post(
+                COMPLETIONS_PATH, body=body, cast_to=ChatCompletion, stream=True,
+                stream_cls=AsyncStream[ChatCompletionChunk])
+            return stream
         except groq.AuthenticationError as error:
             raise ProviderError("Groq refused the API key") from error
         except (groq.APIError, httpx.TransportError) as error:
