@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import risk_meter  # bench/, beside this file (sys.path[0] when run as a script)
+from stall_trace import StallTrace
 
 PROBE_PERIOD_S = 0.010
 SPIKE_MS = 20.0  # oversleeps this long are listed with when they happened
@@ -113,16 +114,21 @@ def _announce(runtime: Any) -> None:
     out.flush()
 
 
-async def main(lag_file: Path, console: bool, risk: str | None = None) -> int:
+async def main(lag_file: Path, console: bool, risk: str | None = None,
+               stalls_file: Path | None = None) -> int:
     probe, stop = LagProbe(), asyncio.Event()
     if risk is not None:  # bench/risk_cost.py: the risk board metered, or switched off
         risk_meter.install(risk)
+    stalls = StallTrace() if stalls_file is not None else None
+    if stalls is not None:
+        stalls.install()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGUSR1, lambda: (probe.reset(), risk_meter.reset()))
+    loop.add_signal_handler(signal.SIGUSR1, lambda: _restart(probe, stalls))
     probing = asyncio.create_task(probe.run(), name="lag-probe")
-    waiter = asyncio.create_task(_write_on_stop(stop, probe, lag_file), name="lag-writer")
+    waiter = asyncio.create_task(_write_on_stop(stop, probe, lag_file, stalls, stalls_file),
+                                 name="lag-writer")
     try:
         await (_serve_console(stop) if console else _serve_headless(stop))
     finally:
@@ -131,11 +137,22 @@ async def main(lag_file: Path, console: bool, risk: str | None = None) -> int:
     return 0
 
 
-async def _write_on_stop(stop: asyncio.Event, probe: LagProbe, lag_file: Path) -> None:
+def _restart(probe: LagProbe, stalls: StallTrace | None) -> None:
+    """SIGUSR1, just before the first call: start-up is not measured."""
+    probe.reset()
+    risk_meter.reset()
+    if stalls is not None:
+        stalls.reset()
+
+
+async def _write_on_stop(stop: asyncio.Event, probe: LagProbe, lag_file: Path,
+                         stalls: StallTrace | None, stalls_file: Path | None) -> None:
     """Percentiles are taken the moment SIGINT arrives: shutdown itself is not measured."""
     await stop.wait()
     summary = {**probe.summary(), "risk": risk_meter.summary()}
     await asyncio.to_thread(lag_file.write_text, json.dumps(summary))
+    if stalls is not None and stalls_file is not None:
+        await asyncio.to_thread(stalls.write, stalls_file)
 
 
 if __name__ == "__main__":
@@ -145,5 +162,8 @@ if __name__ == "__main__":
     parser.add_argument("--risk", choices=("on", "off", "base", "bare"),
                         help="console: meter the risk board's CPU (on) or switch it off; "
                              "base: code from before it (the console's drawing is metered)")
+    parser.add_argument("--stalls", type=Path,
+                        help="also name the callbacks that stall the loop (bench/stall_trace.py; "
+                             "it slows the run: for finding stalls, not for timing)")
     args = parser.parse_args()
-    sys.exit(asyncio.run(main(args.lag_file, args.console, args.risk)))
+    sys.exit(asyncio.run(main(args.lag_file, args.console, args.risk, args.stalls)))

@@ -74,12 +74,14 @@ LINES = (
 
 class RiskProbedServer(ProbedServer):
     def __init__(self, env: dict[str, str], workdir: Path, risk: str,
-                 cores: list[int] | None = None) -> None:
+                 cores: list[int] | None = None, stalls: Path | None = None) -> None:
         super().__init__(env, workdir, console=True, cores=cores)
         self.risk = risk
+        self.stalls = stalls
 
     def argv(self) -> list[str]:
-        return super().argv() + ["--risk", self.risk]
+        stalls = ["--stalls", str(self.stalls)] if self.stalls is not None else []
+        return super().argv() + ["--risk", self.risk] + stalls
 
 
 def _unprefixed(env: dict[str, str]) -> dict[str, str]:
@@ -96,7 +98,7 @@ def script(calls: int) -> list[str]:
 
 
 async def run(calls: int, risk: str, cores: dict[str, list[int]] | None,
-              base: Path | None = None) -> dict[str, Any]:
+              base: Path | None = None, stalls: Path | None = None) -> dict[str, Any]:
     async with FakeDeepgram(script=script(calls), first_byte_ms=80, ms_per_char=60) as deepgram, \
             FakeGroq(reply=reply_for, first_token_ms=150, tokens_per_s=200) as groq:
         with tempfile.TemporaryDirectory() as workdir:
@@ -105,7 +107,8 @@ async def run(calls: int, risk: str, cores: dict[str, list[int]] | None,
             if risk == "base" and base is not None:
                 env["PYTHONPATH"] = str(base)  # the console package from that tree
                 env |= _unprefixed(env)  # which reads the settings' names of its day
-            server = RiskProbedServer(env, Path(workdir), risk, cores and cores["server"])
+            server = RiskProbedServer(env, Path(workdir), risk, cores and cores["server"],
+                                      stalls)
             await server.start()
             try:
                 measured = await _measure(server, calls, STAGGER_S)
@@ -158,12 +161,13 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def sweep(calls: int, rounds: int, cores: dict[str, list[int]] | None,
-                base: Path | None) -> list[dict]:
+                base: Path | None, stalls: Path | None = None) -> list[dict]:
     runs = []
     modes = ("base", "off", "on", "bare") if base is not None else ("off", "on", "bare")
-    for _ in range(rounds):
+    for round_no in range(rounds):
         for risk in modes:
-            result = await run(calls, risk, cores, base)
+            traced = stalls / f"stalls-{risk}-{round_no + 1}.json" if stalls else None
+            result = await run(calls, risk, cores, base, traced)
             runs.append(result)
             print(json.dumps(result), file=sys.stderr, flush=True)
             await asyncio.sleep(SETTLE_S)  # not synchronisation: lets the old process go
@@ -178,8 +182,14 @@ def main() -> None:
                         help="let the server, fakes and callers share every core")
     parser.add_argument("--base", type=Path,
                         help="also run the code in this tree (the console before the risk board)")
+    parser.add_argument("--stalls", type=Path, metavar="DIR",
+                        help="name what stalls the server's loop, per run, in DIR "
+                             "(bench/stall_trace.py; slows the runs: not for their figures)")
     args = parser.parse_args()
-    runs = asyncio.run(sweep(args.calls, args.rounds, split_cores(args.shared_cores), args.base))
+    if args.stalls:
+        args.stalls.mkdir(parents=True, exist_ok=True)
+    runs = asyncio.run(sweep(args.calls, args.rounds, split_cores(args.shared_cores), args.base,
+                             args.stalls))
     result = summarize(runs)
     path = save_results("risk_cost", result)
     print(json.dumps(result, indent=2))
