@@ -40,6 +40,10 @@ the OperatorActed that comes back on the fleet's stream (RemoteControl returns t
 action in one process (a Runtime in this process, with one call) is timed from the request to
 its OperatorActed on the bus. Reported: both spreads and the difference of their p50 and p95.
 JSON goes to stdout and bench/results/.
+
+Parts: bench/fleet_processes.py (Redis, the workers, a step), bench/fleet_measures.py (CPU, Redis
+INFO, the workers' late frames), bench/fleet_actions.py (the operator actions), and the load:
+bench/lean_callers.py, bench/lean_fakes.py and bench/websocket_frames.py.
 """
 
 from __future__ import annotations
@@ -48,9 +52,6 @@ import argparse
 import asyncio
 import json
 import os
-import random
-import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -59,169 +60,32 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from common import CLOCK_TICKS, ServerProcess, save_results, spread  # noqa: I001 - sets sys.path
+from common import save_results
+from fleet_actions import action_report, fleet_actions, one_process_actions
+from fleet_measures import (
+    cpu_report,
+    cpu_snapshot,
+    cpu_used,
+    redis_counts,
+    redis_report,
+    server_playout,
+)
+from fleet_processes import CORES, Step
 from lean_fakes import LeanDeepgram
 from pipeline import STAGGER_S, TURNS, _barge_ins, _heard, _latencies, reply_for
 from probe_server import LagProbe
-from pydantic import SecretStr
 from scaling import late_frames
 
-from console import events as ev
-from console.config import load_settings
-from console.fleet import keys, wire
-from console.fleet.registry import live_workers
 from tests.fakes.groq_fake import FakeGroq
 
 CALLERS = Path(__file__).with_name("lean_callers.py")
 HELD_V2V_P95_MS = 600.0
 RAMP_S = 3.0
-CAPACITY = 5000  # far above any load here: routing alone decides where calls go
-STREAM_MAXLEN = 5_000_000  # every event of a run stays on the stream, for PlayoutMeasured
-START_LIMIT_S = 60.0
 QUICK = {"calls": 10, "turns": 1, "stagger_s": 1.0, "action_calls": 0, "actions": 20}
-CORES = sorted(os.sched_getaffinity(0))  # worker i is pinned to CORES[i]
 SETTLE_S = 1.0  # between steps: the previous workers' sockets wind down
 
 
-# ---- processes ------------------------------------------------------------------------------
-
-
-class RedisProcess:
-    """redis-server on a free loopback port in `folder`, saving nothing (tests/fleet/conftest.py
-    starts them the same way)."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.port = _free_port()
-        self.proc: asyncio.subprocess.Process | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    async def start(self) -> RedisProcess:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is not installed (Debian: apt-get install "
-                               "redis-server; `make test` installs it)")
-        self.proc = await asyncio.create_subprocess_exec(
-            binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
-            "--save", "", "--appendonly", "no", stdout=asyncio.subprocess.DEVNULL)
-        client = aioredis.Redis.from_url(self.url)
-        try:
-            async with asyncio.timeout(10):
-                while not await _answers(client):  # noqa: ASYNC110 - another process
-                    await asyncio.sleep(0.05)  # a process starting: nothing to wait on
-        finally:
-            await client.aclose()
-        return self
-
-    def cpu_seconds(self) -> float:
-        assert self.proc is not None
-        return _cpu_seconds(self.proc.pid)
-
-    async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.kill()
-            await self.proc.wait()
-
-
-async def _answers(client: aioredis.Redis) -> bool:
-    try:
-        return bool(await client.ping())
-    except (OSError, aioredis.ConnectionError):
-        return False
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
-
-
-class Worker(ServerProcess):
-    """`voiceconsole serve` as fleet worker `name`, on a core of its own."""
-
-    def __init__(self, name: str, env: dict[str, str], workdir: Path, core: int) -> None:
-        workdir.mkdir()
-        super().__init__(env, workdir, [core])
-        self.name = name
-        # No Twilio, tunnel or fleet setting of the shell leaks in: a token would turn
-        # signatures on, and the callers ring unsigned.
-        self.env = {k: v for k, v in self.env.items()
-                    if not k.startswith(("TWILIO_", "PUBLIC_", "NGROK_", "VOICECONSOLE_"))
-                    or k in env or k.startswith("VOICECONSOLE_SERVER_")}
-
-    @property
-    def voice_url(self) -> str:
-        return self.media_url.replace("ws://", "http://").removesuffix("/media") + "/voice"
-
-
-def _worker_env(name: str, redis_url: str, deepgram: LeanDeepgram, groq: FakeGroq,
-                workdir: Path) -> dict[str, str]:
-    return {
-        "DEEPGRAM_API_KEY": deepgram.api_key, "VOICECONSOLE_DEEPGRAM_BASE_URL": deepgram.base_url,
-        "GROQ_API_KEY": groq.api_key, "VOICECONSOLE_GROQ_BASE_URL": groq.base_url,
-        "VOICECONSOLE_DATA_DB": str(workdir / name / "bench.db"),
-        "XDG_CONFIG_HOME": str(workdir / "config"),
-        "VOICECONSOLE_FLEET_URL": redis_url, "VOICECONSOLE_FLEET_NAME": name,
-        "VOICECONSOLE_FLEET_CAPACITY": str(CAPACITY),
-        "VOICECONSOLE_LIMITS_MAX_CALLS": str(CAPACITY),
-        "VOICECONSOLE_FLEET_STREAM_MAXLEN": str(STREAM_MAXLEN),
-    }
-
-
-async def _all_beating(redis_url: str, names: set[str]) -> None:
-    """Until every worker's heartbeat is in Redis: routing must see all of them from call one."""
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        async with asyncio.timeout(START_LIMIT_S):
-            while {w.name for w in await live_workers(client)} < names:  # noqa: ASYNC110
-                await asyncio.sleep(0.1)  # other processes' heartbeats: polled
-    finally:
-        await client.aclose()
-
-
 # ---- one step: N calls on W workers -----------------------------------------------------------
-
-
-class Step:
-    """A fresh Redis and W fresh workers on the fakes; `calls()` runs the callers."""
-
-    def __init__(self, workers: int, deepgram: LeanDeepgram, groq: FakeGroq,
-                 workdir: Path) -> None:
-        self.count, self.deepgram, self.groq, self.workdir = workers, deepgram, groq, workdir
-        self.redis = RedisProcess(workdir)
-        self.workers: list[Worker] = []
-
-    async def __aenter__(self) -> Step:
-        await self.redis.start()
-        cores = CORES
-        for index in range(self.count):
-            name = f"w{index + 1}"
-            env = _worker_env(name, self.redis.url, self.deepgram, self.groq, self.workdir)
-            self.workers.append(Worker(name, env, self.workdir / name,
-                                       cores[index % len(cores)]))
-        await asyncio.gather(*(worker.start() for worker in self.workers))
-        await _all_beating(self.redis.url, {w.name for w in self.workers})
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop_workers()
-        await self.redis.stop()
-
-    async def stop_workers(self) -> None:
-        """In order (SIGINT): each ends its calls and publishes what is queued, PlayoutMeasured
-        among it, before it exits."""
-        await asyncio.gather(*(worker.stop() for worker in self.workers))
-
-    def worker_of(self, stream_url: str) -> str:
-        return next((w.name for w in self.workers if w.media_url == stream_url), "?")
 
 
 async def run_step(workers: int, calls: int, options: argparse.Namespace,
@@ -246,7 +110,7 @@ async def _step(workers: int, calls: int, options: argparse.Namespace,
             async with Step(workers, deepgram, groq, Path(folder)) as step:
                 measured = await _measure(step, calls, options, actions)
                 await step.stop_workers()
-                playout = await _server_playout(step.redis.url)
+                playout = await server_playout(step.redis.url)
         measured["recognizer_table_misses"] = deepgram.misses
     return {"workers": workers, "calls": calls, **measured, "server_playout": playout,
             "held": None}
@@ -256,8 +120,8 @@ async def _measure(step: Step, calls: int, options: argparse.Namespace,
                    actions: int) -> dict[str, Any]:
     redis = aioredis.Redis.from_url(step.redis.url)
     try:
-        before = await _redis_counts(redis)
-        cpu = _cpu_snapshot(step)
+        before = await redis_counts(redis)
+        cpu = cpu_snapshot(step)
         fakes_lag = LagProbe()
         probing = asyncio.create_task(fakes_lag.run(), name="fakes-lag-probe")
         acting = asyncio.create_task(fleet_actions(step.redis.url, actions, step.workdir),
@@ -268,8 +132,8 @@ async def _measure(step: Step, calls: int, options: argparse.Namespace,
         finally:
             probing.cancel()
         wall = time.monotonic() - started
-        used = _cpu_used(step, cpu, heard["cpu_s"])
-        after = await _redis_counts(redis)
+        used = cpu_used(step, cpu, heard["cpu_s"])
+        after = await redis_counts(redis)
         timed = await acting if acting is not None else None
     finally:
         await redis.aclose()
@@ -283,10 +147,10 @@ async def _measure(step: Step, calls: int, options: argparse.Namespace,
         "calls_with_errors": _errors(heard["callers"]),
         "calls_per_worker": dict(Counter(step.worker_of(r["stream_url"])
                                          for r in heard["callers"])),
-        "cpu": _cpu_report(used, calls, wall),
+        "cpu": cpu_report(used, calls, wall),
         "fakes_loop_lag_ms": _lag_headline(fakes_lag.summary()),
         "callers_loop_lag_ms": _lag_headline(heard["loop_lag_ms"]),
-        "redis": _redis_report(before, after, calls, call_seconds),
+        "redis": redis_report(before, after, calls, call_seconds),
         **({"fleet_action_ms": timed} if timed is not None else {}),
     }
 
@@ -321,192 +185,6 @@ def _errors(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _lag_headline(summary: dict[str, Any]) -> dict[str, Any]:
     return {k: summary.get(k) for k in ("p50", "p99", "max")}
-
-
-# ---- CPU --------------------------------------------------------------------------------------
-
-
-def _machine_busy() -> tuple[float, float]:
-    """(busy, all) jiffies of every core since boot, from /proc/stat."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    return sum(values) - idle, sum(values)
-
-
-def _cpu_snapshot(step: Step) -> dict[str, float]:
-    times = os.times()
-    busy, every = _machine_busy()
-    return {"machine_busy": busy / CLOCK_TICKS, "machine_all": every / CLOCK_TICKS,
-            "fakes_user": times.user, "fakes_system": times.system,
-            "redis": step.redis.cpu_seconds(),
-            **{w.name: w.cpu_seconds() for w in step.workers}}
-
-
-def _cpu_used(step: Step, before: dict[str, float], callers: dict[str, float]
-              ) -> dict[str, float]:
-    now = _cpu_snapshot(step)
-    return {name: now[name] - before[name] for name in before} | {
-        "callers_user": callers["user"], "callers_system": callers["system"]}
-
-
-def _cpu_report(used: dict[str, float], calls: int, wall: float) -> dict[str, Any]:
-    """Seconds, and share: of a core for a worker (each has one), of the machine's cores for the
-    load side (it may run on either)."""
-    cores = os.cpu_count() or 1
-    fakes = used["fakes_user"] + used["fakes_system"]
-    callers = used["callers_user"] + used["callers_system"]
-    load = fakes + callers
-    workers = {k: v for k, v in used.items() if k.startswith("w")}
-    return {
-        "workers": {k: {"s": round(v, 1), "core_share": round(v / wall, 2)}
-                    for k, v in workers.items()},
-        "worker_s_per_call": round(sum(workers.values()) / calls, 3),
-        "load_side": {"fakes_s": round(fakes, 1), "callers_s": round(callers, 1),
-                      "system_s": round(used["fakes_system"] + used["callers_system"], 1),
-                      "s_per_call": round(load / calls, 3),
-                      "machine_share": round(load / wall / cores, 2),
-                      "vs_workers": round(load / max(sum(workers.values()), 1e-9), 2)},
-        "redis": {"s": round(used["redis"], 2), "core_share": round(used["redis"] / wall, 3)},
-        # Everything this run did not start (other users of a shared machine): its share of
-        # the cores. High means the numbers above were taken on a busy machine.
-        "others_machine_share": round(max(0.0, used["machine_busy"] - load - used["redis"]
-                                          - sum(workers.values()))
-                                      / max(used["machine_all"], 1e-9), 2),
-        "load_average": os.getloadavg()[0],
-    }
-
-
-# ---- Redis ------------------------------------------------------------------------------------
-
-
-async def _redis_counts(client: aioredis.Redis) -> dict[str, Any]:
-    stats = await client.info("stats")
-    commands = await client.info("commandstats")
-    return {"commands": int(stats["total_commands_processed"]),
-            "in": int(stats["total_net_input_bytes"]), "out": int(stats["total_net_output_bytes"]),
-            "by_command": {k.removeprefix("cmdstat_"): int(v["calls"])
-                           for k, v in commands.items()}}
-
-
-def _redis_report(before: dict[str, Any], after: dict[str, Any], calls: int,
-                  call_seconds: float) -> dict[str, Any]:
-    """What the workers asked of Redis while the calls ran (the bench's own INFO: 2 commands)."""
-    ops = after["commands"] - before["commands"] - 2
-    by_command = {name: count - before["by_command"].get(name, 0)
-                  for name, count in after["by_command"].items()}
-    by_command = {k: v for k, v in sorted(by_command.items(), key=lambda kv: -kv[1]) if v > 0}
-    per = max(call_seconds, 1e-9)
-    return {
-        "commands": ops, "by_command": by_command,
-        "commands_per_call": round(ops / calls, 1),
-        "commands_per_call_second": round(ops / per, 2),
-        "bytes_in_per_call_second": round((after["in"] - before["in"]) / per),
-        "bytes_out_per_call_second": round((after["out"] - before["out"]) / per),
-        "call_seconds": round(call_seconds, 1),
-    }
-
-
-async def _server_playout(redis_url: str) -> dict[str, Any]:
-    """The workers' pacers' own account (PlayoutMeasured, one per call), read off the fleet's
-    stream: workers keep no history of their own."""
-    client = aioredis.Redis.from_url(redis_url)
-    sent = late = 0
-    worst = 0.0
-    try:
-        for _, fields in await client.xrange(keys.EVENTS):
-            published = wire.decode(fields)
-            if published is not None and isinstance(published.event, ev.PlayoutMeasured):
-                sent += published.event.frames_sent
-                late += published.event.late_frames
-                worst = max(worst, published.event.worst_lateness_ms)
-    finally:
-        await client.aclose()
-    return {"frames_sent": sent, "late_frames": late, "worst_lateness_ms": round(worst, 1)}
-
-
-# ---- operator actions -------------------------------------------------------------------------
-
-
-async def fleet_actions(redis_url: str, count: int, workdir: Path) -> dict[str, Any]:
-    """Whispers from a fleet console to live calls, one at a time: ms from the request to the
-    worker's OperatorActed back on the fleet's stream."""
-    from console.fleet.backend import FleetBackend
-
-    settings = load_settings(_env_file=None, fleet_url=SecretStr(redis_url),
-                             data_db=workdir / "console" / "calls.db")
-    backend = FleetBackend(settings, console="bench")
-    await backend.start(lambda step, status: None)
-    timings: list[float] = []
-    failed = 0
-    choose = random.Random(0)
-    try:
-        while len(timings) + failed < count:
-            live = backend.calls.live()
-            if not live:
-                await asyncio.sleep(0.1)  # no call yet (they ring over the ramp): look again
-                continue
-            started = time.perf_counter()
-            try:
-                await backend.control.whisper(choose.choice(live), "bench: keep it short",
-                                              actor="bench")
-            except (LookupError, RuntimeError):  # the call ended meanwhile
-                failed += 1
-                continue
-            timings.append((time.perf_counter() - started) * 1000)
-            await asyncio.sleep(0.2)  # one action at a time, as an operator acts
-    finally:
-        await backend.stop()
-    return {**spread(timings), "failed": failed}
-
-
-async def one_process_actions(count: int, workdir: Path) -> dict[str, Any]:
-    """The same whisper in one process: a Runtime here with one held call; ms from the request
-    to its OperatorActed on the bus."""
-    from console.runtime import Runtime
-    from console.simulate.caller import CallerOptions, SimulatedCaller
-
-    async with LeanDeepgram(first_byte_ms=80, ms_per_char=60) as deepgram, \
-            FakeGroq(reply=reply_for, first_token_ms=150, tokens_per_s=200) as groq:
-        settings = load_settings(
-            _env_file=None, server_port=0, data_db=workdir / "one" / "calls.db",
-            deepgram_api_key=deepgram.api_key, deepgram_base_url=deepgram.base_url,
-            groq_api_key=groq.api_key, groq_base_url=groq.base_url)
-        runtime = Runtime(settings)
-        acted: list[float] = []
-        runtime.bus.subscribe(lambda e: acted.append(time.perf_counter())
-                              if isinstance(e, ev.OperatorActed) else None)
-        await runtime.start()
-        hang_up = asyncio.Event()
-        caller = SimulatedCaller(CallerOptions(url=runtime.server.media_url, fast=True,
-                                               wait_for_greeting=False, hold=hang_up.wait))
-        call = asyncio.create_task(caller.run(), name="one-process call")
-        try:
-            timings = await _time_whispers(runtime, acted, count)
-        finally:
-            hang_up.set()
-            await call
-            await runtime.stop()
-    return spread(timings)
-
-
-async def _time_whispers(runtime: Any, acted: list[float], count: int) -> list[float]:
-    async with asyncio.timeout(20):
-        while not runtime.control.live_calls():  # noqa: ASYNC110 - a socket's start
-            await asyncio.sleep(0.05)  # the call is starting
-    sid = runtime.control.live_calls()[0]
-    timings = []
-    for _ in range(count):
-        started = time.perf_counter()
-        await runtime.control.whisper(sid, "bench: keep it short", actor="bench")
-        timings.append((acted[-1] - started) * 1000)
-        await asyncio.sleep(0.05)
-    return timings
-
-
-def action_report(fleet: dict[str, Any], one: dict[str, Any]) -> dict[str, Any]:
-    added = {q: round(fleet[q] - one[q], 2) if fleet.get(q) is not None else None
-             for q in ("p50", "p95")}
-    return {"fleet_ms": fleet, "one_process_ms": one, "added_by_redis_ms": added}
 
 
 # ---- the search ------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+import websocket_frames as ws
 from lean_fakes import VARIANTS, frames, turn  # noqa: I001 - bench/, beside this file
 from probe_server import LagProbe
 
@@ -66,7 +67,6 @@ REPLY_QUIET_S = 0.6  # a reply is over when the speaker is idle and nothing came
 TURN_GAP_S = 0.1  # audio after 100 ms of idle speaker starts a new agent turn (playout.py)
 BARGE_IN_AFTER_S = 0.7
 CLOSE_WAIT_S = 2.0
-ZERO_MASK = b"\x00\x00\x00\x00"
 HANDSHAKE = ("GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
              "Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
              "Sec-WebSocket-Version: 13\r\n\r\n")
@@ -128,49 +128,28 @@ class Line(asyncio.Protocol):
         return True
 
     def _frames(self) -> None:
-        """Each whole frame in the buffer (a server's frames are never masked)."""
-        buffer = self._buffer
-        while len(buffer) >= 2:
-            length, start = buffer[1] & 0x7F, 2
-            if length >= 126:
-                start = 4 if length == 126 else 10
-                if len(buffer) < start:
-                    return
-                length = int.from_bytes(buffer[2:start], "big")
-            end = start + length
-            if len(buffer) < end:
-                return
-            opcode, payload = buffer[0] & 0x0F, bytes(buffer[start:end])
-            del buffer[:end]
+        for opcode, payload in ws.take_frames(self._buffer):
             self._on_frame(opcode, payload)
 
     def _on_frame(self, opcode: int, payload: bytes) -> None:
-        if opcode == 0x1:
+        if opcode == ws.TEXT:
             self._on_text(payload)
-        elif opcode == 0x9:  # ping -> pong
-            self._send(0x8A, payload)
-        elif opcode == 0x8:  # close -> close back, and the socket ends
-            self._send(0x88, payload[:2])
+        elif opcode == ws.PING:
+            self._send(ws.PONG, payload)
+        elif opcode == ws.CLOSE:  # close back, and the socket ends
+            self._send(ws.CLOSE, payload[:2])
             assert self.transport is not None
             self.transport.close()
 
     def send_text(self, text: str) -> None:
-        self._send(0x81, text.encode())
+        self._send(ws.TEXT, text.encode())
 
     def close(self) -> None:
-        self._send(0x88, (1000).to_bytes(2, "big"))
+        self._send(ws.CLOSE, (1000).to_bytes(2, "big"))
 
-    def _send(self, first: int, payload: bytes) -> None:
-        if self.transport is None or self.transport.is_closing():
-            return
-        size = len(payload)
-        if size < 126:
-            head = bytes((first, 0x80 | size))
-        elif size < 65536:
-            head = bytes((first, 0xFE)) + size.to_bytes(2, "big")
-        else:
-            head = bytes((first, 0xFF)) + size.to_bytes(8, "big")
-        self.transport.write(head + ZERO_MASK + payload)
+    def _send(self, opcode: int, payload: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(ws.encode(opcode, payload, masked=True))
 
 
 class LeanCaller:

@@ -29,14 +29,13 @@ would show as failed calls.
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
-import hashlib
 import json
 import time
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
+import websocket_frames as ws
 from common import ROOT  # noqa: F401 - sets sys.path for tests.fakes and tests.speech
 
 from tests.fakes.deepgram_fake import FakeDeepgram, _SpeakSession
@@ -46,7 +45,6 @@ from tests.speech import finished_turn, voiced_spans
 TALK_S = 1.2  # each caller turn, as bench/pipeline.py's
 VARIANTS = 16  # distinct turns (sentence ends in the recordings); caller i, turn t speaks one
 TAIL_MS = 40  # silence after the last voiced frame, as pipeline._said adds
-ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455, section 1.3
 
 
 @functools.cache
@@ -182,7 +180,7 @@ class _Socket(asyncio.Protocol):
         return True
 
     def _accept(self, key: str) -> None:
-        accept = base64.b64encode(hashlib.sha1(key.encode() + ACCEPT_GUID).digest()).decode()
+        accept = ws.accept(key)
         self._write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                      f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n").encode())
         self._upgraded = True
@@ -197,47 +195,24 @@ class _Socket(asyncio.Protocol):
     # ---- frames ---------------------------------------------------------------------------
 
     def _frames(self) -> None:
-        buffer = self._buffer
-        while len(buffer) >= 2:
-            length, start = buffer[1] & 0x7F, 2
-            if length >= 126:
-                start = 4 if length == 126 else 10
-                if len(buffer) < start:
-                    return
-                length = int.from_bytes(buffer[2:start], "big")
-            masked = buffer[1] & 0x80
-            end = start + (4 if masked else 0) + length
-            if len(buffer) < end:
-                return
-            payload = bytes(buffer[end - length : end])
-            if masked:
-                payload = _unmasked(payload, bytes(buffer[start : start + 4]))
-            opcode = buffer[0] & 0x0F
-            del buffer[:end]
+        for opcode, payload in ws.take_frames(self._buffer):
             self._on_frame(opcode, payload)
 
     def _on_frame(self, opcode: int, payload: bytes) -> None:
-        if opcode == 0x2 and self._listen is not None:
+        if opcode == ws.BINARY and self._listen is not None:
             self._audio(payload)
-        elif opcode == 0x1:
+        elif opcode == ws.TEXT:
             self._text(json.loads(payload))
-        elif opcode == 0x9:  # ping -> pong (the SDK's websockets client pings every 20 s)
-            self.send(0xA, payload)
-        elif opcode == 0x8:
+        elif opcode == ws.PING:  # the SDK's websockets client pings every 20 s
+            self.send(ws.PONG, payload)
+        elif opcode == ws.CLOSE:
             self.end(int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1000)
 
     def send(self, opcode: int, payload: bytes) -> None:
-        size = len(payload)
-        if size < 126:
-            head = bytes((0x80 | opcode, size))
-        elif size < 65536:
-            head = bytes((0x80 | opcode, 126)) + size.to_bytes(2, "big")
-        else:
-            head = bytes((0x80 | opcode, 127)) + size.to_bytes(8, "big")
-        self._write(head + payload)
+        self._write(ws.encode(opcode, payload, masked=False))
 
     def end(self, code: int, reason: bytes = b"") -> None:
-        self.send(0x8, code.to_bytes(2, "big") + reason)
+        self.send(ws.CLOSE, code.to_bytes(2, "big") + reason)
         assert self._transport is not None
         self._transport.close()
 
@@ -276,7 +251,7 @@ class _Socket(asyncio.Protocol):
 
     def _say(self, message: dict[str, Any]) -> None:
         """Send a listen message and keep FakeDeepgram's records of it."""
-        self.send(0x1, json.dumps(message).encode())
+        self.send(ws.TEXT, json.dumps(message).encode())
         now, fake = time.monotonic(), self._fake
         if message["type"] == "SpeechStarted":
             fake.speech_started_at.append(now)
@@ -291,7 +266,7 @@ class _Socket(asyncio.Protocol):
         self._fake.speak_queries.append(query)
         self._speak = _SpeakSession(self._fake, _AsAiohttp(self))
         self._speak_inbox = asyncio.Queue()
-        self.send(0x1, json.dumps({"type": "Metadata", "request_id": "lean",
+        self.send(ws.TEXT, json.dumps({"type": "Metadata", "request_id": "lean",
                                    "model_name": query.get("model", ""),
                                    "model_version": "2024-01-01",
                                    "model_uuid": "lean"}).encode())
@@ -313,19 +288,10 @@ class _AsAiohttp:
         self._socket = socket
 
     async def send_str(self, text: str) -> None:
-        self._socket.send(0x1, text.encode())
+        self._socket.send(ws.TEXT, text.encode())
 
     async def send_bytes(self, data: bytes) -> None:
-        self._socket.send(0x2, data)
+        self._socket.send(ws.BINARY, data)
 
     async def close(self, code: int = 1000, message: bytes = b"") -> None:
         self._socket.end(code, message)
-
-
-def _unmasked(payload: bytes, key: bytes) -> bytes:
-    """XOR with the 4-byte key, as one big integer (no per-byte Python loop)."""
-    size = len(payload)
-    keys = (key * (size // 4 + 1))[:size]
-    return (int.from_bytes(payload, "little") ^ int.from_bytes(keys, "little")).to_bytes(
-        size, "little")
-
