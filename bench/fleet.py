@@ -108,12 +108,14 @@ async def _step(workers: int, calls: int, options: argparse.Namespace,
             FakeGroq(reply=reply_for, first_token_ms=150, tokens_per_s=200) as groq:
         with tempfile.TemporaryDirectory() as folder:
             async with Step(workers, deepgram, groq, Path(folder)) as step:
+                nice = {"load": os.getpriority(os.PRIO_PROCESS, 0),
+                        "workers": [worker.niceness() for worker in step.workers]}
                 measured = await _measure(step, calls, options, actions)
                 await step.stop_workers()
                 playout = await server_playout(step.redis.url)
         measured["recognizer_table_misses"] = deepgram.misses
     return {"workers": workers, "calls": calls, **measured, "server_playout": playout,
-            "held": None}
+            "niceness": nice, "held": None}
 
 
 async def _measure(step: Step, calls: int, options: argparse.Namespace,
@@ -306,7 +308,11 @@ def main() -> None:
     parser.add_argument("--load-on", choices=("any", "workers"), default="any",
                         help="the fakes and callers run on any core (as the issue sets it), or "
                              "only on the cores of the workers of the step (1 worker: core 0)")
+    parser.add_argument("--load-nice", type=int, default=0,
+                        help="niceness of this process (the fakes), the callers and Redis, so "
+                             "that the workers' loops come first on a shared core")
     options = parser.parse_args()
+    os.nice(options.load_nice)  # the workers start from ServerProcess at niceness 0
     if options.quick:
         for name, value in QUICK.items():
             if name == "calls":
