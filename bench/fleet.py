@@ -4,6 +4,9 @@ the Redis round trip an operator action gains in a fleet; and the Redis work per
     python bench/fleet.py                     # the search for 1 and 2 workers, then the actions
     python bench/fleet.py --quick             # smoke test: 10 calls on 1 and on 2 workers
     python bench/fleet.py --start 75 --step 25 --max-calls 400 --action-calls 20
+    python bench/fleet.py --load-on workers   # the load only on the workers' cores (like for like)
+    python bench/fleet.py --load-on spare     # 3+ cores: the load only on cores no worker uses
+    python bench/fleet.py --load-nice 19      # the load (and Redis) yield their cores to workers
 
 Processes: a real redis-server on a loopback port in a temporary folder (as tests/fleet/
 conftest.py starts them); each worker a `voiceconsole serve` with VOICECONSOLE_FLEET_URL set,
@@ -94,6 +97,8 @@ async def run_step(workers: int, calls: int, options: argparse.Namespace,
     everywhere = os.sched_getaffinity(0)
     if options.load_on == "workers":  # the load shares the workers' cores, and no other
         os.sched_setaffinity(0, CORES[:workers])
+    elif options.load_on == "spare":  # the same cores for 1 and 2 workers: none of theirs
+        os.sched_setaffinity(0, CORES[2:])
     try:
         result = await _step(workers, calls, options, actions)
     finally:
@@ -305,13 +310,16 @@ def main() -> None:
     parser.add_argument("--actions", type=int, default=100, help="operator actions timed")
     parser.add_argument("--retries", type=int, default=1,
                         help="run a step that fails again this many times before it counts")
-    parser.add_argument("--load-on", choices=("any", "workers"), default="any",
-                        help="the fakes and callers run on any core (as the issue sets it), or "
-                             "only on the cores of the workers of the step (1 worker: core 0)")
+    parser.add_argument("--load-on", choices=("any", "workers", "spare"), default="any",
+                        help="the fakes, the callers and Redis run on any core (as the issue "
+                             "sets it), only on the step's workers' cores (1 worker: core 0), or "
+                             "only on the cores after the first two (spare: needs 3 or more)")
     parser.add_argument("--load-nice", type=int, default=0,
                         help="niceness of this process (the fakes), the callers and Redis, so "
                              "that the workers' loops come first on a shared core")
     options = parser.parse_args()
+    if options.load_on == "spare" and len(CORES) < 3:
+        parser.error(f"--load-on spare needs 3 or more cores; this process may use {len(CORES)}")
     os.nice(options.load_nice)  # the workers start from ServerProcess at niceness 0
     if options.quick:
         for name, value in QUICK.items():
