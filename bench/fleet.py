@@ -11,8 +11,9 @@ the Redis round trip an operator action gains in a fleet; and the Redis work per
 Processes: a real redis-server on a loopback port in a temporary folder (as tests/fleet/
 conftest.py starts them); each worker a `voiceconsole serve` with VOICECONSOLE_FLEET_URL set,
 pinned to a core of its own (worker 1 to core 0, worker 2 to core 1); the fakes in this process
-and the callers in bench/lean_callers.py, both unpinned (so they take their CPU from the workers'
-cores, and the bench reports how much). The fakes are bench/pipeline.py's (Deepgram: 300 ms
+and the callers in bench/lean_callers.py, both unpinned by default (so they take their CPU from
+the workers' cores, and the bench reports how much; --load-on and --load-nice change that).
+The fakes are bench/pipeline.py's (Deepgram: 300 ms
 endpointing, realistic interims, TTS first byte 80 ms and 60 ms of audio per character; Groq:
 first token 150 ms at 200 tokens/s), with the recognizer's speech test looked up rather than
 computed (bench/lean_fakes.py says why that changes no timing). Each call is bench/pipeline.py's
