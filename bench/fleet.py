@@ -8,20 +8,19 @@ the Redis round trip an operator action gains in a fleet; and the Redis work per
     python bench/fleet.py --load-on spare     # 3+ cores: the load only on cores no worker uses
     python bench/fleet.py --load-nice 19      # the load (and Redis) yield their cores to workers
 
-Processes: a real redis-server on a loopback port in a temporary folder (as tests/fleet/
-conftest.py starts them); each worker a `voiceconsole serve` with VOICECONSOLE_FLEET_URL set,
-pinned to a core of its own (worker 1 to core 0, worker 2 to core 1); the fakes in this process
-and the callers in bench/lean_callers.py, both unpinned by default (so they take their CPU from
-the workers' cores, and the bench reports how much; --load-on and --load-nice change that).
-The fakes are bench/pipeline.py's (Deepgram: 300 ms
-endpointing, realistic interims, TTS first byte 80 ms and 60 ms of audio per character; Groq:
-first token 150 ms at 200 tokens/s), with the recognizer's speech test looked up rather than
-computed (bench/lean_fakes.py says why that changes no timing). Each call is bench/pipeline.py's
-(greeting, three turns of real speech each waiting for the answer, a barge-in 700 ms into the
-last answer); callers start talking at a random moment within 6 s of their greeting; calls ring
-at moments spread evenly over --ramp-s (3 s). Each call rings /voice on a worker (round robin, as
-a load balancer in front of the fleet would) and streams where the TwiML sends it: the worker
-the fleet chose, the least loaded. Workers get capacity and max_calls far above the load, so
+Processes: a real redis-server on a loopback port in a temporary folder (as tests/fleet/ conftest.py
+starts them); each worker a `voiceconsole serve` with VOICECONSOLE_FLEET_URL set, pinned to a core
+of its own (worker 1 to core 0, worker 2 to core 1); the fakes in this process and the callers in
+bench/lean_callers.py, both unpinned by default (so they take their CPU from the workers' cores, and
+the bench reports how much; --load-on and --load-nice change that). The fakes are
+bench/pipeline.py's (Deepgram: 300 ms endpointing, realistic interims, TTS first byte 80 ms and 60
+ms of audio per character; Groq: first token 150 ms at 200 tokens/s), with the recognizer's speech
+test looked up rather than computed (bench/lean_fakes.py says why that changes no timing). Each call
+is bench/pipeline.py's (greeting, three turns of real speech each waiting for the answer, a barge-in
+700 ms into the last answer); callers start talking at a random moment within 6 s of their greeting;
+calls ring at moments spread evenly over --ramp-s (3 s). Each call rings /voice on a worker (round
+robin, as a load balancer in front of the fleet would) and streams where the TwiML sends it: the
+worker the fleet chose, the least loaded. Workers get capacity and max_calls far above the load, so
 routing alone spreads the calls; the JSON says how they were spread.
 
 Held: the most calls with voice-to-voice p95 <= 600 ms, no frame late (0 sent late by any
