@@ -8,7 +8,7 @@ the Redis round trip an operator action gains in a fleet; and the Redis work per
     python bench/fleet.py --load-on spare     # 3+ cores: the load only on cores no worker uses
     python bench/fleet.py --load-nice 19      # the load (and Redis) yield their cores to workers
 
-Processes: a real redis-server on a loopback port in a temporary folder (as tests/fleet/ conftest.py
+Processes: a real redis-server on a loopback port in a temporary folder (as tests/fleet/conftest.py
 starts them); each worker a `voiceconsole serve` with VOICECONSOLE_FLEET_URL set, pinned to a core
 of its own (worker 1 to core 0, worker 2 to core 1); the fakes in this process and the callers in
 bench/lean_callers.py, both unpinned by default (so they take their CPU from the workers' cores, and
