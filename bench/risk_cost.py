@@ -13,11 +13,10 @@ score, arrival order), on (metered) and on unmetered (`bare`, as shipped); `--ba
 run of the same calls on the code in TREE (e.g. `git archive 29b0131 | tar -x -C /tmp/base`:
 the console before the risk board).
 
-Measured 2026-12-05 (50 calls, 2 rounds, medians, a quiet 2-core machine): server loop lag p99
-before issue 15 7.4 ms, board off 7.3, on 13.3 (metered) / 11.7 (bare); console drawing 22, 20,
-29 / 27 ms a second; no late frame in any run; the scorer 0.27 % of the server's CPU. The
-console of issue 15 without the ranking is as cheap as before it; the ranking (rows moving and
-repainting as scores change) is what costs, and the README's "within 10 %" is not met yet.
+Measured 2026-12-05 (50 calls, 2 rounds, medians, a quiet 2-core machine; docs/scaling.md):
+server loop lag p99 before issue 15 6.65 ms, as shipped 5.56; console drawing 25.5 and 27.4 ms a
+second; no late frame in either; the scorer 0.40 % of the server's CPU. `--stalls DIR` names what
+stalls the loop (bench/stall_trace.py; it slows the runs, so not with their figures).
 
 Reported per run and as medians:
 - the scorer's own CPU, measured in-process (bench/risk_meter.py), as a share of the server
