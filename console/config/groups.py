@@ -413,9 +413,10 @@ class FleetSettings(Group):
     history."""
     name: str | None = None
     """This worker's name on the board and in `fleet status`. Empty: host name and process id."""
-    capacity: int = Field(default=100, ge=1)
-    """Calls this worker takes before routing sends new ones elsewhere (one core holds about 100
-    with voice-to-voice p95 under 600 ms: README, Concurrency)."""
+    capacity: int = Field(default=75, ge=1)
+    """Calls this worker takes before routing sends new ones elsewhere: one worker on one core of
+    the development machine held 62-87 calls at voice-to-voice p95 under 600 ms with no frame
+    late (bench/fleet.py, docs/scaling.md "Fleet"). Measure your own hardware and set it."""
     heartbeat_s: float = Field(default=1.0, gt=0, le=10)
     """How often a worker renews its heartbeat; it is dead after three missed beats."""
     front_url: str | None = None
