@@ -82,6 +82,6 @@ def test_doctor_checks_the_fleets_redis_only_when_there_is_a_fleet(redis_server)
     register(redis_server.url, worker("w1", 0, 100, False, 0.1))
     report = diagnose(settings)["fleet"]
     assert report["redis"].startswith("ready: redis") and "1 worker(s) beating" in report["redis"]
-    assert report["worker"] == "w1, 100 calls"
+    assert report["worker"] == "w1, 75 calls"  # the default capacity
     redis_server.stop()
     assert diagnose(settings)["fleet"]["redis"].startswith("UNREACHABLE: cannot reach")
