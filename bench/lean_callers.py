@@ -113,11 +113,9 @@ class Line(asyncio.Protocol):
         self._frames()
 
     def _upgrade(self) -> bool:
-        end = self._buffer.find(b"\r\n\r\n")
-        if end < 0:
+        head = ws.take_head(self._buffer)
+        if head is None:
             return False
-        head = bytes(self._buffer[:end])
-        del self._buffer[: end + 4]
         if not head.startswith(b"HTTP/1.1 101"):
             self.opened.set_exception(ConnectionError(head.split(b"\r\n")[0].decode()))
             assert self.transport is not None

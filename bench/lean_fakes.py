@@ -161,11 +161,10 @@ class _Socket(asyncio.Protocol):
         self._frames()
 
     def _upgrade(self) -> bool:
-        end = self._buffer.find(b"\r\n\r\n")
-        if end < 0:
+        head = ws.take_head(self._buffer)
+        if head is None:
             return False
-        lines = bytes(self._buffer[:end]).decode("latin-1").split("\r\n")
-        del self._buffer[: end + 4]
+        lines = head.decode("latin-1").split("\r\n")
         target = lines[0].split(" ")[1]
         headers = {k.strip().lower(): v.strip() for k, _, v in
                    (line.partition(":") for line in lines[1:])}

@@ -25,6 +25,17 @@ def encode(opcode: int, payload: bytes, *, masked: bool) -> bytes:
     return head + ZERO_MASK + payload if masked else head + payload
 
 
+def take_head(buffer: bytearray) -> bytes | None:
+    """Remove the upgrade's HTTP head (up to its blank line) from the front of `buffer`; None
+    while it has not all arrived."""
+    end = buffer.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    head = bytes(buffer[:end])
+    del buffer[: end + 4]
+    return head
+
+
 def take_frames(buffer: bytearray) -> list[tuple[int, bytes]]:
     """Remove every whole frame from the front of `buffer`: (opcode, payload unmasked)."""
     frames = []
