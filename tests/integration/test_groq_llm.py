@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 
+import groq
 import pytest
 
 from console.providers.base import ChatMessage, ProviderError
@@ -247,22 +248,23 @@ async def test_the_fake_paces_tokens_and_records_when_the_first_sentence_ended(
     assert response.tokens[1].text == " course." and response.tokens[1].at == sentence_end
 
 
-async def test_a_reply_is_requested_with_the_very_body_the_sdks_create_sends(fake: FakeGroq,
-                                                                             llm: GroqLLM):
+async def test_a_reply_is_requested_with_the_very_body_the_sdks_create_sends(fake: FakeGroq):
     """GroqLLM posts through the SDK's client.post to skip create()'s per-message transform
     (6 ms of the loop at 41 messages); Groq must not be able to tell the difference."""
     history = [*MESSAGES, ChatMessage("assistant", "Tuesday at ten."),
                ChatMessage("user", "And what should I bring? Ça va?")]
+    llm = GroqLLM(fake.api_key, fake.base_url, max_tokens=120, temperature=0.4)
     async with aclosing(llm.reply(history)) as tokens:
         async for _ in tokens:
             pass
+    await llm.aclose()
     ours = fake.requests[-1]
-    sdk = llm._sdk()
-    stream = await sdk.chat.completions.create(
-        model=PRIMARY, messages=[{"role": m.role, "content": m.content} for m in history],
-        stream=True, max_tokens=llm._max_tokens, temperature=llm._temperature)
-    async for _ in stream:
-        pass
+    async with groq.AsyncGroq(api_key=fake.api_key, base_url=fake.base_url) as sdk:
+        stream = await sdk.chat.completions.create(
+            model=PRIMARY, messages=[{"role": m.role, "content": m.content} for m in history],
+            stream=True, max_tokens=120, temperature=0.4)
+        async for _ in stream:
+            pass
     theirs = fake.requests[-1]
     assert ours.body == theirs.body
     assert ours.body["messages"][-1]["content"] == "And what should I bring? Ça va?"
