@@ -192,6 +192,7 @@ class OperatorActed(CallEvent):
     action: str
     actor: str
     detail: str = ""
+    request: str = ""  # the fleet console's request it answers ('' when not asked over a fleet)
 
 
 Subscriber = Callable[[CallEvent], None]

@@ -5,7 +5,13 @@ Every action is recorded as an `OperatorActed` event with its actor.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Protocol
+
+ACTING_FOR: ContextVar[str] = ContextVar("acting_for", default="")
+"""The fleet console's request (console/fleet/actions.py) that the running task acts for; ''
+when the operator is in this process. Its OperatorActed names it, so only the console that
+asked takes it as its answer: two operators of the same name act on one call at once."""
 
 
 class CallControl(Protocol):

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from console import events as ev
 from console.audio_ring import CallRing
+from console.calls.control import ACTING_FOR
 from console.calls.session import CallSession
 from console.events import EventBus
 
@@ -48,7 +49,8 @@ class LiveCalls:
             self._rings.pop(event.call_sid, None)
 
     def _record(self, call_sid: str, action: str, actor: str, detail: str = "") -> None:
-        self.bus.publish(ev.OperatorActed(call_sid, action=action, actor=actor, detail=detail))
+        self.bus.publish(ev.OperatorActed(call_sid, action=action, actor=actor, detail=detail,
+                                          request=ACTING_FOR.get()))
 
     def tap(self, call_sid: str, sink: Callable[[str, bytes], None]) -> Callable[[], None]:
         """Listen-in source: `sink(leg, mulaw)` for both legs of one call; returns untap."""

@@ -4,8 +4,9 @@ Consoles write actions to keys.control(worker) (console/fleet/actions.py); this 
 BLOCK: a worker's control stream has one reader, the worker) and calls its CallControl, exactly
 as the single-process console does. So the outcome reaches every console the way all else does:
 CallControl records each action as an OperatorActed on the worker's bus, the worker publishes its
-bus to the fleet's stream, and every console follows that. An action that fails here is published
-as OperatorActionFailed, naming the console's request.
+bus to the fleet's stream, and every console follows that. Both name the console's request: the
+OperatorActed through ACTING_FOR (console/calls/control.py), set in the action's own task, and
+an action that fails here is published as OperatorActionFailed.
 
 It is a runtime attachment (console/runtime.py `Attached`): `serve` attaches it to the worker's
 runtime, which starts it last and stops it first.
@@ -20,7 +21,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from console import events as ev
-from console.calls.control import CallControl
+from console.calls.control import ACTING_FOR, CallControl
 from console.fleet import actions, keys
 from console.fleet.tail import Fields, newest_id, read_entries, stop_tasks
 
@@ -88,6 +89,7 @@ class ControlConsumer:
 
     async def _act(self, request: actions.ActionRequest) -> None:
         method = getattr(self._control, request.action)
+        ACTING_FOR.set(request.request)  # this task's own context: its OperatorActed names it
         try:
             await method(request.call_sid, actor=request.actor, **request.args)
         except Exception as error:  # noqa: BLE001 - told to the console that asked, not raised

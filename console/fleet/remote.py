@@ -3,8 +3,9 @@
 The action is written to that worker's control stream (console/fleet/actions.py) and its outcome
 comes back on the fleet's event stream like everything else: the worker's CallControl records it
 as OperatorActed (the action is under way), or the worker's control publishes
-OperatorActionFailed naming this request. The console's call waits for one of the two, so the
-operator is told of a failure as in the single-process console.
+OperatorActionFailed; either names this request. The console's call waits for one of the two, so
+the operator is told of a failure as in the single-process console, and never takes another
+console's action (an operator of the same name, on the same call) for its own.
 
 Take-over is exclusive (claims.py): taking a call over claims it first, and another operator's
 claim refuses the take-over with their name; handing back lets go of it. Every console hears who
@@ -67,11 +68,19 @@ class RemoteControl:
             if pending is not None and not pending.answer.done():
                 pending.answer.set_exception(ActionFailed(event.error))
         elif isinstance(event, ev.OperatorActed):
-            for pending in self._pending.values():
-                if (pending.call_sid, pending.actor) == (event.call_sid, event.actor) \
-                        and not pending.answer.done():
-                    pending.answer.set_result(None)
-                    return
+            pending = self._answered_by(event)
+            if pending is not None:
+                pending.answer.set_result(None)
+
+    def _answered_by(self, event: ev.OperatorActed) -> _Pending | None:
+        """The request the action under way answers: the one it names. A worker of an older
+        version names none; then the first waiting request of that call and operator."""
+        if event.request:
+            pending = self._pending.get(event.request)
+            return pending if pending is not None and not pending.answer.done() else None
+        return next((p for p in self._pending.values()
+                     if (p.call_sid, p.actor) == (event.call_sid, event.actor)
+                     and not p.answer.done()), None)
 
     # --- CallControl ---------------------------------------------------------------------------
 

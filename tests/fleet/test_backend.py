@@ -4,6 +4,7 @@ exclusive across consoles, and rides out Redis going away."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -123,6 +124,32 @@ async def test_an_action_reaches_only_the_calls_worker_and_returns_once_done(fle
     assert worker_a.control.calls == []
     assert seen.of(ev.OperatorActed, call_sid=CALL_B, action="mute", actor="alice")
     assert sorted(console.control.live_calls()) == [CALL_A, CALL_B]
+
+
+async def test_an_operator_of_the_same_name_on_another_console_does_not_answer_for_mine(
+        fleet) -> None:
+    """Two desks both signed in as "operator" act on one call at once: the other desk's
+    action going through must not tell this desk that its own, still failing, went through."""
+    mine, seen = await fleet.console("desk-a:1")
+    theirs, seen_b = await fleet.console("desk-b:2")
+    worker = await fleet.worker("worker-a")
+    worker.call(CALL_A)
+    await both_know(seen, seen_b)
+    asked, refuse = asyncio.Event(), asyncio.Event()
+
+    async def decide_reply_then_fail(call_sid: str, decision: str, text: str, actor: str) -> None:
+        asked.set()
+        await refuse.wait()
+        raise ValueError("no reply is waiting")
+
+    worker.control.decide_reply = decide_reply_then_fail  # type: ignore[method-assign]
+    asking = asyncio.create_task(mine.control.decide_reply(CALL_A, "approve", "", "operator"))
+    await asked.wait()  # my request is on the worker, not answered yet
+    await theirs.control.mute_agent(CALL_A, True, "operator")
+    await seen.until(lambda: seen.of(ev.OperatorActed, action="mute"))  # my desk heard it too
+    refuse.set()
+    with pytest.raises(ActionFailed, match="no reply is waiting"):
+        await asking
 
 
 async def test_an_action_the_worker_could_not_do_fails_with_its_reason(fleet) -> None:

@@ -149,8 +149,9 @@ async def test_two_consoles_see_and_steer_the_calls_of_two_workers(redis_server,
         for desk in (desk_a, desk_b):
             await desk.seen.until(lambda d=desk: not d.board.get(call_a.sid).live)
         assert not call_b.task.done()  # worker B's caller is still on the line
-        assert desk_a.seen.of(ev.OperatorActed, call_sid=call_a.sid, action="hang-up",
-                              actor="bob")
+        hung_up = desk_a.seen.of(ev.OperatorActed, call_sid=call_a.sid, action="hang-up",
+                                 actor="bob")
+        assert hung_up and hung_up[0].request  # desk B's request: no other desk answers to it
 
 
 def _async(check):

@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
+from console.calls.control import ACTING_FOR
 from console.events import (
     AgentInterrupted,
     AgentSpoke,
@@ -69,7 +70,8 @@ class RecordingControl:
         if method == "pause_listening" and not args[0]:
             action = "resume-listening"
         detail = " ".join(str(a) for a in args if not isinstance(a, bool))
-        self._bus.publish(OperatorActed(call_sid, action=action, actor=actor, detail=detail))
+        self._bus.publish(OperatorActed(call_sid, action=action, actor=actor, detail=detail,
+                                        request=ACTING_FOR.get()))  # as LiveCalls records it
 
     async def take_over(self, call_sid: str, actor: str) -> None:
         await self._record("take_over", call_sid, actor)
