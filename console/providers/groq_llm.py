@@ -26,12 +26,11 @@ import logging
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Any
 
 import groq
 import httpx
 from groq import AsyncGroq, AsyncStream, DefaultAioHttpClient
-from groq.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessageParam
+from groq.types.chat import ChatCompletion, ChatCompletionMessageParam
 
 from console.providers.base import ChatMessage, ProviderError, ProviderObserver
 
@@ -42,13 +41,6 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 3.0
 MAX_PROBLEM_CHARS = 200  # server messages are quoted in events and logs; keep them one line
 COMPLETIONS_PATH = "/openai/v1/chat/completions"  # what chat.completions.create posts to
-_SAMPLE_CHUNK: dict[str, Any] = {  # JSON, as the server sends it
-    "id": "warm-up", "object": "chat.completion.chunk", "created": 0, "model": "warm-up",
-    "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hi"},
-                 "finish_reason": None}],
-}
-
-
 class _ModelFailed(Exception):
     """One model gave up; whether to fall back is the caller's decision."""
 
@@ -109,9 +101,6 @@ class GroqLLM:
         them: the SDK imports its resources lazily on first use (~30 ms, measured on loopback),
         which would otherwise land on the first caller's reply."""
         _ = self._sdk().chat.completions
-        # The SDK builds its pydantic schema for stream chunks on the first chunk it parses
-        # (~8 ms): build it now, with a chunk of the shape Groq streams.
-        ChatCompletionChunk.construct(**_SAMPLE_CHUNK)
 
     async def aclose(self) -> None:
         client, self._client = self._client, None
@@ -186,7 +175,7 @@ class GroqLLM:
             await stream.close()
 
     async def _open(self, model: str, payload: list[ChatCompletionMessageParam]
-                    ) -> AsyncStream[ChatCompletionChunk]:
+                    ) -> AsyncStream[object]:
         body = {"model": model, "messages": payload, "stream": True,
                 "max_tokens": self._max_tokens, "temperature": self._temperature}
         try:
@@ -195,9 +184,12 @@ class GroqLLM:
             # through its TypedDict transform, an identity for plain chat messages that costs
             # 1.5 ms at 9 messages and 6.4 ms at 41, in one piece on the loop every call's
             # audio shares, on every turn, growing as the call goes on.
-            stream: AsyncStream[ChatCompletionChunk] = await self._sdk().post(
+            # Each chunk comes as its JSON (AsyncStream[object]): building the SDK's pydantic
+            # chunk model for every token, to read one field, was ~3 % of a worker's core at
+            # 90 calls (py-spy).
+            stream: AsyncStream[object] = await self._sdk().post(
                 COMPLETIONS_PATH, body=body, cast_to=ChatCompletion, stream=True,
-                stream_cls=AsyncStream[ChatCompletionChunk])
+                stream_cls=AsyncStream[object])
             return stream
         except groq.AuthenticationError as error:
             raise ProviderError("Groq refused the API key") from error
@@ -234,26 +226,39 @@ def wire_message(role: str, content: str) -> ChatCompletionMessageParam:
     raise ValueError(f"no chat role {role!r}")
 
 
-def _content_of(chunk: ChatCompletionChunk) -> str | None:
-    # OpenAI-compatible servers may send chunks with no choices (a usage-only chunk).
-    if not chunk.choices:
+def _content_of(chunk: object) -> str | None:
+    """The chunk's text, read from its JSON as Groq sent it, whatever else it holds or lacks.
+    OpenAI-compatible servers may send chunks with no choices (a usage-only chunk)."""
+    choices = _field(chunk, "choices")
+    if not isinstance(choices, list) or not choices:
         return None
-    return chunk.choices[0].delta.content
+    content = _field(_field(choices[0], "delta"), "content")
+    return content if isinstance(content, str) else None
 
 
-def _report_usage(chunk: ChatCompletionChunk, observer: ProviderObserver | None,
+def _report_usage(chunk: object, observer: ProviderObserver | None,
                   progress: _Progress) -> None:
     """Groq puts usage in `x_groq.usage` on the final chunk; OpenAI-style servers may send a
     top-level `usage`, sometimes on a separate chunk after it. Report whichever comes first."""
     if observer is None or progress.usage_reported:
         return
-    x_groq = getattr(chunk, "x_groq", None)
-    usage = getattr(x_groq, "usage", None) or getattr(chunk, "usage", None)
-    if usage is None:
+    usage = _field(_field(chunk, "x_groq"), "usage") or _field(chunk, "usage")
+    if not isinstance(usage, dict):
         return
-    total = usage.total_tokens or (usage.prompt_tokens or 0) + (usage.completion_tokens or 0)
+    total = _tokens(usage, "total_tokens") or (
+        _tokens(usage, "prompt_tokens") + _tokens(usage, "completion_tokens"))
     progress.usage_reported = True
-    observer.usage(llm_tokens=int(total))
+    observer.usage(llm_tokens=total)
+
+
+def _field(value: object, name: str) -> object:
+    """`value[name]` of a JSON object; None for anything else (a server's odd chunk)."""
+    return value.get(name) if isinstance(value, dict) else None
+
+
+def _tokens(usage: dict[str, object], name: str) -> int:
+    count = usage.get(name)
+    return count if isinstance(count, int) and not isinstance(count, bool) else 0
 
 
 def _broke_off(failure: _ModelFailed, progress: _Progress) -> ProviderError:
