@@ -25,10 +25,12 @@ routing alone spreads the calls; the JSON says how they were spread.
 
 Held: the most calls with voice-to-voice p95 <= 600 ms, no frame late (0 sent late by any
 worker's pacer, from the PlayoutMeasured events the workers publish on the fleet's stream, and
-0 heard late at the caller: bench/scaling.py's two counts) and no call failing. The search starts
-at --start calls (2 workers: at 1.5 times what one held, rounded down to --step), adds --step
-while the step holds, goes down a step at a time when the first one does not, and tries the
-midpoint of the last held and the first failed step once. Each step is a fresh Redis and fresh
+0 heard late at the caller: bench/scaling.py's two counts) and no call failing. One worker's
+search starts at --start calls and moves by --step, two workers' at twice both (the same calls
+per worker); each goes up a step while the step holds, down a step at a time when the first one
+does not, then halves the gap between the last held and the first failed twice. A failed step
+is run again (--retries) before it counts. The two searches take turns, a step each, so that a
+host slower for a few minutes slows both alike. Each step is a fresh Redis and fresh
 workers.
 
 Also per step: each worker's CPU (seconds and share of its core), the load side's (this process:
@@ -59,6 +61,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -205,30 +208,26 @@ def held(result: dict[str, Any]) -> bool:
             and result["calls_with_errors"]["count"] == 0)
 
 
-async def search(workers: int, start: int, step: int, max_calls: int,
-                 options: argparse.Namespace) -> tuple[int, list[dict[str, Any]]]:
-    """The most calls held: up by `step` from `start` while held, down by `step` if `start` is
-    not, then the midpoint of the last held and first failed once. A step that fails is run
-    again `options.retries` times before it counts as failed."""
-    runs: list[dict[str, Any]] = []
+Search = Generator[int, bool, int]
+"""Yields the calls to try next, is sent whether that step held, returns the most held."""
 
-    async def tried(calls: int) -> bool:
-        for _ in range(1 + options.retries):  # a shared machine's burst can fail one run
-            result = await run_step(workers, calls, options)
-            result["held"] = held(result)
-            runs.append(result)
-            print(json.dumps(headline(result)), file=sys.stderr, flush=True)
-            await asyncio.sleep(SETTLE_S)  # not synchronisation: lets the old processes go
-            if result["held"]:
+
+def search(start: int, step: int, max_calls: int, retries: int) -> Search:
+    """The most calls held: up by `step` from `start` while held, down by `step` if `start` is
+    not; then halving the gap between the last held and the first failed twice (to a quarter
+    step). A step that fails is tried again `retries` times before it counts as failed."""
+    def tried(calls: int) -> Generator[int, bool, bool]:
+        for _ in range(1 + retries):  # a burst on a shared machine can fail one run
+            if (yield calls):
                 return True
         return False
 
     best, failed, calls = 0, None, start
-    if await tried(calls):
+    if (yield from tried(calls)):
         best = calls
         while calls + step <= max_calls:
             calls += step
-            if not await tried(calls):
+            if not (yield from tried(calls)):
                 failed = calls
                 break
             best = calls
@@ -236,14 +235,42 @@ async def search(workers: int, start: int, step: int, max_calls: int,
         failed = calls
         while calls - step > 0:
             calls -= step
-            if await tried(calls):
+            if (yield from tried(calls)):
                 best = calls
                 break
             failed = calls
-    if failed is not None and best and failed - best > step // 2 >= 1:
-        middle = best + step // 2
-        if await tried(middle):
+    for _ in range(2):
+        if failed is None or not best or (failed - best) // 2 < 1:
+            break
+        middle = best + (failed - best) // 2
+        if (yield from tried(middle)):
             best = middle
+        else:
+            failed = middle
+    return best
+
+
+async def interleaved(searches: dict[int, Search],
+                      options: argparse.Namespace
+                      ) -> tuple[dict[int, int], dict[int, list[dict[str, Any]]]]:
+    """Run the searches (workers -> its search) a step of each in turn, so that a host that is
+    slower for some minutes slows one worker's steps and two workers' alike, instead of
+    whichever search ran then."""
+    best: dict[int, int] = {}
+    runs: dict[int, list[dict[str, Any]]] = {workers: [] for workers in searches}
+    asked = {workers: next(found) for workers, found in searches.items()}
+    while asked:
+        for workers, calls in list(asked.items()):
+            result = await run_step(workers, calls, options)
+            result["held"] = held(result)
+            runs[workers].append(result)
+            print(json.dumps(headline(result)), file=sys.stderr, flush=True)
+            await asyncio.sleep(SETTLE_S)  # not synchronisation: lets the old processes go
+            try:
+                asked[workers] = searches[workers].send(result["held"])
+            except StopIteration as done:
+                best[workers] = done.value
+                del asked[workers]
     return best, runs
 
 
@@ -273,10 +300,12 @@ async def bench(options: argparse.Namespace) -> dict[str, Any]:
         runs = {1: [one], 2: [two]}
         fleet_timed = two.pop("fleet_action_ms")
     else:
-        best1, runs1 = await search(1, options.start, options.step, options.max_calls, options)
-        start2 = max(options.step, int(best1 * 1.5) // options.step * options.step)
-        best2, runs2 = await search(2, start2, options.step, options.max_calls, options)
-        held_by, runs = {1: best1, 2: best2}, {1: runs1, 2: runs2}
+        # Two workers search in steps twice one worker's: the same calls per worker, step by
+        # step, so that both searches end at the same resolution per worker.
+        held_by, runs = await interleaved({
+            workers: search(options.start * workers, options.step * workers,
+                            options.max_calls * workers, options.retries)
+            for workers in (1, 2)}, options)
         timed = await run_step(2, options.action_calls, options, actions=options.actions)
         fleet_timed = timed.pop("fleet_action_ms")
         runs[2].append({**timed, "purpose": "operator actions"})
@@ -297,9 +326,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: 10 calls, one turn each, once on 1 and on 2 workers")
-    parser.add_argument("--start", type=int, default=50, help="calls of the first step")
-    parser.add_argument("--step", type=int, default=25, help="calls added per step")
-    parser.add_argument("--max-calls", type=int, default=600, help="the search stops here")
+    parser.add_argument("--start", type=int, default=75,
+                        help="calls of one worker's first step (two workers: twice this)")
+    parser.add_argument("--step", type=int, default=25,
+                        help="calls added per step for one worker (two workers: twice this)")
+    parser.add_argument("--max-calls", type=int, default=300,
+                        help="one worker's search stops here (two workers': twice this)")
     parser.add_argument("--turns", type=int, default=TURNS, help="caller turns per call")
     parser.add_argument("--stagger-s", type=float, default=STAGGER_S,
                         help="callers start talking within this long of their greeting")
