@@ -247,13 +247,14 @@ class Runtime:
         `deliveries` is the console's view of the outbox either way (dead letters outlive a URL
         being unset)."""
         outbox = Outbox(settings.data.db)
+        # In a fleet only the recorder writes history, and it alone says which live calls
+        # were interrupted (no worker runs them): a worker starting never sweeps. It also sends
+        # the webhook, whose deliveries are queued in that store (console/fleet/recorder.py).
+        self.keeps_history = settings.fleet.url is None
         self.webhooks: WebhookWorker | None = None
-        if settings.webhook.url:
+        if settings.webhook.url and self.keeps_history:
             self.webhooks = WebhookWorker(settings, Outbox(settings.data.db),
                                           after_commit=self._store_flushed)
-        # In a fleet only the recorder writes history, and it alone says which live calls
-        # were interrupted (no worker runs them): a worker starting never sweeps.
-        self.keeps_history = settings.fleet.url is None
         self.store = StoreWriter(settings.data.db,
                                  also_write=enqueue_delivery if self.webhooks else None,
                                  mark_abandoned_on_start=self.keeps_history)
@@ -264,6 +265,8 @@ class Runtime:
 
     def _start_webhooks(self, progress: Progress) -> None:
         if self.webhooks is None:
+            if self.settings.webhook.url and not self.keeps_history:
+                progress("call hook", "each finished call is posted by the fleet's recorder")
             return
         self.webhooks.start()
         self.bus.subscribe(self.webhooks.on_event)

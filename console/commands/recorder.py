@@ -1,7 +1,8 @@
 """`voiceconsole recorder`: store a fleet's call events into the history (fleet/recorder.py).
 
 Needs VOICECONSOLE_FLEET_URL. Run one per fleet, beside the data folder that `voiceconsole calls`
-and the console read; restarted under the same name, it resumes where it stopped.
+and the console read; restarted under the same name, it resumes where it stopped. With
+VOICECONSOLE_WEBHOOK_URL it also sends the end-of-call webhook.
 """
 
 from __future__ import annotations
@@ -10,8 +11,14 @@ import argparse
 import asyncio
 import signal
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from console.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from console.handoff.worker import WebhookWorker
+    from console.storage.writer import StoreWriter
 
 QUIT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -44,8 +51,22 @@ async def _record(settings: Settings, name: str | None, batch: int) -> int:
     for signum in QUIT_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
     await record(settings, stop, name=name, batch=batch,
-                 ready=lambda line: print(line, flush=True))
+                 ready=lambda line: print(line, flush=True), call_hook=call_hook(settings))
     return 0
+
+
+def call_hook(settings: Settings) -> Callable[[StoreWriter], WebhookWorker] | None:
+    """With VOICECONSOLE_WEBHOOK_URL, the recorder sends the end-of-call webhook: in a fleet it
+    alone writes the store, where each call's delivery is queued with its summary."""
+    if not settings.webhook.url:
+        return None
+    from console.handoff.worker import WebhookWorker
+    from console.storage.outbox import Outbox
+
+    def sender(writer: StoreWriter) -> WebhookWorker:
+        return WebhookWorker(settings, Outbox(settings.data.db), after_commit=writer.flush)
+
+    return sender
 
 
 def _positive_int(text: str) -> int:

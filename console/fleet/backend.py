@@ -119,7 +119,7 @@ class FleetBackend:
             "local_url": f"fleet: {self.workers_seen} workers, "
                          f"{len(self.calls.live())} live calls, {health}",
             "tunnel": "on the workers",
-            "webhook": "on the workers",
+            "webhook": "from the recorder",
             "errors": {"redis down": int(self.redis_up is False)},
         }
 

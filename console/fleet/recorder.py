@@ -9,7 +9,9 @@ delivered to it and never acknowledged, then takes over those of a recorder that
 new ones) loses nothing and stores nothing twice.
 
 It is also the only process of a fleet that writes history, so it alone says a call was
-interrupted: when the store holds a call as live and, twice in a row, no live worker runs it.
+interrupted: when the store holds a call as live and, twice in a row, no live worker runs it;
+and it alone sends the end-of-call webhook (VOICECONSOLE_WEBHOOK_URL), queued with each call's
+summary in the store's transaction, as one process does.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import logging
 import socket
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
@@ -31,6 +33,7 @@ from console.config import Settings
 from console.fleet import keys, wire
 from console.fleet.connection import connect
 from console.storage.fleet_ids import live_calls
+from console.storage.outbox import enqueue as enqueue_delivery
 from console.storage.redacting import EVERYTHING, RedactingStore, RedactionPolicy
 from console.storage.writer import StoreWriter
 
@@ -70,9 +73,11 @@ class FleetRecorder:
     def __init__(self, redis: aioredis.Redis, writer: StoreWriter, consumer: str, *,
                  policy_for: Callable[[str | None], RedactionPolicy] = lambda _: EVERYTHING,
                  batch: int = BATCH, block_ms: int = BLOCK_MS,
-                 sweep_every_s: float = SWEEP_EVERY_S) -> None:
+                 sweep_every_s: float = SWEEP_EVERY_S,
+                 on_event: Callable[[ev.CallEvent], None] = lambda _: None) -> None:
         self.redis = redis
         self.writer = writer
+        self._on_event = on_event  # told each event handed to the store (the webhook's worker)
         self.consumer = consumer
         self.batch = batch
         self.block_ms = block_ms
@@ -177,6 +182,7 @@ class FleetRecorder:
 
     def _keep(self, event: ev.CallEvent) -> None:
         self.writer.store(event, self._fleet_id)
+        self._on_event(event)
 
     def _note_owner(self, found: wire.FleetEvent) -> None:
         sid = found.event.call_sid
@@ -277,21 +283,44 @@ def consumer_name(settings: Settings, name: str | None = None) -> str:
     return name or settings.fleet.name or f"recorder@{socket.gethostname()}"
 
 
+class CallHook(Protocol):
+    """The end-of-call webhook's sender (console/handoff/worker.py WebhookWorker), which the
+    command builds: handoff is a sibling of fleet, so neither imports the other."""
+
+    url: str
+
+    def start(self) -> None: ...
+
+    def on_event(self, event: ev.CallEvent) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 async def record(settings: Settings, stop: asyncio.Event, *, name: str | None = None,
-                 batch: int = BATCH, ready: Callable[[str], None] = print) -> None:
-    """Run a recorder until `stop` is set: the store's writer, the Redis client, the loop."""
+                 batch: int = BATCH, ready: Callable[[str], None] = print,
+                 call_hook: Callable[[StoreWriter], CallHook] | None = None) -> None:
+    """Run a recorder until `stop` is set: the store's writer, the Redis client, the loop; and
+    `call_hook(writer)`, the end-of-call webhook's sender, when given."""
     assert settings.fleet.url is not None, "the recorder needs VOICECONSOLE_FLEET_URL"
     policies = ProfilePolicies(settings.profile.default)
     await asyncio.to_thread(policies.load)
     # No sweep at start: in a fleet, live calls are marked interrupted by asking who runs them.
-    writer = StoreWriter(settings.data.db, mark_abandoned_on_start=False)
+    # The end-of-call webhook is sent from here: a call's summary and its delivery are queued in
+    # one transaction of the store, and only the recorder writes the fleet's store.
+    writer = StoreWriter(settings.data.db, mark_abandoned_on_start=False,
+                         also_write=enqueue_delivery if call_hook is not None else None)
     writer.start()
+    hooks = call_hook(writer) if call_hook is not None else None
+    if hooks is not None:
+        hooks.start()
     redis = connect(settings.fleet.url)
     recorder = FleetRecorder(redis, writer, consumer_name(settings, name), policy_for=policies,
-                             batch=batch)
+                             batch=batch,
+                             on_event=hooks.on_event if hooks is not None else lambda _: None)
     task = asyncio.create_task(recorder.run(), name="fleet-recorder")
     ready(f"voiceconsole recorder: {keys.EVENTS} -> {settings.data.db} "
-          f"(group {keys.RECORDERS}, consumer {recorder.consumer})")
+          f"(group {keys.RECORDERS}, consumer {recorder.consumer})"
+          + (f"; each finished call is posted to {hooks.url}" if hooks is not None else ""))
     stopping = asyncio.create_task(stop.wait(), name="recorder-stop")
     try:
         await asyncio.wait([stopping, task], return_when=asyncio.FIRST_COMPLETED)
@@ -299,6 +328,8 @@ async def record(settings: Settings, stop: asyncio.Event, *, name: str | None = 
         stopping.cancel()
         recorder.stop()
         await asyncio.wait([task])  # the batch in hand is stored and acknowledged
+        if hooks is not None:  # a POST in flight stays pending: sent again at the next start
+            await hooks.stop()
         await writer.close()
         await redis.aclose()
     task.result()  # a recorder that failed (the store gave up) fails the command

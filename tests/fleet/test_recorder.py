@@ -20,13 +20,18 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from console import events as ev
+from console.commands.recorder import call_hook
 from console.fleet import keys, wire
-from console.fleet.recorder import FleetRecorder
+from console.fleet.recorder import FleetRecorder, record
 from console.storage.records import CallDetail
 from console.storage.repository import CallRepository
 from console.storage.writer import StoreWriter
+from tests.fakes.webhook_receiver import WebhookReceiver
+
+from .helpers import fleet_settings
 
 WORKTREE = Path(__file__).resolve().parents[2]
+HOOK_SECRET = "whsec-fleet-4b1d"
 PROCESS_DEADLINE_S = 30.0
 
 
@@ -179,6 +184,13 @@ async def all_stored(db: Path, ids: list[str]) -> bool:
     return set(ids) <= set(await asyncio.to_thread(stored_ids, db))
 
 
+async def all_acknowledged(redis: aioredis.Redis) -> bool:
+    """The recorder (in Redis's account) has read every entry and acknowledged it."""
+    [(newest, _)] = await redis.xrevrange(keys.EVENTS, count=1)
+    groups = await redis.xinfo_groups(keys.EVENTS)
+    return any(g["last-delivered-id"] == newest and g["pending"] == 0 for g in groups)
+
+
 async def pending_event_ids(redis: aioredis.Redis) -> list[str]:
     """The event ids of the entries delivered to a recorder and not acknowledged."""
     try:
@@ -258,3 +270,31 @@ async def test_a_recorder_killed_mid_load_and_restarted_stores_every_event_exact
         statuses = set(conn.execute("SELECT status FROM calls"))
     assert turns == {sid: 48 for sid in calls}
     assert statuses == {("ended",)}
+
+
+async def test_a_fleet_call_reaches_the_crm_webhook_once_sent_by_the_recorder(
+        redis, redis_server, tmp_path):
+    """In a fleet only the recorder writes the store, where a call's delivery is queued with
+    its summary: so it sends the end-of-call webhook, or no CRM would ever hear of a call."""
+    sid = "CA" + "7" * 32
+    events = [*a_call(sid),
+              ev.CallSummarized(sid, "Booked Tuesday 3 pm.", "booked", ("send a reminder",),
+                                (("requested_time", "Tue 3 pm"),))]
+    async with WebhookReceiver(HOOK_SECRET) as receiver:
+        settings = fleet_settings(tmp_path, redis_server.url, webhook_url=receiver.url,
+                                  webhook_secret=HOOK_SECRET)
+        stop = asyncio.Event()
+        recording_task = asyncio.create_task(record(
+            settings, stop, ready=lambda _: None, call_hook=call_hook(settings)))
+        try:
+            entries = [wire.encode(event, "worker-a") for event in events]
+            await publish(redis, entries + entries[-1:])  # the summary's entry arrives twice
+            await receiver.wait_for(lambda: receiver.accepted, timeout=10)
+            await poll(partial(all_acknowledged, redis), "the repeated entry to be read")
+        finally:
+            stop.set()
+            await asyncio.wait_for(recording_task, 10)
+    [delivery] = receiver.accepted  # once: the repeated entry queued no second delivery
+    assert delivery.document["call"]["call_sid"] == sid
+    assert delivery.document["summary"] == "Booked Tuesday 3 pm."
+    assert [t["text"] for t in delivery.document["turns"]][:2] == ["question 0", "answer 0"]
