@@ -39,7 +39,8 @@ async def test_a_feed_sends_only_the_named_calls_events_from_the_moment_it_opens
                                              detail="alert", at=12.5))
                 line = await read_line(reply)
                 assert line == {"kind": "OperatorActed", "call_sid": "CAmine", "at": 12.5,
-                                "action": "acknowledge", "actor": "alice", "detail": "alert"}
+                                "action": "acknowledge", "actor": "alice", "detail": "alert",
+                                "request": ""}  # no fleet console asked it
                 await server.stop()  # ends the feed, rather than waiting on it
                 async with asyncio.timeout(5):
                     assert await reply.content.read() == b""
