@@ -88,9 +88,9 @@ class ControlConsumer:
         task.add_done_callback(self._running.discard)
 
     async def _act(self, request: actions.ActionRequest) -> None:
-        method = getattr(self._control, request.action)
         ACTING_FOR.set(request.request)  # this task's own context: its OperatorActed names it
         try:
+            method = getattr(self._control, request.action)
             await method(request.call_sid, actor=request.actor, **request.args)
         except Exception as error:  # noqa: BLE001 - told to the console that asked, not raised
             log.info("%s on %s for %s failed: %r", request.action, request.call_sid,

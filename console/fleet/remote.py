@@ -8,7 +8,9 @@ the operator is told of a failure as in the single-process console, and never ta
 console's action (an operator of the same name, on the same call) for its own.
 
 Take-over is exclusive (claims.py): taking a call over claims it first, and another operator's
-claim refuses the take-over with their name; handing back lets go of it. Every console hears who
+claim refuses the take-over with their name; handing back lets go of it. While one operator
+holds a call, every other console's action that steers it (say, mute, transfer, hang up...) is
+refused with their name too; only acknowledging an alert is open to all. Every console hears who
 holds a call: the claim and its release are events on the fleet's stream.
 """
 
@@ -96,40 +98,41 @@ class RemoteControl:
         await self._let_go(call_sid, "handed back")
 
     async def mute_agent(self, call_sid: str, muted: bool, actor: str) -> None:
-        await self._ask(call_sid, "mute_agent", actor, muted=muted)
+        await self._steer(call_sid, "mute_agent", actor, muted=muted)
 
     async def pause_listening(self, call_sid: str, paused: bool, actor: str) -> None:
-        await self._ask(call_sid, "pause_listening", actor, paused=paused)
+        await self._steer(call_sid, "pause_listening", actor, paused=paused)
 
     async def say(self, call_sid: str, text: str, actor: str) -> None:
-        await self._ask(call_sid, "say", actor, text=text)
+        await self._steer(call_sid, "say", actor, text=text)
 
     async def whisper(self, call_sid: str, guidance: str, actor: str) -> None:
-        await self._ask(call_sid, "whisper", actor, guidance=guidance)
+        await self._steer(call_sid, "whisper", actor, guidance=guidance)
 
     async def transfer(self, call_sid: str, number: str, actor: str) -> None:
-        await self._ask(call_sid, "transfer", actor, number=number)
+        await self._steer(call_sid, "transfer", actor, number=number)
 
     async def warm_transfer(self, call_sid: str, number: str, actor: str,
                             reason: str = "") -> None:
-        await self._ask(call_sid, "warm_transfer", actor, number=number, reason=reason)
+        await self._steer(call_sid, "warm_transfer", actor, number=number, reason=reason)
 
     async def hang_up(self, call_sid: str, actor: str) -> None:
-        await self._ask(call_sid, "hang_up", actor)
+        await self._steer(call_sid, "hang_up", actor)
 
     async def send_operator_audio(self, call_sid: str, mulaw: bytes) -> None:
         raise LookupError(NO_CALL_AUDIO)
 
     async def gate_replies(self, call_sid: str, on: bool, actor: str) -> None:
-        await self._ask(call_sid, "gate_replies", actor, on=on)
+        await self._steer(call_sid, "gate_replies", actor, on=on)
 
     async def decide_reply(self, call_sid: str, decision: str, text: str, actor: str) -> None:
         if decision == "reject":  # the operator takes the call: exclusive, as a take-over
             await self._claimed(call_sid, actor, "decide_reply", decision=decision, text=text)
         else:
-            await self._ask(call_sid, "decide_reply", actor, decision=decision, text=text)
+            await self._steer(call_sid, "decide_reply", actor, decision=decision, text=text)
 
     async def acknowledge(self, call_sid: str, actor: str, how: str = "") -> None:
+        # Seeing an alert steers nothing: any operator may say so, held call or not.
         await self._ask(call_sid, "acknowledge", actor, how=how)
 
     # --- claims --------------------------------------------------------------------------------
@@ -147,6 +150,13 @@ class RemoteControl:
         if newly:
             await self._announce(ev.CallClaimed(call_sid, holder=actor,
                                                 console=self.claims.console), worker)
+
+    async def _steer(self, call_sid: str, action: str, actor: str, **args: Any) -> None:
+        """An action that changes what the caller hears or where the call goes: refused on a
+        call another operator holds (what they say and do on it is theirs alone). Checked, not
+        locked: a claim made between the check and the action does not stop it."""
+        await self._refuse_if_held_by_another(call_sid)
+        await self._ask(call_sid, action, actor, **args)
 
     async def _refuse_if_held_by_another(self, call_sid: str) -> None:
         """Asked of Redis, not of our own list: a claim of ours that lapsed may be someone

@@ -85,16 +85,25 @@ async def poll(predicate: Callable[[], Any], within: float, every: float = 0.05)
         await asyncio.sleep(every)
 
 
+class WorkerControl(RecordingControl):
+    """RecordingControl with acknowledge, as every worker's CallControl has (the TUI's fake
+    leaves it out: its console then acknowledges no alert on its own)."""
+
+    async def acknowledge(self, call_sid: str, actor: str, how: str = "") -> None:
+        await self._record("acknowledge", call_sid, actor, how)
+
+
 class FakeWorker:
     """A media worker with no calls of its own: what its bus publishes goes to the fleet (the
     test publisher), and its control stream is served by the real ControlConsumer on a
-    RecordingControl (tests/tui/fakes.py), which records each action as OperatorActed."""
+    WorkerControl (RecordingControl, tests/tui/fakes.py), which records each action as
+    OperatorActed."""
 
     def __init__(self, url: str, name: str) -> None:
         self.name = name
         self.redis = client(url)
         self.bus = ev.EventBus()
-        self.control = RecordingControl(self.bus)
+        self.control = WorkerControl(self.bus)
         self.consumer = ControlConsumer(self.redis, name, self.control, self.bus)
         self.publisher = WorkerPublisher(url, name, self.bus)
 

@@ -203,6 +203,31 @@ async def test_a_take_over_is_exclusive_and_every_console_shows_who_holds_the_ca
     assert [c[0] for c in worker.control.calls] == ["take_over", "hand_back", "take_over"]
 
 
+async def test_while_one_operator_holds_a_call_no_other_console_steers_it(fleet) -> None:
+    """Alice has taken the call over: Bob's console cannot talk over her, transfer the caller
+    or hang up on them; it can still say it saw the alert. Alice herself acts freely."""
+    desk_a, seen_a, desk_b, seen_b, worker = await alice_holds_a_call(fleet)
+    await seen_b.until(lambda: seen_b.of(ev.CallClaimed, holder="alice"))
+    steering = [
+        desk_b.control.say(CALL_A, "Hello?", "bob"),
+        desk_b.control.mute_agent(CALL_A, True, "bob"),
+        desk_b.control.whisper(CALL_A, "offer a refund", "bob"),
+        desk_b.control.transfer(CALL_A, "billing", "bob"),
+        desk_b.control.hang_up(CALL_A, "bob"),
+        desk_b.control.decide_reply(CALL_A, "approve", "", "bob"),
+    ]
+    for action in steering:
+        with pytest.raises(ClaimRefused, match=r"alice has this call \(console desk-a:1\)"):
+            await action
+    await desk_b.control.acknowledge(CALL_A, "bob", how="seen")
+    await desk_a.control.say(CALL_A, "I'm here.", "alice")
+    assert [c[0] for c in worker.control.calls] == ["take_over", "acknowledge", "say"]
+    await desk_a.control.hand_back(CALL_A, "alice")
+    await seen_b.until(lambda: seen_b.of(ev.ClaimReleased, holder="alice"))
+    await desk_b.control.hang_up(CALL_A, "bob")  # nobody holds it now
+    assert worker.control.calls[-1][0] == "hang_up"
+
+
 async def test_a_console_that_closes_lets_go_of_its_calls(fleet) -> None:
     desk_a, _, _, seen_b, _ = await alice_holds_a_call(fleet)
     await fleet.close_console(desk_a)
