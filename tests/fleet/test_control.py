@@ -76,3 +76,16 @@ async def test_an_entry_that_is_no_action_is_skipped_and_the_next_one_runs(worke
     await send(worker, ActionRequest("whisper", SID, "alice", {"guidance": "Offer Tuesday"}))
     await worker.seen.until(lambda: worker.seen.of(ev.OperatorActed))
     assert worker.control.calls == [("whisper", SID, "Offer Tuesday", "alice")]
+
+
+async def test_an_action_this_worker_cannot_do_is_published_as_failed_not_left_unanswered(
+        worker) -> None:
+    """A worker whose CallControl lacks the action (here: no acknowledge) says so at once,
+    rather than leaving the console to wait out its timeout."""
+    assert not hasattr(worker.control, "acknowledge")
+    await worker.consumer.start()
+    request = ActionRequest("acknowledge", SID, "alice", {"how": "seen"}, console="desk-a:1")
+    await send(worker, request)
+    await worker.seen.until(lambda: worker.seen.of(ev.OperatorActionFailed))
+    failed = worker.seen.of(ev.OperatorActionFailed)[0]
+    assert (failed.action, failed.request) == ("acknowledge", request.request)
