@@ -21,7 +21,7 @@ from tests.integration.conftest import spoken
 from .conftest import wait_until
 from .test_audio_desk import FakeSoundCard
 from .test_catch_up import pulled
-from .test_end_to_end import SIZE, console, notes_of, placed
+from .test_end_to_end import SIZE, console, highlighted, notes_of, placed
 from .test_end_to_end import stack as stack  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.timeout(30)
@@ -59,6 +59,7 @@ async def test_opening_a_live_call_briefs_it_and_c_replays_its_ring_at_one_and_a
     async with app.run_test(size=SIZE) as pilot, placed(pilot, stack, spoken(1500)) as call:
         await wait_until(pilot, lambda: any(line.role == "caller"
                                             for line in app.board.get(call.sid).lines), 8)
+        await highlighted(pilot, call)
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, CallViewScreen))
         brief = app.screen.query_one(CatchUpBrief)

@@ -102,6 +102,13 @@ async def placed(pilot, stack: CloudStack, *utterances: Utterance) -> AsyncItera
         await asyncio.gather(call.task, return_exceptions=True)
 
 
+async def highlighted(pilot, call: Call) -> None:
+    """The dashboard's table has drawn the call's row and its cursor is on it: a key pressed
+    before that acts on no call (on a loaded CI machine the row came after the board's state)."""
+    await wait_until(pilot, lambda: (c := pilot.app.selected_call()) is not None
+                     and c.call_sid == call.sid, 5)
+
+
 def notes_of(app: VoiceConsoleApp) -> list[str]:
     notes: list[str] = []
     notify = app.notify
@@ -117,6 +124,7 @@ async def test_take_over_then_say_is_heard_by_the_caller_in_the_agent_voice(stac
     app = console(stack)
     notes = notes_of(app)
     async with app.run_test(size=SIZE) as pilot, placed(pilot, stack) as call:
+        await highlighted(pilot, call)
         await pilot.press("t")
         await wait_until(pilot, lambda: app.board.get(call.sid).state == "operator", 5)
         # No sound card here: the console says typed "say" is the way to talk.
@@ -134,6 +142,7 @@ async def test_the_operator_microphone_reaches_the_caller_after_take_over(stack)
     card = FakeSoundCard()
     app = console(stack, card)
     async with app.run_test(size=SIZE) as pilot, placed(pilot, stack) as call:
+        await highlighted(pilot, call)
         await pilot.press("t")
         await wait_until(pilot, lambda: app.audio_desk.speaking == call.sid, 5)
         voice = np.random.default_rng(7).integers(-6000, 6000, 160 * 10).astype(np.int16)
@@ -149,7 +158,8 @@ async def test_the_operator_microphone_reaches_the_caller_after_take_over(stack)
 
 async def test_transfer_picker_redirects_the_call_to_the_chosen_target_with_dial(stack) -> None:
     app = console(stack)
-    async with app.run_test(size=SIZE) as pilot, placed(pilot, stack):
+    async with app.run_test(size=SIZE) as pilot, placed(pilot, stack) as call:
+        await highlighted(pilot, call)
         await pilot.press("x")
         await wait_until(pilot, lambda: isinstance(app.screen, TransferScreen), 5)
         await pilot.press("down", "down", "enter")  # default, front desk, billing
@@ -161,6 +171,7 @@ async def test_transfer_picker_redirects_the_call_to_the_chosen_target_with_dial
 async def test_hang_up_ends_the_call_through_twilio_and_it_shows_in_the_history(stack) -> None:
     app = console(stack)
     async with app.run_test(size=SIZE) as pilot, placed(pilot, stack) as call:
+        await highlighted(pilot, call)
         await pilot.press("h", "y")
         await wait_until(pilot, lambda: "completed" in rest_forms(stack, "Status"), 5)
         summary = await asyncio.wait_for(call.task, 5)
@@ -251,6 +262,7 @@ async def test_listen_in_plays_the_agent_and_the_caller_on_the_operator_speaker(
     legs = LoudLegs(stack.runtime.listen_in)
     app = console(stack, card, listen_in=legs)
     async with app.run_test(size=SIZE) as pilot, placed(pilot, stack, spoken(1500)) as call:
+        await highlighted(pilot, call)
         await pilot.press("l")
         await wait_until(pilot, lambda: app.audio_desk.listening == call.sid, 5)
         # Pulled every 20 ms, as a sound card would: the speaker plays the call.
