@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 3.0
 MAX_PROBLEM_CHARS = 200  # server messages are quoted in events and logs; keep them one line
 COMPLETIONS_PATH = "/openai/v1/chat/completions"  # what chat.completions.create posts to
+
+
 class _ModelFailed(Exception):
     """One model gave up; whether to fall back is the caller's decision."""
 
