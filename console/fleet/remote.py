@@ -93,8 +93,7 @@ class RemoteControl:
         await self._claimed(call_sid, actor, "take_over")
 
     async def hand_back(self, call_sid: str, actor: str) -> None:
-        await self._refuse_if_held_by_another(call_sid)
-        await self._ask(call_sid, "hand_back", actor)
+        await self._steer(call_sid, "hand_back", actor)
         await self._let_go(call_sid, "handed back")
 
     async def mute_agent(self, call_sid: str, muted: bool, actor: str) -> None:
